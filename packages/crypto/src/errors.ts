@@ -1,0 +1,15 @@
+export type CryptoErrorCode =
+  | 'ERR_MASTER_KEY_UNREADABLE'
+  | 'ERR_MASTER_KEY_INVALID'
+  | 'ERR_SECRET_BOX_OPEN'
+  | 'ERR_SECRET_BOX_FORMAT';
+
+/** The one error type of this package; narrow on `code` (stable across versions). */
+export class CryptoError extends Error {
+  override readonly name = 'CryptoError';
+  readonly code: CryptoErrorCode;
+  constructor(code: CryptoErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}

@@ -1,0 +1,11 @@
+export type { MeshChannel, MeshChannelOptions } from './client.js';
+export { createMeshChannel } from './client.js';
+export { Code, isRpcError, RpcError } from './errors.js';
+export type { IdentityProvider, TlsIdentity } from './identity.js';
+export { createIdentityProvider, loadTlsIdentity, TlsIdentityError } from './identity.js';
+export { peerFromCall } from './peer.js';
+export type { Peer, PolicyDecision, PolicyTable } from './policy.js';
+export { authorize, MESH_POLICY } from './policy.js';
+export type { MeshServer, MeshServerOptions } from './server.js';
+export { createMeshServer } from './server.js';
+export type { CallContext, CallOptions, ServiceClient, ServiceImpl } from './types.js';

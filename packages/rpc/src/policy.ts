@@ -1,0 +1,57 @@
+/**
+ * Which workloads may call which RPC: the one policy table of the mesh (DESIGN.md "Flows and the security
+ * matrix"). Keys are full method paths `package.Service/Method`; values are service account names
+ * (`sa/<name>` in the SPIFFE ID) within the server's own trust domain and namespace, or `*` for any workload
+ * of the mesh. Anything not listed is denied.
+ */
+export type PolicyTable = Readonly<Record<string, readonly string[]>>;
+
+export const MESH_POLICY: PolicyTable = {
+  'zenmesh.v1.TenantService/CreateTenant': ['bff'],
+  'zenmesh.v1.TenantService/ListTenants': ['bff'],
+  'zenmesh.v1.SourceService/CreateSource': ['bff'],
+  'zenmesh.v1.SourceService/ListSources': ['bff'],
+  'zenmesh.v1.SourceService/ResolveSource': ['ingester'],
+  'zenmesh.v1.EndpointService/CreateEndpoint': ['bff'],
+  'zenmesh.v1.EndpointService/ListEndpoints': ['bff'],
+  'zenmesh.v1.EventService/RecordEvent': ['ingester'],
+  'zenmesh.v1.EventService/ListEvents': ['bff'],
+  'zenmesh.v1.DeliveryService/LeaseDeliveries': ['egress'],
+  'zenmesh.v1.DeliveryService/ReportAttempt': ['egress'],
+  'zenmesh.v1.DeliveryService/ListDeliveries': ['bff'],
+  'zenmesh.v1.EgressService/Dispatch': ['ingester'],
+  'zenmesh.v1.TokenService/VerifyApiKey': ['bff'],
+  'zenmesh.v1.CaService/GetTrustBundle': ['*'],
+  'grpc.health.v1.Health/Check': ['*'],
+  'grpc.health.v1.Health/Watch': ['*'],
+};
+
+export interface Peer {
+  spiffeId: string;
+  trustDomain: string;
+  namespace: string | undefined;
+  service: string | undefined;
+}
+
+export type PolicyDecision =
+  | { allowed: true }
+  | { allowed: false; reason: 'foreign_trust_domain' | 'spiffe_id_not_allowed' };
+
+export function authorize(
+  policy: PolicyTable,
+  path: string,
+  peer: Peer,
+  own: { trustDomain: string; namespace: string },
+): PolicyDecision {
+  if (peer.trustDomain !== own.trustDomain) return { allowed: false, reason: 'foreign_trust_domain' };
+  const allowed = Object.hasOwn(policy, path) ? policy[path] : undefined;
+  if (!allowed || peer.namespace !== own.namespace || peer.service === undefined) {
+    return { allowed: false, reason: 'spiffe_id_not_allowed' };
+  }
+  return allowed.includes('*') || allowed.includes(peer.service)
+    ? { allowed: true }
+    : { allowed: false, reason: 'spiffe_id_not_allowed' };
+}
+
+/** Paths in `policy` that name a method of the given service, for start-up checks. */
+export const methodPath = (serviceTypeName: string, methodName: string) => `${serviceTypeName}/${methodName}`;

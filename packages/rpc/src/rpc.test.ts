@@ -1,0 +1,327 @@
+import { create, toBinary } from '@bufbuild/protobuf';
+import * as grpc from '@grpc/grpc-js';
+import { context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import {
+  type CertificateAuthority,
+  createCertificateAuthority,
+  issueSvidWithKey,
+  spiffeIdFor,
+} from '@zenmesh/pki';
+import {
+  DispatchRequestSchema,
+  EgressService,
+  Health,
+  HealthCheckResponse_ServingStatus,
+} from '@zenmesh/proto';
+import { createLogger } from '@zenmesh/telemetry';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type CallContext,
+  Code,
+  createIdentityProvider,
+  createMeshChannel,
+  createMeshServer,
+  type MeshServer,
+  RpcError,
+  type TlsIdentity,
+} from './index.js';
+
+const logger = createLogger('rpc-test', { level: 'silent' });
+const TD = 'zenmesh.local';
+const NS = 'zenmesh';
+
+const exporter = new InMemorySpanExporter();
+const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+trace.setGlobalTracerProvider(provider);
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+
+let ca: CertificateAuthority;
+let foreignCa: CertificateAuthority;
+const identities = new Map<string, TlsIdentity>();
+
+async function identityFor(service: string, issuer = ca, td = TD, bundle?: string): Promise<TlsIdentity> {
+  const svid = await issueSvidWithKey({
+    ca: issuer,
+    spiffeId: spiffeIdFor(service, { trustDomain: td, namespace: NS }),
+  });
+  return { cert: svid.certPem, key: svid.keyPem, ca: bundle ?? ca.certPem };
+}
+
+let server: MeshServer;
+let address: string;
+const seen: CallContext[] = [];
+let slowMs = 0;
+
+beforeAll(async () => {
+  ca = await createCertificateAuthority({ trustDomain: TD });
+  foreignCa = await createCertificateAuthority({ trustDomain: 'other.example' });
+  for (const svc of ['egress', 'ingester', 'bff', 'backend']) identities.set(svc, await identityFor(svc));
+  // The server trusts the foreign CA too (as in federation), so that its certificates pass the handshake
+  // and the trust-domain check in the policy is what refuses them.
+  const egress = identities.get('egress') as TlsIdentity;
+  server = createMeshServer({
+    service: 'egress',
+    identity: { ...egress, ca: `${ca.certPem}\n${foreignCa.certPem}` },
+    trustDomain: TD,
+    namespace: NS,
+    logger,
+  });
+  server.register(EgressService, {
+    async dispatch(req, ctx) {
+      seen.push(ctx);
+      if (req.eventId === 'refuse') throw new RpcError(Code.FAILED_PRECONDITION, 'not_now');
+      if (req.eventId === 'crash') throw new Error('secret internal detail');
+      if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
+      return { accepted: req.eventId.startsWith('evt_') };
+    },
+  });
+  ({ address } = await server.listen('127.0.0.1:0'));
+});
+
+afterAll(async () => {
+  await server.shutdown({ graceMs: 1000 });
+});
+
+const channelAs = (identity: TlsIdentity, peer = 'egress', timeoutMs?: number) =>
+  createMeshChannel({
+    address,
+    identity,
+    peer,
+    trustDomain: TD,
+    namespace: NS,
+    ...(timeoutMs ? { timeoutMs } : {}),
+  });
+
+const expectRpcError = async (p: Promise<unknown>, code: Code, reason?: string | RegExp) => {
+  const err = await p.then(
+    () => {
+      throw new Error('expected the call to be refused');
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RpcError);
+  expect((err as RpcError).code).toBe(code);
+  if (reason !== undefined) expect((err as RpcError).reason).toMatch(reason);
+  return err as RpcError;
+};
+
+describe('mesh rpc over mutual TLS', () => {
+  it('serves an allowed caller and tells the handler who it is', async () => {
+    const ch = channelAs(identities.get('ingester') as TlsIdentity);
+    const res = await ch.client(EgressService).dispatch({ eventId: 'evt_1' });
+    expect(res.accepted).toBe(true);
+    expect(seen.at(-1)?.peer).toMatchObject({
+      spiffeId: 'spiffe://zenmesh.local/ns/zenmesh/sa/ingester',
+      service: 'ingester',
+    });
+    expect(seen.at(-1)?.deadline).toBeInstanceOf(Date);
+    ch.close();
+  });
+
+  it('refuses a mesh identity the policy does not list: PERMISSION_DENIED spiffe_id_not_allowed', async () => {
+    const ch = channelAs(identities.get('bff') as TlsIdentity);
+    await expectRpcError(
+      ch.client(EgressService).dispatch({ eventId: 'evt_1' }),
+      Code.PERMISSION_DENIED,
+      'spiffe_id_not_allowed',
+    );
+    expect(server.refusals.get('spiffe_id_not_allowed')).toBeGreaterThan(0);
+    ch.close();
+  });
+
+  it('refuses the right service name from a foreign trust domain: PERMISSION_DENIED foreign_trust_domain', async () => {
+    const foreign = await identityFor('ingester', foreignCa, 'other.example', ca.certPem);
+    const ch = channelAs(foreign);
+    await expectRpcError(
+      ch.client(EgressService).dispatch({ eventId: 'evt_1' }),
+      Code.PERMISSION_DENIED,
+      'foreign_trust_domain',
+    );
+    ch.close();
+  });
+
+  it('refuses a client without a certificate at the handshake', async () => {
+    const creds = grpc.credentials.createSsl(Buffer.from(ca.certPem), null, null, {
+      checkServerIdentity: () => undefined,
+    });
+    const client = new grpc.Client(address, creds);
+    const err = await new Promise<grpc.ServiceError>((resolve) =>
+      client.makeUnaryRequest(
+        '/zenmesh.v1.EgressService/Dispatch',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from(toBinary(DispatchRequestSchema, create(DispatchRequestSchema, { eventId: 'evt_1' }))),
+        new grpc.Metadata(),
+        { deadline: Date.now() + 3000 },
+        (e) => resolve(e as grpc.ServiceError),
+      ),
+    );
+    expect(err?.code).toBe(Code.UNAVAILABLE);
+    client.close();
+  });
+
+  it('refuses a client certificate from an untrusted CA at the handshake', async () => {
+    const stranger = await createCertificateAuthority({ trustDomain: TD });
+    const forged = await identityFor('ingester', stranger);
+    const ch = channelAs(forged, 'egress', 3000);
+    await expectRpcError(ch.client(EgressService).dispatch({ eventId: 'evt_1' }), Code.UNAVAILABLE);
+    ch.close();
+  });
+
+  it('refuses to talk to a server whose SPIFFE ID is not the expected one', async () => {
+    const ch = channelAs(identities.get('ingester') as TlsIdentity, 'backend', 3000);
+    const err = await expectRpcError(
+      ch.client(EgressService).dispatch({ eventId: 'evt_1' }),
+      Code.UNAVAILABLE,
+    );
+    expect(String((err.cause as Error)?.message ?? err.message)).toMatch(
+      /sa\/egress is not the expected .*sa\/backend|UNAVAILABLE/,
+    );
+    ch.close();
+  });
+
+  it('answers malformed request bytes with INVALID_ARGUMENT malformed_request', async () => {
+    const id = identities.get('ingester') as TlsIdentity;
+    const creds = grpc.credentials.createSsl(Buffer.from(id.ca), Buffer.from(id.key), Buffer.from(id.cert), {
+      checkServerIdentity: () => undefined,
+    });
+    const client = new grpc.Client(address, creds);
+    const err = await new Promise<grpc.ServiceError>((resolve) =>
+      client.makeUnaryRequest(
+        '/zenmesh.v1.EgressService/Dispatch',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from([0x0a, 0xff, 0xff]),
+        new grpc.Metadata(),
+        { deadline: Date.now() + 3000 },
+        (e) => resolve(e as grpc.ServiceError),
+      ),
+    );
+    expect(err.code).toBe(Code.INVALID_ARGUMENT);
+    expect(err.details).toBe('malformed_request');
+    client.close();
+  });
+
+  it('carries a handler refusal code and reason, and hides internal errors', async () => {
+    const ch = channelAs(identities.get('ingester') as TlsIdentity);
+    const dispatch = ch.client(EgressService).dispatch;
+    await expectRpcError(dispatch({ eventId: 'refuse' }), Code.FAILED_PRECONDITION, /^not_now$/);
+    const err = await expectRpcError(dispatch({ eventId: 'crash' }), Code.INTERNAL, /^internal$/);
+    expect(err.message).not.toContain('secret internal detail');
+    ch.close();
+  });
+
+  it('gives every call a deadline and aborts the handler signal when it passes', async () => {
+    const ch = channelAs(identities.get('ingester') as TlsIdentity);
+    slowMs = 400;
+    try {
+      await expectRpcError(
+        ch.client(EgressService).dispatch({ eventId: 'evt_slow' }, { timeoutMs: 100 }),
+        Code.DEADLINE_EXCEEDED,
+      );
+      await new Promise((r) => setTimeout(r, 50));
+      expect(seen.at(-1)?.signal.aborted).toBe(true);
+    } finally {
+      slowMs = 0;
+    }
+    ch.close();
+  });
+
+  it('propagates W3C trace context: client and server spans share one trace', async () => {
+    exporter.reset();
+    const ch = channelAs(identities.get('ingester') as TlsIdentity);
+    const tracer = trace.getTracer('test');
+    await tracer.startActiveSpan('root', async (root) => {
+      await ch.client(EgressService).dispatch({ eventId: 'evt_traced' });
+      root.end();
+    });
+    const spans = exporter.getFinishedSpans();
+    const server = spans.find((s) => s.name === 'zenmesh.v1.EgressService/Dispatch' && s.kind === 1);
+    const client = spans.find((s) => s.name === 'zenmesh.v1.EgressService/Dispatch' && s.kind === 2);
+    const root = spans.find((s) => s.name === 'root');
+    expect(server && client && root).toBeTruthy();
+    expect(server?.spanContext().traceId).toBe(root?.spanContext().traceId);
+    expect(server?.parentSpanContext?.spanId).toBe(client?.spanContext().spanId);
+    ch.close();
+  });
+
+  it('serves grpc.health.v1 to any mesh identity', async () => {
+    const ch = channelAs(identities.get('bff') as TlsIdentity);
+    const res = await ch.client(Health).check({ service: '' });
+    expect(res.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    ch.close();
+  });
+
+  it("uses the identity provider's current certificate for new connections", async () => {
+    const first = await identityFor('ingester');
+    const provider = createIdentityProvider(first);
+    const ch = createMeshChannel({
+      address,
+      identity: provider,
+      peer: 'egress',
+      trustDomain: TD,
+      namespace: NS,
+    });
+    await ch.client(EgressService).dispatch({ eventId: 'evt_a' });
+    // A different identity the policy refuses: if the new certificate is used, the refusal proves it.
+    provider.update(identities.get('bff') as TlsIdentity);
+    ch.close();
+    const ch2 = createMeshChannel({
+      address,
+      identity: provider,
+      peer: 'egress',
+      trustDomain: TD,
+      namespace: NS,
+    });
+    await expectRpcError(ch2.client(EgressService).dispatch({ eventId: 'evt_b' }), Code.PERMISSION_DENIED);
+    ch2.close();
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('lets an in-flight call finish, then refuses new ones', async () => {
+    const egress = identities.get('egress') as TlsIdentity;
+    const s = createMeshServer({
+      service: 'egress',
+      identity: egress,
+      trustDomain: TD,
+      namespace: NS,
+      logger,
+    });
+    let release: () => void = () => {};
+    s.register(EgressService, {
+      dispatch: () =>
+        new Promise((resolve) => {
+          release = () => resolve({ accepted: true });
+        }),
+    });
+    const { address: addr } = await s.listen('127.0.0.1:0');
+    const ch = createMeshChannel({
+      address: addr,
+      identity: identities.get('ingester') as TlsIdentity,
+      peer: 'egress',
+      trustDomain: TD,
+      namespace: NS,
+      timeoutMs: 3000,
+    });
+    const inflight = ch.client(EgressService).dispatch({ eventId: 'evt_1' });
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = s.shutdown({ graceMs: 2000 });
+    setTimeout(() => release(), 150);
+    await expect(inflight).resolves.toMatchObject({ accepted: true });
+    await stopped;
+    await expectRpcError(
+      ch.client(EgressService).dispatch({ eventId: 'evt_2' }, { timeoutMs: 500 }),
+      Code.UNAVAILABLE,
+    );
+    ch.close();
+  });
+});
