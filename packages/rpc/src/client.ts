@@ -58,6 +58,9 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
     checkServerIdentity,
   });
   const client = new grpc.Client(options.address, credentials, {
+    // SNI carries a name, never an IP literal (RFC 6066 §3; Node warns DEP0123). Identity is still checked
+    // by SPIFFE ID in checkServerIdentity above, which ignores the host name.
+    'grpc.ssl_target_name_override': `${options.peer}.${options.namespace}.${options.trustDomain}`,
     // Keep idle connections healthy and notice dead peers quickly on loopback and in clusters alike.
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,

@@ -1,0 +1,46 @@
+import { Code, isRpcError } from '@zenmesh/rpc';
+
+export interface ApiErrorResponse {
+  status: number;
+  body: { error: string; message?: string };
+}
+
+/** A refusal decided inside the BFF itself, thrown by route handlers and rendered by the app. */
+export class ApiRefusal extends Error {
+  override readonly name = 'ApiRefusal';
+  readonly response: ApiErrorResponse;
+  constructor(status: number, error: string, message?: string) {
+    super(message === undefined ? error : `${error}: ${message}`);
+    this.response = { status, body: message === undefined ? { error } : { error, message } };
+  }
+}
+
+export const unauthenticated = (): ApiRefusal => new ApiRefusal(401, 'unauthenticated');
+export const forbidden = (): ApiRefusal => new ApiRefusal(403, 'forbidden');
+export const invalidArgument = (message: string): ApiRefusal =>
+  new ApiRefusal(400, 'invalid_argument', message);
+
+/**
+ * Maps a failure to the HTTP answer. RpcError reasons are the servers' short, stable strings, so they
+ * may be shown for client errors; anything else becomes a detail-free 500 (the detail goes to the log).
+ */
+export function toApiError(err: unknown): ApiErrorResponse {
+  if (err instanceof ApiRefusal) return err.response;
+  if (isRpcError(err)) {
+    switch (err.code) {
+      case Code.INVALID_ARGUMENT:
+        return { status: 400, body: { error: 'invalid_argument', message: err.reason } };
+      case Code.NOT_FOUND:
+        return { status: 404, body: { error: 'not_found', message: err.reason } };
+      case Code.ALREADY_EXISTS:
+        return { status: 409, body: { error: 'already_exists', message: err.reason } };
+      case Code.PERMISSION_DENIED:
+        return { status: 403, body: { error: 'forbidden' } };
+      case Code.UNAVAILABLE:
+        return { status: 503, body: { error: 'unavailable' } };
+      default:
+        break;
+    }
+  }
+  return { status: 500, body: { error: 'internal' } };
+}

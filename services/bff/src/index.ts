@@ -1,0 +1,10 @@
+export type { ApiErrorResponse } from './api-errors.js';
+export { ApiRefusal, toApiError } from './api-errors.js';
+export type { ApiCaller, ApiKeyVerification, CachedVerifierOptions, VerifyApiKey } from './api-key-auth.js';
+export { bearerToken, createCachedApiKeyVerifier, MAX_AUTH_CACHE_MS } from './api-key-auth.js';
+export type { BackendClients } from './backend-clients.js';
+export type { BffApp, BffAppOptions } from './http-app.js';
+export { createBffApp } from './http-app.js';
+export { MAX_BODY_BYTES } from './json-body.js';
+export type { DeliveryJson, EndpointJson, EventJson, SourceJson, TenantJson } from './json-mappers.js';
+export { deliveryJson, endpointJson, eventJson, sourceJson, tenantJson } from './json-mappers.js';

@@ -1,0 +1,12 @@
+export { API_KEY_PREFIX, generateApiKey, hashApiKey, isWellFormedApiKey } from './api-key.js';
+export type { ApiKeyRecord, ApiKeyStore, ApiKeyVerdict, CreateApiKeyInput } from './api-key-store.js';
+export { BOOTSTRAP_ADMIN_NAME, createApiKeyStore } from './api-key-store.js';
+export type { TokenErrorCode } from './errors.js';
+export { TokenError } from './errors.js';
+export type { TokenHttpServer } from './http-server.js';
+export { createTokenHttpServer } from './http-server.js';
+export { TOKEN_MIGRATIONS, TOKEN_SCHEMA } from './migrations.js';
+export type { VerifyApiKeyAnswer } from './token-grpc.js';
+export { createApiKeyVerifier, createTokenServiceImpl, toVerifyApiKeyAnswer } from './token-grpc.js';
+export type { RunningTokenService, TokenServiceOptions } from './token-service.js';
+export { openTokenStore, startTokenService } from './token-service.js';

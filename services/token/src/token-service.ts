@@ -1,0 +1,90 @@
+import { createDatabase, type Db, migrate } from '@zenmesh/db';
+import { TokenService } from '@zenmesh/proto';
+import { createMeshServer, type IdentityProvider, type TlsIdentity } from '@zenmesh/rpc';
+import type { Logger } from '@zenmesh/telemetry';
+import { type ApiKeyStore, createApiKeyStore } from './api-key-store.js';
+import { createTokenHttpServer } from './http-server.js';
+import { TOKEN_MIGRATIONS, TOKEN_SCHEMA } from './migrations.js';
+import { createTokenServiceImpl } from './token-grpc.js';
+
+export interface TokenServiceOptions {
+  logger: Logger;
+  identity: TlsIdentity | IdentityProvider;
+  trustDomain: string;
+  namespace: string;
+  /** host:port for gRPC; port 0 picks a free one. */
+  grpcListen: string;
+  /** host:port for HTTP; port 0 picks a free one. */
+  httpListen: string;
+  /** Shared Postgres (schema `token`) when set; otherwise an embedded PGlite in `dataDir`. */
+  databaseUrl?: string | undefined;
+  dataDir?: string | undefined;
+  /** Hex SHA-256 of the launcher-generated admin key; only the hash ever reaches this process. */
+  bootstrapAdminKeySha256?: string | undefined;
+}
+
+export interface RunningTokenService {
+  ready: { grpc: string; http: string };
+  store: ApiKeyStore;
+  db: Db;
+  stop(): Promise<void>;
+}
+
+/** Opens the database, migrates schema `token`, and seeds the bootstrap admin key when one is configured. */
+export async function openTokenStore(options: {
+  db: Db;
+  logger: Logger;
+  bootstrapAdminKeySha256?: string | undefined;
+}): Promise<ApiKeyStore> {
+  const { db, logger } = options;
+  await migrate(db, TOKEN_MIGRATIONS, { scope: TOKEN_SCHEMA, logger });
+  const store = createApiKeyStore({ db });
+  if (options.bootstrapAdminKeySha256 !== undefined) {
+    const created = await store.ensureBootstrapAdmin(options.bootstrapAdminKeySha256);
+    logger.info(
+      { created },
+      created ? 'bootstrap admin key registered' : 'bootstrap admin key already present',
+    );
+  }
+  return store;
+}
+
+export async function startTokenService(options: TokenServiceOptions): Promise<RunningTokenService> {
+  const { logger } = options;
+  const db = await createDatabase({
+    ...(options.databaseUrl === undefined ? {} : { url: options.databaseUrl }),
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    logger,
+  });
+  const cleanup: Array<() => Promise<void>> = [() => db.close()];
+  const stop = async () => {
+    for (const step of cleanup.reverse()) await step();
+  };
+  try {
+    const store = await openTokenStore({
+      db,
+      logger,
+      bootstrapAdminKeySha256: options.bootstrapAdminKeySha256,
+    });
+
+    const grpc = createMeshServer({
+      service: 'token',
+      identity: options.identity,
+      trustDomain: options.trustDomain,
+      namespace: options.namespace,
+      logger,
+    });
+    grpc.register(TokenService, createTokenServiceImpl(store));
+    const { address } = await grpc.listen(options.grpcListen);
+    cleanup.push(() => grpc.shutdown({ graceMs: 10_000 }));
+
+    const http = createTokenHttpServer({ db, logger });
+    const url = await http.listen(options.httpListen);
+    cleanup.push(() => http.close());
+
+    return { ready: { grpc: address, http: url }, store, db, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
