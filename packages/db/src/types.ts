@@ -1,0 +1,34 @@
+export interface QueryResult<T> {
+  rows: T[];
+  /** Rows returned, or changed by INSERT/UPDATE/DELETE. */
+  rowCount: number;
+}
+
+/** Anything that runs SQL: the database itself or an open transaction. */
+export interface Queryable {
+  /** One parameterised statement (`$1`, `$2`, ...). */
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
+  /** A script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export type Tx = Queryable;
+
+export interface Db extends Queryable {
+  readonly kind: 'pg' | 'pglite';
+  /** BEGIN; fn; COMMIT — ROLLBACK and rethrow when fn throws. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * A transaction whose `app.tenant_id` setting is `tenantId` (transaction-scoped, like SET LOCAL),
+   * which is what the row-level security policies key on.
+   */
+  withTenant<T>(tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** The subset of a pino logger this package uses. */
+export interface DbLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}

@@ -1,0 +1,51 @@
+import { newId } from '@zenmesh/crypto';
+import { type Db, isDbError } from '@zenmesh/db';
+import { BackendError, invalid, notFound } from './errors.js';
+import type { TenantRecord } from './records.js';
+import { validateTenantName } from './validate.js';
+
+interface TenantRow {
+  id: string;
+  name: string;
+  created_at: Date;
+}
+
+const toTenant = (r: TenantRow): TenantRecord => ({ id: r.id, name: r.name, createdAt: r.created_at });
+
+export async function createTenant(db: Db, name: string): Promise<TenantRecord> {
+  validateTenantName(name);
+  const id = newId('ten');
+  try {
+    // The new tenant's own scope is what lets the row through the tenants policy's WITH CHECK.
+    const row = await db.withTenant(id, async (tx) => {
+      const { rows } = await tx.query<TenantRow>(
+        'insert into core.tenants (id, name) values ($1, $2) returning id, name, created_at',
+        [id, name],
+      );
+      return rows[0];
+    });
+    if (row === undefined) throw new Error('insert returned no row');
+    return toTenant(row);
+  } catch (err) {
+    if (isDbError(err, 'ERR_UNIQUE_VIOLATION')) {
+      throw new BackendError('ERR_ALREADY_EXISTS', 'tenant_exists', { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** Cross-tenant (operator view), through core.list_tenants(). */
+export async function listTenants(db: Db): Promise<TenantRecord[]> {
+  const { rows } = await db.query<TenantRow>('select id, name, created_at from core.list_tenants()');
+  return rows.map(toTenant);
+}
+
+/** A request's `tenant` field: the id (`ten_...`) or the name. NOT_FOUND `tenant_not_found` otherwise. */
+export async function resolveTenant(db: Db, ref: string): Promise<TenantRecord> {
+  if (ref.length === 0) throw invalid('tenant_required');
+  if (ref.length > 64) throw notFound('tenant_not_found');
+  const { rows } = await db.query<TenantRow>('select id, name, created_at from core.find_tenant($1)', [ref]);
+  const row = rows[0];
+  if (row === undefined) throw notFound('tenant_not_found');
+  return toTenant(row);
+}

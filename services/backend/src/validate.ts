@@ -1,0 +1,48 @@
+import { invalid } from './errors.js';
+
+export const TENANT_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export function validateTenantName(name: string): string {
+  if (!TENANT_NAME.test(name)) throw invalid('invalid_tenant_name');
+  return name;
+}
+
+/** 1-100 printable characters, no leading/trailing space. */
+export function validateSourceName(name: string): string {
+  const hasControl = [...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+  if (name.length === 0 || name.length > 100 || name !== name.trim() || hasControl) {
+    throw invalid('invalid_source_name');
+  }
+  return name;
+}
+
+/**
+ * Targets are http(s) only, and credentials never live in the URL (they would be stored, listed and
+ * logged in clear); an endpoint that needs auth uses the signature or, later, per-endpoint mTLS.
+ */
+export function validateEndpointUrl(raw: string): string {
+  if (raw.length === 0 || raw.length > 2048) throw invalid('invalid_url');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw invalid('invalid_url');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('invalid_url_scheme');
+  if (url.username !== '' || url.password !== '') throw invalid('url_has_credentials');
+  if (url.hostname === '') throw invalid('invalid_url');
+  return url.toString();
+}
+
+export function validateEventTypes(types: readonly string[]): string[] {
+  if (types.length > 100) throw invalid('too_many_event_types');
+  for (const t of types) {
+    if (t.length === 0 || t.length > 200 || /\s/.test(t)) throw invalid('invalid_event_type');
+  }
+  return [...new Set(types)].sort();
+}
+
+export function validateEventType(type: string): string {
+  if (type.length === 0 || type.length > 200 || /\s/.test(type)) throw invalid('invalid_event_type');
+  return type;
+}
