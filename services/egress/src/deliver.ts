@@ -1,0 +1,144 @@
+import { timestampDate } from '@bufbuild/protobuf/wkt';
+import type { LeasedDelivery } from '@zenmesh/proto';
+import { type Dispatcher, request } from 'undici';
+import { parseRetryAfter } from './retry-after.js';
+import { signWebhook } from './webhook-signature.js';
+
+/** What one attempt produced, as reported to the backend. */
+export interface AttemptResult {
+  ok: boolean;
+  /** 0 when no HTTP response was received. */
+  statusCode: number;
+  error: string;
+  durationMs: number;
+  retryAfterS: number;
+}
+
+export interface DeliverOptions {
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  /** Response bytes read before the body is dropped; the target's answer is never stored. */
+  maxResponseBytes: number;
+  /** Extra request headers, e.g. the W3C `traceparent` of the attempt's span. */
+  headers?: Record<string, string>;
+  /** Aborts the attempt (egress shutting down); the lease then expires and the backend offers it again. */
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+const MAX_ERROR_CHARS = 500;
+
+/**
+ * CloudEvents HTTP binary mode percent-encodes header values outside printable ASCII, plus space, `"`
+ * and `%` (https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/bindings/http-protocol-binding.md#3132-http-header-values).
+ */
+const ceHeaderValue = (value: string): string =>
+  Array.from(Buffer.from(value, 'utf8'))
+    .map((b) =>
+      b > 0x20 && b < 0x7f && b !== 0x22 && b !== 0x25
+        ? String.fromCharCode(b)
+        : `%${b.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
+    .join('');
+
+/** The request headers of one delivery: Standard Webhooks signature plus CloudEvents binary-mode attributes. */
+export function deliveryHeaders(leased: LeasedDelivery, now: Date): Record<string, string> {
+  const event = leased.event;
+  if (event === undefined) throw new TypeError('leased delivery without an event');
+  const timestamp = Math.floor(now.getTime() / 1000);
+  const headers: Record<string, string> = {
+    'content-type': event.datacontenttype || 'application/octet-stream',
+    'user-agent': 'zenmesh-egress',
+    // Standard Webhooks: the id is the event's, so every retry of it carries the same idempotency key.
+    'webhook-id': event.id,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': signWebhook({
+      id: event.id,
+      timestamp,
+      body: event.data,
+      secrets: leased.signingSecrets,
+    }),
+    'ce-specversion': '1.0',
+    'ce-id': ceHeaderValue(event.id),
+    'ce-source': ceHeaderValue(event.source),
+    'ce-type': ceHeaderValue(event.type),
+  };
+  if (event.time !== undefined) headers['ce-time'] = timestampDate(event.time).toISOString();
+  return headers;
+}
+
+const describe = (err: unknown): string => {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    const text =
+      err.name === 'TimeoutError'
+        ? 'timeout'
+        : typeof code === 'string'
+          ? `${code}: ${err.message}`
+          : err.message;
+    return text.slice(0, MAX_ERROR_CHARS);
+  }
+  return String(err).slice(0, MAX_ERROR_CHARS);
+};
+
+/**
+ * POSTs one event to its endpoint. Redirects are not followed (a 3xx is a failed attempt: the endpoint
+ * URL is what the customer registered); only a 2xx counts as delivered.
+ */
+export async function deliver(leased: LeasedDelivery, options: DeliverOptions): Promise<AttemptResult> {
+  const { dispatcher, timeoutMs, maxResponseBytes, now = () => new Date() } = options;
+  const started = performance.now();
+  const elapsed = (): number => Math.round(performance.now() - started);
+  let headers: Record<string, string>;
+  try {
+    headers = { ...options.headers, ...deliveryHeaders(leased, now()) };
+  } catch (err) {
+    // Reported, not thrown: the backend then retries or dead-letters instead of re-leasing forever.
+    return {
+      ok: false,
+      statusCode: 0,
+      error: `cannot sign: ${describe(err)}`,
+      durationMs: 0,
+      retryAfterS: 0,
+    };
+  }
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
+  try {
+    const response = await request(leased.endpointUrl, {
+      method: 'POST',
+      body: leased.event?.data ?? new Uint8Array(),
+      headers,
+      dispatcher,
+      signal,
+    });
+    let read = 0;
+    try {
+      for await (const chunk of response.body) {
+        read += (chunk as Buffer).length;
+        if (read >= maxResponseBytes) break;
+      }
+    } catch {
+      // The status line is the answer; a body cut short (or timed out) does not change it.
+    } finally {
+      if (!response.body.destroyed) response.body.destroy();
+    }
+    const { statusCode } = response;
+    const ok = statusCode >= 200 && statusCode < 300;
+    return {
+      ok,
+      statusCode,
+      error: ok ? '' : `unexpected status ${statusCode}`,
+      durationMs: elapsed(),
+      retryAfterS: ok ? 0 : parseRetryAfter(response.headers['retry-after'], now()),
+    };
+  } catch (err) {
+    return {
+      ok: false,
+      statusCode: 0,
+      error: describe(timeout.aborted ? timeout.reason : err),
+      durationMs: elapsed(),
+      retryAfterS: 0,
+    };
+  }
+}

@@ -1,0 +1,256 @@
+import {
+  type Context,
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import type { LeaseDeliveriesResponse, LeasedDelivery } from '@zenmesh/proto';
+import type { Logger } from '@zenmesh/telemetry';
+import { Agent, type Dispatcher } from 'undici';
+import { deliver } from './deliver.js';
+
+/** The slice of the backend's DeliveryService egress uses. */
+export interface DeliveriesClient {
+  leaseDeliveries(request: {
+    max: number;
+    leaseMs: number;
+    eventId: string;
+  }): Promise<LeaseDeliveriesResponse>;
+  reportAttempt(request: {
+    deliveryId: string;
+    leaseToken: string;
+    statusCode: number;
+    error: string;
+    durationMs: number;
+    retryAfterS: number;
+  }): Promise<unknown>;
+}
+
+export interface DeliveryEngineOptions {
+  deliveries: DeliveriesClient;
+  logger: Logger;
+  /** Most deliveries in flight at once; leases are only taken for free slots. Default 32. */
+  concurrency?: number;
+  /** Poll interval; default 1000 ms. */
+  pollMs?: number;
+  /** Timeout of one HTTP attempt; default 15 s. */
+  timeoutMs?: number;
+  /** How long a lease lasts; must outlive an attempt plus its report. Default 2 × timeout + 10 s. */
+  leaseMs?: number;
+  maxResponseBytes?: number;
+  /** HTTP client; default a private undici Agent closed on stop. */
+  dispatcher?: Dispatcher;
+}
+
+export interface DeliveryEngine {
+  /** Starts the poll loop. */
+  start(): void;
+  /** Runs a lease round for one event now; false when stopping. Deliveries become children of `parent`. */
+  nudge(eventId: string, parent?: Context): boolean;
+  /** Stops polling, waits up to graceMs for attempts in flight, aborts the rest (their leases expire). */
+  stop(graceMs?: number): Promise<void>;
+  readonly inFlight: number;
+}
+
+export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEngine {
+  const {
+    deliveries,
+    logger,
+    concurrency = 32,
+    pollMs = 1000,
+    timeoutMs = 15_000,
+    maxResponseBytes = 64 * 1024,
+  } = options;
+  const leaseMs = options.leaseMs ?? timeoutMs * 2 + 10_000;
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new TypeError('concurrency must be a positive integer');
+  const dispatcher = options.dispatcher ?? new Agent({ connections: concurrency });
+  const tracer = trace.getTracer('@zenmesh/egress');
+  const shutdown = new AbortController();
+  const running = new Set<Promise<void>>();
+  // Lease calls not yet answered: stop waits for them so no lease is taken and then forgotten.
+  const rounds = new Set<Promise<number>>();
+  // Slots promised to a lease call that has not answered yet: keeps concurrent rounds within the limit.
+  let reserved = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let stopping: Promise<void> | undefined;
+  let leaseFailing = false;
+
+  async function attempt(leased: LeasedDelivery, parent: Context): Promise<void> {
+    const delivery = leased.delivery;
+    if (delivery === undefined || leased.event === undefined) {
+      logger.error('lease answered without delivery or event');
+      return;
+    }
+    const attributes = {
+      'zenmesh.delivery.id': delivery.id,
+      'zenmesh.event.id': leased.event.id,
+      'zenmesh.endpoint.id': delivery.endpointId,
+      'http.request.method': 'POST',
+      // The host only: a customer URL's path or query may carry credentials.
+      'server.address': safeHost(leased.endpointUrl),
+    };
+    await tracer.startActiveSpan(
+      'webhook.deliver',
+      { kind: SpanKind.CLIENT, attributes },
+      parent,
+      async (span) => {
+        try {
+          const headers: Record<string, string> = {};
+          propagation.inject(context.active(), headers);
+          const result = await deliver(leased, {
+            dispatcher,
+            timeoutMs,
+            maxResponseBytes,
+            headers,
+            signal: shutdown.signal,
+          });
+          span.setAttribute('http.response.status_code', result.statusCode);
+          if (!result.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
+          if (shutdown.signal.aborted) {
+            logger.warn({ deliveryId: delivery.id }, 'attempt cut short by shutdown; lease will expire');
+            return;
+          }
+          const { ok: _ok, ...report } = result;
+          try {
+            await deliveries.reportAttempt({
+              deliveryId: delivery.id,
+              leaseToken: leased.leaseToken,
+              ...report,
+            });
+          } catch (err) {
+            // At-least-once: the lease expires and the backend offers the delivery again.
+            logger.warn({ deliveryId: delivery.id, err }, 'ReportAttempt failed');
+          }
+          logger.info(
+            {
+              deliveryId: delivery.id,
+              eventId: leased.event?.id,
+              status: result.statusCode,
+              ms: result.durationMs,
+            },
+            result.ok ? 'delivered' : 'delivery attempt failed',
+          );
+        } catch (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR });
+          logger.error({ deliveryId: delivery.id, err }, 'delivery attempt crashed');
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  function launch(leased: LeasedDelivery, parent: Context): void {
+    const task: Promise<void> = attempt(leased, parent).finally(() => running.delete(task));
+    running.add(task);
+  }
+
+  function round(eventId: string, parent: Context): Promise<number> {
+    const task = leaseAndLaunch(eventId, parent).finally(() => rounds.delete(task));
+    rounds.add(task);
+    return task;
+  }
+
+  /** Leases as many due deliveries as there are free slots and starts them. */
+  async function leaseAndLaunch(eventId: string, parent: Context): Promise<number> {
+    const max = concurrency - running.size - reserved;
+    if (max <= 0 || stopped) return 0;
+    reserved += max;
+    let leased: LeasedDelivery[] = [];
+    try {
+      leased = (await context.with(parent, () => deliveries.leaseDeliveries({ max, leaseMs, eventId })))
+        .deliveries;
+      if (leaseFailing) logger.info('LeaseDeliveries works again');
+      leaseFailing = false;
+    } catch (err) {
+      // Once per outage at warn, then debug: a backend that is down must not flood the log every poll.
+      logger[leaseFailing ? 'debug' : 'warn'](
+        { err, eventId: eventId || undefined },
+        'LeaseDeliveries failed',
+      );
+      leaseFailing = true;
+    } finally {
+      reserved -= max;
+    }
+    if (leased.length > max) {
+      logger.error(
+        { asked: max, got: leased.length },
+        'backend leased more than asked; extra leases left to expire',
+      );
+    }
+    const now = leased.slice(0, max);
+    for (const one of now) launch(one, parent);
+    return now.length;
+  }
+
+  const poll = (): void => {
+    timer = undefined;
+    void round('', ROOT_CONTEXT).finally(() => {
+      if (!stopped) timer = setTimeout(poll, pollMs);
+    });
+  };
+
+  return {
+    start() {
+      if (!stopped && timer === undefined) timer = setTimeout(poll, 0);
+    },
+    nudge(eventId, parent = context.active()) {
+      if (stopped) return false;
+      const span = tracer.startSpan(
+        'egress.dispatch',
+        { attributes: { 'zenmesh.event.id': eventId } },
+        parent,
+      );
+      void round(eventId, trace.setSpan(parent, span)).then(
+        (count) => {
+          span.setAttribute('zenmesh.deliveries.started', count);
+          span.end();
+        },
+        () => span.end(),
+      );
+      return true;
+    },
+    stop(graceMs = 10_000) {
+      stopping ??= drain(graceMs);
+      return stopping;
+    },
+    get inFlight() {
+      return running.size;
+    },
+  };
+
+  async function drain(graceMs: number): Promise<void> {
+    stopped = true;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    await Promise.allSettled([...rounds]);
+    const drained = Promise.allSettled([...running]);
+    let grace: NodeJS.Timeout | undefined;
+    const late = await Promise.race([
+      drained.then(() => false),
+      new Promise<boolean>((resolve) => {
+        grace = setTimeout(() => resolve(true), graceMs);
+      }),
+    ]);
+    clearTimeout(grace);
+    if (late) {
+      logger.warn({ inFlight: running.size }, 'aborting deliveries still in flight');
+      shutdown.abort();
+      await Promise.allSettled([...running]);
+    }
+    if (options.dispatcher === undefined) await dispatcher.close();
+  }
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '';
+  }
+}

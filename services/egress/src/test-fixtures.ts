@@ -1,0 +1,99 @@
+// Shared by the egress tests (excluded from the build): a real HTTP target and a minimal stand-in for the
+// backend's leasing, whose real implementation is tested in services/backend.
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { create } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { newId } from '@zenmesh/crypto';
+import { type LeasedDelivery, LeasedDeliverySchema } from '@zenmesh/proto';
+import type { DeliveriesClient } from './delivery-engine.js';
+
+export const secret = () =>
+  `whsec_${Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString('base64')}`;
+
+export interface Received {
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** A real HTTP target on 127.0.0.1:0 whose answer each test chooses. */
+export async function startTarget(answer: (res: ServerResponse, received: Received) => void) {
+  const received: Received[] = [];
+  let active = 0;
+  let maxActive = 0;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      active += 1;
+      maxActive = Math.max(maxActive, active);
+      res.on('close', () => {
+        active -= 1;
+      });
+      const r = { headers: req.headers, body: Buffer.concat(chunks) };
+      received.push(r);
+      answer(res, r);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook?token=abc`,
+    received,
+    get active() {
+      return active;
+    },
+    get maxActive() {
+      return maxActive;
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export type Report = Parameters<DeliveriesClient['reportAttempt']>[0];
+
+/** The backend's side of leasing, minimal: a queue handed out up to `max`, and the reports received. */
+export function createFakeBackend() {
+  const queue: LeasedDelivery[] = [];
+  const reports: Report[] = [];
+  const leaseCalls: { max: number; eventId: string }[] = [];
+  const client: DeliveriesClient = {
+    async leaseDeliveries({ max, eventId }) {
+      leaseCalls.push({ max, eventId });
+      const picked: LeasedDelivery[] = [];
+      for (let i = 0; i < queue.length && picked.length < max; ) {
+        const d = queue[i] as LeasedDelivery;
+        if (eventId === '' || d.event?.id === eventId) picked.push(...queue.splice(i, 1));
+        else i += 1;
+      }
+      return { $typeName: 'zenmesh.v1.LeaseDeliveriesResponse', deliveries: picked };
+    },
+    async reportAttempt(request) {
+      reports.push(request);
+      return {};
+    },
+  };
+  return { queue, reports, leaseCalls, client };
+}
+
+export function leased(url: string, secrets: string[], body = '{"order":42}'): LeasedDelivery {
+  const eventId = newId('evt');
+  return create(LeasedDeliverySchema, {
+    delivery: { id: newId('dlv'), eventId, endpointId: newId('ep'), tenantId: newId('ten') },
+    event: {
+      id: eventId,
+      source: '/sources/src_x',
+      type: 'order.created',
+      time: timestampFromDate(new Date('2026-01-02T03:04:05.678Z')),
+      datacontenttype: 'application/json',
+      data: Buffer.from(body),
+    },
+    endpointUrl: url,
+    signingSecrets: secrets,
+    leaseToken: `lease-${eventId}`,
+  });
+}

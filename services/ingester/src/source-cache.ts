@@ -1,0 +1,64 @@
+import type { ResolveSourceResponse } from '@zenmesh/proto';
+import { Code } from '@zenmesh/rpc';
+import { LRUCache } from 'lru-cache';
+
+/** The slice of the backend's SourceService the ingester uses. */
+export interface SourcesClient {
+  resolveSource(request: { sourceId: string }): Promise<ResolveSourceResponse>;
+}
+
+export type ResolvedSource = ResolveSourceResponse;
+
+export interface SourceCache {
+  /** The source's verification material, or undefined when the backend says it does not exist. */
+  resolve(sourceId: string): Promise<ResolvedSource | undefined>;
+}
+
+export interface SourceCacheOptions {
+  sources: SourcesClient;
+  /** How long a resolved source is reused; rotation of a source secret takes effect within this time. */
+  ttlMs?: number;
+  /** How long "no such source" is remembered, so a flood of unknown ids does not reach the backend. */
+  negativeTtlMs?: number;
+  max?: number;
+}
+
+type Entry = { found: true; value: ResolvedSource } | { found: false };
+
+/** A small bounded LRU in front of ResolveSource; concurrent misses for one id share a single call. */
+export function createSourceCache(options: SourceCacheOptions): SourceCache {
+  const { sources, ttlMs = 30_000, negativeTtlMs = 5_000, max = 10_000 } = options;
+  const cache = new LRUCache<string, Entry>({ max, ttl: ttlMs });
+  const pending = new Map<string, Promise<Entry>>();
+
+  const load = async (sourceId: string): Promise<Entry> => {
+    try {
+      const value = await sources.resolveSource({ sourceId });
+      const entry: Entry = { found: true, value };
+      cache.set(sourceId, entry);
+      return entry;
+    } catch (err) {
+      if ((err as { code?: unknown }).code === Code.NOT_FOUND) {
+        const entry: Entry = { found: false };
+        cache.set(sourceId, entry, { ttl: negativeTtlMs });
+        return entry;
+      }
+      throw err;
+    }
+  };
+
+  return {
+    async resolve(sourceId) {
+      let entry = cache.get(sourceId);
+      if (entry === undefined) {
+        let inFlight = pending.get(sourceId);
+        if (inFlight === undefined) {
+          inFlight = load(sourceId).finally(() => pending.delete(sourceId));
+          pending.set(sourceId, inFlight);
+        }
+        entry = await inFlight;
+      }
+      return entry.found ? entry.value : undefined;
+    },
+  };
+}
