@@ -73,7 +73,7 @@ export function registerBackend(server: Pick<MeshServer, 'register'>, deps: Back
                   header: req.generic.header,
                   algorithm: req.generic.algorithm,
                   encoding: req.generic.encoding,
-                  prefix: req.generic.prefix,
+                  ...(req.generic.prefix === undefined ? {} : { prefix: req.generic.prefix }),
                 },
         });
         return { source: sourceToProto(source) };

@@ -23,7 +23,7 @@ export interface CreateSourceInput {
   generic?: GenericHmacInput | undefined;
 }
 
-/** As sent by a caller: empty or absent fields take the defaults. */
+/** As sent by a caller: empty or absent fields take the defaults, except prefix (see normaliseGeneric). */
 export type GenericHmacInput = { [K in keyof GenericHmacConfig]?: string };
 
 interface SourceRow {
@@ -58,7 +58,8 @@ export function normaliseGeneric(input: GenericHmacInput | undefined): GenericHm
     header: pick('header').toLowerCase(),
     algorithm: pick('algorithm'),
     encoding: pick('encoding'),
-    prefix: pick('prefix'),
+    // An explicit empty prefix means "no prefix"; only an absent one takes the default.
+    prefix: input?.prefix ?? GENERIC_DEFAULTS.prefix,
   };
   // RFC 9110 §5.1 field-name token characters, lower-cased.
   if (!/^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(config.header)) throw invalid('invalid_generic_header');
@@ -75,12 +76,14 @@ export async function createSource(
   input: CreateSourceInput,
 ): Promise<SourceRecord> {
   if (!(PROVIDERS as readonly string[]).includes(input.provider)) throw invalid('invalid_provider');
-  validateSourceName(input.name);
+  // A name is optional for the caller; unnamed sources are named after their (unique) id.
+  if (input.name !== '') validateSourceName(input.name);
   if (input.secret.length === 0) throw invalid('empty_secret');
   if (input.secret.length > 4096) throw invalid('secret_too_long');
   const generic = normaliseGeneric(input.generic);
   const tenant = await resolveTenant(db, input.tenant);
   const id = newId('src');
+  const name = input.name === '' ? id : input.name;
   // The row id is the AAD: a sealed secret copied onto another source's row will not open.
   const sealed = boxes.source.seal(input.secret, id);
   try {
@@ -88,7 +91,7 @@ export async function createSource(
       const { rows } = await tx.query<SourceRow>(
         `insert into core.sources (id, tenant_id, provider, name, config, secret_sealed)
          values ($1, $2, $3, $4, $5, $6) returning ${COLUMNS}`,
-        [id, tenant.id, input.provider, input.name, JSON.stringify({ generic }), sealed],
+        [id, tenant.id, input.provider, name, JSON.stringify({ generic }), sealed],
       );
       return rows[0];
     });

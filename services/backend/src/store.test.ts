@@ -129,12 +129,23 @@ describe.each(backends)('backend store on $name', ({ open }) => {
         secret: 'x',
         generic: { header: 'X-Hub-Signature-256', algorithm: 'sha512', encoding: 'base64', prefix: '' },
       });
+      // An explicit empty prefix means the sender puts none; it must not turn into the default.
       expect(s.generic).toEqual({
         header: 'x-hub-signature-256',
         algorithm: 'sha512',
         encoding: 'base64',
-        prefix: 'sha256=',
+        prefix: '',
       });
+      const defaulted = await createSource(db, boxes, {
+        tenant: tenant.id,
+        provider: 'generic',
+        name: '',
+        secret: 'x',
+        generic: { header: 'x-sig' },
+      });
+      expect(defaulted.generic.prefix).toBe('sha256=');
+      // Unnamed sources are named after their id, which keeps names unique per tenant.
+      expect(defaulted.name).toBe(defaulted.id);
     });
 
     it('refuses a sealed secret moved onto another source row', async () => {
@@ -152,7 +163,7 @@ describe.each(backends)('backend store on $name', ({ open }) => {
     it.each([
       [{ provider: 'github' }, 'invalid_provider'],
       [{ secret: '' }, 'empty_secret'],
-      [{ name: '' }, 'invalid_source_name'],
+      [{ name: ' padded' }, 'invalid_source_name'],
       [{ generic: { algorithm: 'md5' } }, 'invalid_generic_algorithm'],
       [{ generic: { encoding: 'base32' } }, 'invalid_generic_encoding'],
       [{ generic: { header: 'bad header' } }, 'invalid_generic_header'],

@@ -126,7 +126,7 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
                 header: input.generic.header ?? '',
                 algorithm: input.generic.algorithm ?? '',
                 encoding: input.generic.encoding ?? '',
-                prefix: input.generic.prefix ?? '',
+                ...(input.generic.prefix === undefined ? {} : { prefix: input.generic.prefix }),
               },
             }),
       });

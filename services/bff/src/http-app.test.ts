@@ -492,8 +492,10 @@ describe('happy paths', () => {
       provider: 'generic',
       name: 'shop',
       secret: SOURCE_SECRET,
-      generic: { header: '', algorithm: 'sha512', encoding: '', prefix: '' },
+      generic: { header: '', algorithm: 'sha512', encoding: '' },
     });
+    // An absent prefix stays absent (the backend applies its default); only an explicit "" means none.
+    expect((lastCall('createSource') as { generic?: { prefix?: string } }).generic?.prefix).toBeUndefined();
     const listed = await call('GET', '/api/v1/tenants/acme/sources', { key: keys.admin });
     expect(listed).toMatchObject({
       status: 200,

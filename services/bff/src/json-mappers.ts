@@ -47,7 +47,7 @@ export const sourceJson = (s: Source): SourceJson => ({
           header: s.generic.header,
           algorithm: s.generic.algorithm,
           encoding: s.generic.encoding,
-          prefix: s.generic.prefix,
+          prefix: s.generic.prefix ?? 'sha256=',
         },
   createdAt: iso(s.createdAt),
 });

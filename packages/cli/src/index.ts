@@ -1,0 +1,10 @@
+export type { ApiClient } from './api-client.js';
+export { createApiClient } from './api-client.js';
+export type { CliErrorCode } from './errors.js';
+export { CliError } from './errors.js';
+export type { Endpoints } from './home.js';
+export { paths, readAdminKey, readEndpoints, zenmeshHome } from './home.js';
+export type { LocalState, SvidFiles } from './launcher/state.js';
+export { ensureLocalState, issueLocalSvid } from './launcher/state.js';
+export { SERVICES } from './launcher/up.js';
+export { createProgram, main } from './program.js';

@@ -1,0 +1,95 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+export const REPO = new URL('../..', import.meta.url).pathname;
+export const CLI = join(REPO, 'packages/cli/dist/bin.js');
+
+export interface MeshEndpoints {
+  ingester: string;
+  bff: string;
+  token: string;
+  grpc: Record<string, string>;
+  pid: number;
+}
+
+export interface RunningMesh {
+  home: string;
+  endpoints: MeshEndpoints;
+  process: ChildProcess;
+  output: () => string;
+  /** Runs `zenmesh <args> --json` against this mesh and parses stdout. */
+  cli<T = unknown>(...args: string[]): Promise<T>;
+  /** Runs the CLI without --json; resolves with exit code, stdout and stderr (never rejects). */
+  cliRaw(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** SIGTERM and wait for a clean exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts `zenmesh up` as its own process on free ports, with a fresh state directory. */
+export async function startMesh(env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<RunningMesh> {
+  const home = mkdtempSync(join(tmpdir(), 'zm-mesh-'));
+  const childEnv = { ...process.env, ...env, ZENMESH_HOME: home, LOG_LEVEL: env.LOG_LEVEL ?? 'info' };
+  const child = spawn(
+    process.execPath,
+    [CLI, 'up', '--ingester-port', '0', '--bff-port', '0', '--token-port', '0'],
+    {
+      env: childEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  const file = join(home, 'endpoints.json');
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(file)) {
+    if (child.exitCode !== null) throw new Error(`zenmesh up exited with ${child.exitCode}:\n${output}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`zenmesh up not ready in ${timeoutMs} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const endpoints = JSON.parse(readFileSync(file, 'utf8')) as MeshEndpoints;
+  const cliRaw = async (...args: string[]) => {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: childEnv });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return {
+        code: typeof e.code === 'number' ? e.code : 1,
+        stdout: e.stdout ?? '',
+        stderr: e.stderr ?? '',
+      };
+    }
+  };
+  return {
+    home,
+    endpoints,
+    process: child,
+    output: () => output,
+    cliRaw,
+    async cli<T>(...args: string[]) {
+      const r = await cliRaw(...args, '--json');
+      if (r.code !== 0) throw new Error(`zenmesh ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+      return JSON.parse(r.stdout) as T;
+    },
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      const code = await exited;
+      rmSync(home, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
