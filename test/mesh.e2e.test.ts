@@ -164,6 +164,37 @@ describe('one webhook through the mesh', () => {
   });
 });
 
+describe('supervision', () => {
+  it('restarts a service killed with SIGKILL on the same address, and delivery goes on', async () => {
+    const before = mesh.readEndpoints();
+    const egressPid = before.pids.egress ?? 0;
+    expect(egressPid).toBeGreaterThan(0);
+    process.kill(egressPid, 'SIGKILL');
+    const deadline = Date.now() + 30_000;
+    let after = before;
+    while (Date.now() < deadline) {
+      after = mesh.readEndpoints();
+      if (after.pids.egress && after.pids.egress !== egressPid) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(after.pids.egress).not.toBe(egressPid);
+    expect(after.grpc.egress).toBe(before.grpc.egress);
+
+    const sources = await mesh.cli<{ sources: { id: string }[] }>('source', 'list', '--tenant', 'acme');
+    const sourceId = sources.sources[0]?.id ?? '';
+    const body = JSON.stringify({ afterRestart: true });
+    const already = target.requests.length;
+    const res = await fetch(`${mesh.endpoints.ingester}/v1/webhooks/${sourceId}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-signature': sign('generic-source-secret', body) },
+      body,
+    });
+    expect(res.status).toBe(202);
+    const requests = await target.waitFor(already + 1);
+    expect(requests.at(-1)?.body.toString('utf8')).toBe(body);
+  });
+});
+
 describe('the internal ports speak only mutual TLS', () => {
   const call = (address: string, creds: grpc.ChannelCredentials) =>
     new Promise<grpc.ServiceError | null>((resolve) => {

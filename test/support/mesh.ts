@@ -14,6 +14,7 @@ export interface MeshEndpoints {
   token: string;
   grpc: Record<string, string>;
   pid: number;
+  pids: Record<string, number>;
 }
 
 export interface RunningMesh {
@@ -25,6 +26,8 @@ export interface RunningMesh {
   cli<T = unknown>(...args: string[]): Promise<T>;
   /** Runs the CLI without --json; resolves with exit code, stdout and stderr (never rejects). */
   cliRaw(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The current endpoints.json (pids change when the launcher restarts a service). */
+  readEndpoints(): MeshEndpoints;
   /** SIGTERM and wait for a clean exit; resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -78,6 +81,7 @@ export async function startMesh(env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000)
     process: child,
     output: () => output,
     cliRaw,
+    readEndpoints: () => JSON.parse(readFileSync(file, 'utf8')) as MeshEndpoints,
     async cli<T>(...args: string[]) {
       const r = await cliRaw(...args, '--json');
       if (r.code !== 0) throw new Error(`zenmesh ${args.join(' ')} failed (${r.code}): ${r.stderr}`);

@@ -13,7 +13,10 @@ export interface Endpoints {
   token: string;
   /** Internal gRPC addresses (mutual TLS only). */
   grpc: Record<string, string>;
+  /** The launcher's pid. */
   pid: number;
+  /** Each service's current pid (updated when the launcher restarts a crashed service). */
+  pids: Record<string, number>;
   startedAt: string;
 }
 

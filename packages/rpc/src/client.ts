@@ -79,6 +79,7 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
       attributes: { 'rpc.system': 'grpc', 'rpc.method': path, 'zenmesh.peer': expectedServerId },
     });
     const metadata = new grpc.Metadata();
+    for (const [key, value] of Object.entries(callOptions?.metadata ?? {})) metadata.set(key, value);
     propagation.inject(trace.setSpan(context.active(), span), metadata, metadataSetter);
     // Serialised exactly once: these bytes are what goes on the wire.
     const bytes = Buffer.from(

@@ -126,6 +126,14 @@ describe('mesh rpc over mutual TLS', () => {
     ch.close();
   });
 
+  it('passes extra request metadata to the handler', async () => {
+    const ch = channelAs(identities.get('ingester') as TlsIdentity);
+    await ch.client(EgressService).dispatch({ eventId: 'evt_md' }, { metadata: { 'x-zenmesh-user': 'alice' } });
+    expect(seen.at(-1)?.header('x-zenmesh-user')).toBe('alice');
+    expect(seen.at(-1)?.header('x-absent')).toBeUndefined();
+    ch.close();
+  });
+
   it('refuses a mesh identity the policy does not list: PERMISSION_DENIED spiffe_id_not_allowed', async () => {
     const ch = channelAs(identities.get('bff') as TlsIdentity);
     await expectRpcError(

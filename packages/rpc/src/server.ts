@@ -84,6 +84,10 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
       signal: controller.signal,
       deadline: deadlineDate,
       logger: logger.child({ rpc: path, peer: peer.spiffeId }),
+      header(name) {
+        const value = call.metadata.get(name)[0];
+        return value === undefined ? undefined : String(value);
+      },
     };
   };
 

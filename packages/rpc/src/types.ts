@@ -14,6 +14,8 @@ export interface CallContext {
   readonly logger: Logger;
   /** Full method path, e.g. `/zenmesh.v1.EventService/RecordEvent`. */
   readonly path: string;
+  /** A request metadata value (lower-case key), e.g. a forwarded user token; undefined when absent. */
+  header(name: string): string | undefined;
 }
 
 type UnaryImpl<I extends DescMessage, O extends DescMessage> = (
@@ -44,6 +46,8 @@ export type ServiceImpl<S extends GenServiceMethods> = {
 };
 
 export interface CallOptions {
+  /** Extra request metadata (lower-case ASCII keys), e.g. `authorization` carrying a user's token. */
+  metadata?: Record<string, string>;
   /** Overrides the channel's default deadline for this call. */
   timeoutMs?: number;
   signal?: AbortSignal;

@@ -16,6 +16,9 @@ export interface UpOptions extends TrustDomainOptions {
   tokenPort: number;
 }
 
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+
 /** Start order: each service starts after the ones it calls. */
 export const SERVICES = ['ca', 'token', 'backend', 'egress', 'ingester', 'bff'] as const;
 type ServiceName = (typeof SERVICES)[number];
@@ -158,9 +161,14 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
     token: http.token ?? '',
     grpc,
     pid: process.pid,
+    pids: {},
     startedAt: new Date().toISOString(),
   };
-  writeFileSync(p.endpoints, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o644 });
+  const writeEndpoints = () => {
+    endpoints.pids = Object.fromEntries(running.map((r) => [r.name, r.child.pid ?? 0]));
+    writeFileSync(p.endpoints, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o644 });
+  };
+  writeEndpoints();
   printEndpoints(endpoints, options, state.adminKeyCreated, out);
 
   return await new Promise<number>((resolve) => {
@@ -170,15 +178,51 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    for (const r of running) {
+    const restarts = new Map<string, number[]>();
+
+    /**
+     * A crashed service is restarted on the same addresses, so its peers reconnect without being told
+     * anything; work it held under a lease is picked up again when the lease expires. A service that crashes
+     * more than MAX_RESTARTS times in RESTART_WINDOW_MS stops the whole mesh, loudly.
+     */
+    const supervise = (r: RunningChild) => {
       r.child.once('exit', (code, signal) => {
         if (stopping) return;
         process.stderr.write(
           `zenmesh: ${r.name} exited unexpectedly (${signal ?? `code ${code}`}); see ${r.logFile}\n`,
         );
-        void stopAll().then(() => resolve(1));
+        const now = Date.now();
+        const recent = (restarts.get(r.name) ?? []).filter((t) => now - t < RESTART_WINDOW_MS);
+        if (recent.length >= MAX_RESTARTS) {
+          process.stderr.write(`zenmesh: ${r.name} keeps crashing; stopping the mesh\n`);
+          void stopAll().then(() => resolve(1));
+          return;
+        }
+        restarts.set(r.name, [...recent, now]);
+        const service = r.name as ServiceName;
+        const env = envFor(service);
+        if (r.ready.grpc) env.ZENMESH_GRPC_LISTEN = r.ready.grpc;
+        if (r.ready.http) env.ZENMESH_HTTP_LISTEN = new URL(r.ready.http).host;
+        out.progress(`Restarting ${service}`);
+        startService({ name: service, main: resolveMain(service), env, logFile: r.logFile }).then(
+          (next) => {
+            running[running.indexOf(r)] = next;
+            if (stopping) {
+              void stopService(next);
+              return;
+            }
+            writeEndpoints();
+            out.progress(`  ${service} ready again (pid ${next.child.pid})`);
+            supervise(next);
+          },
+          (err: unknown) => {
+            process.stderr.write(`zenmesh: ${service} could not be restarted: ${(err as Error).message}\n`);
+            void stopAll().then(() => resolve(1));
+          },
+        );
       });
-    }
+    };
+    for (const r of running) supervise(r);
   });
 }
 

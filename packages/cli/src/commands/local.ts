@@ -1,0 +1,49 @@
+import { Option } from 'commander';
+import { up } from '../launcher/up.js';
+import { listen } from '../listen.js';
+import { limit, port, type RegisterCommands } from './context.js';
+
+/** Commands that run things on this machine: the launcher and the local test endpoint. */
+export const registerLocalCommands: RegisterCommands = (program, ctx, action) => {
+  program
+    .command('up')
+    .description('start all six services on this machine (what `pnpm start` runs)')
+    .addOption(new Option('--host <host>', 'address to listen on').default('127.0.0.1'))
+    .addOption(new Option('--ingester-port <port>', 'ingester HTTP port').argParser(port).default(8080))
+    .addOption(new Option('--bff-port <port>', 'dashboard/admin API HTTP port').argParser(port).default(3000))
+    .addOption(new Option('--token-port <port>', 'token service HTTP port').argParser(port).default(4000))
+    .addOption(new Option('--trust-domain <name>', 'SPIFFE trust domain').default('zenmesh.local'))
+    .addOption(new Option('--namespace <name>', 'SPIFFE namespace').default('zenmesh'))
+    .action(
+      action(
+        async (o: {
+          host: string;
+          ingesterPort: number;
+          bffPort: number;
+          tokenPort: number;
+          trustDomain: string;
+          namespace: string;
+        }) => {
+          const { home, out } = ctx();
+          return up({ home, ...o }, out);
+        },
+      ),
+    );
+
+  program
+    .command('listen')
+    .description('run a local endpoint that prints deliveries and verifies their signatures')
+    .addOption(new Option('--host <host>', 'address to listen on').default('127.0.0.1'))
+    .addOption(new Option('--port <port>', 'port').argParser(port).default(9000))
+    .option('--secret <whsec>', "the endpoint's signing secret (whsec_...)")
+    .addOption(new Option('--count <n>', 'exit after n requests').argParser(limit))
+    .action(
+      action(async (o: { host: string; port: number; secret?: string; count?: number }) => {
+        const { out } = ctx();
+        return listen(
+          { host: o.host, port: o.port, count: o.count ?? 0, ...(o.secret ? { secret: o.secret } : {}) },
+          out,
+        );
+      }),
+    );
+};
