@@ -3,7 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 
 const dir = new URL('.', import.meta.url).pathname;
-const all = readdirSync(dir).filter((f) => f.endsWith('.bench.mjs')).sort();
+const all = readdirSync(dir)
+  .filter((f) => f.endsWith('.bench.mjs'))
+  .sort();
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? all.filter((f) => wanted.some((w) => f.startsWith(w))) : all;
 if (chosen.length === 0) {

@@ -1,6 +1,6 @@
 // Writes one benchmark's results into docs/benchmarks.md, between markers of its own, with the machine and
 // the date, so benchmarks run separately never overwrite each other's sections.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
 const FILE = new URL('../../docs/benchmarks.md', import.meta.url);
@@ -24,7 +24,10 @@ export function writeSection(name, title, markdown) {
   let text = existsSync(FILE) ? readFileSync(FILE, 'utf8') : HEADER;
   const a = text.indexOf(begin);
   const b = text.indexOf(end);
-  text = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + end.length) : `${text.trimEnd()}\n\n${section}\n`;
+  text =
+    a >= 0 && b > a
+      ? text.slice(0, a) + section + text.slice(b + end.length)
+      : `${text.trimEnd()}\n\n${section}\n`;
   writeFileSync(FILE, text);
 }
 
