@@ -128,7 +128,9 @@ describe('mesh rpc over mutual TLS', () => {
 
   it('passes extra request metadata to the handler', async () => {
     const ch = channelAs(identities.get('ingester') as TlsIdentity);
-    await ch.client(EgressService).dispatch({ eventId: 'evt_md' }, { metadata: { 'x-zenmesh-user': 'alice' } });
+    await ch
+      .client(EgressService)
+      .dispatch({ eventId: 'evt_md' }, { metadata: { 'x-zenmesh-user': 'alice' } });
     expect(seen.at(-1)?.header('x-zenmesh-user')).toBe('alice');
     expect(seen.at(-1)?.header('x-absent')).toBeUndefined();
     ch.close();
