@@ -1,7 +1,13 @@
 import { Command } from 'commander';
+import { registerAuditCommands } from './commands/audit.js';
+import { registerCaCommands } from './commands/ca.js';
 import { type ActionWrapper, createContextFactory } from './commands/context.js';
+import { registerKeysCommands } from './commands/keys.js';
 import { registerLocalCommands } from './commands/local.js';
+import { registerReplayCommands } from './commands/replay.js';
 import { registerResourceCommands } from './commands/resources.js';
+import { registerTokenCommands } from './commands/token.js';
+import { registerVerifyCommands } from './commands/verify.js';
 import { CliError } from './errors.js';
 
 /** Builds the `zenmesh` command tree. `run` is called with the exit code when a command finishes. */
@@ -24,6 +30,12 @@ export function createProgram(run: (code: number) => void): Command {
 
   registerLocalCommands(program, ctx, action);
   registerResourceCommands(program, ctx, action);
+  registerReplayCommands(program, ctx, action);
+  registerAuditCommands(program, ctx, action);
+  registerVerifyCommands(program, ctx, action);
+  registerKeysCommands(program, ctx, action);
+  registerCaCommands(program, ctx, action);
+  registerTokenCommands(program, ctx, action);
   return program;
 }
 

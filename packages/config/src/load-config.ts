@@ -71,3 +71,31 @@ export const meshEnv = {
 export const grpcServerEnv = {
   ZENMESH_GRPC_LISTEN: hostPort().default('127.0.0.1:0'),
 };
+
+export const redisUrl = () =>
+  z.string().refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'redis:' || u.protocol === 'rediss:';
+    } catch {
+      return false;
+    }
+  }, 'expected a redis:// or rediss:// URL');
+
+/**
+ * Variables of the message-integrity layer, read by every service (DESIGN.md "Message integrity"):
+ * the secrets directory (master key + HMAC keyring), Redis for nonces (in-process store when unset,
+ * single instance only) and its key prefix, and the test-only switch that disables verification.
+ */
+export const messageIntegrityEnv = {
+  ZENMESH_SECRETS_DIR: z.string({ error: 'directory holding master.key is required' }).min(1),
+  REDIS_URL: redisUrl().optional(),
+  ZENMESH_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:._{}-]{1,200}$/, 'expected 1-200 of [A-Za-z0-9:._{}-]')
+    .optional(),
+  ZENMESH_INSECURE_DISABLE_HMAC: z
+    .enum(['0', '1'], { error: 'expected 0 or 1' })
+    .default('0')
+    .transform((v) => v === '1'),
+};

@@ -5,6 +5,8 @@ export interface ReadyInfo {
   grpc?: string;
   /** Base URL of the HTTP server, when the service has one. */
   http?: string;
+  /** host:port of the CA's join listener (the `ca` service only). */
+  join?: string;
 }
 
 export interface RunningService {

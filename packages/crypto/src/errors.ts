@@ -2,7 +2,9 @@ export type CryptoErrorCode =
   | 'ERR_MASTER_KEY_UNREADABLE'
   | 'ERR_MASTER_KEY_INVALID'
   | 'ERR_SECRET_BOX_OPEN'
-  | 'ERR_SECRET_BOX_FORMAT';
+  | 'ERR_SECRET_BOX_FORMAT'
+  | 'ERR_KEYRING_INVALID'
+  | 'ERR_NONCE_STORE_UNAVAILABLE';
 
 /** The one error type of this package; narrow on `code` (stable across versions). */
 export class CryptoError extends Error {

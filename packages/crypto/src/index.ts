@@ -1,6 +1,35 @@
 export type { CryptoErrorCode } from './errors.js';
 export { CryptoError } from './errors.js';
 export { loadMasterKey, MASTER_KEY_BYTES, MASTER_KEY_FILE, parseMasterKey } from './master-key.js';
+export type { KeyringState, KeyVersion, MessageKeyring, MessageKeyringOptions } from './message-keys.js';
+export {
+  activateKeyVersion,
+  addKeyVersion,
+  createMessageKeyring,
+  deriveMessageKey,
+  INITIAL_KEYRING,
+  KEYRING_FILE,
+  keyIdFor,
+  parseKeyId,
+  readKeyringFile,
+  validateKeyring,
+  writeKeyringFile,
+} from './message-keys.js';
+export type {
+  MessageSigner,
+  RequestInput,
+  RequestRefusal,
+  RequestSignature,
+  RequestVerdict,
+} from './message-signer.js';
+export {
+  canonicalRequest,
+  canonicalResponse,
+  createMessageSigner,
+  DEFAULT_WINDOW_SECONDS,
+} from './message-signer.js';
+export type { NonceStore, RedisNonceStoreOptions } from './nonce-store.js';
+export { createMemoryNonceStore, createRedisNonceStore } from './nonce-store.js';
 export { base32, hmac, newId, randomToken, safeEqual, sha256Hex } from './primitives.js';
 export type { SecretBox } from './secret-box.js';
 export { createSecretBox } from './secret-box.js';

@@ -11,6 +11,8 @@ export interface DatabaseOptions {
   max?: number;
   /** Statement timeout for `url`, in ms; default 30 000. */
   statementTimeoutMs?: number;
+  /** Run every statement as this role (must exist, not superuser, no BYPASSRLS); see `Db.assumeRole`. */
+  role?: string | undefined;
   logger?: DbLogger;
 }
 
@@ -29,6 +31,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Db>
     // Fail at startup, not on the first request, when the server is unreachable.
     try {
       await db.query('select 1');
+      if (options.role !== undefined) await db.assumeRole(options.role);
     } catch (err) {
       await db.close();
       throw err;
@@ -37,6 +40,14 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Db>
     return db;
   }
   const db = await createPgliteDb(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
+  if (options.role !== undefined) {
+    try {
+      await db.assumeRole(options.role);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+  }
   options.logger?.info(
     { kind: 'pglite', persisted: options.dataDir !== undefined },
     'embedded database opened',

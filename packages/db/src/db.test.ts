@@ -149,6 +149,19 @@ describe.each(backends)('db on $name', ({ name, open }) => {
     expect(err).toMatchObject({ code: 'ERR_PERMISSION_DENIED', sqlState: '42501' });
   });
 
+  it('assumeRole refuses a superuser role and a missing role with ERR_ROLE, and keeps the old role', async () => {
+    await expect(db.assumeRole('postgres')).rejects.toMatchObject({
+      code: 'ERR_ROLE',
+      message: 'role postgres is a superuser or has BYPASSRLS; row-level security would not apply',
+    });
+    const missing = await db.assumeRole('zm_no_such_role').catch((e: unknown) => e);
+    expect(isDbError(missing)).toBe(true);
+    await expect(db.assumeRole('Bad-Name')).rejects.toThrow(TypeError);
+    expect(db.role).toBeUndefined();
+    const { rows } = await db.query<{ u: string }>('select current_user as u');
+    expect(rows[0]?.u).toBe('postgres');
+  });
+
   it('serialises concurrent transactions without interleaving or losing updates', async () => {
     await db.query(`insert into items (id, tenant_id, n) values ('counter', 't', 0)`);
     await Promise.all(
@@ -214,6 +227,24 @@ describe.each(backends)('db on $name', ({ name, open }) => {
     ).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_MIGRATION' });
     expect((await db.query(`select to_regclass('public.mbad') as t`)).rows).toEqual([{ t: null }]);
+  });
+
+  it('assumeRole makes every later statement run under row-level security as that role', async () => {
+    // Last in this suite on purpose: it switches this handle for good.
+    await db.query(`insert into items (id, tenant_id) values ('ar_a', 'ten_a'), ('ar_b', 'ten_b')`);
+    await db.assumeRole('zm_db_test_reader');
+    expect(db.role).toBe('zm_db_test_reader');
+    expect((await db.query(`select id from items where id like 'ar_%'`)).rows).toEqual([]);
+    const seen = await db.withTenant('ten_b', async (tx) =>
+      (await tx.query<{ id: string }>(`select id from items where id like 'ar_%'`)).rows.map((r) => r.id),
+    );
+    expect(seen).toEqual(['ar_b']);
+    // RESET ROLE cannot climb back to the superuser the pool logged in as.
+    const after = await db.transaction(async (tx) => {
+      await tx.exec('reset role');
+      return (await tx.query<{ u: string }>('select current_user as u')).rows[0]?.u;
+    });
+    expect(after).toBe(name === 'postgres' ? 'zm_db_test_reader' : 'postgres');
   });
 
   it('migrate refuses malformed or unordered migration ids', async () => {

@@ -11,7 +11,8 @@ export type DbErrorCode =
   | 'ERR_QUERY'
   | 'ERR_TX_CLOSED'
   | 'ERR_CLOSED'
-  | 'ERR_MIGRATION';
+  | 'ERR_MIGRATION'
+  | 'ERR_ROLE';
 
 export class DbError extends Error {
   override readonly name = 'DbError';

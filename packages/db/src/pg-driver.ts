@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { DbError, toDbError } from './errors.js';
+import { checkRoleName, verifyRole } from './role.js';
 import { enterTenantScope, guardTx } from './tenant-scope.js';
 import type { Db, DbLogger, QueryResult, Tx } from './types.js';
 
@@ -9,6 +10,8 @@ export interface PgOptions {
   max?: number;
   /** Server-side statement timeout in ms; default 30 000. */
   statementTimeoutMs?: number;
+  /** Every connection runs as this role (startup option `-c role=...`, so even RESET ROLE keeps it). */
+  role?: string;
   logger?: DbLogger;
 }
 
@@ -41,18 +44,35 @@ const run = async <T>(
   }
 };
 
-export function createPgDb(options: PgOptions): Db {
+/** The URL with `role` as the login user and no password (trust, peer or certificate setups). */
+function loginUrl(url: string, role: string): string {
+  const u = new URL(url);
+  u.username = role;
+  u.password = '';
+  return u.toString();
+}
+
+function createPool(options: PgOptions, role: string | undefined, url = options.url): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: options.url,
+    connectionString: url,
     max: options.max ?? 10,
     statement_timeout: options.statementTimeoutMs ?? 30_000,
     // A transaction left open by a crashed handler must not pin a connection and its locks forever.
     idle_in_transaction_session_timeout: 60_000,
     connectionTimeoutMillis: 10_000,
     types,
+    // A startup option, not a SET after connecting: a role that does not exist fails the connection
+    // itself (fail closed), and no statement can ever run before the role applies.
+    ...(role === undefined ? {} : { options: `-c role=${checkRoleName(role)}` }),
   });
   // Without a listener an idle client's network error would crash the process.
   pool.on('error', (err) => options.logger?.error({ err: err.message }, 'idle database connection failed'));
+  return pool;
+}
+
+export function createPgDb(options: PgOptions): Db {
+  let role = options.role;
+  let pool = createPool(options, role);
   let closed = false;
 
   const ensureOpen = (): void => {
@@ -109,6 +129,45 @@ export function createPgDb(options: PgOptions): Db {
     exec: async (sql) => {
       ensureOpen();
       await run(pool, sql, undefined);
+    },
+    get role() {
+      return role;
+    },
+    assumeRole: async (next) => {
+      ensureOpen();
+      checkRoleName(next);
+      const attempt = async (candidate: pg.Pool): Promise<pg.Pool> => {
+        try {
+          await verifyRole(
+            { query: (sql, params) => run(candidate, sql, params), exec: async () => {} },
+            next,
+          );
+          return candidate;
+        } catch (err) {
+          await candidate.end();
+          throw toDbError(err);
+        }
+      };
+      let fresh: pg.Pool;
+      try {
+        // Logged in as the role itself, session_user is the role: no SET ROLE can climb out of it.
+        fresh = await attempt(createPool(options, next, loginUrl(options.url, next)));
+      } catch (err) {
+        const e = err as DbError;
+        if (e.code === 'ERR_ROLE') throw err;
+        // Not allowed to log in as the role (say the server wants a password we do not have): keep
+        // our login and run as the role through the startup option (RLS applies to every statement;
+        // only an explicit SET ROLE NONE, which the backend never sends, would undo it).
+        options.logger?.warn(
+          { role: next, reason: e.message },
+          'cannot log in as the application role; running as it through SET ROLE instead',
+        );
+        fresh = await attempt(createPool(options, next));
+      }
+      const old = pool;
+      pool = fresh;
+      role = next;
+      await old.end();
     },
     transaction: (fn) => transaction(fn),
     withTenant: (tenantId, fn) => {

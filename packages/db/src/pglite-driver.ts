@@ -1,6 +1,7 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { DbError, toDbError } from './errors.js';
 import { createMutex } from './mutex.js';
+import { checkRoleName, verifyRole } from './role.js';
 import { enterTenantScope, guardTx } from './tenant-scope.js';
 import type { Db, QueryResult, Tx } from './types.js';
 
@@ -45,6 +46,7 @@ export async function createPgliteDb(options: PgliteOptions = {}): Promise<Db> {
   // concurrent requests never interleave statements inside one another's transaction.
   const mutex = createMutex();
   let closed = false;
+  let role: string | undefined;
 
   const ensureOpen = (): void => {
     if (closed) throw new DbError('ERR_CLOSED', 'database is closed');
@@ -93,6 +95,24 @@ export async function createPgliteDb(options: PgliteOptions = {}): Promise<Db> {
     exec: async (sql) => {
       ensureOpen();
       return mutex.run(() => execScript(pglite, sql));
+    },
+    get role() {
+      return role;
+    },
+    assumeRole: async (next) => {
+      ensureOpen();
+      checkRoleName(next);
+      // PGlite is one connection: a session-level SET ROLE applies to everything after it.
+      await mutex.run(async () => {
+        await execScript(pglite, `set role ${next}`);
+        try {
+          await verifyRole({ query: (sql, params) => run(pglite, sql, params), exec: async () => {} }, next);
+        } catch (err) {
+          await execScript(pglite, 'reset role');
+          throw err;
+        }
+      });
+      role = next;
     },
     transaction: (fn) => transaction(fn),
     withTenant: (tenantId, fn) => {

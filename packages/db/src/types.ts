@@ -23,6 +23,15 @@ export interface Db extends Queryable {
    * which is what the row-level security policies key on.
    */
   withTenant<T>(tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * From now on every statement runs as `role` (pg: a fresh pool whose connections start with
+   * `-c role=<role>`, the old pool is closed; PGlite: `SET ROLE` on its one connection). Refuses
+   * (ERR_ROLE) unless the role exists, is not a superuser and lacks BYPASSRLS, so that row-level
+   * security really applies. Used after migrations, which need the owner.
+   */
+  assumeRole(role: string): Promise<void>;
+  /** The role statements run as (`current_user`). */
+  readonly role: string | undefined;
   close(): Promise<void>;
 }
 

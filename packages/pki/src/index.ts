@@ -3,10 +3,12 @@ export {
   type CreateCertificateAuthorityOptions,
   createCertificateAuthority,
 } from './ca.js';
+export { type CertificateInfo, describeCertificate, normaliseSerial } from './certificate-info.js';
 export { createCsr } from './csr.js';
 export { PkiError, type PkiErrorCode } from './errors.js';
 export { fingerprint } from './fingerprint.js';
 export { generateKeyPair, type KeyPairPem } from './keys.js';
+export { signRenewalProof, verifyRenewalProof } from './renewal-proof.js';
 export { spiffeIdFromCertificate } from './san.js';
 export {
   DEFAULT_NAMESPACE,
@@ -24,4 +26,9 @@ export {
   issueSvid,
   issueSvidWithKey,
 } from './svid-issue.js';
-export { type ValidatedSvid, type ValidateSvidOptions, validateSvid } from './svid-validate.js';
+export {
+  checkSvidProfile,
+  type ValidatedSvid,
+  type ValidateSvidOptions,
+  validateSvid,
+} from './svid-validate.js';

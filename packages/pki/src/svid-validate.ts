@@ -97,6 +97,39 @@ function checkLeafShape(leaf: Parsed): void {
   }
 }
 
+function checkTrustDomain(actual: string, expected: string): void {
+  if (actual !== expected) {
+    throw new PkiError(
+      'ERR_SVID_TRUST_DOMAIN',
+      `SVID trust domain ${actual} is not the expected ${expected}`,
+    );
+  }
+}
+
+/**
+ * The X509-SVID profile checks of `validateSvid` without the chain and the validity window: exactly one URI
+ * SAN that is a SPIFFE ID in `trustDomain`, CA=false, keyUsage with digitalSignature and without
+ * keyCertSign/cRLSign, EKU serverAuth+clientAuth. For per-call checks on a certificate whose chain and dates
+ * the TLS handshake already verified (an established connection outlives the handshake; see @zenmesh/identity).
+ */
+export function checkSvidProfile(
+  certPem: string,
+  opts: { trustDomain: string },
+): { spiffeId: SpiffeId; serial: string } {
+  const first = splitPemCertificates(certPem)[0];
+  if (first === undefined) throw new PkiError('ERR_CERT_MALFORMED', 'no PEM certificate found');
+  const leaf = parse(first, 'leaf SVID');
+  const uris = uriSansOf(leaf.ext);
+  if (uris.length === 0) throw new PkiError('ERR_SVID_NO_URI_SAN', 'leaf SVID has no URI SAN');
+  if (uris.length > 1)
+    throw new PkiError('ERR_SVID_MULTIPLE_URI_SANS', `leaf SVID has ${uris.length} URI SANs`);
+  const spiffeId = uris[0] as string;
+  const id = parseSpiffeId(spiffeId);
+  checkLeafShape(leaf);
+  checkTrustDomain(id.trustDomain, opts.trustDomain);
+  return { spiffeId, serial: leaf.node.serialNumber.toLowerCase() };
+}
+
 /** Walks leaf → (intermediates) → a bundle CA; returns the bundle CA the path ends at. */
 function findAnchor(leaf: Parsed, intermediates: Parsed[], roots: Parsed[], now: Date): Parsed {
   let current = leaf;
@@ -132,13 +165,7 @@ export function validateSvid(certPem: string, opts: ValidateSvidOptions): Valida
   const id = parseSpiffeId(spiffeId);
 
   checkLeafShape(leaf);
-
-  if (id.trustDomain !== opts.trustDomain) {
-    throw new PkiError(
-      'ERR_SVID_TRUST_DOMAIN',
-      `SVID trust domain ${id.trustDomain} is not the expected ${opts.trustDomain}`,
-    );
-  }
+  checkTrustDomain(id.trustDomain, opts.trustDomain);
 
   const now = opts.now ?? new Date();
   const notBefore = leaf.node.validFromDate;

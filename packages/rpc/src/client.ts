@@ -6,6 +6,15 @@ import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentele
 import { parseSpiffeId, spiffeIdFor, spiffeIdFromCertificate } from '@zenmesh/pki';
 import { Code, RpcError } from './errors.js';
 import { type IdentityProvider, type TlsIdentity, toIdentityProvider } from './identity.js';
+import { meshDefaults } from './mesh-defaults.js';
+import {
+  INTEGRITY_METADATA,
+  isExempt,
+  type MessageIntegrity,
+  resolveIntegrity,
+  signatureMetadata,
+} from './message-integrity.js';
+import type { PeerCheck } from './server.js';
 import { metadataSetter } from './trace-context.js';
 import type { CallOptions, ServiceClient } from './types.js';
 
@@ -19,6 +28,17 @@ export interface MeshChannelOptions {
   namespace: string;
   /** Default deadline of every call. Default 5 s; no call is ever made without one. */
   timeoutMs?: number;
+  /**
+   * Per-message HMAC: requests signed, unary responses verified before parsing. Default: what
+   * `useMessageIntegrity` installed for the process; `false` turns it off.
+   */
+  integrity?: MessageIntegrity | false;
+  /**
+   * An extra check of the server's certificate at each handshake, after its SPIFFE ID matched (e.g. the
+   * revocation list and the X509-SVID profile, `@zenmesh/identity` `guard.verify`). Default: what
+   * `useMeshDefaults` installed for the process.
+   */
+  verifyPeer?: PeerCheck;
 }
 
 export interface MeshChannel {
@@ -43,11 +63,18 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   });
   parseSpiffeId(expectedServerId);
   const identity = toIdentityProvider(options.identity);
+  const verifyPeer = options.verifyPeer ?? meshDefaults().verifyPeer;
   const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
     try {
       const actual = spiffeIdFromCertificate(cert);
       if (actual !== expectedServerId) {
         return new Error(`server SPIFFE ID ${actual} is not the expected ${expectedServerId}`);
+      }
+      const verdict = verifyPeer?.(cert);
+      if (verdict && !verdict.ok) {
+        return new Error(
+          `server ${actual} refused: ${verdict.reason}${verdict.detail ? ` (${verdict.detail})` : ''}`,
+        );
       }
       return undefined;
     } catch (err) {
@@ -67,6 +94,14 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   });
   const defaultTimeout = options.timeoutMs ?? 5_000;
   const tracer = trace.getTracer('@zenmesh/rpc');
+  const integrity = resolveIntegrity(options.integrity);
+  // Our own SPIFFE ID goes into every signature; read from the current certificate (it may be renewed).
+  let callerCache = { cert: '', id: '' };
+  const callerId = () => {
+    const cert = identity.current().cert;
+    if (callerCache.cert !== cert) callerCache = { cert, id: spiffeIdFromCertificate(cert) };
+    return callerCache.id;
+  };
 
   const prepare = (
     method: DescMethod,
@@ -81,20 +116,66 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
     const metadata = new grpc.Metadata();
     for (const [key, value] of Object.entries(callOptions?.metadata ?? {})) metadata.set(key, value);
     propagation.inject(trace.setSpan(context.active(), span), metadata, metadataSetter);
-    // Serialised exactly once: these bytes are what goes on the wire.
+    // Serialised exactly once: these bytes are what goes on the wire, and what the HMAC covers.
     const bytes = Buffer.from(
       toBinary(method.input, create(method.input, request as Record<string, unknown>)),
     );
+    let signature: { keyId: string; nonce: string } | undefined;
+    if (integrity && !isExempt(integrity, path)) {
+      const sig = integrity.signer.signRequest({ path, callerId: callerId(), body: bytes });
+      for (const [key, value] of Object.entries(signatureMetadata(sig))) metadata.set(key, value);
+      signature = { keyId: sig.keyId, nonce: sig.nonce };
+    }
     const deadline = Date.now() + (callOptions?.timeoutMs ?? defaultTimeout);
-    return { span, metadata, bytes, deadline };
+    return { span, metadata, bytes, deadline, signature };
+  };
+
+  /** A unary response is parsed only once its signature over the exact received bytes is verified. */
+  const checkResponse = (
+    path: string,
+    signature: { keyId: string; nonce: string } | undefined,
+    reply: Buffer,
+    trailers: grpc.Metadata | undefined,
+  ): RpcError | undefined => {
+    if (!integrity || !signature) return undefined;
+    const given = trailers?.get(INTEGRITY_METADATA.responseSignature)[0];
+    if (given === undefined) return new RpcError(Code.UNAUTHENTICATED, 'missing_response_signature');
+    const ok = integrity.signer.verifyResponse({ path, ...signature, body: reply, signature: String(given) });
+    return ok ? undefined : new RpcError(Code.UNAUTHENTICATED, 'bad_response_signature');
   };
 
   const toRpcError = (err: grpc.ServiceError): RpcError =>
     new RpcError(err.code, err.details || Code[err.code] || 'error', { cause: err });
 
   const unary = (method: DescMethod, path: string) => (request: object, callOptions?: CallOptions) => {
-    const { span, metadata, bytes, deadline } = prepare(method, path, request, callOptions);
+    const { span, metadata, bytes, deadline, signature } = prepare(method, path, request, callOptions);
     return new Promise((resolve, reject) => {
+      let outcome: { err: grpc.ServiceError | null; reply: Buffer | undefined } | undefined;
+      const finish = (trailers: grpc.Metadata | undefined) => {
+        if (!outcome) return;
+        const { err, reply } = outcome;
+        outcome = undefined;
+        callOptions?.signal?.removeEventListener('abort', onAbort);
+        if (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: err.details });
+          span.setAttribute('rpc.grpc.status_code', err.code);
+          span.end();
+          return reject(toRpcError(err));
+        }
+        const body = reply ?? Buffer.alloc(0);
+        const refused = checkResponse(path, signature, body, trailers);
+        if (refused) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: refused.reason });
+          span.end();
+          return reject(refused);
+        }
+        span.end();
+        try {
+          resolve(fromBinary(method.output, body));
+        } catch (parseErr) {
+          reject(new RpcError(Code.INTERNAL, 'malformed_response', { cause: parseErr }));
+        }
+      };
       const call = client.makeUnaryRequest<Buffer, Buffer>(
         path,
         passThrough,
@@ -103,21 +184,11 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
         metadata,
         { deadline },
         (err, reply) => {
-          callOptions?.signal?.removeEventListener('abort', onAbort);
-          if (err) {
-            span.setStatus({ code: SpanStatusCode.ERROR, message: err.details });
-            span.setAttribute('rpc.grpc.status_code', err.code);
-            span.end();
-            return reject(toRpcError(err));
-          }
-          span.end();
-          try {
-            resolve(fromBinary(method.output, reply ?? Buffer.alloc(0)));
-          } catch (parseErr) {
-            reject(new RpcError(Code.INTERNAL, 'malformed_response', { cause: parseErr }));
-          }
+          // grpc-js calls back first, then emits 'status' with the trailers in the same turn.
+          outcome = { err, reply };
         },
       );
+      call.on('status', (status: grpc.StatusObject) => finish(status.metadata));
       const onAbort = () => call.cancel();
       if (callOptions?.signal?.aborted) call.cancel();
       callOptions?.signal?.addEventListener('abort', onAbort, { once: true });

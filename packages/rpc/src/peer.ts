@@ -12,15 +12,32 @@ export function peerFromCall(call: {
 }): Peer | undefined {
   const cert = call.getAuthContext()?.sslPeerCertificate;
   if (!cert || !cert.raw) return undefined;
+  // Parsing X.509 costs about a millisecond; the same certificate (by its SHA-256 fingerprint, which Node
+  // computes over the exact DER) always yields the same identity, so it is parsed once.
+  const key = cert.fingerprint256;
+  const cached = key ? seen.get(key) : undefined;
+  if (cached) return cached;
+  const peer = parsePeer(cert);
+  if (peer && key) {
+    if (seen.size >= MAX_CACHED) seen.clear();
+    seen.set(key, peer);
+  }
+  return peer;
+}
+
+const MAX_CACHED = 1024;
+const seen = new Map<string, Peer>();
+
+function parsePeer(cert: PeerCertificate): Peer | undefined {
   try {
     const spiffeId = spiffeIdFromCertificate(cert);
     const parsed = parseSpiffeId(spiffeId);
-    return {
+    return Object.freeze({
       spiffeId,
       trustDomain: parsed.trustDomain,
       namespace: parsed.namespace,
       service: parsed.service,
-    };
+    });
   } catch {
     return undefined;
   }

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import { context, propagation, trace } from '@opentelemetry/api';
@@ -28,9 +31,11 @@ import {
   createIdentityProvider,
   createMeshChannel,
   createMeshServer,
+  loadTlsIdentity,
   type MeshServer,
   RpcError,
   type TlsIdentity,
+  useMeshDefaults,
 } from './index.js';
 
 const logger = createLogger('rpc-test', { level: 'silent' });
@@ -293,6 +298,90 @@ describe('mesh rpc over mutual TLS', () => {
     });
     await expectRpcError(ch2.client(EgressService).dispatch({ eventId: 'evt_b' }), Code.PERMISSION_DENIED);
     ch2.close();
+  });
+});
+
+describe('per-call peer checks (verifyPeer)', () => {
+  it('a server refuses a caller its check refuses, UNAUTHENTICATED with the reason, and counts it', async () => {
+    const refused = new Set<string>();
+    const guarded = createMeshServer({
+      service: 'egress',
+      identity: identities.get('egress') as TlsIdentity,
+      trustDomain: TD,
+      namespace: NS,
+      logger,
+      verifyPeer: (cert) =>
+        cert && refused.has(cert.fingerprint256) ? { ok: false, reason: 'svid_revoked' } : { ok: true },
+    });
+    guarded.register(EgressService, { dispatch: async () => ({ accepted: true }) });
+    const at = (await guarded.listen('127.0.0.1:0')).address;
+    const ch = createMeshChannel({
+      address: at,
+      identity: identities.get('ingester') as TlsIdentity,
+      peer: 'egress',
+      trustDomain: TD,
+      namespace: NS,
+    });
+    await ch.client(EgressService).dispatch({ eventId: 'evt_a' });
+    // Refused on the same, already open connection: the check runs per call, not per handshake.
+    const { X509Certificate } = await import('node:crypto');
+    refused.add(new X509Certificate((identities.get('ingester') as TlsIdentity).cert).fingerprint256);
+    const err = await expectRpcError(
+      ch.client(EgressService).dispatch({ eventId: 'evt_b' }),
+      Code.UNAUTHENTICATED,
+    );
+    expect(err.reason).toBe('svid_revoked');
+    expect(guarded.refusals.get('svid_revoked')).toBe(1);
+    ch.close();
+    await guarded.shutdown({ graceMs: 100 });
+  });
+
+  it('a channel refuses a server its check refuses; useMeshDefaults installs the check process-wide', async () => {
+    useMeshDefaults({ verifyPeer: () => ({ ok: false, reason: 'svid_revoked', detail: 'test' }) });
+    try {
+      const ch = channelAs(identities.get('ingester') as TlsIdentity, 'egress', 3000);
+      await expectRpcError(ch.client(EgressService).dispatch({ eventId: 'evt_1' }), Code.UNAVAILABLE);
+      ch.close();
+    } finally {
+      useMeshDefaults({});
+    }
+    const ok = channelAs(identities.get('ingester') as TlsIdentity, 'egress', 3000);
+    await ok.client(EgressService).dispatch({ eventId: 'evt_2' });
+    ok.close();
+  });
+
+  it('loadTlsIdentity follows its files: a rewritten certificate is used on the next connection', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zm-rpc-files-'));
+    const files = { cert: join(dir, 'c.pem'), key: join(dir, 'k.pem'), ca: join(dir, 'b.pem') };
+    const write = (id: TlsIdentity) => {
+      writeFileSync(files.key, id.key);
+      writeFileSync(files.cert, id.cert);
+      writeFileSync(files.ca, id.ca);
+    };
+    write(identities.get('ingester') as TlsIdentity);
+    const live = loadTlsIdentity(files, { followMs: 50 });
+    try {
+      const first = live.cert;
+      write(identities.get('bff') as TlsIdentity);
+      const deadline = Date.now() + 5000;
+      while (live.cert === first) {
+        if (Date.now() > deadline) throw new Error('the rewritten files were not picked up');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // The policy refuses sa/bff on Dispatch: the refusal proves the new certificate was presented.
+      const ch = createMeshChannel({
+        address,
+        identity: live,
+        peer: 'egress',
+        trustDomain: TD,
+        namespace: NS,
+      });
+      await expectRpcError(ch.client(EgressService).dispatch({ eventId: 'evt_c' }), Code.PERMISSION_DENIED);
+      ch.close();
+    } finally {
+      live.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,11 +1,28 @@
+import type { PeerCertificate } from 'node:tls';
 import { create, type DescMethod, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import * as grpc from '@grpc/grpc-js';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  context,
+  metrics,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import type { Logger } from '@zenmesh/telemetry';
 import { HealthImplementation } from 'grpc-health-check';
 import { Code, isRpcError, RpcError } from './errors.js';
 import { type IdentityProvider, type TlsIdentity, toIdentityProvider } from './identity.js';
+import { meshDefaults } from './mesh-defaults.js';
+import {
+  admitMessage,
+  INTEGRITY_METADATA,
+  isExempt,
+  type MessageIntegrity,
+  resolveIntegrity,
+} from './message-integrity.js';
 import { peerFromCall } from './peer.js';
 import { authorize, MESH_POLICY, type Peer, type PolicyTable } from './policy.js';
 import { metadataGetter } from './trace-context.js';
@@ -21,7 +38,32 @@ export interface MeshServerOptions {
   policy?: PolicyTable;
   /** Largest accepted request, bytes. Default 4 MiB (the gRPC default). */
   maxRequestBytes?: number;
+  /**
+   * Per-message HMAC and replay protection. Default: what `useMessageIntegrity` installed for the process;
+   * `false` (tests of mTLS alone) turns it off.
+   */
+  integrity?: MessageIntegrity | false;
+  /**
+   * A per-call check of the caller's certificate on top of the handshake (e.g. the revocation list and the
+   * X509-SVID profile, `@zenmesh/identity` `guard.verify`). It runs on every call, so a certificate revoked
+   * while its connection is open is refused on that connection's next call: UNAUTHENTICATED with the reason.
+   * Default: what `useMeshDefaults` installed for the process.
+   */
+  verifyPeer?: PeerCheck;
+  /**
+   * Close each client connection this long after it was opened (HTTP/2 GOAWAY), letting calls in flight
+   * finish within `connectionGraceMs`; the client reconnects with a fresh handshake, so connections never
+   * outlive the certificates they were authenticated with by much. Default: `useMeshDefaults`, else never.
+   */
+  maxConnectionAgeMs?: number;
+  /** Grace for calls in flight on a connection past its maximum age. Default 30 s. */
+  connectionGraceMs?: number;
 }
+
+/** What a per-call peer check answers: ok, or a short reason (the refusal's details) and a log-only detail. */
+export type PeerCheck = (
+  cert: PeerCertificate | undefined,
+) => { ok: true } | { ok: false; reason: string; detail?: string };
 
 export interface MeshServer {
   register<S extends GenServiceMethods>(service: GenService<S>, impl: ServiceImpl<S>): void;
@@ -30,13 +72,24 @@ export interface MeshServer {
   setHealth(serviceName: string, serving: boolean): void;
   /** Stop accepting calls, let in-flight calls finish for up to graceMs, then cancel what is left. */
   shutdown(options?: { graceMs?: number }): Promise<void>;
-  /** Calls refused before reaching a handler, by reason code. */
+  /** Calls refused before reaching a handler, by reason code (also the `zenmesh.rpc.refusals` metric). */
   readonly refusals: ReadonlyMap<string, number>;
 }
 
 const passThrough = (value: Buffer) => value;
 
 type AnyServerCall = grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerWritableStream<Buffer, Buffer>;
+
+/** Who is calling, and the key version and nonce its request was signed with (for the response signature). */
+interface Admitted {
+  peer: Peer;
+  keyId: string | undefined;
+  nonce: string | undefined;
+}
+
+const refusalCounter = metrics.getMeter('@zenmesh/rpc').createCounter('zenmesh.rpc.refusals', {
+  description: 'RPCs refused before reaching a handler, by reason',
+});
 
 /**
  * A gRPC server that accepts only mutual TLS with certificates chaining to the trust bundle, reads the
@@ -49,27 +102,91 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
   const { logger, trustDomain, namespace } = options;
   const policy = options.policy ?? MESH_POLICY;
   const identity = toIdentityProvider(options.identity);
+  const verifyPeer = options.verifyPeer ?? meshDefaults().verifyPeer;
+  const maxConnectionAgeMs = options.maxConnectionAgeMs ?? meshDefaults().maxConnectionAgeMs;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxRequestBytes ?? 4 * 1024 * 1024,
+    ...(maxConnectionAgeMs
+      ? {
+          'grpc.max_connection_age_ms': maxConnectionAgeMs,
+          'grpc.max_connection_age_grace_ms': options.connectionGraceMs ?? 30_000,
+        }
+      : {}),
   });
+  const integrity = resolveIntegrity(options.integrity);
   const health = new HealthImplementation({ '': 'SERVING' });
   const healthNames = new Set<string>(['']);
   const refusals = new Map<string, number>();
   const tracer = trace.getTracer('@zenmesh/rpc');
 
-  const refuse = (reason: string, code: Code, path: string, peer: Peer | undefined): grpc.ServiceError => {
+  const refuse = (
+    reason: string,
+    code: Code,
+    path: string,
+    peer: Peer | undefined,
+    detail?: string,
+  ): grpc.ServiceError => {
     refusals.set(reason, (refusals.get(reason) ?? 0) + 1);
-    logger.warn({ rpc: path, reason, peer: peer?.spiffeId ?? null }, 'rpc refused');
+    try {
+      refusalCounter.add(1, { reason, 'rpc.method': path, 'zenmesh.service': options.service });
+    } catch {
+      // Telemetry never throws into the request path.
+    }
+    logger.warn(
+      { rpc: path, reason, peer: peer?.spiffeId ?? null, ...(detail ? { detail } : {}) },
+      'rpc refused',
+    );
     return Object.assign(new Error(reason), { code, details: reason, metadata: new grpc.Metadata() });
   };
 
-  /** The checks every call passes before its handler runs; returns the peer or a refusal. */
-  const admit = (call: AnyServerCall, path: string): Peer | grpc.ServiceError => {
+  /**
+   * The checks every call passes before its handler runs, in the order of DESIGN.md "One internal call":
+   * client certificate (the handshake) → per-call peer check (revocation, SVID profile) → SPIFFE ID and
+   * policy → timestamp window → HMAC over the received bytes → nonce claimed. Returns the admitted caller or
+   * a refusal.
+   */
+  const admit = async (call: AnyServerCall, path: string): Promise<Admitted | grpc.ServiceError> => {
     const peer = peerFromCall(call);
+    if (verifyPeer) {
+      const verdict = verifyPeer(call.getAuthContext()?.sslPeerCertificate);
+      if (!verdict.ok) return refuse(verdict.reason, Code.UNAUTHENTICATED, path, peer, verdict.detail);
+    }
     if (!peer) return refuse('no_peer_identity', Code.UNAUTHENTICATED, path, undefined);
     const decision = authorize(policy, path.slice(1), peer, { trustDomain, namespace });
     if (!decision.allowed) return refuse(decision.reason, Code.PERMISSION_DENIED, path, peer);
-    return peer;
+    if (!integrity || isExempt(integrity, path)) return { peer, keyId: undefined, nonce: undefined };
+    const verdict = await admitMessage(integrity, {
+      path,
+      callerId: peer.spiffeId,
+      body: call.request,
+      read: (name) => {
+        const value = call.metadata.get(name)[0];
+        return value === undefined ? undefined : String(value);
+      },
+    });
+    if (!verdict.ok) {
+      if (verdict.reason === 'replay_store_unavailable') {
+        logger.error({ rpc: path, err: verdict.cause }, 'nonce store unavailable; refusing (fail closed)');
+        return refuse(verdict.reason, Code.UNAVAILABLE, path, peer);
+      }
+      return refuse(verdict.reason, Code.UNAUTHENTICATED, path, peer);
+    }
+    return { peer, keyId: verdict.keyId, nonce: verdict.nonce };
+  };
+
+  /** Trailing metadata signing a unary response over its exact bytes, bound to the request's nonce. */
+  const responseTrailer = (path: string, admitted: Admitted, body: Buffer): grpc.Metadata | undefined => {
+    if (!integrity || admitted.keyId === undefined || admitted.nonce === undefined) return undefined;
+    const signature = integrity.signer.signResponse({
+      path,
+      keyId: admitted.keyId,
+      nonce: admitted.nonce,
+      body,
+    });
+    if (signature === undefined) return undefined;
+    const trailer = new grpc.Metadata();
+    trailer.set(INTEGRITY_METADATA.responseSignature, signature);
+    return trailer;
   };
 
   const makeContext = (call: AnyServerCall, path: string, peer: Peer): CallContext => {
@@ -156,23 +273,28 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
           responseDeserialize: passThrough,
         };
         if (!streaming) {
-          const unary: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
-            const admitted = admit(call, path);
-            if (admitted instanceof Error) return callback(admitted);
-            const { span, ctx } = spanFor(call, path, admitted);
+          const unary: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) =>
+            void admit(call, path).then((admitted) => {
+              if (admitted instanceof Error) return callback(admitted);
+              return runUnary(call, callback, admitted);
+            });
+          const runUnary = (
+            call: grpc.ServerUnaryCall<Buffer, Buffer>,
+            callback: grpc.sendUnaryData<Buffer>,
+            admitted: Admitted,
+          ) => {
+            const { span, ctx } = spanFor(call, path, admitted.peer);
             void context.with(ctx, async () => {
               try {
                 const request = parse(method, call.request);
                 const reply = await (fn as (r: unknown, c: CallContext) => Promise<object>)(
                   request,
-                  makeContext(call, path, admitted),
+                  makeContext(call, path, admitted.peer),
                 );
-                callback(
-                  null,
-                  Buffer.from(
-                    toBinary(method.output, create(method.output, reply as Record<string, unknown>)),
-                  ),
+                const bytes = Buffer.from(
+                  toBinary(method.output, create(method.output, reply as Record<string, unknown>)),
                 );
+                callback(null, bytes, responseTrailer(path, admitted, bytes));
               } catch (err) {
                 const error = toServiceError(err, path);
                 span.setStatus({ code: SpanStatusCode.ERROR, message: error.details });
@@ -185,19 +307,20 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
           };
           handlers[method.localName] = unary;
         } else {
-          const stream: grpc.handleServerStreamingCall<Buffer, Buffer> = (call) => {
-            const admitted = admit(call, path);
-            if (admitted instanceof Error) {
-              call.destroy(admitted);
-              return;
-            }
-            const { span, ctx } = spanFor(call, path, admitted);
+          // Streamed responses are not signed (gRPC metadata cannot follow each message); the request is.
+          const stream: grpc.handleServerStreamingCall<Buffer, Buffer> = (call) =>
+            void admit(call, path).then((admitted) => {
+              if (admitted instanceof Error) call.destroy(admitted);
+              else runStream(call, admitted.peer);
+            });
+          const runStream = (call: grpc.ServerWritableStream<Buffer, Buffer>, peer: Peer) => {
+            const { span, ctx } = spanFor(call, path, peer);
             void context.with(ctx, async () => {
               try {
                 const request = parse(method, call.request);
                 const iterable = (fn as (r: unknown, c: CallContext) => AsyncIterable<object>)(
                   request,
-                  makeContext(call, path, admitted),
+                  makeContext(call, path, peer),
                 );
                 for await (const item of iterable) {
                   if (call.cancelled) break;

@@ -1,14 +1,23 @@
 import { newId } from '@zenmesh/crypto';
-import type { Db } from '@zenmesh/db';
+import type { Db, Tx } from '@zenmesh/db';
+import { type AuditActor, appendAudit } from './audit.js';
 import { MAX_ATTEMPTS, retryDelaySeconds } from './backoff.js';
+import { endpointSnapshot, lockEndpoint } from './endpoints.js';
 import { BackendError, notFound } from './errors.js';
 import { EVENT_COLUMNS, type EventRow, toEvent } from './events.js';
-import { type DeliveryRecord, type DeliveryRow, type EventRecord, pageSize, toDelivery } from './records.js';
+import {
+  type CloudEventsMode,
+  type DeliveryRecord,
+  type DeliveryRow,
+  type EventRecord,
+  pageSize,
+  toDelivery,
+} from './records.js';
 import type { SecretBoxes } from './secrets.js';
 import { resolveTenant } from './tenants.js';
 
-const DELIVERY_COLUMNS =
-  'id, tenant_id, event_id, endpoint_id, state, attempts, next_attempt_at, last_status_code, last_error, updated_at, lease_token, lease_owner, lease_expires_at';
+export const DELIVERY_COLUMNS =
+  'id, tenant_id, event_id, endpoint_id, state, attempts, next_attempt_at, last_status_code, last_error, updated_at, lease_token, lease_owner, lease_expires_at, attempts_at_replay, replays, dead_at';
 
 export interface LeaseOptions {
   /** Most deliveries to claim; default 10, at most 100. */
@@ -25,10 +34,14 @@ export interface LeasedDeliveryRecord {
   delivery: DeliveryRecord;
   event: EventRecord;
   endpointUrl: string;
-  /** Current signing secret first; during a rotation the previous one follows. */
+  /** Current signing secret first; during a rotation (until it expires) the previous one follows. */
   signingSecrets: string[];
   leaseToken: string;
   leaseExpiresAt: Date;
+  cloudeventsMode: CloudEventsMode;
+  /** The endpoint's mTLS client identity, when it has one. */
+  clientCertPem: string;
+  clientKeyPem: string;
 }
 
 interface EndpointSecretRow {
@@ -36,6 +49,10 @@ interface EndpointSecretRow {
   url: string;
   secret_sealed: string;
   previous_secret_sealed: string | null;
+  previous_valid: boolean;
+  cloudevents_mode: CloudEventsMode;
+  client_cert_pem: string | null;
+  client_key_sealed: string | null;
 }
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(Math.max(v, lo), hi);
@@ -71,7 +88,9 @@ export async function leaseDeliveries(
         [tenantId, [...new Set(rows.map((r) => r.event_id))]],
       );
       const endpoints = await tx.query<EndpointSecretRow>(
-        'select id, url, secret_sealed, previous_secret_sealed from core.endpoints where tenant_id = $1 and id = any($2)',
+        `select id, url, secret_sealed, previous_secret_sealed, cloudevents_mode, client_cert_pem, client_key_sealed,
+                coalesce(previous_secret_expires_at > now(), true) as previous_valid
+           from core.endpoints where tenant_id = $1 and id = any($2)`,
         [tenantId, [...new Set(rows.map((r) => r.endpoint_id))]],
       );
       const eventById = new Map(events.rows.map((e) => [e.id, e]));
@@ -88,7 +107,7 @@ export async function leaseDeliveries(
           throw new Error(`leased delivery ${row.id} is missing its event, endpoint or lease`);
         }
         const signingSecrets = [boxes.endpoint.open(endpoint.secret_sealed, endpoint.id)];
-        if (endpoint.previous_secret_sealed !== null) {
+        if (endpoint.previous_secret_sealed !== null && endpoint.previous_valid) {
           signingSecrets.push(boxes.endpoint.open(endpoint.previous_secret_sealed, endpoint.id));
         }
         return {
@@ -98,6 +117,12 @@ export async function leaseDeliveries(
           signingSecrets,
           leaseToken: row.lease_token,
           leaseExpiresAt: row.lease_expires_at,
+          cloudeventsMode: endpoint.cloudevents_mode,
+          clientCertPem: endpoint.client_cert_pem ?? '',
+          clientKeyPem:
+            endpoint.client_key_sealed === null
+              ? ''
+              : boxes.clientKey.open(endpoint.client_key_sealed, endpoint.id),
         };
       });
     });
@@ -117,20 +142,44 @@ export interface ReportAttemptInput {
   retryAfterS?: number;
 }
 
-/** 2xx is success; everything else (3xx, 4xx including 410, 5xx, no response) is a failed attempt. */
+/** 2xx is success; everything else (3xx, 4xx, 5xx, no response) is a failed attempt. */
 export const isSuccess = (statusCode: number): boolean => statusCode >= 200 && statusCode <= 299;
+
+/** When an endpoint that keeps failing is disabled (its deliveries are kept, paused, not dropped). */
+export interface EndpointHealthPolicy {
+  /** Failing without a single success for at least this long... Default 3 days. */
+  disableAfterMs: number;
+  /** ...and at least this many failed attempts in a row. Default 10. */
+  disableAfterFailures: number;
+}
+
+export const DEFAULT_ENDPOINT_HEALTH: EndpointHealthPolicy = {
+  disableAfterMs: 72 * 3600 * 1000,
+  disableAfterFailures: 10,
+};
+
+export interface ReportOptions {
+  random?: (() => number) | undefined;
+  health?: EndpointHealthPolicy | undefined;
+  /** Recorded as `via` when the backend disables an endpoint on egress's report. */
+  reporter?: string | undefined;
+}
 
 /**
  * Records one attempt and moves the delivery on, compare-and-set on (id, lease token, lease not
  * expired): a caller whose lease expired or was re-issued gets FAILED_PRECONDITION `lease_lost`, so
- * two egress workers can never both move one delivery.
+ * two egress workers can never both move one delivery. In the same transaction the endpoint's health
+ * is updated: a success clears its failure streak; 410 Gone disables it at once (RFC 9110 §15.5.11:
+ * the target is gone for good); a streak of failures long enough disables it too. A disabled
+ * endpoint's deliveries are kept as they are and resume when it is enabled again.
  */
 export async function reportAttempt(
   db: Db,
   input: ReportAttemptInput,
-  options: { random?: () => number } = {},
+  options: ReportOptions = {},
 ): Promise<DeliveryRecord> {
   if (input.deliveryId.length === 0 || input.deliveryId.length > 64) throw notFound('delivery_not_found');
+  const health = options.health ?? DEFAULT_ENDPOINT_HEALTH;
   const { rows: owner } = await db.query<{ tenant_id: string | null }>(
     'select core.delivery_tenant($1) as tenant_id',
     [input.deliveryId],
@@ -151,16 +200,19 @@ export async function reportAttempt(
       throw new BackendError('ERR_FAILED_PRECONDITION', 'lease_lost');
     }
     const attempt = current.attempts + 1;
+    // A replay starts a fresh schedule: only attempts since the last replay count against it.
+    const inRound = attempt - current.attempts_at_replay;
     const error = (input.error ?? '').slice(0, 2000);
+    const success = isSuccess(input.statusCode);
     let state: DeliveryRow['state'];
     let delayS: number | null = null;
-    if (isSuccess(input.statusCode)) {
+    if (success) {
       state = 'succeeded';
     } else {
       const delay =
-        attempt >= MAX_ATTEMPTS
+        inRound >= MAX_ATTEMPTS
           ? undefined
-          : retryDelaySeconds(attempt, input.retryAfterS ?? 0, options.random);
+          : retryDelaySeconds(inRound, input.retryAfterS ?? 0, options.random);
       if (delay === undefined) {
         state = 'dead';
       } else {
@@ -173,6 +225,7 @@ export async function reportAttempt(
           set state = $3, attempts = $4,
               next_attempt_at = case when $5::float8 is null then null else now() + make_interval(secs => $5::float8) end,
               last_status_code = $6, last_error = $7, updated_at = now(),
+              dead_at = case when $3 = 'dead' then now() else null end,
               lease_token = null, lease_owner = null, lease_expires_at = null
         where tenant_id = $8 and id = $1 and lease_token = $2
         returning ${DELIVERY_COLUMNS}`,
@@ -203,7 +256,60 @@ export async function reportAttempt(
         current.lease_owner,
       ],
     );
+    await recordEndpointHealth(tx, tenantId, current.endpoint_id, input.statusCode, health, {
+      actor: 'system',
+      via: options.reporter ?? current.lease_owner ?? '',
+    });
     return toDelivery(row);
+  });
+}
+
+/** Updates the endpoint's failure streak after one attempt, disabling it (audited) when due. */
+async function recordEndpointHealth(
+  tx: Tx,
+  tenantId: string,
+  endpointId: string,
+  statusCode: number,
+  health: EndpointHealthPolicy,
+  who: AuditActor,
+): Promise<void> {
+  if (isSuccess(statusCode)) {
+    // Only touches (and locks) the row when there is a streak to clear: the common path stays lock-free.
+    await tx.query(
+      `update core.endpoints set failing_since = null, consecutive_failures = 0
+        where tenant_id = $1 and id = $2 and (failing_since is not null or consecutive_failures <> 0)`,
+      [tenantId, endpointId],
+    );
+    return;
+  }
+  const before = await lockEndpoint(tx, tenantId, endpointId);
+  const { rows } = await tx.query<{ failures: number; failing_ms: number }>(
+    `update core.endpoints
+        set consecutive_failures = consecutive_failures + 1, failing_since = coalesce(failing_since, now())
+      where tenant_id = $1 and id = $2
+      returning consecutive_failures as failures,
+                (extract(epoch from (now() - failing_since)) * 1000)::float8 as failing_ms`,
+    [tenantId, endpointId],
+  );
+  const streak = rows[0];
+  if (streak === undefined || !before.enabled) return;
+  const reason =
+    statusCode === 410
+      ? 'gone'
+      : streak.failures >= health.disableAfterFailures && streak.failing_ms >= health.disableAfterMs
+        ? 'failing'
+        : undefined;
+  if (reason === undefined) return;
+  await tx.query(
+    `update core.endpoints set enabled = false, disabled_reason = $3, disabled_at = now(), updated_at = now()
+      where tenant_id = $1 and id = $2`,
+    [tenantId, endpointId, reason],
+  );
+  await appendAudit(tx, tenantId, who, {
+    action: 'endpoint.disable',
+    target: `endpoint/${endpointId}`,
+    before: endpointSnapshot(before),
+    after: { ...endpointSnapshot(before), enabled: false, disabledReason: reason },
   });
 }
 

@@ -1,35 +1,105 @@
 import { newId } from '@zenmesh/crypto';
-import type { Db } from '@zenmesh/db';
-import type { EndpointRecord } from './records.js';
+import type { Db, Tx } from '@zenmesh/db';
+import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
+import { BackendError, invalid, notFound } from './errors.js';
+import type { CloudEventsMode, DisabledReason, EndpointRecord } from './records.js';
 import { newSigningSecret, type SecretBoxes } from './secrets.js';
 import { resolveTenant } from './tenants.js';
-import { validateEndpointUrl, validateEventTypes } from './validate.js';
+import { validateClientIdentity, validateEndpointUrl, validateEventTypes } from './validate.js';
+
+export const DEFAULT_MAX_CONCURRENCY = 20;
+export const MAX_MAX_CONCURRENCY = 1000;
+/** How long the previous signing secret keeps signing after a rotation, unless told otherwise. */
+export const DEFAULT_PREVIOUS_SECRET_S = 24 * 3600;
+export const MAX_PREVIOUS_SECRET_S = 7 * 24 * 3600;
 
 export interface CreateEndpointInput {
   tenant: string;
   url: string;
   eventTypes?: readonly string[];
+  /** 0 or absent: the default (20). */
+  maxConcurrency?: number | undefined;
+  /** Empty or absent: binary. */
+  cloudeventsMode?: string | undefined;
+  clientCertPem?: string | undefined;
+  clientKeyPem?: string | undefined;
+  audit?: AuditActor | undefined;
 }
 
-interface EndpointRow {
+export interface UpdateEndpointInput {
+  tenant: string;
+  endpointId: string;
+  url?: string | undefined;
+  /** Replaces the filter when set (empty array = every type). */
+  eventTypes?: readonly string[] | undefined;
+  enabled?: boolean | undefined;
+  maxConcurrency?: number | undefined;
+  cloudeventsMode?: string | undefined;
+  clientCertPem?: string | undefined;
+  clientKeyPem?: string | undefined;
+  clearClientCert?: boolean | undefined;
+  audit?: AuditActor | undefined;
+}
+
+export interface EndpointRow {
   id: string;
   tenant_id: string;
   url: string;
   event_types: string[];
   enabled: boolean;
   created_at: Date;
+  max_concurrency: number;
+  cloudevents_mode: CloudEventsMode;
+  disabled_reason: DisabledReason | null;
+  disabled_at: Date | null;
+  consecutive_failures: number;
+  failing_since: Date | null;
+  client_cert_pem: string | null;
+  previous_secret_expires_at: Date | null;
 }
 
-const COLUMNS = 'id, tenant_id, url, event_types, enabled, created_at';
+export const ENDPOINT_COLUMNS =
+  'id, tenant_id, url, event_types, enabled, created_at, max_concurrency, cloudevents_mode, disabled_reason, disabled_at, consecutive_failures, failing_since, client_cert_pem, previous_secret_expires_at';
 
-const toEndpoint = (r: EndpointRow): EndpointRecord => ({
+export const toEndpoint = (r: EndpointRow): EndpointRecord => ({
   id: r.id,
   tenantId: r.tenant_id,
   url: r.url,
   eventTypes: r.event_types,
   enabled: r.enabled,
   createdAt: r.created_at,
+  maxConcurrency: r.max_concurrency,
+  cloudeventsMode: r.cloudevents_mode,
+  disabledReason: r.disabled_reason,
+  disabledAt: r.disabled_at,
+  consecutiveFailures: r.consecutive_failures,
+  failingSince: r.failing_since,
+  hasClientCert: r.client_cert_pem !== null,
+  previousSecretExpiresAt: r.previous_secret_expires_at,
 });
+
+/** What the audit log keeps of an endpoint: everything but secrets and the client key. */
+export const endpointSnapshot = (e: EndpointRecord) => ({
+  url: e.url,
+  eventTypes: e.eventTypes,
+  enabled: e.enabled,
+  disabledReason: e.disabledReason,
+  maxConcurrency: e.maxConcurrency,
+  cloudeventsMode: e.cloudeventsMode,
+  hasClientCert: e.hasClientCert,
+});
+
+function validateMaxConcurrency(n: number | undefined): number {
+  if (n === undefined || n === 0) return DEFAULT_MAX_CONCURRENCY;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_MAX_CONCURRENCY) throw invalid('invalid_max_concurrency');
+  return n;
+}
+
+function validateMode(mode: string | undefined): CloudEventsMode {
+  if (mode === undefined || mode === '') return 'binary';
+  if (mode !== 'binary' && mode !== 'structured') throw invalid('invalid_cloudevents_mode');
+  return mode;
+}
 
 /** Returns the signing secret in plaintext this once; only its sealed form is stored. */
 export async function createEndpoint(
@@ -39,29 +109,163 @@ export async function createEndpoint(
 ): Promise<{ endpoint: EndpointRecord; signingSecret: string }> {
   const url = validateEndpointUrl(input.url);
   const eventTypes = validateEventTypes(input.eventTypes ?? []);
+  const maxConcurrency = validateMaxConcurrency(input.maxConcurrency);
+  const mode = validateMode(input.cloudeventsMode);
+  const identity = validateClientIdentity(input.clientCertPem, input.clientKeyPem);
   const tenant = await resolveTenant(db, input.tenant);
   const id = newId('ep');
   const signingSecret = newSigningSecret();
   const sealed = boxes.endpoint.seal(signingSecret, id);
-  const row = await db.withTenant(tenant.id, async (tx) => {
+  const sealedKey = identity === undefined ? null : boxes.clientKey.seal(identity.keyPem, id);
+  const endpoint = await db.withTenant(tenant.id, async (tx) => {
     const { rows } = await tx.query<EndpointRow>(
-      `insert into core.endpoints (id, tenant_id, url, event_types, secret_sealed)
-       values ($1, $2, $3, $4, $5) returning ${COLUMNS}`,
-      [id, tenant.id, url, eventTypes, sealed],
+      `insert into core.endpoints (id, tenant_id, url, event_types, secret_sealed, max_concurrency, cloudevents_mode, client_cert_pem, client_key_sealed)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning ${ENDPOINT_COLUMNS}`,
+      [id, tenant.id, url, eventTypes, sealed, maxConcurrency, mode, identity?.certPem ?? null, sealedKey],
     );
-    return rows[0];
+    const row = rows[0];
+    if (row === undefined) throw new Error('insert returned no row');
+    const created = toEndpoint(row);
+    await appendAudit(tx, tenant.id, input.audit ?? SYSTEM_ACTOR, {
+      action: 'endpoint.create',
+      target: `endpoint/${id}`,
+      before: null,
+      after: endpointSnapshot(created),
+    });
+    return created;
   });
-  if (row === undefined) throw new Error('insert returned no row');
-  return { endpoint: toEndpoint(row), signingSecret };
+  return { endpoint, signingSecret };
 }
 
 export async function listEndpoints(db: Db, tenantRef: string): Promise<EndpointRecord[]> {
   const tenant = await resolveTenant(db, tenantRef);
   return db.withTenant(tenant.id, async (tx) => {
     const { rows } = await tx.query<EndpointRow>(
-      `select ${COLUMNS} from core.endpoints where tenant_id = $1 order by created_at, id`,
+      `select ${ENDPOINT_COLUMNS} from core.endpoints where tenant_id = $1 order by created_at, id`,
       [tenant.id],
     );
     return rows.map(toEndpoint);
+  });
+}
+
+/** The endpoint row, locked for the rest of the transaction; NOT_FOUND `endpoint_not_found`. */
+export async function lockEndpoint(tx: Tx, tenantId: string, endpointId: string): Promise<EndpointRecord> {
+  if (endpointId.length === 0 || endpointId.length > 64) throw notFound('endpoint_not_found');
+  const { rows } = await tx.query<EndpointRow>(
+    `select ${ENDPOINT_COLUMNS} from core.endpoints where tenant_id = $1 and id = $2 for update`,
+    [tenantId, endpointId],
+  );
+  const row = rows[0];
+  if (row === undefined) throw notFound('endpoint_not_found');
+  return toEndpoint(row);
+}
+
+/**
+ * Changes the fields given. Enabling clears the disabled reason and the failure streak (the
+ * deliveries kept while it was disabled then flow again); disabling records reason "operator".
+ */
+export async function updateEndpoint(
+  db: Db,
+  boxes: SecretBoxes,
+  input: UpdateEndpointInput,
+): Promise<EndpointRecord> {
+  const url = input.url === undefined ? undefined : validateEndpointUrl(input.url);
+  const eventTypes = input.eventTypes === undefined ? undefined : validateEventTypes(input.eventTypes);
+  const maxConcurrency =
+    input.maxConcurrency === undefined ? undefined : validateMaxConcurrency(input.maxConcurrency);
+  const mode = input.cloudeventsMode === undefined ? undefined : validateMode(input.cloudeventsMode);
+  const replacing = input.clientCertPem !== undefined || input.clientKeyPem !== undefined;
+  if (replacing && input.clearClientCert) throw invalid('client_cert_conflict');
+  const identity = replacing ? validateClientIdentity(input.clientCertPem, input.clientKeyPem) : undefined;
+  if (replacing && identity === undefined) throw invalid('client_cert_and_key_required');
+  const tenant = await resolveTenant(db, input.tenant);
+  return db.withTenant(tenant.id, async (tx) => {
+    const before = await lockEndpoint(tx, tenant.id, input.endpointId);
+    const sets: string[] = [];
+    const params: unknown[] = [tenant.id, before.id];
+    const set = (column: string, value: unknown) => {
+      params.push(value);
+      sets.push(`${column} = $${params.length}`);
+    };
+    if (url !== undefined) set('url', url);
+    if (eventTypes !== undefined) set('event_types', eventTypes);
+    if (maxConcurrency !== undefined) set('max_concurrency', maxConcurrency);
+    if (mode !== undefined) set('cloudevents_mode', mode);
+    if (identity !== undefined) {
+      set('client_cert_pem', identity.certPem);
+      set('client_key_sealed', boxes.clientKey.seal(identity.keyPem, before.id));
+    }
+    if (input.clearClientCert) {
+      set('client_cert_pem', null);
+      set('client_key_sealed', null);
+    }
+    if (input.enabled === true && !before.enabled) {
+      set('enabled', true);
+      sets.push(
+        'disabled_reason = null',
+        'disabled_at = null',
+        'failing_since = null',
+        'consecutive_failures = 0',
+      );
+    } else if (input.enabled === false && before.enabled) {
+      set('enabled', false);
+      sets.push(`disabled_reason = 'operator'`, 'disabled_at = now()');
+    }
+    if (sets.length === 0) return before;
+    const { rows } = await tx.query<EndpointRow>(
+      `update core.endpoints set ${sets.join(', ')}, updated_at = now()
+        where tenant_id = $1 and id = $2 returning ${ENDPOINT_COLUMNS}`,
+      params,
+    );
+    const row = rows[0];
+    if (row === undefined) throw notFound('endpoint_not_found');
+    const after = toEndpoint(row);
+    await appendAudit(tx, tenant.id, input.audit ?? SYSTEM_ACTOR, {
+      action: 'endpoint.update',
+      target: `endpoint/${after.id}`,
+      before: endpointSnapshot(before),
+      after: endpointSnapshot(after),
+    });
+    return after;
+  });
+}
+
+/**
+ * A new signing secret; the current one becomes the previous and keeps signing (both signatures are
+ * sent) until `previousValidS` has passed, so receivers can switch without losing a delivery.
+ */
+export async function rotateEndpointSecret(
+  db: Db,
+  boxes: SecretBoxes,
+  input: { tenant: string; endpointId: string; previousValidS?: number; audit?: AuditActor | undefined },
+): Promise<{ endpoint: EndpointRecord; signingSecret: string }> {
+  const validS =
+    input.previousValidS === undefined || input.previousValidS === 0
+      ? DEFAULT_PREVIOUS_SECRET_S
+      : input.previousValidS;
+  if (!Number.isInteger(validS) || validS < 1 || validS > MAX_PREVIOUS_SECRET_S) {
+    throw invalid('invalid_previous_valid_s');
+  }
+  const tenant = await resolveTenant(db, input.tenant);
+  const signingSecret = newSigningSecret();
+  return db.withTenant(tenant.id, async (tx) => {
+    const before = await lockEndpoint(tx, tenant.id, input.endpointId);
+    const { rows } = await tx.query<EndpointRow>(
+      `update core.endpoints
+          set previous_secret_sealed = secret_sealed, secret_sealed = $3,
+              previous_secret_expires_at = now() + make_interval(secs => $4::float8), updated_at = now()
+        where tenant_id = $1 and id = $2 returning ${ENDPOINT_COLUMNS}`,
+      [tenant.id, before.id, boxes.endpoint.seal(signingSecret, before.id), validS],
+    );
+    const row = rows[0];
+    if (row === undefined) throw new BackendError('ERR_NOT_FOUND', 'endpoint_not_found');
+    const endpoint = toEndpoint(row);
+    await appendAudit(tx, tenant.id, input.audit ?? SYSTEM_ACTOR, {
+      action: 'endpoint.rotate_secret',
+      target: `endpoint/${endpoint.id}`,
+      before: null,
+      after: { previousSecretExpiresAt: endpoint.previousSecretExpiresAt },
+    });
+    return { endpoint, signingSecret };
   });
 }

@@ -185,7 +185,9 @@ describe('backend over mutual TLS', () => {
     });
     expect(
       await refusal(
-        bff.client(SourceService).createSource({ tenant: name, provider: 'stripe', name: 'x', secret: 'x' }),
+        bff
+          .client(SourceService)
+          .createSource({ tenant: name, provider: 'bitbucket', name: 'x', secret: 'x' }),
       ),
     ).toEqual({ code: Code.INVALID_ARGUMENT, reason: 'invalid_provider' });
     expect(

@@ -1,45 +1,108 @@
-import { runService } from '@zenmesh/config';
+import {
+  createAccessTokenVerifier,
+  createForwardedTokenAuthorizer,
+  createIntrospectionRevocationCheck,
+} from '@zenmesh/auth';
+import {
+  hostPort,
+  httpUrl,
+  loadConfig,
+  meshIdentityEnv,
+  messageIntegrityEnv,
+  runService,
+  startMeshIdentity,
+} from '@zenmesh/config';
 import { loadMasterKey } from '@zenmesh/crypto';
 import { createDatabase } from '@zenmesh/db';
-import { createMeshServer, loadTlsIdentity } from '@zenmesh/rpc';
+import { TokenService } from '@zenmesh/proto';
+import {
+  createMeshChannel,
+  createMeshServer,
+  createMessageIntegrity,
+  MESH_POLICY,
+  useMeshDefaults,
+  useMessageIntegrity,
+} from '@zenmesh/rpc';
 import { createBackend } from './backend.js';
-import { loadBackendConfig } from './config.js';
+import { backendEnv } from './config.js';
+import { BACKEND_POLICY_ADDITIONS } from './policy.js';
+
+// The backend variables with the identity ones (the workload agent provides the certificate, so
+// ZENMESH_TLS_CERT/_KEY are optional here), plus where to check the users' forwarded tokens.
+const env = backendEnv.extend({
+  ...meshIdentityEnv,
+  ...messageIntegrityEnv,
+  // The token service: its gRPC address (TokenService.Introspect, for revocation) and its public base URL,
+  // the `iss` of every access token and the home of the JWKS that verifies them.
+  ZENMESH_TOKEN_ADDR: hostPort(),
+  ZENMESH_TOKEN_ISSUER: httpUrl(),
+});
 
 runService('backend', async ({ logger }) => {
-  const config = loadBackendConfig();
+  const config = loadConfig(env);
   const masterKey = loadMasterKey(config.ZENMESH_SECRETS_DIR);
-  const identity = loadTlsIdentity({
-    cert: config.ZENMESH_TLS_CERT,
-    key: config.ZENMESH_TLS_KEY,
-    ca: config.ZENMESH_TLS_CA,
+  // Per-message HMAC + replay protection for every server and channel of this process (DESIGN.md).
+  const integrity = await createMessageIntegrity({
+    secretsDir: config.ZENMESH_SECRETS_DIR,
+    cluster: config.ZENMESH_TRUST_DOMAIN,
+    redisUrl: config.REDIS_URL,
+    redisPrefix: config.ZENMESH_REDIS_PREFIX,
+    insecureSkipVerify: config.ZENMESH_INSECURE_DISABLE_HMAC,
+    logger,
   });
+  useMessageIntegrity(integrity);
+  // The workload agent: SVID from the CA (join, renew at half-life, bundle + revocation watches), and the
+  // per-call peer guard for every server and channel of this process.
+  const id = await startMeshIdentity('backend', config, logger);
+  useMeshDefaults({ verifyPeer: id.verifyPeer, maxConnectionAgeMs: id.connectionAgeMs });
+  const mesh = {
+    identity: id.provider,
+    trustDomain: config.ZENMESH_TRUST_DOMAIN,
+    namespace: config.ZENMESH_NAMESPACE,
+  };
+  const token = createMeshChannel({ ...mesh, address: config.ZENMESH_TOKEN_ADDR, peer: 'token' });
+  const tokens = token.client(TokenService);
+  // The user's token the bff forwards: verified from the issuer's JWKS, then checked for revocation.
+  const userAuth = createForwardedTokenAuthorizer(
+    createAccessTokenVerifier({
+      issuer: config.ZENMESH_TOKEN_ISSUER,
+      audience: 'urn:zenmesh:api',
+      isRevoked: createIntrospectionRevocationCheck({ introspect: (t) => tokens.introspect({ token: t }) }),
+    }),
+  );
   const db = await createDatabase({
     ...(config.DATABASE_URL === undefined ? {} : { url: config.DATABASE_URL }),
     ...(config.ZENMESH_DATA_DIR === undefined ? {} : { dataDir: config.ZENMESH_DATA_DIR }),
     logger,
   });
+  const closeAll = async () => {
+    await db.close();
+    token.close();
+    id.stop();
+    await integrity.close();
+  };
   try {
-    const backend = createBackend({ db, masterKey });
+    const backend = createBackend({ db, masterKey, userAuth });
     const applied = await backend.migrate();
     logger.info({ applied }, 'migrations done');
     const server = createMeshServer({
+      ...mesh,
       service: 'backend',
-      identity,
-      trustDomain: config.ZENMESH_TRUST_DOMAIN,
-      namespace: config.ZENMESH_NAMESPACE,
       logger,
+      policy: { ...MESH_POLICY, ...BACKEND_POLICY_ADDITIONS },
     });
     backend.register(server);
     const { address } = await server.listen(config.ZENMESH_GRPC_LISTEN);
+    id.setServingAddress(address);
     return {
       ready: { grpc: address },
       stop: async () => {
         await server.shutdown({ graceMs: 10_000 });
-        await db.close();
+        await closeAll();
       },
     };
   } catch (err) {
-    await db.close();
+    await closeAll();
     throw err;
   }
 });

@@ -1,5 +1,5 @@
 import type { Migration } from '@zenmesh/db';
-
+import { ROLES } from './migration-0002.js';
 /**
  * Schema `core`, the system of record. Every tenant table has ENABLE + FORCE ROW LEVEL SECURITY with
  * a policy on the transaction-scoped `app.tenant_id` setting (written by `db.withTenant`).
@@ -15,6 +15,9 @@ import type { Migration } from '@zenmesh/db';
  * (https://www.postgresql.org/docs/current/sql-createfunction.html#SQL-CREATEFUNCTION-SECURITY).
  * Everything else, including the fan-out and the lease compare-and-set, runs under withTenant.
  */
+import { DELIVERY_AUDIT } from './migration-0003.js';
+import { SOURCE_ROTATION } from './migration-0004.js';
+
 const INIT = `
 create schema if not exists core;
 
@@ -193,7 +196,12 @@ revoke all on function core.delivery_tenant(text) from public;
 revoke all on function core.lease_deliveries(integer, integer, text, text) from public;
 `;
 
-export const CORE_MIGRATIONS: readonly Migration[] = [{ id: '0001_init', sql: INIT }];
+export const CORE_MIGRATIONS: readonly Migration[] = [
+  { id: '0001_init', sql: INIT },
+  { id: '0002_roles', sql: ROLES },
+  { id: '0003_delivery_audit', sql: DELIVERY_AUDIT },
+  { id: '0004_source_rotation', sql: SOURCE_ROTATION },
+];
 
 /** The scope these migrations are recorded under in `schema_migrations`. */
 export const CORE_MIGRATION_SCOPE = 'core';

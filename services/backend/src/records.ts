@@ -10,6 +10,12 @@ export interface GenericHmacConfig {
   algorithm: 'sha256' | 'sha512';
   encoding: 'hex' | 'base64';
   prefix: string;
+  /** '' = the body alone is signed; else the header with the signed Unix-seconds timestamp. */
+  timestampHeader: string;
+  /** '' = the ingester's default (`x-event-type`). */
+  eventTypeHeader: string;
+  /** '' = the ingester's defaults (`x-delivery-id`, else `webhook-id`). */
+  deliveryIdHeader: string;
 }
 
 export interface SourceRecord {
@@ -17,9 +23,17 @@ export interface SourceRecord {
   tenantId: string;
   provider: string;
   name: string;
-  generic: GenericHmacConfig;
+  /** Generic sources only; null for the provider schemes. */
+  generic: GenericHmacConfig | null;
+  /** Tolerance of a signed timestamp, seconds (0 = the ingester's default, 300). */
+  toleranceSeconds: number;
+  /** During a rotation: until when the previous secret is still accepted. */
+  previousSecretExpiresAt: Date | null;
   createdAt: Date;
 }
+
+export type CloudEventsMode = 'binary' | 'structured';
+export type DisabledReason = 'operator' | 'gone' | 'failing';
 
 export interface EndpointRecord {
   id: string;
@@ -28,6 +42,14 @@ export interface EndpointRecord {
   eventTypes: string[];
   enabled: boolean;
   createdAt: Date;
+  maxConcurrency: number;
+  cloudeventsMode: CloudEventsMode;
+  disabledReason: DisabledReason | null;
+  disabledAt: Date | null;
+  consecutiveFailures: number;
+  failingSince: Date | null;
+  hasClientCert: boolean;
+  previousSecretExpiresAt: Date | null;
 }
 
 export interface EventRecord {
@@ -56,6 +78,8 @@ export interface DeliveryRecord {
   lastStatusCode: number | null;
   lastError: string | null;
   updatedAt: Date;
+  replays: number;
+  deadAt: Date | null;
 }
 
 export interface DeliveryRow {
@@ -72,6 +96,9 @@ export interface DeliveryRow {
   lease_token: string | null;
   lease_owner: string | null;
   lease_expires_at: Date | null;
+  attempts_at_replay: number;
+  replays: number;
+  dead_at: Date | null;
 }
 
 export const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
@@ -85,6 +112,8 @@ export const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
   lastStatusCode: r.last_status_code,
   lastError: r.last_error,
   updatedAt: r.updated_at,
+  replays: r.replays,
+  deadAt: r.dead_at,
 });
 
 /** Clamps an optional page size (0 = default) into [1, max]. */

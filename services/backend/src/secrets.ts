@@ -5,12 +5,15 @@ import { createSecretBox, type SecretBox } from '@zenmesh/crypto';
 export interface SecretBoxes {
   source: SecretBox;
   endpoint: SecretBox;
+  /** Private keys of endpoints' mTLS client certificates. */
+  clientKey: SecretBox;
 }
 
 export function createSecretBoxes(masterKey: Uint8Array): SecretBoxes {
   return {
     source: createSecretBox(masterKey, 'source-secret'),
     endpoint: createSecretBox(masterKey, 'endpoint-secret'),
+    clientKey: createSecretBox(masterKey, 'endpoint-client-key'),
   };
 }
 

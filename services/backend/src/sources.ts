@@ -1,18 +1,40 @@
 import { newId } from '@zenmesh/crypto';
-import { type Db, isDbError } from '@zenmesh/db';
+import { type Db, isDbError, type Tx } from '@zenmesh/db';
+import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
+import { DEFAULT_PREVIOUS_SECRET_S, MAX_PREVIOUS_SECRET_S } from './endpoints.js';
 import { BackendError, invalid, notFound } from './errors.js';
 import type { GenericHmacConfig, SourceRecord } from './records.js';
 import type { SecretBoxes } from './secrets.js';
 import { resolveTenant } from './tenants.js';
 import { validateSourceName } from './validate.js';
 
-export const PROVIDERS = ['generic'] as const;
+/** The provider names a source may carry; the same list as the ingester's `PROVIDERS` (`svix` = alias). */
+export const PROVIDERS = [
+  'generic',
+  'github',
+  'stripe',
+  'slack',
+  'shopify',
+  'gitlab',
+  'standard-webhooks',
+  'svix',
+] as const;
+
+/** Providers whose secret is a Standard Webhooks `whsec_<base64 key>` (not Stripe: its whsec_ is text). */
+const WHSEC_PROVIDERS: ReadonlySet<string> = new Set(['standard-webhooks', 'svix']);
+
+/** Signed-timestamp tolerance when a source sets none (Stripe, Slack, Standard Webhooks all say 300 s). */
+export const DEFAULT_TOLERANCE_S = 300;
+export const MAX_TOLERANCE_S = 3600;
 
 export const GENERIC_DEFAULTS: GenericHmacConfig = {
   header: 'x-signature',
   algorithm: 'sha256',
   encoding: 'hex',
   prefix: 'sha256=',
+  timestampHeader: '',
+  eventTypeHeader: '',
+  deliveryIdHeader: '',
 };
 
 export interface CreateSourceInput {
@@ -21,53 +43,105 @@ export interface CreateSourceInput {
   name: string;
   secret: string;
   generic?: GenericHmacInput | undefined;
+  /** 0 or absent = the default (300 s). */
+  toleranceSeconds?: number | undefined;
+  /** Who asked; recorded in the tenant's audit chain. */
+  audit?: AuditActor | undefined;
 }
 
 /** As sent by a caller: empty or absent fields take the defaults, except prefix (see normaliseGeneric). */
-export type GenericHmacInput = { [K in keyof GenericHmacConfig]?: string };
+export type GenericHmacInput = { [K in keyof GenericHmacConfig]?: string | undefined };
+
+interface SourceConfig {
+  generic?: Partial<GenericHmacConfig>;
+  toleranceSeconds?: number;
+}
 
 interface SourceRow {
   id: string;
   tenant_id: string;
   provider: string;
   name: string;
-  config: { generic?: GenericHmacConfig };
+  config: SourceConfig;
   secret_sealed: string;
   previous_secret_sealed: string | null;
+  previous_secret_expires_at: Date | null;
   created_at: Date;
 }
 
-const COLUMNS = 'id, tenant_id, provider, name, config, secret_sealed, previous_secret_sealed, created_at';
+const COLUMNS =
+  'id, tenant_id, provider, name, config, secret_sealed, previous_secret_sealed, previous_secret_expires_at, created_at';
 
 const toSource = (r: SourceRow): SourceRecord => ({
   id: r.id,
   tenantId: r.tenant_id,
   provider: r.provider,
   name: r.name,
-  generic: { ...GENERIC_DEFAULTS, ...r.config.generic },
+  generic: r.provider === 'generic' ? { ...GENERIC_DEFAULTS, ...r.config.generic } : null,
+  toleranceSeconds: r.config.toleranceSeconds ?? 0,
+  previousSecretExpiresAt: r.previous_secret_expires_at,
   createdAt: r.created_at,
 });
 
+// RFC 9110 §5.1 field-name token characters, lower-cased.
+const FIELD_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/;
+
+/** An optional header name: '' stays '' (the ingester's default), anything else must be a valid field name. */
+function optionalHeader(value: string | undefined, reason: string): string {
+  const v = (value ?? '').toLowerCase();
+  if (v !== '' && !FIELD_NAME.test(v)) throw invalid(reason);
+  return v;
+}
+
 /** Empty fields take the defaults; anything set must be one of the supported values. */
 export function normaliseGeneric(input: GenericHmacInput | undefined): GenericHmacConfig {
-  const pick = <K extends keyof GenericHmacConfig>(k: K): GenericHmacConfig[K] => {
+  const pick = (k: 'header' | 'algorithm' | 'encoding'): string => {
     const v = input?.[k];
-    return v === undefined || v === '' ? GENERIC_DEFAULTS[k] : (v as GenericHmacConfig[K]);
+    return v === undefined || v === '' ? GENERIC_DEFAULTS[k] : v;
   };
-  const config: GenericHmacConfig = {
-    header: pick('header').toLowerCase(),
-    algorithm: pick('algorithm'),
-    encoding: pick('encoding'),
-    // An explicit empty prefix means "no prefix"; only an absent one takes the default.
-    prefix: input?.prefix ?? GENERIC_DEFAULTS.prefix,
+  const header = pick('header').toLowerCase();
+  const algorithm = pick('algorithm');
+  const encoding = pick('encoding');
+  // An explicit empty prefix means "no prefix"; only an absent one takes the default.
+  const prefix = input?.prefix ?? GENERIC_DEFAULTS.prefix;
+  if (!FIELD_NAME.test(header)) throw invalid('invalid_generic_header');
+  if (algorithm !== 'sha256' && algorithm !== 'sha512') throw invalid('invalid_generic_algorithm');
+  if (encoding !== 'hex' && encoding !== 'base64') throw invalid('invalid_generic_encoding');
+  if (prefix.length > 32) throw invalid('invalid_generic_prefix');
+  return {
+    header,
+    algorithm,
+    encoding,
+    prefix,
+    timestampHeader: optionalHeader(input?.timestampHeader, 'invalid_generic_timestamp_header'),
+    eventTypeHeader: optionalHeader(input?.eventTypeHeader, 'invalid_generic_event_type_header'),
+    deliveryIdHeader: optionalHeader(input?.deliveryIdHeader, 'invalid_generic_delivery_id_header'),
   };
-  // RFC 9110 §5.1 field-name token characters, lower-cased.
-  if (!/^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(config.header)) throw invalid('invalid_generic_header');
-  if (config.algorithm !== 'sha256' && config.algorithm !== 'sha512')
-    throw invalid('invalid_generic_algorithm');
-  if (config.encoding !== 'hex' && config.encoding !== 'base64') throw invalid('invalid_generic_encoding');
-  if (config.prefix.length > 32) throw invalid('invalid_generic_prefix');
-  return config;
+}
+
+const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * A provider's secret: non-empty, at most 4096 characters; Standard Webhooks / Svix secrets are
+ * `whsec_` + base64 of at least 16 bytes (the spec's key is 24-64 bytes;
+ * https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md#symmetric-signatures).
+ */
+export function validateSourceSecret(provider: string, secret: string): string {
+  if (secret.length === 0) throw invalid('empty_secret');
+  if (secret.length > 4096) throw invalid('secret_too_long');
+  if (WHSEC_PROVIDERS.has(provider)) {
+    const key = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : undefined;
+    if (key === undefined || !STRICT_BASE64.test(key) || Buffer.from(key, 'base64').length < 16) {
+      throw invalid('invalid_whsec_secret');
+    }
+  }
+  return secret;
+}
+
+function validateTolerance(value: number | undefined): number {
+  const t = value ?? 0;
+  if (!Number.isInteger(t) || t < 0 || t > MAX_TOLERANCE_S) throw invalid('invalid_tolerance_seconds');
+  return t;
 }
 
 export async function createSource(
@@ -78,9 +152,12 @@ export async function createSource(
   if (!(PROVIDERS as readonly string[]).includes(input.provider)) throw invalid('invalid_provider');
   // A name is optional for the caller; unnamed sources are named after their (unique) id.
   if (input.name !== '') validateSourceName(input.name);
-  if (input.secret.length === 0) throw invalid('empty_secret');
-  if (input.secret.length > 4096) throw invalid('secret_too_long');
-  const generic = normaliseGeneric(input.generic);
+  validateSourceSecret(input.provider, input.secret);
+  const config: SourceConfig = {};
+  if (input.provider === 'generic') config.generic = normaliseGeneric(input.generic);
+  else if (input.generic !== undefined) throw invalid('generic_config_not_allowed');
+  const tolerance = validateTolerance(input.toleranceSeconds);
+  if (tolerance !== 0) config.toleranceSeconds = tolerance;
   const tenant = await resolveTenant(db, input.tenant);
   const id = newId('src');
   const name = input.name === '' ? id : input.name;
@@ -91,9 +168,19 @@ export async function createSource(
       const { rows } = await tx.query<SourceRow>(
         `insert into core.sources (id, tenant_id, provider, name, config, secret_sealed)
          values ($1, $2, $3, $4, $5, $6) returning ${COLUMNS}`,
-        [id, tenant.id, input.provider, name, JSON.stringify({ generic }), sealed],
+        [id, tenant.id, input.provider, name, JSON.stringify(config), sealed],
       );
-      return rows[0];
+      const created = rows[0];
+      if (created !== undefined) {
+        // The snapshot never holds the secret, sealed or not.
+        await appendAudit(tx, tenant.id, input.audit ?? SYSTEM_ACTOR, {
+          action: 'source.create',
+          target: `source/${id}`,
+          before: null,
+          after: toSource(created),
+        });
+      }
+      return created;
     });
     if (row === undefined) throw new Error('insert returned no row');
     return toSource(row);
@@ -103,6 +190,67 @@ export async function createSource(
     }
     throw err;
   }
+}
+
+export interface RotateSourceSecretInput {
+  tenant: string;
+  sourceId: string;
+  secret: string;
+  /** How long the current secret stays accepted; 0 or absent = 24 h; at most 7 days. */
+  previousValidS?: number | undefined;
+  audit?: AuditActor | undefined;
+}
+
+async function lockSource(tx: Tx, tenantId: string, sourceId: string): Promise<SourceRow> {
+  if (sourceId.length === 0 || sourceId.length > 64) throw notFound('source_not_found');
+  const { rows } = await tx.query<SourceRow>(
+    `select ${COLUMNS} from core.sources where tenant_id = $1 and id = $2 for update`,
+    [tenantId, sourceId],
+  );
+  const row = rows[0];
+  if (row === undefined) throw notFound('source_not_found');
+  return row;
+}
+
+/**
+ * A new secret for a source: the current one becomes the previous one, still accepted until
+ * `previousValidS` from now, so webhooks the provider signs while its side is being switched verify.
+ * A previous secret left over from an earlier rotation is dropped. Audited (no secret in the row).
+ */
+export async function rotateSourceSecret(
+  db: Db,
+  boxes: SecretBoxes,
+  input: RotateSourceSecretInput,
+): Promise<SourceRecord> {
+  const validS =
+    input.previousValidS === undefined || input.previousValidS === 0
+      ? DEFAULT_PREVIOUS_SECRET_S
+      : input.previousValidS;
+  if (!Number.isInteger(validS) || validS < 1 || validS > MAX_PREVIOUS_SECRET_S) {
+    throw invalid('invalid_previous_valid_s');
+  }
+  const tenant = await resolveTenant(db, input.tenant);
+  return db.withTenant(tenant.id, async (tx) => {
+    const before = await lockSource(tx, tenant.id, input.sourceId);
+    validateSourceSecret(before.provider, input.secret);
+    const { rows } = await tx.query<SourceRow>(
+      `update core.sources
+          set previous_secret_sealed = secret_sealed, secret_sealed = $3,
+              previous_secret_expires_at = now() + make_interval(secs => $4::float8)
+        where tenant_id = $1 and id = $2 returning ${COLUMNS}`,
+      [tenant.id, before.id, boxes.source.seal(input.secret, before.id), validS],
+    );
+    const row = rows[0];
+    if (row === undefined) throw notFound('source_not_found');
+    const source = toSource(row);
+    await appendAudit(tx, tenant.id, input.audit ?? SYSTEM_ACTOR, {
+      action: 'source.rotate_secret',
+      target: `source/${source.id}`,
+      before: { previousSecretExpiresAt: toSource(before).previousSecretExpiresAt },
+      after: { previousSecretExpiresAt: source.previousSecretExpiresAt },
+    });
+    return source;
+  });
 }
 
 export async function listSources(db: Db, tenantRef: string): Promise<SourceRecord[]> {
@@ -117,12 +265,20 @@ export async function listSources(db: Db, tenantRef: string): Promise<SourceReco
 }
 
 /** Looks a source up across tenants (core.resolve_source); NOT_FOUND `source_not_found`. */
-export async function findSource(db: Db, sourceId: string): Promise<SourceRecord & { row: SourceRow }> {
+export async function findSource(
+  db: Db,
+  sourceId: string,
+): Promise<SourceRecord & { row: SourceRow; previousLive: boolean }> {
   if (sourceId.length === 0 || sourceId.length > 64) throw notFound('source_not_found');
-  const { rows } = await db.query<SourceRow>(`select ${COLUMNS} from core.resolve_source($1)`, [sourceId]);
+  // The database's clock decides whether the previous secret is still live, as it set the expiry.
+  const { rows } = await db.query<SourceRow & { previous_live: boolean }>(
+    `select ${COLUMNS}, coalesce(previous_secret_expires_at > now(), false) as previous_live
+       from core.resolve_source($1)`,
+    [sourceId],
+  );
   const row = rows[0];
   if (row === undefined) throw notFound('source_not_found');
-  return { ...toSource(row), row };
+  return { ...toSource(row), row, previousLive: row.previous_live };
 }
 
 /** Ingester only: the source with its secrets opened, current first, previous (during rotation) next. */
@@ -131,9 +287,9 @@ export async function resolveSource(
   boxes: SecretBoxes,
   sourceId: string,
 ): Promise<{ source: SourceRecord; secrets: string[] }> {
-  const { row, ...source } = await findSource(db, sourceId);
+  const { row, previousLive, ...source } = await findSource(db, sourceId);
   const secrets = [boxes.source.open(row.secret_sealed, row.id)];
-  if (row.previous_secret_sealed !== null)
+  if (previousLive && row.previous_secret_sealed !== null)
     secrets.push(boxes.source.open(row.previous_secret_sealed, row.id));
   return { source, secrets };
 }

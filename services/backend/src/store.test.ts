@@ -33,7 +33,9 @@ describe.each(backends)('backend store on $name', ({ open }) => {
 
   beforeAll(async () => {
     ({ db, cleanup } = await open());
-    expect(await migrate(db, CORE_MIGRATIONS, { scope: CORE_MIGRATION_SCOPE })).toEqual(['0001_init']);
+    expect(await migrate(db, CORE_MIGRATIONS, { scope: CORE_MIGRATION_SCOPE })).toEqual(
+      CORE_MIGRATIONS.map((m) => m.id),
+    );
   });
   afterAll(async () => {
     await db.close();
@@ -135,6 +137,9 @@ describe.each(backends)('backend store on $name', ({ open }) => {
         algorithm: 'sha512',
         encoding: 'base64',
         prefix: '',
+        timestampHeader: '',
+        eventTypeHeader: '',
+        deliveryIdHeader: '',
       });
       const defaulted = await createSource(db, boxes, {
         tenant: tenant.id,
@@ -143,7 +148,7 @@ describe.each(backends)('backend store on $name', ({ open }) => {
         secret: 'x',
         generic: { header: 'x-sig' },
       });
-      expect(defaulted.generic.prefix).toBe('sha256=');
+      expect(defaulted.generic?.prefix).toBe('sha256=');
       // Unnamed sources are named after their id, which keeps names unique per tenant.
       expect(defaulted.name).toBe(defaulted.id);
     });
@@ -161,7 +166,7 @@ describe.each(backends)('backend store on $name', ({ open }) => {
     });
 
     it.each([
-      [{ provider: 'github' }, 'invalid_provider'],
+      [{ provider: 'bitbucket' }, 'invalid_provider'],
       [{ secret: '' }, 'empty_secret'],
       [{ name: ' padded' }, 'invalid_source_name'],
       [{ generic: { algorithm: 'md5' } }, 'invalid_generic_algorithm'],
@@ -378,6 +383,13 @@ describe.each(backends)('backend store on $name', ({ open }) => {
         Array.from({ length: 4 }, () => leaseDeliveries(db, boxes, { eventId: rec.event.id, max: 2 })),
       );
       const ids = batches.flat().map((l) => l.delivery.id);
+      // A leaser that finds another lease round under way gets nothing rather than waiting (try-lock);
+      // the ones left are handed out by the next calls. Never one delivery twice.
+      for (let round = 0; round < 10 && ids.length < 5; round++) {
+        ids.push(
+          ...(await leaseDeliveries(db, boxes, { eventId: rec.event.id, max: 2 })).map((l) => l.delivery.id),
+        );
+      }
       expect(ids).toHaveLength(5);
       expect(new Set(ids).size).toBe(5);
     });

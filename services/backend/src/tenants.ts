@@ -1,5 +1,6 @@
 import { newId } from '@zenmesh/crypto';
 import { type Db, isDbError } from '@zenmesh/db';
+import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
 import { BackendError, invalid, notFound } from './errors.js';
 import type { TenantRecord } from './records.js';
 import { validateTenantName } from './validate.js';
@@ -12,7 +13,12 @@ interface TenantRow {
 
 const toTenant = (r: TenantRow): TenantRecord => ({ id: r.id, name: r.name, createdAt: r.created_at });
 
-export async function createTenant(db: Db, name: string): Promise<TenantRecord> {
+/** Creates the tenant and, in the same transaction, the first row of its audit chain. */
+export async function createTenant(
+  db: Db,
+  name: string,
+  who: AuditActor = SYSTEM_ACTOR,
+): Promise<TenantRecord> {
   validateTenantName(name);
   const id = newId('ten');
   try {
@@ -22,7 +28,16 @@ export async function createTenant(db: Db, name: string): Promise<TenantRecord> 
         'insert into core.tenants (id, name) values ($1, $2) returning id, name, created_at',
         [id, name],
       );
-      return rows[0];
+      const created = rows[0];
+      if (created !== undefined) {
+        await appendAudit(tx, id, who, {
+          action: 'tenant.create',
+          target: `tenant/${id}`,
+          before: null,
+          after: toTenant(created),
+        });
+      }
+      return created;
     });
     if (row === undefined) throw new Error('insert returned no row');
     return toTenant(row);

@@ -1,6 +1,9 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import {
+  type AttemptSchema,
+  type AuditChainStatusSchema,
+  type AuditEntrySchema,
   type DeliverySchema,
   DeliveryState,
   type EndpointSchema,
@@ -9,7 +12,8 @@ import {
   type SourceSchema,
   type TenantSchema,
 } from '@zenmesh/proto';
-import type { LeasedDeliveryRecord } from './deliveries.js';
+import type { AuditChainStatus, AuditEntryRecord } from './audit.js';
+import type { AttemptRecord, LeasedDeliveryRecord } from './deliveries.js';
 import type {
   DeliveryRecord,
   DeliveryStateName,
@@ -30,8 +34,12 @@ export const sourceToProto = (s: SourceRecord): MessageInitShape<typeof SourceSc
   tenantId: s.tenantId,
   provider: s.provider,
   name: s.name,
-  generic: { ...s.generic },
+  ...(s.generic === null ? {} : { generic: { ...s.generic } }),
   createdAt: timestampFromDate(s.createdAt),
+  toleranceSeconds: s.toleranceSeconds,
+  ...(s.previousSecretExpiresAt === null
+    ? {}
+    : { previousSecretExpiresAt: timestampFromDate(s.previousSecretExpiresAt) }),
 });
 
 export const endpointToProto = (e: EndpointRecord): MessageInitShape<typeof EndpointSchema> => ({
@@ -41,6 +49,15 @@ export const endpointToProto = (e: EndpointRecord): MessageInitShape<typeof Endp
   eventTypes: e.eventTypes,
   enabled: e.enabled,
   createdAt: timestampFromDate(e.createdAt),
+  maxConcurrency: e.maxConcurrency,
+  cloudeventsMode: e.cloudeventsMode,
+  disabledReason: e.disabledReason ?? '',
+  ...(e.disabledAt === null ? {} : { disabledAt: timestampFromDate(e.disabledAt) }),
+  consecutiveFailures: e.consecutiveFailures,
+  hasClientCert: e.hasClientCert,
+  ...(e.previousSecretExpiresAt === null
+    ? {}
+    : { previousSecretExpiresAt: timestampFromDate(e.previousSecretExpiresAt) }),
 });
 
 export const eventToProto = (e: EventRecord): MessageInitShape<typeof EventSchema> => ({
@@ -74,6 +91,8 @@ export const deliveryToProto = (d: DeliveryRecord): MessageInitShape<typeof Deli
   lastStatusCode: d.lastStatusCode ?? 0,
   lastError: d.lastError ?? '',
   updatedAt: timestampFromDate(d.updatedAt),
+  replays: d.replays,
+  ...(d.deadAt === null ? {} : { deadAt: timestampFromDate(d.deadAt) }),
 });
 
 export const leasedToProto = (l: LeasedDeliveryRecord): MessageInitShape<typeof LeasedDeliverySchema> => ({
@@ -82,4 +101,44 @@ export const leasedToProto = (l: LeasedDeliveryRecord): MessageInitShape<typeof 
   endpointUrl: l.endpointUrl,
   signingSecrets: l.signingSecrets,
   leaseToken: l.leaseToken,
+  cloudeventsMode: l.cloudeventsMode,
+  clientCertPem: l.clientCertPem,
+  clientKeyPem: l.clientKeyPem,
+});
+
+export const attemptToProto = (a: AttemptRecord): MessageInitShape<typeof AttemptSchema> => ({
+  id: a.id,
+  deliveryId: a.deliveryId,
+  attempt: a.attempt,
+  statusCode: a.statusCode,
+  error: a.error,
+  durationMs: a.durationMs,
+  createdAt: timestampFromDate(a.createdAt),
+});
+
+export const auditToProto = (a: AuditEntryRecord): MessageInitShape<typeof AuditEntrySchema> => ({
+  id: a.id,
+  tenantId: a.tenantId,
+  seq: BigInt(a.seq),
+  at: timestampFromDate(a.at),
+  actor: a.actor,
+  via: a.via,
+  action: a.action,
+  target: a.target,
+  beforeJson: JSON.stringify(a.before ?? null),
+  afterJson: JSON.stringify(a.after ?? null),
+  ip: a.ip,
+  userAgent: a.userAgent,
+  prevHash: a.prevHash,
+  hash: a.hash,
+});
+
+export const chainToProto = (c: AuditChainStatus): MessageInitShape<typeof AuditChainStatusSchema> => ({
+  tenantId: c.tenantId,
+  tenantName: c.tenantName,
+  rows: BigInt(c.rows),
+  ok: c.ok,
+  ...(c.broken === undefined
+    ? {}
+    : { brokenSeq: BigInt(c.broken.seq), brokenId: c.broken.id, reason: c.broken.reason }),
 });

@@ -1,3 +1,4 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { invalid } from './errors.js';
 
 export const TENANT_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -45,4 +46,38 @@ export function validateEventTypes(types: readonly string[]): string[] {
 export function validateEventType(type: string): string {
   if (type.length === 0 || type.length > 200 || /\s/.test(type)) throw invalid('invalid_event_type');
   return type;
+}
+
+const MAX_PEM_CHARS = 16 * 1024;
+
+/**
+ * An endpoint's optional mTLS client identity: both PEMs or neither; the certificate must parse, be
+ * currently valid and match the private key, so a typo is refused now rather than at delivery time.
+ */
+export function validateClientIdentity(
+  certPem: string | undefined,
+  keyPem: string | undefined,
+): { certPem: string; keyPem: string } | undefined {
+  const cert = certPem ?? '';
+  const key = keyPem ?? '';
+  if (cert === '' && key === '') return undefined;
+  if (cert === '' || key === '') throw invalid('client_cert_and_key_required');
+  if (cert.length > MAX_PEM_CHARS || key.length > MAX_PEM_CHARS) throw invalid('client_cert_too_large');
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw invalid('invalid_client_cert');
+  }
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw invalid('invalid_client_key');
+  }
+  if (!x509.checkPrivateKey(privateKey)) throw invalid('client_key_mismatch');
+  const now = Date.now();
+  if (Date.parse(x509.validTo) < now || Date.parse(x509.validFrom) > now)
+    throw invalid('client_cert_expired');
+  return { certPem: cert, keyPem: key };
 }

@@ -19,7 +19,7 @@ export interface ApiCaller {
   scopes: readonly string[];
 }
 
-/** Upper bound on how long a revoked key keeps working through this cache. */
+/** Upper bound on how long a revoked key keeps working through this cache (the app defaults to 5 s). */
 export const MAX_AUTH_CACHE_MS = 30_000;
 
 export interface CachedVerifierOptions {

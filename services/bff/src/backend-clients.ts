@@ -6,6 +6,10 @@ import type {
   CreateSourceResponse,
   CreateTenantRequestSchema,
   CreateTenantResponse,
+  ListAttemptsRequestSchema,
+  ListAttemptsResponse,
+  ListAuditRequestSchema,
+  ListAuditResponse,
   ListDeliveriesRequestSchema,
   ListDeliveriesResponse,
   ListEndpointsRequestSchema,
@@ -16,34 +20,111 @@ import type {
   ListSourcesResponse,
   ListTenantsRequestSchema,
   ListTenantsResponse,
+  ReplayDeliveryRequestSchema,
+  ReplayDeliveryResponse,
+  ReplayEndpointRequestSchema,
+  ReplayEndpointResponse,
+  ReplayEventRequestSchema,
+  ReplayEventResponse,
+  RotateEndpointSecretRequestSchema,
+  RotateEndpointSecretResponse,
+  RotateSourceSecretRequestSchema,
+  RotateSourceSecretResponse,
+  UpdateEndpointRequestSchema,
+  UpdateEndpointResponse,
+  VerifyAuditRequestSchema,
+  VerifyAuditResponse,
 } from '@zenmesh/proto';
+import type { CallOptions } from '@zenmesh/rpc';
 
 /**
  * The backend methods the admin API calls: a structural slice of the @zenmesh/rpc clients, so the app can
  * be driven by the real mTLS clients in production and by small in-process implementations in tests.
- * Failures reject with an RpcError ({ code, reason }).
+ * Failures reject with an RpcError ({ code, reason }). `options.metadata` carries the caller's forwarded
+ * access token (`authorization`), which the backend verifies with @zenmesh/auth.
  */
 export interface BackendClients {
   tenants: {
-    createTenant(req: MessageInitShape<typeof CreateTenantRequestSchema>): Promise<CreateTenantResponse>;
-    listTenants(req: MessageInitShape<typeof ListTenantsRequestSchema>): Promise<ListTenantsResponse>;
+    createTenant(
+      req: MessageInitShape<typeof CreateTenantRequestSchema>,
+      options?: CallOptions,
+    ): Promise<CreateTenantResponse>;
+    listTenants(
+      req: MessageInitShape<typeof ListTenantsRequestSchema>,
+      options?: CallOptions,
+    ): Promise<ListTenantsResponse>;
   };
   sources: {
-    createSource(req: MessageInitShape<typeof CreateSourceRequestSchema>): Promise<CreateSourceResponse>;
-    listSources(req: MessageInitShape<typeof ListSourcesRequestSchema>): Promise<ListSourcesResponse>;
+    createSource(
+      req: MessageInitShape<typeof CreateSourceRequestSchema>,
+      options?: CallOptions,
+    ): Promise<CreateSourceResponse>;
+    listSources(
+      req: MessageInitShape<typeof ListSourcesRequestSchema>,
+      options?: CallOptions,
+    ): Promise<ListSourcesResponse>;
+    rotateSourceSecret(
+      req: MessageInitShape<typeof RotateSourceSecretRequestSchema>,
+      options?: CallOptions,
+    ): Promise<RotateSourceSecretResponse>;
   };
   endpoints: {
     createEndpoint(
       req: MessageInitShape<typeof CreateEndpointRequestSchema>,
+      options?: CallOptions,
     ): Promise<CreateEndpointResponse>;
-    listEndpoints(req: MessageInitShape<typeof ListEndpointsRequestSchema>): Promise<ListEndpointsResponse>;
+    listEndpoints(
+      req: MessageInitShape<typeof ListEndpointsRequestSchema>,
+      options?: CallOptions,
+    ): Promise<ListEndpointsResponse>;
+    updateEndpoint(
+      req: MessageInitShape<typeof UpdateEndpointRequestSchema>,
+      options?: CallOptions,
+    ): Promise<UpdateEndpointResponse>;
+    rotateEndpointSecret(
+      req: MessageInitShape<typeof RotateEndpointSecretRequestSchema>,
+      options?: CallOptions,
+    ): Promise<RotateEndpointSecretResponse>;
   };
   events: {
-    listEvents(req: MessageInitShape<typeof ListEventsRequestSchema>): Promise<ListEventsResponse>;
+    listEvents(
+      req: MessageInitShape<typeof ListEventsRequestSchema>,
+      options?: CallOptions,
+    ): Promise<ListEventsResponse>;
   };
   deliveries: {
     listDeliveries(
       req: MessageInitShape<typeof ListDeliveriesRequestSchema>,
+      options?: CallOptions,
     ): Promise<ListDeliveriesResponse>;
+    listAttempts(
+      req: MessageInitShape<typeof ListAttemptsRequestSchema>,
+      options?: CallOptions,
+    ): Promise<ListAttemptsResponse>;
+    replayDelivery(
+      req: MessageInitShape<typeof ReplayDeliveryRequestSchema>,
+      options?: CallOptions,
+    ): Promise<ReplayDeliveryResponse>;
+    replayEndpoint(
+      req: MessageInitShape<typeof ReplayEndpointRequestSchema>,
+      options?: CallOptions,
+    ): Promise<ReplayEndpointResponse>;
+    replayEvent(
+      req: MessageInitShape<typeof ReplayEventRequestSchema>,
+      options?: CallOptions,
+    ): Promise<ReplayEventResponse>;
   };
+  /** AuditService; without it the audit routes answer 404 (main.ts passes `backend.client(AuditService)`). */
+  audit?: AuditClient | undefined;
+}
+
+export interface AuditClient {
+  listAudit(
+    req: MessageInitShape<typeof ListAuditRequestSchema>,
+    options?: CallOptions,
+  ): Promise<ListAuditResponse>;
+  verifyAudit(
+    req: MessageInitShape<typeof VerifyAuditRequestSchema>,
+    options?: CallOptions,
+  ): Promise<VerifyAuditResponse>;
 }

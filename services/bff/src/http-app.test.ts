@@ -3,6 +3,8 @@ import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { createDatabase, createScratchDatabase, type Db, type ScratchDatabase } from '@zenmesh/db';
 import {
+  AttemptSchema,
+  AuditEntrySchema,
   CreateEndpointResponseSchema,
   CreateSourceResponseSchema,
   CreateTenantResponseSchema,
@@ -15,6 +17,8 @@ import {
   ListEventsResponseSchema,
   ListSourcesResponseSchema,
   ListTenantsResponseSchema,
+  ReplayEndpointResponseSchema,
+  ReplayEventResponseSchema,
   SourceSchema,
   type Tenant,
   TenantSchema,
@@ -99,6 +103,19 @@ function createTestBackend() {
           sources: [create(SourceSchema, { id: 'src_1', tenantId: ACME.id, provider: 'github', name: 'gh' })],
         });
       },
+      async rotateSourceSecret(req) {
+        record('rotateSourceSecret', req);
+        return {
+          $typeName: 'zenmesh.v1.RotateSourceSecretResponse',
+          source: create(SourceSchema, {
+            id: req.sourceId ?? '',
+            tenantId: ACME.id,
+            provider: 'github',
+            name: 'gh',
+            previousSecretExpiresAt: timestampFromDate(new Date(T0.getTime() + 3_600_000)),
+          }),
+        };
+      },
     },
     endpoints: {
       async createEndpoint(req) {
@@ -122,6 +139,30 @@ function createTestBackend() {
             create(EndpointSchema, { id: 'ep_1', tenantId: ACME.id, url: 'https://example.com/hook' }),
           ],
         });
+      },
+      async updateEndpoint(req) {
+        record('updateEndpoint', req);
+        return {
+          $typeName: 'zenmesh.v1.UpdateEndpointResponse',
+          endpoint: create(EndpointSchema, {
+            id: req.endpointId ?? '',
+            tenantId: ACME.id,
+            url: 'https://example.com/hook',
+            enabled: false,
+            disabledReason: 'operator',
+            disabledAt: timestampFromDate(T0),
+            maxConcurrency: 5,
+            cloudeventsMode: 'structured',
+          }),
+        };
+      },
+      async rotateEndpointSecret(req) {
+        record('rotateEndpointSecret', req);
+        return {
+          $typeName: 'zenmesh.v1.RotateEndpointSecretResponse',
+          endpoint: create(EndpointSchema, { id: req.endpointId ?? '', tenantId: ACME.id, enabled: true }),
+          signingSecret: SIGNING_SECRET,
+        };
       },
     },
     events: {
@@ -164,6 +205,95 @@ function createTestBackend() {
             }),
           ],
         });
+      },
+      async listAttempts(req) {
+        record('listAttempts', req);
+        return {
+          $typeName: 'zenmesh.v1.ListAttemptsResponse',
+          attempts: [
+            create(AttemptSchema, {
+              id: 'att_1',
+              deliveryId: req.deliveryId ?? '',
+              attempt: 1,
+              statusCode: 503,
+              error: 'HTTP 503',
+              durationMs: 12,
+              createdAt: timestampFromDate(T0),
+            }),
+          ],
+        };
+      },
+      async replayDelivery(req) {
+        record('replayDelivery', req);
+        return {
+          $typeName: 'zenmesh.v1.ReplayDeliveryResponse',
+          delivery: create(DeliverySchema, {
+            id: req.deliveryId ?? '',
+            tenantId: ACME.id,
+            state: DeliveryState.PENDING,
+            replays: 1,
+          }),
+        };
+      },
+      async replayEndpoint(req) {
+        record('replayEndpoint', req);
+        return create(ReplayEndpointResponseSchema, { deliveryIds: ['dlv_1', 'dlv_2'] });
+      },
+      async replayEvent(req) {
+        record('replayEvent', req);
+        return create(ReplayEventResponseSchema, { deliveryIds: ['dlv_1'], skippedInFlight: ['dlv_3'] });
+      },
+    },
+    audit: {
+      async listAudit(req) {
+        record('listAudit', req);
+        return {
+          $typeName: 'zenmesh.v1.ListAuditResponse',
+          entries: [
+            create(AuditEntrySchema, {
+              id: 'aud_1',
+              tenantId: ACME.id,
+              seq: 3n,
+              at: timestampFromDate(T0),
+              actor: 'api_key:key_x',
+              action: 'endpoint.update',
+              target: 'endpoint/ep_1',
+              beforeJson: '{"enabled":true}',
+              afterJson: '{"enabled":false}',
+              prevHash: 'a'.repeat(64),
+              hash: 'b'.repeat(64),
+            }),
+          ],
+        };
+      },
+      async verifyAudit(req) {
+        record('verifyAudit', req);
+        return {
+          $typeName: 'zenmesh.v1.VerifyAuditResponse',
+          ok: false,
+          chains: [
+            {
+              $typeName: 'zenmesh.v1.AuditChainStatus',
+              tenantId: ACME.id,
+              tenantName: 'acme',
+              rows: 1n,
+              ok: false,
+              brokenSeq: 2n,
+              brokenId: 'aud_2',
+              reason: 'hash_mismatch',
+            },
+            {
+              $typeName: 'zenmesh.v1.AuditChainStatus',
+              tenantId: GLOBEX.id,
+              tenantName: 'globex',
+              rows: 4n,
+              ok: true,
+              brokenSeq: 0n,
+              brokenId: '',
+              reason: '',
+            },
+          ],
+        };
       },
     },
   };
@@ -240,6 +370,17 @@ async function call(
   const isJson = res.headers.get('content-type')?.startsWith('application/json') ?? false;
   return { status: res.status, body: isJson ? JSON.parse(text) : text, headers: res.headers };
 }
+
+/** The new endpoint fields as the in-test backend leaves them (proto defaults). */
+const ENDPOINT_DEFAULTS = {
+  maxConcurrency: 0,
+  cloudeventsMode: '',
+  disabledReason: null,
+  disabledAt: null,
+  consecutiveFailures: 0,
+  hasClientCert: false,
+  previousSecretExpiresAt: null,
+};
 
 const lastCall = (method: string) => calls.filter((c) => c.method === method).at(-1)?.req;
 
@@ -482,7 +623,17 @@ describe('happy paths', () => {
         tenantId: ACME.id,
         provider: 'generic',
         name: 'shop',
-        generic: { header: 'x-signature', algorithm: 'sha256', encoding: 'hex', prefix: 'sha256=' },
+        generic: {
+          header: 'x-signature',
+          algorithm: 'sha256',
+          encoding: 'hex',
+          prefix: 'sha256=',
+          timestampHeader: '',
+          eventTypeHeader: '',
+          deliveryIdHeader: '',
+        },
+        toleranceSeconds: 0,
+        previousSecretExpiresAt: null,
         createdAt: '2030-05-01T12:00:00.000Z',
       },
       ingestUrl: 'https://hooks.example.com/v1/webhooks/src_sourcesourcesourcesourceso',
@@ -501,7 +652,16 @@ describe('happy paths', () => {
       status: 200,
       body: {
         sources: [
-          { id: 'src_1', tenantId: ACME.id, provider: 'github', name: 'gh', generic: null, createdAt: null },
+          {
+            id: 'src_1',
+            tenantId: ACME.id,
+            provider: 'github',
+            name: 'gh',
+            generic: null,
+            toleranceSeconds: 0,
+            previousSecretExpiresAt: null,
+            createdAt: null,
+          },
         ],
       },
     });
@@ -521,6 +681,7 @@ describe('happy paths', () => {
         eventTypes: ['push'],
         enabled: true,
         createdAt: '2030-05-01T12:00:00.000Z',
+        ...ENDPOINT_DEFAULTS,
       },
       signingSecret: SIGNING_SECRET,
     });
@@ -534,6 +695,7 @@ describe('happy paths', () => {
           eventTypes: [],
           enabled: false,
           createdAt: null,
+          ...ENDPOINT_DEFAULTS,
         },
       ],
     });
@@ -579,12 +741,358 @@ describe('happy paths', () => {
           lastStatusCode: 503,
           lastError: 'HTTP 503',
           updatedAt: '2030-05-01T12:00:00.000Z',
+          replays: 0,
+          deadAt: null,
         },
       ],
     });
     expect(lastCall('listDeliveries')).toEqual({ tenant: 'acme', limit: 5, eventId: 'evt_1' });
     await call('GET', '/api/v1/tenants/acme/deliveries', { key: keys.admin });
     expect(lastCall('listDeliveries')).toEqual({ tenant: 'acme', limit: 0, eventId: '' });
+  });
+});
+
+describe('sources: rotate-secret; endpoints: update and rotate-secret', () => {
+  it('rotates a source secret, passing who asked (actor, client IP, user agent) for the audit row', async () => {
+    const res = await fetch(`${base}/api/v1/tenants/acme/sources/src_abc/rotate-secret`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${keys.admin}`,
+        'content-type': 'application/json',
+        'user-agent': 'zenmesh-cli/9.9',
+        // Not a trusted proxy here: ignored.
+        'x-forwarded-for': '203.0.113.77',
+      },
+      body: JSON.stringify({ secret: SOURCE_SECRET, previousValidSeconds: 600 }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      source: { id: 'src_abc', previousSecretExpiresAt: '2030-05-01T13:00:00.000Z' },
+    });
+    expect(lastCall('rotateSourceSecret')).toEqual({
+      tenant: 'acme',
+      sourceId: 'src_abc',
+      secret: SOURCE_SECRET,
+      previousValidS: 600,
+      audit: {
+        actor: expect.stringMatching(/^api_key:key_[a-z2-7]{26}$/),
+        ip: '127.0.0.1',
+        userAgent: 'zenmesh-cli/9.9',
+      },
+    });
+  });
+
+  it('creates a provider source with a tolerance and generic header options', async () => {
+    const res = await call('POST', '/api/v1/tenants/acme/sources', {
+      key: keys.admin,
+      body: {
+        provider: 'generic',
+        secret: 's',
+        toleranceSeconds: 60,
+        generic: { timestampHeader: 'X-Ts', eventTypeHeader: 'x-kind', deliveryIdHeader: 'x-id' },
+      },
+    });
+    expect(res.status).toBe(201);
+    expect(lastCall('createSource')).toMatchObject({
+      toleranceSeconds: 60,
+      generic: { timestampHeader: 'X-Ts', eventTypeHeader: 'x-kind', deliveryIdHeader: 'x-id' },
+    });
+  });
+
+  it('updates an endpoint: only the fields given change; eventTypes [] means every type', async () => {
+    const res = await call('POST', '/api/v1/tenants/acme/endpoints/ep_1', {
+      key: keys.admin,
+      body: { enabled: false, eventTypes: [], maxConcurrency: 5, cloudeventsMode: 'structured' },
+    });
+    expect(res).toMatchObject({
+      status: 200,
+      body: {
+        endpoint: {
+          id: 'ep_1',
+          enabled: false,
+          disabledReason: 'operator',
+          disabledAt: '2030-05-01T12:00:00.000Z',
+          maxConcurrency: 5,
+          cloudeventsMode: 'structured',
+        },
+      },
+    });
+    expect(lastCall('updateEndpoint')).toMatchObject({
+      tenant: 'acme',
+      endpointId: 'ep_1',
+      setEventTypes: true,
+      eventTypes: [],
+      enabled: false,
+      maxConcurrency: 5,
+      cloudeventsMode: 'structured',
+      clearClientCert: false,
+    });
+    expect(lastCall('updateEndpoint')).not.toHaveProperty('url');
+    await call('POST', '/api/v1/tenants/acme/endpoints/ep_1', {
+      key: keys.admin,
+      body: { clearClientCert: true },
+    });
+    expect(lastCall('updateEndpoint')).toMatchObject({ setEventTypes: false, clearClientCert: true });
+  });
+
+  it('rotates an endpoint secret (shown once), with or without a body', async () => {
+    const res = await call('POST', '/api/v1/tenants/acme/endpoints/ep_1/rotate-secret', {
+      key: keys.admin,
+      body: { previousValidSeconds: 3600 },
+    });
+    expect(res).toMatchObject({
+      status: 200,
+      body: { signingSecret: SIGNING_SECRET, endpoint: { id: 'ep_1' } },
+    });
+    expect(lastCall('rotateEndpointSecret')).toMatchObject({ endpointId: 'ep_1', previousValidS: 3600 });
+    const bare = await fetch(`${base}/api/v1/tenants/acme/endpoints/ep_1/rotate-secret`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys.admin}` },
+    });
+    expect(bare.status).toBe(200);
+    expect(lastCall('rotateEndpointSecret')).toMatchObject({ previousValidS: 0 });
+  });
+});
+
+describe('attempts, replay and audit routes', () => {
+  it('lists the attempts of a delivery', async () => {
+    const res = await call('GET', '/api/v1/tenants/acme/deliveries/dlv_9/attempts', { key: keys.admin });
+    expect(res).toEqual({
+      status: 200,
+      headers: expect.anything(),
+      body: {
+        attempts: [
+          {
+            id: 'att_1',
+            deliveryId: 'dlv_9',
+            attempt: 1,
+            statusCode: 503,
+            error: 'HTTP 503',
+            durationMs: 12,
+            createdAt: '2030-05-01T12:00:00.000Z',
+          },
+        ],
+      },
+    });
+    expect(lastCall('listAttempts')).toEqual({ tenant: 'acme', deliveryId: 'dlv_9' });
+  });
+
+  it('replays a delivery, the dead letters of an endpoint since a time, and an event', async () => {
+    const d = await call('POST', '/api/v1/tenants/acme/deliveries/dlv_7/replay', {
+      key: keys.admin,
+      body: {},
+    });
+    expect(d).toMatchObject({
+      status: 200,
+      body: { delivery: { id: 'dlv_7', state: 'pending', replays: 1 } },
+    });
+    expect(lastCall('replayDelivery')).toMatchObject({
+      tenant: 'acme',
+      deliveryId: 'dlv_7',
+      audit: { ip: '127.0.0.1' },
+    });
+    const e = await call('POST', '/api/v1/tenants/acme/endpoints/ep_1/replay', {
+      key: keys.admin,
+      body: { since: '2030-05-01T10:00:00+02:00' },
+    });
+    expect(e).toMatchObject({ status: 200, body: { deliveryIds: ['dlv_1', 'dlv_2'], skippedInFlight: [] } });
+    const since = (lastCall('replayEndpoint') as { since: Parameters<typeof timestampFromDate>[0] }).since;
+    expect(since).toMatchObject({ seconds: BigInt(Date.parse('2030-05-01T08:00:00Z') / 1000) });
+    const v = await call('POST', '/api/v1/tenants/acme/events/evt_1/replay', { key: keys.admin });
+    expect(v).toMatchObject({ status: 200, body: { deliveryIds: ['dlv_1'], skippedInFlight: ['dlv_3'] } });
+    expect(lastCall('replayEvent')).toMatchObject({ tenant: 'acme', eventId: 'evt_1' });
+  });
+
+  it('lists audit rows with parsed snapshots and verifies chains', async () => {
+    const list = await call('GET', '/api/v1/tenants/acme/audit?limit=10&afterSeq=2', { key: keys.admin });
+    expect(list).toMatchObject({
+      status: 200,
+      body: {
+        entries: [
+          {
+            id: 'aud_1',
+            seq: 3,
+            action: 'endpoint.update',
+            before: { enabled: true },
+            after: { enabled: false },
+          },
+        ],
+      },
+    });
+    expect(lastCall('listAudit')).toEqual({ tenant: 'acme', limit: 10, afterSeq: 2n });
+    const verify = await call('GET', '/api/v1/audit/verify', { key: keys.admin });
+    expect(verify).toMatchObject({
+      status: 200,
+      body: {
+        ok: false,
+        chains: [
+          {
+            tenantId: ACME.id,
+            tenantName: 'acme',
+            rows: 1,
+            ok: false,
+            broken: { seq: 2, id: 'aud_2', reason: 'hash_mismatch' },
+          },
+          { tenantId: GLOBEX.id, tenantName: 'globex', rows: 4, ok: true, broken: null },
+        ],
+      },
+    });
+    expect(lastCall('verifyAudit')).toEqual({ tenant: '' });
+    await call('GET', '/api/v1/audit/verify?tenant=acme', { key: keys.acme });
+    expect(lastCall('verifyAudit')).toEqual({ tenant: ACME.id });
+  });
+
+  it('refuses each malformed request exactly', async () => {
+    const cases: Array<[string, string, object | undefined, string]> = [
+      ['POST', '/api/v1/tenants/acme/sources/src_1/rotate-secret', {}, 'secret: '],
+      [
+        'POST',
+        '/api/v1/tenants/acme/sources/src_1/rotate-secret',
+        { secret: 's', previousValidSeconds: 0 },
+        'previousValidSeconds: ',
+      ],
+      [
+        'POST',
+        '/api/v1/tenants/acme/sources',
+        { provider: 'github', secret: 's', toleranceSeconds: 3601 },
+        'toleranceSeconds: ',
+      ],
+      [
+        'POST',
+        '/api/v1/tenants/acme/sources',
+        { provider: 'generic', secret: 's', generic: { timestampHeader: 5 } },
+        'generic.timestampHeader: ',
+      ],
+      ['POST', '/api/v1/tenants/acme/endpoints/ep_1', { enabled: 'yes' }, 'enabled: '],
+      ['POST', '/api/v1/tenants/acme/endpoints/ep_1', { url: 'ftp://x.example/' }, 'url: '],
+      ['POST', '/api/v1/tenants/acme/endpoints/ep_1', { colour: 'red' }, 'Unrecognized key'],
+      [
+        'POST',
+        '/api/v1/tenants/acme/endpoints',
+        { url: 'https://x.example/', maxConcurrency: 1001 },
+        'maxConcurrency: ',
+      ],
+      [
+        'POST',
+        '/api/v1/tenants/acme/endpoints',
+        { url: 'https://x.example/', cloudeventsMode: 'batch' },
+        'cloudeventsMode: ',
+      ],
+      [
+        'POST',
+        '/api/v1/tenants/acme/endpoints/ep_1/rotate-secret',
+        { previousValidSeconds: 604_801 },
+        'previousValidSeconds: ',
+      ],
+      ['POST', '/api/v1/tenants/acme/endpoints/ep_1/replay', {}, 'since: '],
+      ['POST', '/api/v1/tenants/acme/endpoints/ep_1/replay', { since: 'yesterday' }, 'since: '],
+      ['POST', '/api/v1/tenants/acme/deliveries/dlv_1/replay', { force: true }, 'Unrecognized key'],
+      ['POST', '/api/v1/tenants/acme/events/evt_1/replay', { all: 1 }, 'Unrecognized key'],
+      [
+        'GET',
+        '/api/v1/tenants/acme/audit?afterSeq=-1',
+        undefined,
+        'afterSeq: must be a non-negative integer',
+      ],
+      ['GET', '/api/v1/tenants/acme/audit?limit=0', undefined, 'limit: must be an integer from 1 to 1000'],
+      ['GET', '/api/v1/audit/verify?tenant=', undefined, 'tenant: '],
+    ];
+    for (const [method, path, body, message] of cases) {
+      const res = await call(method, path, { key: keys.admin, ...(body === undefined ? {} : { body }) });
+      expect(res.status, `${method} ${path} ${JSON.stringify(body)}`).toBe(400);
+      expect(res.body, `${method} ${path}`).toEqual({
+        error: 'invalid_argument',
+        message: expect.stringContaining(message),
+      });
+    }
+    expect(
+      await call('GET', '/api/v1/tenants/acme/endpoints/ep_1/replay', { key: keys.admin }),
+    ).toMatchObject({
+      status: 405,
+      body: { error: 'method_not_allowed' },
+    });
+    expect(
+      await call('GET', '/api/v1/tenants/acme/deliveries/dl%2Fv/attempts', { key: keys.admin }),
+    ).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+    });
+  });
+
+  it('refuses callers without the scope or the tenant with 403 before calling the backend', async () => {
+    const before = calls.length;
+    const forbidden = { status: 403, body: { error: 'forbidden' } };
+    // keys.readOnly holds the scope `read` only.
+    for (const [method, path, body] of [
+      ['POST', '/api/v1/tenants/acme/deliveries/dlv_1/replay', {}],
+      ['POST', '/api/v1/tenants/acme/events/evt_1/replay', {}],
+      ['POST', '/api/v1/tenants/acme/endpoints/ep_1/replay', { since: '2030-01-01T00:00:00Z' }],
+      ['POST', '/api/v1/tenants/acme/endpoints/ep_1', { enabled: true }],
+      ['POST', '/api/v1/tenants/acme/endpoints/ep_1/rotate-secret', {}],
+      ['POST', '/api/v1/tenants/acme/sources/src_1/rotate-secret', { secret: 's' }],
+      ['GET', '/api/v1/tenants/acme/deliveries/dlv_1/attempts', undefined],
+      ['GET', '/api/v1/tenants/acme/audit', undefined],
+      ['GET', '/api/v1/audit/verify', undefined],
+    ] as const) {
+      const res = await call(method, path, { key: keys.readOnly, ...(body === undefined ? {} : { body }) });
+      expect(res, `${method} ${path}`).toMatchObject(forbidden);
+    }
+    // A tenant-bound admin: not another tenant's rows, and not every chain at once.
+    expect(
+      await call('POST', `/api/v1/tenants/${GLOBEX.id}/events/evt_1/replay`, { key: keys.acme, body: {} }),
+    ).toMatchObject(forbidden);
+    expect(await call('GET', '/api/v1/tenants/globex/audit', { key: keys.acme })).toMatchObject(forbidden);
+    expect(await call('GET', '/api/v1/audit/verify', { key: keys.acme })).toMatchObject(forbidden);
+    expect(await call('GET', '/api/v1/audit/verify?tenant=globex', { key: keys.acme })).toMatchObject(
+      forbidden,
+    );
+    // Only the name lookups of the tenant-bound key reached the backend.
+    expect(calls.slice(before).map((c) => c.method)).toEqual(['listTenants', 'listTenants']);
+  });
+});
+
+describe('client IP behind a trusted proxy', () => {
+  it('believes X-Forwarded-For only from a trusted proxy, right to left', async () => {
+    const seen: unknown[] = [];
+    const proxied = createBffApp({
+      backend: {
+        ...createTestBackend().backend,
+        deliveries: {
+          ...createTestBackend().backend.deliveries,
+          async replayEvent(req) {
+            seen.push(req.audit);
+            return create(ReplayEventResponseSchema, {});
+          },
+        },
+      },
+      verifyApiKey: createApiKeyVerifier(store),
+      logger: createLogger('bff', { level: 'silent' }),
+      trustedProxies: ['127.0.0.0/8', '10.0.0.1'],
+    });
+    const url = await proxied.listen('127.0.0.1:0');
+    try {
+      for (const xff of ['203.0.113.5, 10.0.0.1', '198.51.100.1, 203.0.113.5', 'not-an-ip']) {
+        const res = await fetch(`${url}/api/v1/tenants/acme/events/evt_1/replay`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${keys.admin}`, 'x-forwarded-for': xff },
+        });
+        expect(res.status).toBe(200);
+      }
+    } finally {
+      await proxied.close();
+    }
+    expect(seen.map((a) => (a as { ip: string }).ip)).toEqual(['203.0.113.5', '203.0.113.5', '127.0.0.1']);
+  });
+
+  it('refuses a trusted proxy entry that is not an address or CIDR', () => {
+    expect(() =>
+      createBffApp({
+        backend: createTestBackend().backend,
+        verifyApiKey: createApiKeyVerifier(store),
+        logger: createLogger('bff', { level: 'silent' }),
+        trustedProxies: ['proxy.internal'],
+      }),
+    ).toThrow('trustedProxies: "proxy.internal" is not an address or CIDR');
   });
 });
 

@@ -1,26 +1,36 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, BlockList, isIP } from 'node:net';
+import { type AccessTokenVerifier, hasScopes } from '@zenmesh/auth';
 import type { Logger } from '@zenmesh/telemetry';
-import { ApiRefusal, toApiError, unauthenticated } from './api-errors.js';
-import {
-  type ApiCaller,
-  bearerToken,
-  createCachedApiKeyVerifier,
-  type VerifyApiKey,
-} from './api-key-auth.js';
+import { createAdminRoutes, type TokenAdminClient } from './admin-routes.js';
+import { ApiRefusal, toApiError } from './api-errors.js';
+import type { VerifyApiKey } from './api-key-auth.js';
 import { createApiRoutes } from './api-routes.js';
 import type { BackendClients } from './backend-clients.js';
+import { type AuthenticatedCaller, createCallerAuth, type ExchangeApiKey } from './caller-auth.js';
+import { createDeliveryRoutes } from './delivery-routes.js';
 import { renderStatusPage } from './status-page.js';
 
 export interface BffAppOptions {
   backend: BackendClients;
-  /** Asks the token service about a presented key (answers are cached by this app, at most 30 s). */
+  /** Asks the token service about a presented key (answers are cached by this app, default 5 s, at most 30 s). */
   verifyApiKey: VerifyApiKey;
+  /** Verifies bearer access tokens (createAccessTokenVerifier from @zenmesh/auth); without it only API keys work. */
+  verifyAccessToken?: AccessTokenVerifier | undefined;
+  /** Exchanges an API key for an access token forwarded to the backend; without it nothing is forwarded. */
+  exchangeApiKey?: ExchangeApiKey | undefined;
+  /** The token service's admin methods; without them /api/v1/api-keys and /api/v1/token/keys are 404. */
+  tokenAdmin?: TokenAdminClient | undefined;
   logger: Logger;
   /** Public base URL of the ingester, for `ingestUrl` in a created source's answer. */
   ingestPublicUrl?: string | undefined;
-  /** How long a valid key's answer is reused; capped at 30 000 ms. */
+  /** How long a valid key's answer is reused; default 5 000 ms, capped at 30 000 ms. */
   authCacheTtlMs?: number;
+  /**
+   * Reverse proxies (addresses or CIDRs) whose `X-Forwarded-For` is believed when recording the client IP
+   * of a mutation in the audit log; default none (the TCP peer is the client).
+   */
+  trustedProxies?: readonly string[] | undefined;
 }
 
 export interface BffApp {
@@ -53,23 +63,63 @@ function sendJson(
   res.end(text);
 }
 
+/** A BlockList of the trusted proxies; TypeError on an entry that is neither an address nor a CIDR. */
+function proxyList(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [addr = '', bits] = entry.split('/');
+    const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (isIP(addr) === 0 || (bits !== undefined && !/^\d{1,3}$/.test(bits)))
+      throw new TypeError(`trustedProxies: ${JSON.stringify(entry)} is not an address or CIDR`);
+    if (bits === undefined) list.addAddress(addr, family);
+    else list.addSubnet(addr, Number(bits), family);
+  }
+  return list;
+}
+
+const bare = (ip: string) => ip.replace(/^::ffff:(?=\d+\.)/, '');
+
+/**
+ * The real client IP: the TCP peer, unless it is a trusted proxy; then `X-Forwarded-For` is walked right to
+ * left past trusted proxies (the right-most untrusted hop is the client; earlier hops can be forged).
+ */
+function clientIp(req: IncomingMessage, trusted: BlockList | undefined): string {
+  let ip = bare(req.socket.remoteAddress ?? '');
+  if (trusted === undefined) return ip;
+  const isTrusted = (a: string) => isIP(a) !== 0 && trusted.check(a, isIP(a) === 6 ? 'ipv6' : 'ipv4');
+  const header = req.headers['x-forwarded-for'];
+  const hops = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((h) => bare(h.trim()))
+    .filter((h) => h !== '');
+  while (isTrusted(ip) && hops.length > 0) {
+    const next = hops.pop() ?? '';
+    if (isIP(next) === 0) break;
+    ip = next;
+  }
+  return ip;
+}
+
 export function createBffApp(options: BffAppOptions): BffApp {
   const { logger } = options;
-  const routes = createApiRoutes({ backend: options.backend, ingestPublicUrl: options.ingestPublicUrl });
-  const authenticate = createCachedApiKeyVerifier(
-    options.verifyApiKey,
-    options.authCacheTtlMs === undefined ? {} : { ttlMs: options.authCacheTtlMs },
-  );
+  const trusted =
+    options.trustedProxies === undefined || options.trustedProxies.length === 0
+      ? undefined
+      : proxyList(options.trustedProxies);
+  const routes = [
+    ...createApiRoutes({ backend: options.backend, ingestPublicUrl: options.ingestPublicUrl }),
+    ...createDeliveryRoutes(options.backend),
+    ...(options.tokenAdmin === undefined ? [] : createAdminRoutes(options.tokenAdmin)),
+  ];
+  const authenticate = createCallerAuth({
+    verifyApiKey: options.verifyApiKey,
+    verifyAccessToken: options.verifyAccessToken,
+    exchangeApiKey: options.exchangeApiKey,
+    authCacheTtlMs: options.authCacheTtlMs,
+  });
 
-  async function authorize(req: IncomingMessage): Promise<ApiCaller> {
-    const key = bearerToken(req.headers.authorization);
-    if (key === null) throw unauthenticated();
-    const caller = await authenticate(key);
-    if (caller === null) throw unauthenticated();
-    // Only the `admin` scope exists today; per-route scopes come with the token-service issue.
-    if (!caller.scopes.includes('admin')) throw new ApiRefusal(403, 'forbidden');
-    return caller;
-  }
+  const authorize = (req: IncomingMessage): Promise<AuthenticatedCaller> =>
+    authenticate(req.headers.authorization);
 
   async function serveApi(req: IncomingMessage, res: ServerResponse, url: URL, log: Logger): Promise<void> {
     // Authenticate before routing or reading a body: an anonymous caller learns nothing, costs nothing.
@@ -87,7 +137,16 @@ export function createBffApp(options: BffAppOptions): BffApp {
       } catch {
         throw new ApiRefusal(400, 'invalid_argument', 'malformed percent-encoding in path');
       }
-      const result = await route.handle({ caller, req, params, query: url.searchParams });
+      // Scopes per route: an empty grant is nothing, `admin` is everything (see @zenmesh/auth hasScopes).
+      if (!hasScopes(caller.scopes, route.scopes)) throw new ApiRefusal(403, 'forbidden');
+      const metadata = await caller.forward();
+      const call = metadata === undefined ? {} : { metadata };
+      const audit = {
+        actor: caller.actor,
+        ip: clientIp(req, trusted),
+        userAgent: String(req.headers['user-agent'] ?? '').slice(0, 512),
+      };
+      const result = await route.handle({ caller, call, req, params, query: url.searchParams, audit });
       sendJson(res, result.status, result.body);
       return;
     }

@@ -1,9 +1,14 @@
 import { type Timestamp, timestampDate } from '@bufbuild/protobuf/wkt';
 import {
+  type Attempt,
+  type AuditChainStatus,
+  type AuditEntry,
   type Delivery,
   DeliveryState,
   type Endpoint,
   type Event,
+  type ReplayEndpointResponse,
+  type ReplayEventResponse,
   type Source,
   type Tenant,
 } from '@zenmesh/proto';
@@ -31,7 +36,19 @@ export interface SourceJson {
   tenantId: string;
   provider: string;
   name: string;
-  generic: { header: string; algorithm: string; encoding: string; prefix: string } | null;
+  generic: {
+    header: string;
+    algorithm: string;
+    encoding: string;
+    prefix: string;
+    timestampHeader: string;
+    eventTypeHeader: string;
+    deliveryIdHeader: string;
+  } | null;
+  /** Signed-timestamp tolerance, seconds; 0 = the default (300). */
+  toleranceSeconds: number;
+  /** During a secret rotation: until when the previous secret is still accepted. */
+  previousSecretExpiresAt: string | null;
   createdAt: string | null;
 }
 
@@ -48,7 +65,12 @@ export const sourceJson = (s: Source): SourceJson => ({
           algorithm: s.generic.algorithm,
           encoding: s.generic.encoding,
           prefix: s.generic.prefix ?? 'sha256=',
+          timestampHeader: s.generic.timestampHeader,
+          eventTypeHeader: s.generic.eventTypeHeader,
+          deliveryIdHeader: s.generic.deliveryIdHeader,
         },
+  toleranceSeconds: s.toleranceSeconds,
+  previousSecretExpiresAt: iso(s.previousSecretExpiresAt),
   createdAt: iso(s.createdAt),
 });
 
@@ -59,6 +81,14 @@ export interface EndpointJson {
   eventTypes: string[];
   enabled: boolean;
   createdAt: string | null;
+  maxConcurrency: number;
+  cloudeventsMode: string;
+  /** "operator", "gone" or "failing"; null when enabled. */
+  disabledReason: string | null;
+  disabledAt: string | null;
+  consecutiveFailures: number;
+  hasClientCert: boolean;
+  previousSecretExpiresAt: string | null;
 }
 
 export const endpointJson = (e: Endpoint): EndpointJson => ({
@@ -68,6 +98,13 @@ export const endpointJson = (e: Endpoint): EndpointJson => ({
   eventTypes: [...e.eventTypes],
   enabled: e.enabled,
   createdAt: iso(e.createdAt),
+  maxConcurrency: e.maxConcurrency,
+  cloudeventsMode: e.cloudeventsMode,
+  disabledReason: e.disabledReason === '' ? null : e.disabledReason,
+  disabledAt: iso(e.disabledAt),
+  consecutiveFailures: e.consecutiveFailures,
+  hasClientCert: e.hasClientCert,
+  previousSecretExpiresAt: iso(e.previousSecretExpiresAt),
 });
 
 export interface EventJson {
@@ -115,6 +152,8 @@ export interface DeliveryJson {
   lastStatusCode: number;
   lastError: string;
   updatedAt: string | null;
+  replays: number;
+  deadAt: string | null;
 }
 
 export const deliveryJson = (d: Delivery): DeliveryJson => ({
@@ -128,4 +167,96 @@ export const deliveryJson = (d: Delivery): DeliveryJson => ({
   lastStatusCode: d.lastStatusCode,
   lastError: d.lastError,
   updatedAt: iso(d.updatedAt),
+  replays: d.replays,
+  deadAt: iso(d.deadAt),
+});
+
+export interface AttemptJson {
+  id: string;
+  deliveryId: string;
+  attempt: number;
+  /** 0 when no HTTP response was received. */
+  statusCode: number;
+  error: string;
+  durationMs: number;
+  createdAt: string | null;
+}
+
+export const attemptJson = (a: Attempt): AttemptJson => ({
+  id: a.id,
+  deliveryId: a.deliveryId,
+  attempt: a.attempt,
+  statusCode: a.statusCode,
+  error: a.error,
+  durationMs: a.durationMs,
+  createdAt: iso(a.createdAt),
+});
+
+export interface ReplayJson {
+  deliveryIds: string[];
+  skippedInFlight: string[];
+}
+
+export const replayJson = (r: ReplayEndpointResponse | ReplayEventResponse): ReplayJson => ({
+  deliveryIds: [...r.deliveryIds],
+  skippedInFlight: [...r.skippedInFlight],
+});
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+};
+
+export interface AuditEntryJson {
+  id: string;
+  tenantId: string;
+  seq: number;
+  at: string | null;
+  actor: string;
+  via: string;
+  action: string;
+  target: string;
+  before: unknown;
+  after: unknown;
+  ip: string;
+  userAgent: string;
+  prevHash: string;
+  hash: string;
+}
+
+export const auditEntryJson = (a: AuditEntry): AuditEntryJson => ({
+  id: a.id,
+  tenantId: a.tenantId,
+  seq: Number(a.seq),
+  at: iso(a.at),
+  actor: a.actor,
+  via: a.via,
+  action: a.action,
+  target: a.target,
+  before: parseJson(a.beforeJson),
+  after: parseJson(a.afterJson),
+  ip: a.ip,
+  userAgent: a.userAgent,
+  prevHash: a.prevHash,
+  hash: a.hash,
+});
+
+/** One chain of GET /api/v1/audit/verify (the shape `zenmesh audit verify` prints). */
+export interface AuditChainJson {
+  tenantId: string;
+  tenantName: string;
+  rows: number;
+  ok: boolean;
+  broken: { seq: number; id: string; reason: string } | null;
+}
+
+export const auditChainJson = (c: AuditChainStatus): AuditChainJson => ({
+  tenantId: c.tenantId,
+  tenantName: c.tenantName,
+  rows: Number(c.rows),
+  ok: c.ok,
+  broken: c.ok ? null : { seq: Number(c.brokenSeq), id: c.brokenId, reason: c.reason },
 });

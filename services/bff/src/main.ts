@@ -1,5 +1,16 @@
-import { hostPort, httpUrl, loadConfig, meshEnv, runService, z } from '@zenmesh/config';
 import {
+  hostPort,
+  httpUrl,
+  loadConfig,
+  meshEnv,
+  meshIdentityEnv,
+  messageIntegrityEnv,
+  runService,
+  startMeshIdentity,
+  z,
+} from '@zenmesh/config';
+import {
+  AuditService,
   DeliveryService,
   EndpointService,
   EventService,
@@ -7,27 +18,44 @@ import {
   TenantService,
   TokenService,
 } from '@zenmesh/proto';
-import { createMeshChannel, loadTlsIdentity } from '@zenmesh/rpc';
+import {
+  createMeshChannel,
+  createMessageIntegrity,
+  useMeshDefaults,
+  useMessageIntegrity,
+} from '@zenmesh/rpc';
 import { createBffApp } from './http-app.js';
+import { createTokenAuth } from './token-wiring.js';
 
 runService('bff', async ({ logger }) => {
   const env = loadConfig(
     z.object({
       ...meshEnv,
+      ...meshIdentityEnv,
+      ...messageIntegrityEnv,
       ZENMESH_HTTP_LISTEN: hostPort().default('127.0.0.1:3000'),
       ZENMESH_BACKEND_ADDR: hostPort(),
       ZENMESH_TOKEN_ADDR: hostPort(),
-      // The CA client arrives with the identity issue (trust bundle for the dashboard); read now so a
-      // launcher that passes it is checked early.
-      ZENMESH_CA_ADDR: hostPort().optional(),
       ZENMESH_INGEST_PUBLIC_URL: httpUrl().optional(),
+      // The token service's public base URL: the issuer whose JWKS verifies bearer tokens.
+      ZENMESH_TOKEN_ISSUER: httpUrl(),
     }),
   );
-  const identity = loadTlsIdentity({
-    cert: env.ZENMESH_TLS_CERT,
-    key: env.ZENMESH_TLS_KEY,
-    ca: env.ZENMESH_TLS_CA,
+  // Per-message HMAC + replay protection for every server and channel of this process (DESIGN.md).
+  const integrity = await createMessageIntegrity({
+    secretsDir: env.ZENMESH_SECRETS_DIR,
+    cluster: env.ZENMESH_TRUST_DOMAIN,
+    redisUrl: env.REDIS_URL,
+    redisPrefix: env.ZENMESH_REDIS_PREFIX,
+    insecureSkipVerify: env.ZENMESH_INSECURE_DISABLE_HMAC,
+    logger,
   });
+  useMessageIntegrity(integrity);
+  // The workload agent: SVID from the CA (join, renew at half-life, bundle + revocation watches), and the
+  // per-call peer guard for every channel of this process.
+  const id = await startMeshIdentity('bff', env, logger);
+  useMeshDefaults({ verifyPeer: id.verifyPeer, maxConnectionAgeMs: id.connectionAgeMs });
+  const identity = id.provider;
   const mesh = { identity, trustDomain: env.ZENMESH_TRUST_DOMAIN, namespace: env.ZENMESH_NAMESPACE };
   const backend = createMeshChannel({ ...mesh, address: env.ZENMESH_BACKEND_ADDR, peer: 'backend' });
   const token = createMeshChannel({ ...mesh, address: env.ZENMESH_TOKEN_ADDR, peer: 'token' });
@@ -41,8 +69,9 @@ runService('bff', async ({ logger }) => {
       endpoints: backend.client(EndpointService),
       events: backend.client(EventService),
       deliveries: backend.client(DeliveryService),
+      audit: backend.client(AuditService),
     },
-    verifyApiKey: (apiKey) => tokens.verifyApiKey({ apiKey }),
+    ...createTokenAuth(tokens, { issuer: env.ZENMESH_TOKEN_ISSUER }),
     ingestPublicUrl: env.ZENMESH_INGEST_PUBLIC_URL,
   });
   const url = await app.listen(env.ZENMESH_HTTP_LISTEN);
@@ -52,6 +81,8 @@ runService('bff', async ({ logger }) => {
       await app.close();
       backend.close();
       token.close();
+      id.stop();
+      await integrity.close();
     },
   };
 });

@@ -7,24 +7,69 @@ export const createTenantBody = z.strictObject({
   name: z.string().min(1).max(63),
 });
 
+const headerName = z.string().max(100);
+const secret = z.string().min(1).max(4096);
+/** How long a previous secret stays valid after a rotation: 1 s to 7 days (absent: 24 h). */
+const previousValidSeconds = z.int().min(1).max(604_800).optional();
+
 export const createSourceBody = z.strictObject({
+  // The backend owns the provider list (generic, github, stripe, slack, shopify, gitlab, standard-webhooks, svix).
   provider: z.string().min(1).max(64),
   name: z.string().max(200).optional(),
-  secret: z.string().min(1).max(4096),
+  secret,
+  /** Generic sources only (the backend refuses it for the others). */
   generic: z
     .strictObject({
-      header: z.string().max(200).optional(),
+      header: headerName.optional(),
       algorithm: z.enum(['sha256', 'sha512']).optional(),
       encoding: z.enum(['hex', 'base64']).optional(),
       prefix: z.string().max(64).optional(),
+      timestampHeader: headerName.optional(),
+      eventTypeHeader: headerName.optional(),
+      deliveryIdHeader: headerName.optional(),
     })
     .optional(),
+  toleranceSeconds: z.int().min(1).max(3600).optional(),
 });
 
+export const rotateSourceSecretBody = z.strictObject({ secret, previousValidSeconds });
+
+const maxConcurrency = z.int().min(1).max(1000).optional();
+const cloudeventsMode = z.enum(['binary', 'structured']).optional();
+const pem = z
+  .string()
+  .min(1)
+  .max(16 * 1024)
+  .optional();
+const eventTypes = z.array(z.string().min(1).max(200)).max(100).optional();
+const url = z.url({ protocol: /^https?$/ }).max(2048);
+
 export const createEndpointBody = z.strictObject({
-  url: z.url({ protocol: /^https?$/ }).max(2048),
-  eventTypes: z.array(z.string().min(1).max(200)).max(100).optional(),
+  url,
+  eventTypes,
+  maxConcurrency,
+  cloudeventsMode,
+  clientCertPem: pem,
+  clientKeyPem: pem,
 });
+
+/** Only the fields present change; `eventTypes: []` means every type again. */
+export const updateEndpointBody = z.strictObject({
+  url: url.optional(),
+  eventTypes,
+  enabled: z.boolean().optional(),
+  maxConcurrency,
+  cloudeventsMode,
+  clientCertPem: pem,
+  clientKeyPem: pem,
+  clearClientCert: z.boolean().optional(),
+});
+
+export const rotateEndpointSecretBody = z.strictObject({ previousValidSeconds });
+
+export const replayEndpointBody = z.strictObject({ since: z.iso.datetime({ offset: true }) });
+
+export const emptyBody = z.strictObject({});
 
 /** `?limit=` — a positive integer up to 1000; absent means the backend's default. */
 export const limitParam = z
@@ -38,6 +83,19 @@ export const eventIdParam = z.string().min(1).max(64).optional();
 
 /** Query parameters of the list routes (each route reads the ones it supports). */
 export const listQuery = z.object({ limit: limitParam, eventId: eventIdParam });
+
+/** Query of the audit list: `?limit=` as above, `?afterSeq=` a non-negative integer. */
+export const auditQuery = z.object({
+  limit: limitParam,
+  afterSeq: z
+    .string()
+    .regex(/^[0-9]{1,18}$/, 'must be a non-negative integer')
+    .transform((v) => BigInt(v))
+    .optional(),
+});
+
+/** `?tenant=` of /api/v1/audit/verify: absent verifies every tenant (cluster-wide callers only). */
+export const verifyQuery = z.object({ tenant: z.string().min(1).max(64).optional() });
 
 /** One line naming the first problem, e.g. `url: Invalid URL`. */
 export function describeIssue(error: z.ZodError): string {

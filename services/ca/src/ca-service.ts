@@ -1,41 +1,204 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import type { PeerCertificate } from 'node:tls';
+import { checkSvidProfile, generateKeyPair } from '@zenmesh/pki';
 import { CaService } from '@zenmesh/proto';
-import { createMeshServer, type IdentityProvider, type TlsIdentity } from '@zenmesh/rpc';
+import {
+  createIdentityProvider,
+  createMeshServer,
+  type IdentityProvider,
+  MESH_POLICY,
+  type PeerCheck,
+  type PolicyTable,
+} from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
+import { type CaCore, createCaCore } from './ca-core.js';
 import { createCaServiceImpl } from './ca-grpc.js';
-import { loadTrustBundle } from './trust-bundle.js';
+import { CA_POLICY } from './ca-policy.js';
+import { startJoinListener } from './join-listener.js';
+import { createMtlsProbe } from './probe.js';
+import { createRotationController, type RotationController, type RotationProbe } from './rotation.js';
 
 export interface CaServiceOptions {
   logger: Logger;
-  identity: TlsIdentity | IdentityProvider;
   trustDomain: string;
   namespace: string;
-  /** host:port for gRPC; port 0 picks a free one. */
+  /** Holds master.key; the CA keeps everything of its own under `<secretsDir>/ca/`. */
+  secretsDir: string;
+  /** host:port for the mTLS gRPC server; port 0 picks a free one. */
   grpcListen: string;
-  /** Path of the PEM bundle (one or more CA certificates) served by GetTrustBundle. */
-  bundlePath: string;
+  /** host:port for the join listener (server-authenticated TLS, Join only). */
+  joinListen: string;
+  /** Lifetime of issued SVIDs (default 3600). Workloads renew at half of it. */
+  svidTtlSeconds?: number;
+  /** The mesh policy table; default MESH_POLICY merged with CA_POLICY. */
+  policy?: PolicyTable;
+  rotation?: { confirmTimeoutMs?: number; reissueTimeoutMs?: number; probe?: RotationProbe };
+  /** A file to keep the current trust bundle in (public; rewritten atomically on every change), for launchers. */
+  bundleFile?: string;
+  /** Close client connections this long after they opened (default: half the SVID lifetime, 30 s–30 min). */
+  maxConnectionAgeMs?: number;
+  now?: () => Date;
 }
 
 export interface RunningCaService {
-  ready: { grpc: string };
+  ready: { grpc: string; join: string };
+  core: CaCore;
+  rotation: RotationController;
+  /** The CA's own live identity (its SVID and the current bundle). */
+  identity: IdentityProvider;
   stop(): Promise<void>;
 }
 
+/**
+ * Starts the CA: opens (or creates) its sealed keys and state in the secrets directory, issues itself an SVID
+ * (renewed at half its lifetime, and at once when a rotation asks), serves CaService over mTLS and Join on the
+ * join listener. main.ts only reads configuration and calls this.
+ */
 export async function startCaService(options: CaServiceOptions): Promise<RunningCaService> {
   const { logger } = options;
-  // Read before listening: a missing or empty bundle stops startup instead of serving nothing.
-  const bundle = loadTrustBundle(options.bundlePath);
-  logger.info({ certificates: bundle.length }, 'trust bundle loaded');
-  const server = createMeshServer({
-    service: 'ca',
-    identity: options.identity,
+  const core = await createCaCore({
+    secretsDir: options.secretsDir,
     trustDomain: options.trustDomain,
     namespace: options.namespace,
     logger,
+    ...(options.svidTtlSeconds ? { svidTtlSeconds: options.svidTtlSeconds } : {}),
+    ...(options.now ? { now: options.now } : {}),
   });
-  server.register(CaService, createCaServiceImpl({ trustDomain: options.trustDomain, bundle: () => bundle }));
+
+  const own = async () => {
+    const keyPair = await generateKeyPair();
+    const issued = await core.issueOwn(keyPair.publicKeyPem);
+    return {
+      issued,
+      identity: { cert: issued.certPem, key: keyPair.privateKeyPem, ca: core.bundle().pems.join('\n') },
+    };
+  };
+  const first = await own();
+  const identity = createIdentityProvider(first.identity);
+  let renewTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const scheduleRenewal = (notAfter: Date) => {
+    if (renewTimer) clearTimeout(renewTimer);
+    const delay = Math.max((notAfter.getTime() - Date.now()) / 2, 100);
+    renewTimer = setTimeout(() => void renewOwn(), delay);
+    renewTimer.unref();
+  };
+  let renewing: Promise<void> | undefined;
+  const renewOwn = () => {
+    renewing ??= own()
+      .then(({ issued, identity: next }) => {
+        if (stopped) return;
+        identity.update({ ...next, ca: core.bundle().pems.join('\n') });
+        scheduleRenewal(issued.notAfter);
+      })
+      .catch((err: unknown) => {
+        logger.error({ err }, 'renewing the CA’s own SVID failed; retrying');
+        if (!stopped) {
+          renewTimer = setTimeout(() => void renewOwn(), 1000);
+          renewTimer.unref();
+        }
+      })
+      .finally(() => {
+        renewing = undefined;
+      });
+    return renewing;
+  };
+  scheduleRenewal(first.issued.notAfter);
+  const writeBundle = () => {
+    if (!options.bundleFile) return;
+    const tmp = `${options.bundleFile}.tmp`;
+    writeFileSync(
+      tmp,
+      core
+        .bundle()
+        .pems.map((p) => (p.endsWith('\n') ? p : `${p}\n`))
+        .join(''),
+      { mode: 0o644 },
+    );
+    renameSync(tmp, options.bundleFile);
+  };
+  writeBundle();
+  const unsubscribe = core.subscribe((event) => {
+    if (event.type === 'bundle') {
+      writeBundle();
+      const ca = core.bundle().pems.join('\n');
+      if (identity.current().ca !== ca) identity.update({ ...identity.current(), ca });
+    } else if (event.type === 'renew' && event.spiffeIds.includes(core.ownId)) {
+      void renewOwn();
+    }
+  });
+
+  const rotation = createRotationController({
+    core,
+    logger,
+    probe: options.rotation?.probe ?? createMtlsProbe(core),
+    ...(options.rotation?.confirmTimeoutMs ? { confirmTimeoutMs: options.rotation.confirmTimeoutMs } : {}),
+    ...(options.rotation?.reissueTimeoutMs ? { reissueTimeoutMs: options.rotation.reissueTimeoutMs } : {}),
+  });
+
+  const stopping = new AbortController();
+  const server = createMeshServer({
+    verifyPeer: createCaPeerCheck(core),
+    maxConnectionAgeMs: options.maxConnectionAgeMs ?? connectionAgeFor(core),
+    service: 'ca',
+    identity,
+    trustDomain: options.trustDomain,
+    namespace: options.namespace,
+    logger,
+    policy: options.policy ?? { ...MESH_POLICY, ...CA_POLICY },
+  });
+  server.register(CaService, createCaServiceImpl({ core, rotation, stopping: stopping.signal }));
   const { address } = await server.listen(options.grpcListen);
+  const join = await startJoinListener({ core, identity, listen: options.joinListen, logger });
+  logger.info({ grpc: address, join: join.address, bundleVersion: core.bundle().version }, 'CA ready');
+
   return {
-    ready: { grpc: address },
-    stop: () => server.shutdown({ graceMs: 10_000 }),
+    ready: { grpc: address, join: join.address },
+    core,
+    rotation,
+    identity,
+    async stop() {
+      stopped = true;
+      if (renewTimer) clearTimeout(renewTimer);
+      unsubscribe();
+      rotation.close();
+      stopping.abort();
+      await join.close();
+      await server.shutdown({ graceMs: 5_000 });
+    },
   };
 }
+
+/**
+ * The CA's own per-call peer check: the X509-SVID profile of the caller's certificate (parsed once per
+ * certificate) and the CA's revocation list itself, so a revoked workload is refused on its next call.
+ */
+function createCaPeerCheck(core: CaCore): PeerCheck {
+  const profiles = new Map<string, { serial: string } | { reason: string; detail: string }>();
+  return (cert: PeerCertificate | undefined) => {
+    if (!cert?.raw) return { ok: false, reason: 'no_peer_certificate' };
+    const key = cert.fingerprint256;
+    let profile = profiles.get(key);
+    if (!profile) {
+      const pem = `-----BEGIN CERTIFICATE-----\n${cert.raw.toString('base64')}\n-----END CERTIFICATE-----\n`;
+      try {
+        profile = { serial: checkSvidProfile(pem, { trustDomain: core.trustDomain }).serial };
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        profile = {
+          reason: code === 'ERR_SVID_TRUST_DOMAIN' ? 'foreign_trust_domain' : 'svid_malformed',
+          detail: (err as Error).message,
+        };
+      }
+      if (profiles.size >= 1024) profiles.clear();
+      profiles.set(key, profile);
+    }
+    if ('reason' in profile) return { ok: false, ...profile };
+    if (core.isRevoked(profile.serial))
+      return { ok: false, reason: 'svid_revoked', detail: `serial ${profile.serial} is revoked` };
+    return { ok: true };
+  };
+}
+
+/** Connections re-handshake at half an SVID lifetime, so none outlives its certificates by much. */
+const connectionAgeFor = (core: CaCore) => Math.min(Math.max(core.svidTtlSeconds * 500, 30_000), 30 * 60_000);

@@ -41,31 +41,73 @@ const ceHeaderValue = (value: string): string =>
     )
     .join('');
 
-/** The request headers of one delivery: Standard Webhooks signature plus CloudEvents binary-mode attributes. */
-export function deliveryHeaders(leased: LeasedDelivery, now: Date): Record<string, string> {
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json(?:\s*;.*)?$/i;
+
+/**
+ * The event as a CloudEvents JSON object (structured mode, JSON event format §3): `data` when the
+ * payload is JSON, otherwise `data_base64`
+ * (https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/formats/json-format.md#31-handling-of-data).
+ */
+export function structuredEvent(event: NonNullable<LeasedDelivery['event']>): Uint8Array {
+  const ce: Record<string, unknown> = {
+    specversion: '1.0',
+    id: event.id,
+    source: event.source,
+    type: event.type,
+    datacontenttype: event.datacontenttype || 'application/octet-stream',
+  };
+  if (event.time !== undefined) ce.time = timestampDate(event.time).toISOString();
+  const bytes = Buffer.from(event.data);
+  let parsed: { ok: true; value: unknown } | { ok: false } = { ok: false };
+  if (JSON_TYPE.test(ce.datacontenttype as string)) {
+    try {
+      parsed = { ok: true, value: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) };
+    } catch {
+      parsed = { ok: false };
+    }
+  }
+  if (parsed.ok) ce.data = parsed.value;
+  else ce.data_base64 = bytes.toString('base64');
+  return Buffer.from(JSON.stringify(ce), 'utf8');
+}
+
+/**
+ * The request of one delivery: its body, and headers carrying the Standard Webhooks signature (over
+ * the exact body sent) and, in binary mode, the CloudEvents attributes as `ce-*` headers. Structured
+ * mode sends the whole event as `application/cloudevents+json` instead.
+ */
+export function deliveryRequest(
+  leased: LeasedDelivery,
+  now: Date,
+): { headers: Record<string, string>; body: Uint8Array } {
   const event = leased.event;
   if (event === undefined) throw new TypeError('leased delivery without an event');
+  const structured = leased.cloudeventsMode === 'structured';
+  const body = structured ? structuredEvent(event) : event.data;
   const timestamp = Math.floor(now.getTime() / 1000);
   const headers: Record<string, string> = {
-    'content-type': event.datacontenttype || 'application/octet-stream',
+    'content-type': structured
+      ? 'application/cloudevents+json; charset=utf-8'
+      : event.datacontenttype || 'application/octet-stream',
     'user-agent': 'zenmesh-egress',
-    // Standard Webhooks: the id is the event's, so every retry of it carries the same idempotency key.
+    // Standard Webhooks: the id is the event's, so every retry and replay carries the same idempotency key.
     'webhook-id': event.id,
     'webhook-timestamp': String(timestamp),
-    'webhook-signature': signWebhook({
-      id: event.id,
-      timestamp,
-      body: event.data,
-      secrets: leased.signingSecrets,
-    }),
-    'ce-specversion': '1.0',
-    'ce-id': ceHeaderValue(event.id),
-    'ce-source': ceHeaderValue(event.source),
-    'ce-type': ceHeaderValue(event.type),
+    'webhook-signature': signWebhook({ id: event.id, timestamp, body, secrets: leased.signingSecrets }),
   };
-  if (event.time !== undefined) headers['ce-time'] = timestampDate(event.time).toISOString();
-  return headers;
+  if (!structured) {
+    headers['ce-specversion'] = '1.0';
+    headers['ce-id'] = ceHeaderValue(event.id);
+    headers['ce-source'] = ceHeaderValue(event.source);
+    headers['ce-type'] = ceHeaderValue(event.type);
+    if (event.time !== undefined) headers['ce-time'] = timestampDate(event.time).toISOString();
+  }
+  return { headers, body };
 }
+
+/** The request headers of one delivery (see deliveryRequest). */
+export const deliveryHeaders = (leased: LeasedDelivery, now: Date): Record<string, string> =>
+  deliveryRequest(leased, now).headers;
 
 const describe = (err: unknown): string => {
   if (err instanceof Error) {
@@ -73,16 +115,19 @@ const describe = (err: unknown): string => {
     const text =
       err.name === 'TimeoutError'
         ? 'timeout'
-        : typeof code === 'string'
-          ? `${code}: ${err.message}`
-          : err.message;
+        : code === 'ERR_SSRF_BLOCKED'
+          ? err.message
+          : typeof code === 'string'
+            ? `${code}: ${err.message}`
+            : err.message;
     return text.slice(0, MAX_ERROR_CHARS);
   }
   return String(err).slice(0, MAX_ERROR_CHARS);
 };
 
 /**
- * POSTs one event to its endpoint. Redirects are not followed (a 3xx is a failed attempt: the endpoint
+ * POSTs one event to its endpoint (through the dispatcher, which enforces the SSRF address policy
+ * and presents the endpoint's client certificate, if any). Redirects are not followed (a 3xx is a failed attempt: the endpoint
  * URL is what the customer registered); only a 2xx counts as delivered.
  */
 export async function deliver(leased: LeasedDelivery, options: DeliverOptions): Promise<AttemptResult> {
@@ -90,8 +135,11 @@ export async function deliver(leased: LeasedDelivery, options: DeliverOptions): 
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
   let headers: Record<string, string>;
+  let body: Uint8Array;
   try {
-    headers = { ...options.headers, ...deliveryHeaders(leased, now()) };
+    const built = deliveryRequest(leased, now());
+    headers = { ...options.headers, ...built.headers };
+    body = built.body;
   } catch (err) {
     // Reported, not thrown: the backend then retries or dead-letters instead of re-leasing forever.
     return {
@@ -107,7 +155,7 @@ export async function deliver(leased: LeasedDelivery, options: DeliverOptions): 
   try {
     const response = await request(leased.endpointUrl, {
       method: 'POST',
-      body: leased.event?.data ?? new Uint8Array(),
+      body,
       headers,
       dispatcher,
       signal,

@@ -23,6 +23,9 @@ import {
   startTarget,
 } from './test-fixtures.js';
 
+// The targets here listen on 127.0.0.1, which the SSRF policy refuses unless allowed.
+const LOOPBACK = { allow: ['127.0.0.0/8'] };
+
 const exporter = new InMemorySpanExporter();
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
@@ -48,7 +51,13 @@ afterEach(async () => {
 });
 
 const start = (options: { concurrency?: number; timeoutMs?: number; pollMs?: number } = {}) => {
-  engine = createDeliveryEngine({ deliveries: backend.client, logger, pollMs: 20, ...options });
+  engine = createDeliveryEngine({
+    deliveries: backend.client,
+    logger,
+    pollMs: 20,
+    targetPolicy: LOOPBACK,
+    ...options,
+  });
   engine.start();
   return engine;
 };
@@ -226,7 +235,12 @@ describe('Dispatch nudge', () => {
     const item = leased(target.url, [secret()]);
     backend.queue.push(item);
     // A long poll interval: only the nudge can deliver within this test.
-    engine = createDeliveryEngine({ deliveries: backend.client, logger, pollMs: 60_000 });
+    engine = createDeliveryEngine({
+      deliveries: backend.client,
+      logger,
+      pollMs: 60_000,
+      targetPolicy: LOOPBACK,
+    });
     const service = createEgressService(engine);
     const caller = trace.getTracer('test').startSpan('ingester', { kind: SpanKind.SERVER }, ROOT_CONTEXT);
     const answer = await context.with(trace.setSpan(ROOT_CONTEXT, caller), () =>
@@ -256,7 +270,7 @@ describe('Dispatch nudge', () => {
   });
 
   it('refuses a malformed event id with INVALID_ARGUMENT', async () => {
-    engine = createDeliveryEngine({ deliveries: backend.client, logger });
+    engine = createDeliveryEngine({ deliveries: backend.client, logger, targetPolicy: LOOPBACK });
     const service = createEgressService(engine);
     await expect(
       service.dispatch({ $typeName: 'zenmesh.v1.DispatchRequest', eventId: 'nope' }, {} as never),

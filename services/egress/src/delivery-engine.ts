@@ -9,8 +9,10 @@ import {
 } from '@opentelemetry/api';
 import type { LeaseDeliveriesResponse, LeasedDelivery } from '@zenmesh/proto';
 import type { Logger } from '@zenmesh/telemetry';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { deliver } from './deliver.js';
+import { createTargetAgents, type TargetAgents } from './target-agents.js';
+import { createAddressCheck, STRICT_TARGET_POLICY, type TargetPolicy } from './target-policy.js';
 
 /** The slice of the backend's DeliveryService egress uses. */
 export interface DeliveriesClient {
@@ -41,7 +43,17 @@ export interface DeliveryEngineOptions {
   /** How long a lease lasts; must outlive an attempt plus its report. Default 2 × timeout + 10 s. */
   leaseMs?: number;
   maxResponseBytes?: number;
-  /** HTTP client; default a private undici Agent closed on stop. */
+  /**
+   * Which target addresses may be connected to (SSRF protection). Default: public unicast only; a
+   * local setup that delivers to 127.0.0.1 must allow it explicitly, e.g. `{ allow: ['127.0.0.0/8', '::1/128'] }`.
+   */
+  targetPolicy?: TargetPolicy;
+  /** Extra trusted root certificates (PEM) for HTTPS targets, besides Node's bundled ones. */
+  targetCa?: string;
+  /**
+   * HTTP client for every delivery, replacing the built-in guarded agents (and with them the SSRF
+   * policy and per-endpoint client certificates). Tests only.
+   */
   dispatcher?: Dispatcher;
 }
 
@@ -67,7 +79,17 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   const leaseMs = options.leaseMs ?? timeoutMs * 2 + 10_000;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new TypeError('concurrency must be a positive integer');
-  const dispatcher = options.dispatcher ?? new Agent({ connections: concurrency });
+  // Fail at start-up on a malformed allow-list, not at the first delivery.
+  const agents: TargetAgents | undefined =
+    options.dispatcher === undefined
+      ? createTargetAgents({
+          addresses: createAddressCheck(options.targetPolicy ?? STRICT_TARGET_POLICY),
+          connections: concurrency,
+          ...(options.targetCa === undefined ? {} : { ca: options.targetCa }),
+        })
+      : undefined;
+  const dispatcherFor = (leased: LeasedDelivery): Dispatcher =>
+    options.dispatcher ?? (agents as TargetAgents).forEndpoint(leased.clientCertPem, leased.clientKeyPem);
   const tracer = trace.getTracer('@zenmesh/egress');
   const shutdown = new AbortController();
   const running = new Set<Promise<void>>();
@@ -103,7 +125,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
           const headers: Record<string, string> = {};
           propagation.inject(context.active(), headers);
           const result = await deliver(leased, {
-            dispatcher,
+            dispatcher: dispatcherFor(leased),
             timeoutMs,
             maxResponseBytes,
             headers,
@@ -146,8 +168,30 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   }
 
   function launch(leased: LeasedDelivery, parent: Context): void {
-    const task: Promise<void> = attempt(leased, parent).finally(() => running.delete(task));
+    const task: Promise<void> = attempt(leased, parent).finally(() => {
+      running.delete(task);
+      kick();
+    });
     running.add(task);
+  }
+
+  // A finished attempt frees a slot here and, at the backend, one of its endpoint's concurrency slots:
+  // lease again at once rather than at the next poll, or an endpoint at its limit would drain only
+  // once per poll interval. At most one such round runs at a time; completions meanwhile ask for one more.
+  let kicking = false;
+  let kickAgain = false;
+  function kick(): void {
+    if (stopped) return;
+    if (kicking) {
+      kickAgain = true;
+      return;
+    }
+    kicking = true;
+    kickAgain = false;
+    void round('', ROOT_CONTEXT).finally(() => {
+      kicking = false;
+      if (kickAgain) kick();
+    });
   }
 
   function round(eventId: string, parent: Context): Promise<number> {
@@ -201,6 +245,13 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     },
     nudge(eventId, parent = context.active()) {
       if (stopped) return false;
+      // Under load (attempts in flight and a lease round under way) fold this nudge into the next
+      // general round instead of one lease call per event: the event is due, so that round takes it.
+      // Its attempt then starts its own trace rather than joining the Dispatch call's.
+      if (rounds.size > 0 && running.size > 0) {
+        kick();
+        return true;
+      }
       const span = tracer.startSpan(
         'egress.dispatch',
         { attributes: { 'zenmesh.event.id': eventId } },
@@ -243,7 +294,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       shutdown.abort();
       await Promise.allSettled([...running]);
     }
-    if (options.dispatcher === undefined) await dispatcher.close();
+    await agents?.close();
   }
 }
 

@@ -22,6 +22,9 @@ import { createDeliveryEngine, type DeliveryEngine } from './delivery-engine.js'
 import { createEgressService } from './egress-service.js';
 import { createFakeBackend, leased, secret, startTarget } from './test-fixtures.js';
 
+// The targets here listen on 127.0.0.1, which the SSRF policy refuses unless allowed.
+const LOOPBACK = { allow: ['127.0.0.0/8'] };
+
 const exporter = new InMemorySpanExporter();
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
@@ -61,7 +64,12 @@ beforeAll(async () => {
   backend = createFakeBackend();
   target = await startTarget((res) => res.writeHead(200).end());
   // A long poll interval: within these tests only a Dispatch nudge can start a delivery.
-  engine = createDeliveryEngine({ deliveries: backend.client, logger, pollMs: 60_000 });
+  engine = createDeliveryEngine({
+    deliveries: backend.client,
+    logger,
+    pollMs: 60_000,
+    targetPolicy: LOOPBACK,
+  });
   server = createMeshServer({
     ...mesh,
     service: 'egress',

@@ -239,7 +239,7 @@ describe('signature refusals', () => {
     const original = fakes.clients.sources.resolveSource;
     fakes.clients.sources.resolveSource = async (req) => {
       const answer = await original(req);
-      if (answer.source && req.sourceId === github) answer.source.provider = 'github';
+      if (answer.source && req.sourceId === github) answer.source.provider = 'bitbucket';
       return answer;
     };
     await ingester.close();

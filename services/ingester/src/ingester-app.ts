@@ -14,7 +14,11 @@ import {
 import type { RecordEventResponse } from '@zenmesh/proto';
 import { Code } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
-import { resolveScheme, verifyGenericHmac } from './generic-hmac.js';
+import type { Redis } from 'ioredis';
+import { createClientIpResolver } from './client-ip.js';
+import { createDedupStore } from './dedup-store.js';
+import { resolveVerifier } from './providers.js';
+import { createRateLimiter, type RateDecision } from './rate-limiter.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import { createRefusalCounter, type RefusalCounter } from './refusal-counter.js';
 import { createSourceCache, type SourcesClient } from './source-cache.js';
@@ -43,16 +47,35 @@ export interface IngesterOptions {
   logger: Logger;
   /** Hard limit on a webhook body; default 1 MiB. */
   maxBodyBytes?: number;
-  /** Time allowed to receive a whole request; default 30 s. */
+  /** Time allowed to receive a whole request; default 30 s (then 408 and the connection is closed). */
   requestTimeoutMs?: number;
   /** Reports whether the gRPC peers are reachable, for GET /healthz; default: always healthy. */
   health?: () => Promise<boolean>;
   sourceCacheTtlMs?: number;
+  /**
+   * Shared state for deduplication and rate limits across instances (REDIS_URL). Without it both live
+   * in this process, which is only right for a single instance. The caller owns the connection.
+   */
+  redis?: Redis | undefined;
+  /** Prefix of every Redis key; default `zm:ingest:`. */
+  keyPrefix?: string;
+  /** Per-source token bucket; default 100/s with a burst of 200; `false` turns it off. */
+  rateLimit?: { perSecond: number; burst: number } | false;
+  /** Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed; default none. */
+  trustedProxies?: readonly string[];
+  /** Allowed age (and clock skew) of a signed timestamp, when the source does not say; default 300 s. */
+  toleranceS?: number;
+  /** How long a retry waits for a concurrent first attempt's answer before asking the backend; default 5 s. */
+  dedupWaitMs?: number;
+  /** The clock signatures are checked against, in ms since the epoch; tests freeze it. */
+  now?: () => number;
 }
 
 export interface Ingester {
   readonly server: Server;
   readonly refusals: RefusalCounter;
+  /** Failures of the shared store (Redis), by kind; the ingester carries on without it. */
+  readonly storeErrors: RefusalCounter;
   /** Listens on host:port (port 0 for any) and resolves to the base URL. */
   listen(hostPort: string): Promise<string>;
   /** Stops accepting, lets in-flight requests finish for up to graceMs, then closes what is left. */
@@ -62,9 +85,8 @@ export interface Ingester {
 const WEBHOOK_ROUTE = /^\/v1\/webhooks\/([^/]+)$/;
 // Ids are a type prefix plus 26 base32 characters (@zenmesh/crypto newId); anything else cannot exist.
 const SOURCE_ID = /^src_[a-z2-7]{26}$/;
-// Visible ASCII only: these values are stored and later sent on as HTTP headers by egress.
-const HEADER_TOKEN = /^[\x21-\x7e]{1,256}$/;
-const DEFAULT_EVENT_TYPE = 'webhook.received';
+// Printable ASCII: the content type is stored and later sent on as a header by egress.
+const CONTENT_TYPE = /^[\x20-\x7e]{1,256}$/;
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
 type Reply = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
@@ -74,105 +96,152 @@ const UNAVAILABLE: Reply = { status: 503, body: { error: 'unavailable' }, header
 const INTERNAL: Reply = refusal(500, 'internal');
 // One answer for every signature problem, so a sender learns nothing about which check failed.
 const INVALID_SIGNATURE: Reply = refusal(401, 'invalid_signature');
+const UNKNOWN_SOURCE: Reply = refusal(404, 'unknown_source');
 
-const firstHeader = (value: string | string[] | undefined): string | undefined =>
-  Array.isArray(value) ? value[0] : value;
+const rateHeaders = (d: RateDecision): Record<string, string> => ({
+  'x-ratelimit-limit': String(d.limit),
+  'x-ratelimit-remaining': String(d.remaining),
+  'x-ratelimit-reset': String(d.resetS),
+});
 
 /** The HTTP front door: verifies webhooks, records them through the backend and nudges egress. */
 export function createIngester(options: IngesterOptions): Ingester {
   const { events, egress, logger, maxBodyBytes = 1024 * 1024, requestTimeoutMs = 30_000 } = options;
+  const { toleranceS = 300, now = Date.now, keyPrefix = 'zm:ingest:' } = options;
   const sources = createSourceCache({
     sources: options.sources,
     ...(options.sourceCacheTtlMs === undefined ? {} : { ttlMs: options.sourceCacheTtlMs }),
   });
   const refusals = createRefusalCounter();
+  const storeErrors = createRefusalCounter();
+  const storeError = (kind: string) => (err: unknown) => {
+    storeErrors.increment(kind);
+    logger.warn({ err, kind }, 'shared store failed; carrying on without it');
+  };
+  const dedup = createDedupStore({
+    redis: options.redis,
+    prefix: keyPrefix,
+    onError: storeError('dedup'),
+    ...(options.dedupWaitMs === undefined ? {} : { waitMs: options.dedupWaitMs }),
+  });
+  const rate = options.rateLimit ?? { perSecond: 100, burst: 200 };
+  const limiter =
+    rate === false
+      ? undefined
+      : createRateLimiter({ ...rate, redis: options.redis, prefix: keyPrefix, onError: storeError('rate') });
+  const clientIp = createClientIpResolver(options.trustedProxies ?? []);
   const tracer = trace.getTracer('@zenmesh/ingester');
 
-  const refuse = (reason: string, reply: Reply, fields: Record<string, unknown> = {}): Reply => {
-    refusals.increment(reason);
-    logger.warn({ ...fields, reason }, 'webhook refused');
-    return reply;
-  };
+  async function handleWebhook(
+    req: IncomingMessage,
+    sourceId: string,
+    span: Span,
+    ip: string,
+  ): Promise<Reply> {
+    const refuse = (reason: string, reply: Reply, fields: Record<string, unknown> = {}): Reply => {
+      refusals.increment(reason);
+      logger.warn({ sourceId, clientIp: ip, ...fields, reason }, 'webhook refused');
+      return reply;
+    };
+    /** Maps a failed backend call to the answer: transient outages ask the sender to retry. */
+    const backendFailure = (err: unknown, rpc: string): Reply => {
+      const code = (err as { code?: unknown }).code;
+      if (code === Code.UNAVAILABLE || code === Code.DEADLINE_EXCEEDED) {
+        return refuse('backend_unavailable', UNAVAILABLE, { rpc, err });
+      }
+      logger.error({ sourceId, rpc, err }, 'backend call failed');
+      return INTERNAL;
+    };
 
-  /** Maps a failed backend call to the answer: transient outages ask the sender to retry. */
-  const backendFailure = (err: unknown, sourceId: string, rpc: string): Reply => {
-    const code = (err as { code?: unknown }).code;
-    if (code === Code.UNAVAILABLE || code === Code.DEADLINE_EXCEEDED) {
-      return refuse('backend_unavailable', UNAVAILABLE, { sourceId, rpc, err });
-    }
-    logger.error({ sourceId, rpc, err }, 'backend call failed');
-    return INTERNAL;
-  };
-
-  async function handleWebhook(req: IncomingMessage, sourceId: string, span: Span): Promise<Reply> {
     let body: Buffer;
     try {
       body = await readBody(req, maxBodyBytes);
     } catch (err) {
       if (err instanceof BodyTooLargeError) {
-        return refuse(
-          'payload_too_large',
-          {
-            status: 413,
-            body: { error: 'payload_too_large' },
-            headers: { connection: 'close' },
-          },
-          { sourceId },
-        );
+        return refuse('payload_too_large', {
+          status: 413,
+          body: { error: 'payload_too_large' },
+          headers: { connection: 'close' },
+        });
       }
       throw err;
     }
 
-    if (!SOURCE_ID.test(sourceId))
-      return refuse('unknown_source', refusal(404, 'unknown_source'), { sourceId });
+    if (!SOURCE_ID.test(sourceId)) return refuse('unknown_source', UNKNOWN_SOURCE);
     let resolved: Awaited<ReturnType<typeof sources.resolve>>;
     try {
       resolved = await sources.resolve(sourceId);
     } catch (err) {
-      return backendFailure(err, sourceId, 'ResolveSource');
+      return backendFailure(err, 'ResolveSource');
     }
-    if (resolved?.source === undefined) {
-      return refuse('unknown_source', refusal(404, 'unknown_source'), { sourceId });
-    }
+    if (resolved?.source === undefined) return refuse('unknown_source', UNKNOWN_SOURCE);
 
     const { source, secrets } = resolved;
-    const scheme = source.provider === 'generic' ? resolveScheme(source.generic) : undefined;
-    if (scheme === undefined) {
-      return refuse('unsupported_scheme', INVALID_SIGNATURE, { sourceId, provider: source.provider });
+    const verifier = resolveVerifier(source);
+    if (verifier === undefined) {
+      return refuse('unsupported_scheme', INVALID_SIGNATURE, { provider: source.provider });
     }
-    const check = verifyGenericHmac({ scheme, secrets, signatureHeader: req.headers[scheme.header], body });
-    if (!check.ok) return refuse(check.reason, INVALID_SIGNATURE, { sourceId });
-
-    const type = firstHeader(req.headers['x-event-type']) ?? DEFAULT_EVENT_TYPE;
+    // Read structurally: a per-source tolerance is not in backend.proto yet (see README).
+    const sourceTolerance = (source as { toleranceSeconds?: unknown }).toleranceSeconds;
+    const verification = verifier.verify({
+      headers: req.headers,
+      body,
+      secrets,
+      nowMs: now(),
+      toleranceS: typeof sourceTolerance === 'number' && sourceTolerance > 0 ? sourceTolerance : toleranceS,
+    });
+    if (!verification.ok) {
+      const reply = 'status' in verification ? refusal(400, verification.reason) : INVALID_SIGNATURE;
+      return refuse(verification.reason, reply, { provider: source.provider });
+    }
+    const webhook = verification.webhook;
+    if (webhook.handshake !== undefined) return { status: 200, body: webhook.handshake };
     const contentType = req.headers['content-type'] ?? DEFAULT_CONTENT_TYPE;
-    const deliveryId =
-      firstHeader(req.headers['x-delivery-id']) ?? firstHeader(req.headers['webhook-id']) ?? '';
-    if (!HEADER_TOKEN.test(type))
-      return refuse('invalid_event_type', refusal(400, 'invalid_event_type'), { sourceId });
-    if (contentType.length > 256) return refuse('invalid_content_type', refusal(400, 'invalid_content_type'));
-    if (deliveryId !== '' && !HEADER_TOKEN.test(deliveryId)) {
-      return refuse('invalid_delivery_id', refusal(400, 'invalid_delivery_id'), { sourceId });
+    if (!CONTENT_TYPE.test(contentType))
+      return refuse('invalid_content_type', refusal(400, 'invalid_content_type'));
+
+    // Counted after verification: forged requests must not spend a genuine sender's budget.
+    let limits: Record<string, string> = {};
+    if (limiter !== undefined) {
+      const decision = await limiter.take(sourceId, now());
+      limits = rateHeaders(decision);
+      if (!decision.allowed) {
+        return refuse('rate_limited', {
+          ...refusal(429, 'rate_limited'),
+          headers: { ...limits, 'retry-after': String(decision.retryAfterS) },
+        });
+      }
     }
+    const accepted = (eventId: string, duplicate: boolean): Reply => {
+      span.setAttributes({ 'zenmesh.event.id': eventId, 'zenmesh.event.duplicate': duplicate });
+      logger.info({ sourceId, eventId, duplicate }, 'webhook accepted');
+      return { status: 202, body: { id: eventId, duplicate }, headers: limits };
+    };
+
+    const claim = webhook.deliveryId === '' ? undefined : await dedup.claim(sourceId, webhook.deliveryId);
+    if (claim?.kind === 'answered') return accepted(claim.eventId, true);
 
     let recorded: RecordEventResponse;
     try {
       recorded = await events.recordEvent({
         sourceId,
-        type,
-        time: timestampFromDate(new Date()),
+        type: webhook.type,
+        time: timestampFromDate(webhook.time ?? new Date(now())),
         datacontenttype: contentType,
         data: body,
-        providerDeliveryId: deliveryId,
+        providerDeliveryId: webhook.deliveryId,
       });
     } catch (err) {
-      return backendFailure(err, sourceId, 'RecordEvent');
+      if (claim?.kind === 'claimed') await claim.release();
+      return backendFailure(err, 'RecordEvent');
     }
     const eventId = recorded.event?.id;
     if (eventId === undefined || eventId === '') {
+      if (claim?.kind === 'claimed') await claim.release();
       logger.error({ sourceId }, 'RecordEvent answered without an event');
       return INTERNAL;
     }
-    span.setAttributes({ 'zenmesh.event.id': eventId, 'zenmesh.event.duplicate': recorded.duplicate });
+    if (claim?.kind === 'claimed') await claim.commit(eventId);
 
     // The event is committed: from here on a lost nudge loses nothing, because egress also polls.
     if (!recorded.duplicate && recorded.deliveryIds.length > 0) {
@@ -180,8 +249,7 @@ export function createIngester(options: IngesterOptions): Ingester {
         logger.warn({ eventId, err }, 'egress nudge failed; delivery waits for the next poll');
       });
     }
-    logger.info({ sourceId, eventId, duplicate: recorded.duplicate }, 'webhook accepted');
-    return { status: 202, body: { id: eventId, duplicate: recorded.duplicate } };
+    return accepted(eventId, recorded.duplicate);
   }
 
   const send = (res: ServerResponse, reply: Reply): void => {
@@ -211,9 +279,11 @@ export function createIngester(options: IngesterOptions): Ingester {
         },
       },
       async (span) => {
+        const ip = clientIp(req);
+        span.setAttribute('client.address', ip);
         let reply: Reply;
         try {
-          reply = await handleWebhook(req, sourceId, span);
+          reply = await handleWebhook(req, sourceId, span, ip);
         } catch (err) {
           logger.error({ sourceId, err }, 'webhook handling failed');
           reply = INTERNAL;
@@ -252,6 +322,8 @@ export function createIngester(options: IngesterOptions): Ingester {
   const server = createServer({
     requestTimeout: requestTimeoutMs,
     headersTimeout: Math.min(10_000, requestTimeoutMs),
+    // How often those two are checked (Node's default is 30 s, which would stretch them).
+    connectionsCheckingInterval: Math.min(1_000, requestTimeoutMs),
   });
   server.on('request', (req, res) => {
     route(req, res).catch((err: unknown) => {
@@ -264,6 +336,7 @@ export function createIngester(options: IngesterOptions): Ingester {
   return {
     server,
     refusals,
+    storeErrors,
     async listen(hostPort) {
       const at = hostPort.lastIndexOf(':');
       const host = hostPort.slice(0, at).replace(/^\[|\]$/g, '');

@@ -1,24 +1,63 @@
-import { hostPort, loadConfig, meshEnv, positiveInt, runService, z } from '@zenmesh/config';
+import {
+  hostPort,
+  loadConfig,
+  meshEnv,
+  meshIdentityEnv,
+  messageIntegrityEnv,
+  positiveInt,
+  runService,
+  startMeshIdentity,
+  z,
+} from '@zenmesh/config';
 import { EgressService, EventService, Health, SourceService } from '@zenmesh/proto';
-import { createMeshChannel, loadTlsIdentity } from '@zenmesh/rpc';
+import {
+  createMeshChannel,
+  createMessageIntegrity,
+  useMeshDefaults,
+  useMessageIntegrity,
+} from '@zenmesh/rpc';
+import { Redis } from 'ioredis';
 import { createIngester } from './ingester-app.js';
 import { createPeerHealth } from './peer-health.js';
 
 const env = z.object({
   ...meshEnv,
+  ...meshIdentityEnv,
+  ...messageIntegrityEnv,
   ZENMESH_HTTP_LISTEN: hostPort().default('127.0.0.1:8080'),
   ZENMESH_BACKEND_ADDR: hostPort(),
   ZENMESH_EGRESS_ADDR: hostPort(),
   ZENMESH_INGEST_MAX_BODY: positiveInt(1024 * 1024),
+  ZENMESH_INGEST_RATE_LIMIT: positiveInt(100),
+  ZENMESH_INGEST_RATE_BURST: positiveInt(200),
+  // Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed.
+  ZENMESH_INGEST_TRUSTED_PROXIES: z.string().default(''),
+  ZENMESH_INGEST_REQUEST_TIMEOUT_MS: positiveInt(30_000),
 });
 
 runService('ingester', async ({ logger }) => {
   const config = loadConfig(env);
-  const identity = loadTlsIdentity({
-    cert: config.ZENMESH_TLS_CERT,
-    key: config.ZENMESH_TLS_KEY,
-    ca: config.ZENMESH_TLS_CA,
+  // Per-message HMAC + replay protection for every server and channel of this process (DESIGN.md).
+  const integrity = await createMessageIntegrity({
+    secretsDir: config.ZENMESH_SECRETS_DIR,
+    cluster: config.ZENMESH_TRUST_DOMAIN,
+    redisUrl: config.REDIS_URL,
+    redisPrefix: config.ZENMESH_REDIS_PREFIX,
+    insecureSkipVerify: config.ZENMESH_INSECURE_DISABLE_HMAC,
+    logger,
   });
+  useMessageIntegrity(integrity);
+  // The workload agent: SVID from the CA (join, renew at half-life, bundle + revocation watches), and the
+  // per-call peer guard for every channel of this process.
+  const id = await startMeshIdentity('ingester', config, logger);
+  useMeshDefaults({ verifyPeer: id.verifyPeer, maxConnectionAgeMs: id.connectionAgeMs });
+  const identity = id.provider;
+  // Deduplication and rate limits are shared through Redis across ingester instances when it is configured;
+  // a short command timeout keeps a slow Redis from holding webhooks (the backend's unique constraint still
+  // decides duplicates then).
+  const redis = config.REDIS_URL
+    ? new Redis(config.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 })
+    : undefined;
   const mesh = { identity, trustDomain: config.ZENMESH_TRUST_DOMAIN, namespace: config.ZENMESH_NAMESPACE };
   const backend = createMeshChannel({ ...mesh, address: config.ZENMESH_BACKEND_ADDR, peer: 'backend' });
   const egress = createMeshChannel({ ...mesh, address: config.ZENMESH_EGRESS_ADDR, peer: 'egress' });
@@ -28,6 +67,13 @@ runService('ingester', async ({ logger }) => {
     egress: egress.client(EgressService),
     logger,
     maxBodyBytes: config.ZENMESH_INGEST_MAX_BODY,
+    redis,
+    keyPrefix: `${config.ZENMESH_REDIS_PREFIX ?? 'zenmesh:'}ingest:`,
+    rateLimit: { perSecond: config.ZENMESH_INGEST_RATE_LIMIT, burst: config.ZENMESH_INGEST_RATE_BURST },
+    trustedProxies: config.ZENMESH_INGEST_TRUSTED_PROXIES.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    requestTimeoutMs: config.ZENMESH_INGEST_REQUEST_TIMEOUT_MS,
     health: createPeerHealth([backend.client(Health), egress.client(Health)]),
   });
   const url = await ingester.listen(config.ZENMESH_HTTP_LISTEN);
@@ -37,6 +83,9 @@ runService('ingester', async ({ logger }) => {
       await ingester.close();
       backend.close();
       egress.close();
+      await redis?.quit();
+      id.stop();
+      await integrity.close();
     },
   };
 });

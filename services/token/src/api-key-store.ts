@@ -32,7 +32,9 @@ export interface ApiKeyStore {
   verify(apiKey: string): Promise<ApiKeyVerdict>;
   /** Marks a key revoked; false when there is no such live key. */
   revoke(id: string): Promise<boolean>;
-  list(): Promise<ApiKeyRecord[]>;
+  /** Every key, or only those of one tenant (`null` = only cluster-wide keys). */
+  list(tenantId?: string | null): Promise<ApiKeyRecord[]>;
+  get(id: string): Promise<ApiKeyRecord | null>;
   /** Inserts the cluster-admin key with this hash unless one with the hash exists; true when inserted. */
   ensureBootstrapAdmin(keySha256Hex: string): Promise<boolean>;
 }
@@ -119,11 +121,21 @@ export function createApiKeyStore(opts: { db: Queryable; now?: () => Date }): Ap
       return rows.length === 1;
     },
 
-    async list() {
-      const { rows } = await db.query<ApiKeyRow>(
-        `SELECT ${COLUMNS} FROM token.api_keys ORDER BY created_at, id`,
-      );
+    async list(tenantId) {
+      const { rows } =
+        tenantId === undefined
+          ? await db.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM token.api_keys ORDER BY created_at, id`)
+          : await db.query<ApiKeyRow>(
+              `SELECT ${COLUMNS} FROM token.api_keys WHERE tenant_id IS NOT DISTINCT FROM $1 ORDER BY created_at, id`,
+              [tenantId],
+            );
       return rows.map(toRecord);
+    },
+
+    async get(id) {
+      const { rows } = await db.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM token.api_keys WHERE id = $1`, [id]);
+      const row = rows[0];
+      return row === undefined ? null : toRecord(row);
     },
 
     async ensureBootstrapAdmin(keySha256HexInput) {

@@ -26,4 +26,108 @@ export const TOKEN_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX api_keys_tenant_idx ON token.api_keys (tenant_id);
     `,
   },
+  {
+    id: '0002_oauth',
+    sql: `
+      CREATE TABLE token.clients (
+        id            text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9_.:-]{3,128}$'),
+        name          text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+        secret_sha256 text NULL CHECK (secret_sha256 ~ '^[0-9a-f]{64}$'),
+        auth_method   text NOT NULL CHECK (auth_method IN
+                        ('client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none')),
+        jwks          jsonb NULL,
+        redirect_uris text[] NOT NULL DEFAULT '{}',
+        grant_types   text[] NOT NULL,
+        scopes        text[] NOT NULL DEFAULT '{}',
+        tenant_id     text NULL,
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        disabled_at   timestamptz NULL
+      );
+      CREATE TABLE token.users (
+        id                 text PRIMARY KEY CHECK (id ~ '^usr_[a-z2-7]{26}$'),
+        username           text NOT NULL UNIQUE CHECK (username ~ '^[a-z0-9._@+-]{1,200}$'),
+        password_hash      text NOT NULL CHECK (password_hash LIKE '$argon2id$%'),
+        totp_secret_sealed text NULL,
+        totp_enabled_at    timestamptz NULL,
+        totp_last_step     bigint NULL,
+        created_at         timestamptz NOT NULL DEFAULT now(),
+        disabled_at        timestamptz NULL
+      );
+      -- tenant_id '*' is a cluster-wide membership.
+      CREATE TABLE token.memberships (
+        user_id   text NOT NULL REFERENCES token.users (id) ON DELETE CASCADE,
+        tenant_id text NOT NULL,
+        role      text NOT NULL CHECK (role IN ('reader', 'operator', 'admin')),
+        PRIMARY KEY (user_id, tenant_id)
+      );
+      CREATE TABLE token.recovery_codes (
+        user_id     text NOT NULL REFERENCES token.users (id) ON DELETE CASCADE,
+        code_sha256 text NOT NULL CHECK (code_sha256 ~ '^[0-9a-f]{64}$'),
+        used_at     timestamptz NULL,
+        PRIMARY KEY (user_id, code_sha256)
+      );
+      -- One session per login (device) or client_credentials-free grant; it is also the refresh family.
+      CREATE TABLE token.sessions (
+        id             text PRIMARY KEY CHECK (id ~ '^ses_[a-z2-7]{26}$'),
+        client_id      text NOT NULL,
+        user_id        text NULL,
+        tenant_id      text NULL,
+        scopes         text[] NOT NULL,
+        auth_time      timestamptz NOT NULL,
+        created_at     timestamptz NOT NULL,
+        expires_at     timestamptz NOT NULL,
+        revoked_at     timestamptz NULL,
+        revoked_reason text NULL
+      );
+      CREATE TABLE token.refresh_tokens (
+        token_sha256  text PRIMARY KEY CHECK (token_sha256 ~ '^[0-9a-f]{64}$'),
+        session_id    text NOT NULL REFERENCES token.sessions (id) ON DELETE CASCADE,
+        parent_sha256 text NULL,
+        created_at    timestamptz NOT NULL,
+        expires_at    timestamptz NOT NULL,
+        used_at       timestamptz NULL,
+        revoked_at    timestamptz NULL
+      );
+      CREATE INDEX refresh_tokens_session_idx ON token.refresh_tokens (session_id);
+      CREATE TABLE token.auth_codes (
+        code_sha256    text PRIMARY KEY CHECK (code_sha256 ~ '^[0-9a-f]{64}$'),
+        client_id      text NOT NULL,
+        redirect_uri   text NOT NULL,
+        code_challenge text NOT NULL,
+        user_id        text NOT NULL,
+        tenant_id      text NULL,
+        scopes         text[] NOT NULL,
+        nonce          text NULL,
+        amr            text[] NOT NULL,
+        auth_time      timestamptz NOT NULL,
+        expires_at     timestamptz NOT NULL,
+        used_at        timestamptz NULL,
+        session_id     text NULL
+      );
+      -- Access tokens revoked before their exp (RFC 7009); rows are useless once expires_at has passed.
+      CREATE TABLE token.revoked_tokens (
+        jti        text PRIMARY KEY,
+        expires_at timestamptz NOT NULL,
+        revoked_at timestamptz NOT NULL
+      );
+      -- private_key_jwt assertions are single use (RFC 7523 §3, item 7).
+      CREATE TABLE token.assertion_jtis (
+        client_id  text NOT NULL,
+        jti        text NOT NULL,
+        expires_at timestamptz NOT NULL,
+        PRIMARY KEY (client_id, jti)
+      );
+      -- Security audit events of the token service (refresh reuse, code reuse, login failures...).
+      CREATE TABLE token.security_events (
+        id         bigserial PRIMARY KEY,
+        at         timestamptz NOT NULL DEFAULT now(),
+        kind       text NOT NULL,
+        client_id  text NULL,
+        user_id    text NULL,
+        session_id text NULL,
+        ip         text NULL,
+        detail     jsonb NOT NULL DEFAULT '{}'
+      );
+    `,
+  },
 ];

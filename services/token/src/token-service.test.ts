@@ -143,7 +143,7 @@ describe('TokenService over mTLS', () => {
     });
   });
 
-  it('serves /healthz and nothing that pretends to be OAuth', async () => {
+  it('without OAuth configuration serves /healthz and no OAuth endpoint', async () => {
     const health = await fetch(`${service.ready.http}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });

@@ -1,11 +1,19 @@
 import { createDatabase, type Db, migrate } from '@zenmesh/db';
 import { TokenService } from '@zenmesh/proto';
-import { createMeshServer, type IdentityProvider, type TlsIdentity } from '@zenmesh/rpc';
+import {
+  createMeshServer,
+  type IdentityProvider,
+  MESH_POLICY,
+  type PolicyTable,
+  type TlsIdentity,
+} from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
 import { type ApiKeyStore, createApiKeyStore } from './api-key-store.js';
 import { createTokenHttpServer } from './http-server.js';
 import { TOKEN_MIGRATIONS, TOKEN_SCHEMA } from './migrations.js';
+import { createOAuthServer, type OAuthConfig, type OAuthServer } from './oauth-server.js';
 import { createTokenServiceImpl } from './token-grpc.js';
+import { TOKEN_RPC_POLICY } from './token-policy.js';
 
 export interface TokenServiceOptions {
   logger: Logger;
@@ -21,12 +29,21 @@ export interface TokenServiceOptions {
   dataDir?: string | undefined;
   /** Hex SHA-256 of the launcher-generated admin key; only the hash ever reaches this process. */
   bootstrapAdminKeySha256?: string | undefined;
+  /**
+   * The OAuth 2.0 / OIDC server. Needs the secrets directory (master key, signing keys). `issuer` defaults to
+   * the HTTP URL this service binds. Without it the service does API keys only, as before.
+   */
+  oauth?: (Omit<OAuthConfig, 'issuer'> & { issuer?: string | undefined }) | undefined;
+  /** Defaults to MESH_POLICY plus the token entries it does not list yet (TOKEN_RPC_POLICY). */
+  policy?: PolicyTable;
 }
 
 export interface RunningTokenService {
   ready: { grpc: string; http: string };
   store: ApiKeyStore;
   db: Db;
+  /** Present when `oauth` was configured. */
+  oauth: OAuthServer | undefined;
   stop(): Promise<void>;
 }
 
@@ -67,22 +84,42 @@ export async function startTokenService(options: TokenServiceOptions): Promise<R
       bootstrapAdminKeySha256: options.bootstrapAdminKeySha256,
     });
 
+    const http = createTokenHttpServer({ db, logger });
+    const url = await http.listen(options.httpListen);
+    cleanup.push(() => http.close());
+    let oauth: OAuthServer | undefined;
+    if (options.oauth !== undefined) {
+      oauth = await createOAuthServer(db, logger, { ...options.oauth, issuer: options.oauth.issuer ?? url });
+      http.mount(oauth.router);
+    }
+
     const grpc = createMeshServer({
       service: 'token',
       identity: options.identity,
       trustDomain: options.trustDomain,
       namespace: options.namespace,
       logger,
+      policy: options.policy ?? { ...TOKEN_RPC_POLICY, ...MESH_POLICY },
     });
-    grpc.register(TokenService, createTokenServiceImpl(store));
+    grpc.register(
+      TokenService,
+      createTokenServiceImpl(
+        store,
+        oauth === undefined
+          ? undefined
+          : {
+              issuer: oauth.issuer,
+              tokens: oauth.tokens,
+              sessions: oauth.sessions,
+              keys: oauth.keys,
+              exchangeTtlSec: oauth.exchangeTtlSec,
+            },
+      ),
+    );
     const { address } = await grpc.listen(options.grpcListen);
     cleanup.push(() => grpc.shutdown({ graceMs: 10_000 }));
 
-    const http = createTokenHttpServer({ db, logger });
-    const url = await http.listen(options.httpListen);
-    cleanup.push(() => http.close());
-
-    return { ready: { grpc: address, http: url }, store, db, stop };
+    return { ready: { grpc: address, http: url }, store, db, oauth, stop };
   } catch (err) {
     await stop();
     throw err;

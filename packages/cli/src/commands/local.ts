@@ -1,9 +1,17 @@
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { up } from '../launcher/up.js';
 import { listen } from '../listen.js';
 import { limit, port, type RegisterCommands } from './context.js';
 
 /** Commands that run things on this machine: the launcher and the local test endpoint. */
+const seconds = (value: string) => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 10 || n > 30 * 24 * 3600) {
+    throw new InvalidArgumentError('expected whole seconds, 10 to 2592000');
+  }
+  return n;
+};
+
 export const registerLocalCommands: RegisterCommands = (program, ctx, action) => {
   program
     .command('up')
@@ -14,6 +22,12 @@ export const registerLocalCommands: RegisterCommands = (program, ctx, action) =>
     .addOption(new Option('--token-port <port>', 'token service HTTP port').argParser(port).default(4000))
     .addOption(new Option('--trust-domain <name>', 'SPIFFE trust domain').default('zenmesh.local'))
     .addOption(new Option('--namespace <name>', 'SPIFFE namespace').default('zenmesh'))
+    .addOption(
+      new Option(
+        '--svid-ttl <seconds>',
+        'lifetime of every SVID; renewed at half (default $ZENMESH_SVID_TTL or 3600)',
+      ).argParser(seconds),
+    )
     .action(
       action(
         async (o: {
@@ -23,9 +37,11 @@ export const registerLocalCommands: RegisterCommands = (program, ctx, action) =>
           tokenPort: number;
           trustDomain: string;
           namespace: string;
+          svidTtl?: number;
         }) => {
           const { home, out } = ctx();
-          return up({ home, ...o }, out);
+          const { svidTtl, ...rest } = o;
+          return up({ home, ...rest, ...(svidTtl === undefined ? {} : { svidTtlSeconds: svidTtl }) }, out);
         },
       ),
     );

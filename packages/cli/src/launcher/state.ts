@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSecretBox, loadMasterKey, MASTER_KEY_FILE, randomToken, sha256Hex } from '@zenmesh/crypto';
-import {
-  type CertificateAuthority,
-  createCertificateAuthority,
-  issueSvidWithKey,
-  spiffeIdFor,
-} from '@zenmesh/pki';
-import type { TlsIdentity } from '@zenmesh/rpc';
+import { mintJoinToken } from '@zenmesh/ca';
+import { type ServiceIdentity, startServiceIdentity } from '@zenmesh/config';
+import { loadMasterKey, MASTER_KEY_FILE, randomToken, sha256Hex } from '@zenmesh/crypto';
+import { spiffeIdFor } from '@zenmesh/pki';
+import type { Logger } from '@zenmesh/telemetry';
 import { paths } from '../home.js';
 
 export interface TrustDomainOptions {
@@ -18,12 +15,13 @@ export interface TrustDomainOptions {
 
 export interface LocalState {
   home: string;
+  /** Mints join tokens (the CA service alone accepts them, once); never leaves this process otherwise. */
   masterKey: Buffer;
-  ca: CertificateAuthority;
   /** SHA-256 of the admin API key: all the token service is ever given. */
   adminKeySha256: string;
   /** True when this run created the admin key (it is printed once then). */
   adminKeyCreated: boolean;
+  /** The trust bundle the CA service keeps current (public): what every workload is given out of band. */
   bundleFile: string;
 }
 
@@ -38,35 +36,17 @@ const mkdirPrivate = (dir: string) => {
 };
 
 /**
- * Creates (first run) or opens (later runs) the local trust domain under the state directory: the master
- * key, the development CA (its private key sealed with the master key), the trust bundle and the admin key.
+ * Creates (first run) or opens (later runs) the local state directory: the master key and the admin key.
+ * The CA keys are the `ca` service's own business (sealed under `secrets/ca/`); the launcher only mints join
+ * tokens with the master key and reads the bundle the CA writes.
  */
-export async function ensureLocalState(home: string, options: TrustDomainOptions): Promise<LocalState> {
+export async function ensureLocalState(home: string, _options: TrustDomainOptions): Promise<LocalState> {
   const p = paths(home);
   for (const dir of [home, p.secrets, p.ca, p.svids, p.data, p.logs]) mkdirPrivate(dir);
 
   const masterFile = join(p.secrets, MASTER_KEY_FILE);
   if (!existsSync(masterFile)) writePrivate(masterFile, `${randomBytes(32).toString('base64')}\n`);
   const masterKey = loadMasterKey(p.secrets);
-  const box = createSecretBox(masterKey, 'ca-key');
-
-  const caCertFile = join(p.ca, 'ca.pem');
-  const caKeyFile = join(p.ca, 'ca-key.sealed');
-  let ca: CertificateAuthority;
-  if (existsSync(caCertFile) && existsSync(caKeyFile)) {
-    const certPem = readFileSync(caCertFile, 'utf8');
-    const keyPem = box.open(readFileSync(caKeyFile, 'utf8').trim(), options.trustDomain);
-    ca = { certPem, keyPem, trustDomain: options.trustDomain };
-  } else {
-    ca = await createCertificateAuthority({
-      trustDomain: options.trustDomain,
-      commonName: 'Zen Mesh local CA',
-    });
-    writeFileSync(caCertFile, ca.certPem, { mode: 0o644 });
-    writePrivate(caKeyFile, `${box.seal(ca.keyPem, options.trustDomain)}\n`);
-  }
-  const bundleFile = join(p.ca, 'bundle.pem');
-  writeFileSync(bundleFile, ca.certPem.endsWith('\n') ? ca.certPem : `${ca.certPem}\n`, { mode: 0o644 });
 
   let adminKeyCreated = false;
   if (!existsSync(p.adminKey)) {
@@ -76,41 +56,58 @@ export async function ensureLocalState(home: string, options: TrustDomainOptions
   chmodSync(p.adminKey, 0o600);
   const adminKeySha256 = sha256Hex(readFileSync(p.adminKey, 'utf8').trim());
 
-  return { home, masterKey, ca, adminKeySha256, adminKeyCreated, bundleFile };
+  return { home, masterKey, adminKeySha256, adminKeyCreated, bundleFile: join(p.ca, 'bundle.pem') };
 }
+
+/** A one-time join token for one service's SPIFFE ID (10 minutes: it is used within seconds of minting). */
+export const joinTokenFor = (state: LocalState, service: string, options: TrustDomainOptions): string =>
+  mintJoinToken(state.masterKey, { spiffeId: spiffeIdFor(service, options) }).token;
 
 export interface SvidFiles {
   cert: string;
   key: string;
   ca: string;
   spiffeId: string;
-  serial: string;
-  notAfter: Date;
+  identity: ServiceIdentity;
 }
 
 /**
- * Issues a fresh X509-SVID for one workload and writes it under svids/<service>/. Until the CA service takes
- * over issuance and renewal, launch-time SVIDs live for DEV_SVID_TTL_SECONDS and are re-issued at every start.
+ * Runs a workload agent in the launcher on behalf of `service` and keeps its SVID, key and bundle in PEM files
+ * under svids/<service>/: the CLI's own identity (`sa/cli`), and the fallback for a service whose main.ts does
+ * not run the agent itself (it reads the files and follows them). The agent joins with a fresh token, renews,
+ * installs and confirms bundles; `ackDelayMs` gives a process that polls the files time to read a new bundle
+ * before the CA is told it is installed.
  */
-export const DEV_SVID_TTL_SECONDS = 24 * 3600;
-
 export async function issueLocalSvid(
   state: LocalState,
   service: string,
-  options: TrustDomainOptions,
+  options: TrustDomainOptions & {
+    caAddress: string;
+    caJoinAddress: string;
+    logger: Logger;
+    ackDelayMs?: number;
+  },
 ): Promise<SvidFiles> {
   const dir = join(paths(state.home).svids, service);
   mkdirPrivate(dir);
-  const spiffeId = spiffeIdFor(service, options);
-  const svid = await issueSvidWithKey({ ca: state.ca, spiffeId, ttlSeconds: DEV_SVID_TTL_SECONDS });
-  const files = { cert: join(dir, 'svid.pem'), key: join(dir, 'svid-key.pem'), ca: state.bundleFile };
-  writeFileSync(files.cert, svid.certPem, { mode: 0o644 });
-  writePrivate(files.key, svid.keyPem);
-  return { ...files, spiffeId, serial: svid.serial, notAfter: svid.notAfter };
+  const files = {
+    cert: join(dir, 'svid.pem'),
+    key: join(dir, 'svid-key.pem'),
+    bundle: join(dir, 'bundle.pem'),
+  };
+  const identity = await startServiceIdentity({
+    service,
+    trustDomain: options.trustDomain,
+    namespace: options.namespace,
+    logger: options.logger,
+    agent: {
+      caAddress: options.caAddress,
+      caJoinAddress: options.caJoinAddress,
+      bundlePem: readFileSync(state.bundleFile, 'utf8'),
+      joinToken: joinTokenFor(state, service, options),
+      files,
+      ...(options.ackDelayMs ? { ackDelayMs: options.ackDelayMs } : {}),
+    },
+  });
+  return { cert: files.cert, key: files.key, ca: files.bundle, spiffeId: identity.spiffeId, identity };
 }
-
-export const readIdentity = (files: { cert: string; key: string; ca: string }): TlsIdentity => ({
-  cert: readFileSync(files.cert, 'utf8'),
-  key: readFileSync(files.key, 'utf8'),
-  ca: readFileSync(files.ca, 'utf8'),
-});

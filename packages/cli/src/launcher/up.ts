@@ -1,11 +1,23 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Health, HealthCheckResponse_ServingStatus } from '@zenmesh/proto';
-import { createMeshChannel } from '@zenmesh/rpc';
+import {
+  createMeshChannel,
+  createMessageIntegrity,
+  type IdentityProvider,
+  useMessageIntegrity,
+} from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
 import { CliError } from '../errors.js';
 import { type Endpoints, paths } from '../home.js';
 import type { Output } from '../output.js';
-import { ensureLocalState, issueLocalSvid, readIdentity, type TrustDomainOptions } from './state.js';
+import {
+  ensureLocalState,
+  issueLocalSvid,
+  joinTokenFor,
+  type SvidFiles,
+  type TrustDomainOptions,
+} from './state.js';
 import { type RunningChild, startService, stopService } from './supervisor.js';
 
 export interface UpOptions extends TrustDomainOptions {
@@ -14,7 +26,25 @@ export interface UpOptions extends TrustDomainOptions {
   ingesterPort: number;
   bffPort: number;
   tokenPort: number;
+  /** Lifetime of every SVID the CA issues, seconds (default `ZENMESH_SVID_TTL`, else 3600). */
+  svidTtlSeconds?: number;
 }
+
+/**
+ * Services whose main.ts runs the workload agent itself (join token in, SVID never on disk). Any other
+ * service gets PEM files that an agent in the launcher keeps current on its behalf, and follows them.
+ */
+export const SELF_JOINING: ReadonlySet<string> = new Set([
+  'ca',
+  'token',
+  'backend',
+  'ingester',
+  'egress',
+  'bff',
+]);
+
+/** Endpoints as written by this launcher: the CA join listener is there for `zenmesh verify`. */
+export type LauncherEndpoints = Endpoints & { caJoin: string };
 
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
@@ -56,13 +86,25 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
     rmSync(p.endpoints, { force: true });
   }
 
+  const weakened = insecureServices(process.env.ZENMESH_INSECURE_DISABLE_HMAC);
+  const redisPrefix = process.env.ZENMESH_REDIS_PREFIX;
+  const svidTtl = options.svidTtlSeconds ?? svidTtlFromEnv(process.env.ZENMESH_SVID_TTL);
   out.progress(`Preparing trust domain ${options.trustDomain} in ${options.home}`);
   const state = await ensureLocalState(options.home, options);
-  const svids = Object.fromEntries(
-    await Promise.all(
-      [...SERVICES, 'cli'].map(async (s) => [s, await issueLocalSvid(state, s, options)] as const),
-    ),
-  );
+  // The launcher's own agents (sa/cli, and services that do not run one) log to their own file.
+  const agentLog = createWriteStream(join(p.logs, 'launcher.log'), { flags: 'a', mode: 0o600 });
+  const agentLogger = createLogger('launcher', { destination: agentLog });
+  // The launcher's agents call the CA like any workload: their requests are signed too (DESIGN.md).
+  const integrity = await createMessageIntegrity({
+    secretsDir: p.secrets,
+    cluster: options.trustDomain,
+    redisUrl: process.env.REDIS_URL,
+    redisPrefix,
+    logger: agentLogger,
+  });
+  useMessageIntegrity(integrity);
+  const agents = new Map<string, SvidFiles>();
+  let caJoin = '';
 
   const running: RunningChild[] = [];
   const grpc: Record<string, string> = {};
@@ -73,22 +115,58 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       : { ZENMESH_DATA_DIR: join(p.data, service) };
   const listen = (port: number) => `${options.host}:${port}`;
 
-  const envFor = (service: ServiceName): NodeJS.ProcessEnv => {
-    const svid = svids[service];
-    if (!svid) throw new Error(`no SVID for ${service}`);
+  /** An agent in the launcher for `service` (sa/cli, or a service that does not run one): its PEM files. */
+  const agentFor = async (service: string): Promise<SvidFiles> => {
+    let agent = agents.get(service);
+    if (!agent) {
+      agent = await issueLocalSvid(state, service, {
+        ...options,
+        caAddress: grpc.ca ?? '',
+        caJoinAddress: caJoin,
+        logger: agentLogger.child({ agentFor: service }),
+        // A service following its files polls them every 500 ms: let it read a new bundle before confirming.
+        ...(service === 'cli' ? {} : { ackDelayMs: 1500 }),
+      });
+      agents.set(service, agent);
+    }
+    return agent;
+  };
+
+  /** Identity variables: a fresh one-time join token per start, or files kept current by a launcher agent. */
+  const identityEnv = async (service: ServiceName): Promise<NodeJS.ProcessEnv> => {
+    if (service === 'ca') return {};
+    const ca = { ZENMESH_CA_ADDR: grpc.ca, ZENMESH_CA_JOIN_ADDR: caJoin };
+    if (SELF_JOINING.has(service)) {
+      return {
+        ...ca,
+        ZENMESH_TLS_CA: state.bundleFile,
+        ZENMESH_JOIN_TOKEN: joinTokenFor(state, service, options),
+      };
+    }
+    const files = await agentFor(service);
+    return { ...ca, ZENMESH_TLS_CERT: files.cert, ZENMESH_TLS_KEY: files.key, ZENMESH_TLS_CA: files.ca };
+  };
+
+  const envFor = async (service: ServiceName): Promise<NodeJS.ProcessEnv> => {
     const common: NodeJS.ProcessEnv = {
       ...baseEnv(),
+      ...(await identityEnv(service)),
       ZENMESH_TRUST_DOMAIN: options.trustDomain,
       ZENMESH_NAMESPACE: options.namespace,
-      ZENMESH_TLS_CERT: svid.cert,
-      ZENMESH_TLS_KEY: svid.key,
-      ZENMESH_TLS_CA: svid.ca,
       ZENMESH_GRPC_LISTEN: `${options.host}:0`,
       ZENMESH_SECRETS_DIR: p.secrets,
+      ...(redisPrefix ? { ZENMESH_REDIS_PREFIX: redisPrefix } : {}),
+      ...(weakened.has(service) ? { ZENMESH_INSECURE_DISABLE_HMAC: '1' } : {}),
     };
     switch (service) {
       case 'ca':
-        return { ...common, ZENMESH_CA_BUNDLE: state.bundleFile };
+        return {
+          ...common,
+          ZENMESH_CA_JOIN_LISTEN: `${options.host}:0`,
+          ZENMESH_CA_BUNDLE_FILE: state.bundleFile,
+          ZENMESH_SVID_TTL: String(svidTtl),
+          ...passThrough('ZENMESH_CA_CONFIRM_TIMEOUT_MS', 'ZENMESH_CA_REISSUE_TIMEOUT_MS'),
+        };
       case 'token':
         return {
           ...common,
@@ -97,9 +175,19 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
           ZENMESH_BOOTSTRAP_ADMIN_KEY_SHA256: state.adminKeySha256,
         };
       case 'backend':
-        return { ...common, ...dbEnv('backend') };
+        return {
+          ...common,
+          ...dbEnv('backend'),
+          ZENMESH_TOKEN_ADDR: grpc.token,
+          ZENMESH_TOKEN_ISSUER: http.token,
+        };
       case 'egress':
-        return { ...common, ZENMESH_BACKEND_ADDR: grpc.backend };
+        // Loopback targets are refused by default (SSRF); on one machine the tour's targets live there.
+        return {
+          ...common,
+          ZENMESH_BACKEND_ADDR: grpc.backend,
+          ZENMESH_EGRESS_ALLOW_CIDRS: process.env.ZENMESH_EGRESS_ALLOW_CIDRS ?? '127.0.0.0/8,::1/128',
+        };
       case 'ingester':
         return {
           ...common,
@@ -113,8 +201,8 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
           ZENMESH_HTTP_LISTEN: listen(options.bffPort),
           ZENMESH_BACKEND_ADDR: grpc.backend,
           ZENMESH_TOKEN_ADDR: grpc.token,
-          ZENMESH_CA_ADDR: grpc.ca,
           ZENMESH_INGEST_PUBLIC_URL: http.ingester,
+          ZENMESH_TOKEN_ISSUER: http.token,
         };
     }
   };
@@ -123,10 +211,14 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
   const stopAll = () => {
     stopping ??= (async () => {
       rmSync(p.endpoints, { force: true });
+      // The launcher's agents first: a service following its files keeps working with them until it stops.
+      for (const a of agents.values()) a.identity.stop();
       for (const r of [...running].reverse()) {
         out.progress(`Stopping ${r.name}`);
         await stopService(r);
       }
+      await integrity.close();
+      agentLog.end();
     })();
     return stopping;
   };
@@ -137,25 +229,34 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       const r = await startService({
         name: service,
         main: resolveMain(service),
-        env: envFor(service),
+        env: await envFor(service),
         logFile: join(p.logs, `${service}.log`),
       });
       running.push(r);
       if (r.ready.grpc) grpc[service] = r.ready.grpc;
       if (r.ready.http) http[service] = r.ready.http;
+      if (service === 'ca') {
+        if (!r.ready.join) throw new CliError('ERR_START_FAILED', 'the CA reported no join listener');
+        caJoin = r.ready.join;
+        // The operator's identity (sa/cli) comes from the CA like everyone's; the launcher keeps it current.
+        await agentFor('cli');
+      }
+      // A service without its own agent: its agent in the launcher reports where the CA can probe it.
+      if (r.ready.grpc) agents.get(service)?.identity.setServingAddress(r.ready.grpc);
       out.progress(
         `  ${service} ready${r.ready.grpc ? ` (gRPC ${r.ready.grpc})` : ''}${r.ready.http ? ` (HTTP ${r.ready.http})` : ''}`,
       );
     }
-    const cli = svids.cli;
+    const cli = agents.get('cli');
     if (!cli) throw new Error('no SVID for the CLI');
-    await checkHealth(grpc, http, readIdentity(cli), options, out);
+    await checkHealth(grpc, http, cli.identity.provider, options, out);
   } catch (err) {
     await stopAll();
     throw err;
   }
 
-  const endpoints: Endpoints = {
+  const endpoints: LauncherEndpoints = {
+    caJoin,
     ingester: http.ingester ?? '',
     bff: http.bff ?? '',
     token: http.token ?? '',
@@ -200,36 +301,80 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
         }
         restarts.set(r.name, [...recent, now]);
         const service = r.name as ServiceName;
-        const env = envFor(service);
-        if (r.ready.grpc) env.ZENMESH_GRPC_LISTEN = r.ready.grpc;
-        if (r.ready.http) env.ZENMESH_HTTP_LISTEN = new URL(r.ready.http).host;
         out.progress(`Restarting ${service}`);
-        startService({ name: service, main: resolveMain(service), env, logFile: r.logFile }).then(
-          (next) => {
-            running[running.indexOf(r)] = next;
-            if (stopping) {
-              void stopService(next);
-              return;
-            }
-            writeEndpoints();
-            out.progress(`  ${service} ready again (pid ${next.child.pid})`);
-            supervise(next);
-          },
-          (err: unknown) => {
-            process.stderr.write(`zenmesh: ${service} could not be restarted: ${(err as Error).message}\n`);
-            void stopAll().then(() => resolve(1));
-          },
-        );
+        envFor(service)
+          .then((env) => {
+            if (r.ready.grpc) env.ZENMESH_GRPC_LISTEN = r.ready.grpc;
+            if (r.ready.http) env.ZENMESH_HTTP_LISTEN = new URL(r.ready.http).host;
+            if (r.ready.join) env.ZENMESH_CA_JOIN_LISTEN = r.ready.join;
+            return startService({ name: service, main: resolveMain(service), env, logFile: r.logFile });
+          })
+          .then(
+            (next) => {
+              running[running.indexOf(r)] = next;
+              if (stopping) {
+                void stopService(next);
+                return;
+              }
+              writeEndpoints();
+              out.progress(`  ${service} ready again (pid ${next.child.pid})`);
+              supervise(next);
+            },
+            (err: unknown) => {
+              process.stderr.write(`zenmesh: ${service} could not be restarted: ${(err as Error).message}\n`);
+              void stopAll().then(() => resolve(1));
+            },
+          );
       });
     };
     for (const r of running) supervise(r);
   });
 }
 
+/**
+ * `ZENMESH_INSECURE_DISABLE_HMAC=<service>[,<service>…]` weakens the named services on purpose (their servers
+ * stop verifying message signatures), so that a test can prove `zenmesh verify` notices. Loud by design.
+ */
+function insecureServices(value: string | undefined): Set<string> {
+  const names = new Set(
+    (value ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+  for (const name of names) {
+    if (!(SERVICES as readonly string[]).includes(name)) {
+      throw new CliError('ERR_USAGE', `ZENMESH_INSECURE_DISABLE_HMAC: unknown service ${name}`);
+    }
+  }
+  if (names.size > 0) {
+    process.stderr.write(
+      `zenmesh: WARNING: message signatures are NOT verified by ${[...names].join(', ')} (ZENMESH_INSECURE_DISABLE_HMAC); never do this outside tests\n`,
+    );
+  }
+  return names;
+}
+
+/** Forwards the named variables of the launcher's environment, when set (tests tune the CA with them). */
+const passThrough = (...names: string[]): NodeJS.ProcessEnv =>
+  Object.fromEntries(names.filter((n) => process.env[n]).map((n) => [n, process.env[n]]));
+
+function svidTtlFromEnv(value: string | undefined): number {
+  if (value === undefined || value === '') return 3600;
+  const ttl = Number(value);
+  if (!Number.isInteger(ttl) || ttl < 10 || ttl > 24 * 3600) {
+    throw new CliError(
+      'ERR_USAGE',
+      `ZENMESH_SVID_TTL: expected whole seconds between 10 and 86400, got ${value}`,
+    );
+  }
+  return ttl;
+}
+
 async function checkHealth(
   grpc: Record<string, string>,
   http: Record<string, string>,
-  identity: ReturnType<typeof readIdentity>,
+  identity: IdentityProvider,
   options: UpOptions,
   out: Output,
 ): Promise<void> {
@@ -270,7 +415,9 @@ function printEndpoints(e: Endpoints, options: UpOptions, adminKeyCreated: boole
     out.line(`  bff       ${e.bff}   admin API /api/v1`);
     out.line(`  token     ${e.token}`);
     out.line(
-      `  internal gRPC, mutual TLS only: ${Object.entries(e.grpc)
+      `  internal gRPC, mutual TLS + per-message HMAC (${process.env.REDIS_URL ? 'nonces in Redis' : 'nonces in-process'}): ${Object.entries(
+        e.grpc,
+      )
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}`,
     );

@@ -12,7 +12,41 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file zenmesh/v1/backend.proto.
  */
 export const file_zenmesh_v1_backend: GenFile = /*@__PURE__*/
-  fileDesc("Chh6ZW5tZXNoL3YxL2JhY2tlbmQucHJvdG8SCnplbm1lc2gudjEiUgoGVGVuYW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiIwoTQ3JlYXRlVGVuYW50UmVxdWVzdBIMCgRuYW1lGAEgASgJIjoKFENyZWF0ZVRlbmFudFJlc3BvbnNlEiIKBnRlbmFudBgBIAEoCzISLnplbm1lc2gudjEuVGVuYW50IhQKEkxpc3RUZW5hbnRzUmVxdWVzdCI6ChNMaXN0VGVuYW50c1Jlc3BvbnNlEiMKB3RlbmFudHMYASADKAsyEi56ZW5tZXNoLnYxLlRlbmFudCJoChFHZW5lcmljSG1hY0NvbmZpZxIOCgZoZWFkZXIYASABKAkSEQoJYWxnb3JpdGhtGAIgASgJEhAKCGVuY29kaW5nGAMgASgJEhMKBnByZWZpeBgEIAEoCUgAiAEBQgkKB19wcmVmaXgipwEKBlNvdXJjZRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEAoIcHJvdmlkZXIYAyABKAkSDAoEbmFtZRgEIAEoCRIuCgdnZW5lcmljGAUgASgLMh0uemVubWVzaC52MS5HZW5lcmljSG1hY0NvbmZpZxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKFAQoTQ3JlYXRlU291cmNlUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZzZWNyZXQYBCABKAkSLgoHZ2VuZXJpYxgFIAEoCzIdLnplbm1lc2gudjEuR2VuZXJpY0htYWNDb25maWciOgoUQ3JlYXRlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2UiJAoSTGlzdFNvdXJjZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSI6ChNMaXN0U291cmNlc1Jlc3BvbnNlEiMKB3NvdXJjZXMYASADKAsyEi56ZW5tZXNoLnYxLlNvdXJjZSIpChRSZXNvbHZlU291cmNlUmVxdWVzdBIRCglzb3VyY2VfaWQYASABKAkiTAoVUmVzb2x2ZVNvdXJjZVJlc3BvbnNlEiIKBnNvdXJjZRgBIAEoCzISLnplbm1lc2gudjEuU291cmNlEg8KB3NlY3JldHMYAiADKAkijAEKCEVuZHBvaW50EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRILCgN1cmwYAyABKAkSEwoLZXZlbnRfdHlwZXMYBCADKAkSDwoHZW5hYmxlZBgFIAEoCBIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChVDcmVhdGVFbmRwb2ludFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCSJYChZDcmVhdGVFbmRwb2ludFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludBIWCg5zaWduaW5nX3NlY3JldBgCIAEoCSImChRMaXN0RW5kcG9pbnRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkiQAoVTGlzdEVuZHBvaW50c1Jlc3BvbnNlEicKCWVuZHBvaW50cxgBIAMoCzIULnplbm1lc2gudjEuRW5kcG9pbnQi9wEKBUV2ZW50EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIRCglzb3VyY2VfaWQYAyABKAkSDgoGc291cmNlGAQgASgJEgwKBHR5cGUYBSABKAkSKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZGF0YWNvbnRlbnR0eXBlGAcgASgJEgwKBGRhdGEYCCABKAwSHAoUcHJvdmlkZXJfZGVsaXZlcnlfaWQYCSABKAkSLwoLcmVjZWl2ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQBChJSZWNvcmRFdmVudFJlcXVlc3QSEQoJc291cmNlX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZGF0YWNvbnRlbnR0eXBlGAQgASgJEgwKBGRhdGEYBSABKAwSHAoUcHJvdmlkZXJfZGVsaXZlcnlfaWQYBiABKAkiYAoTUmVjb3JkRXZlbnRSZXNwb25zZRIgCgVldmVudBgBIAEoCzIRLnplbm1lc2gudjEuRXZlbnQSEQoJZHVwbGljYXRlGAIgASgIEhQKDGRlbGl2ZXJ5X2lkcxgDIAMoCSIyChFMaXN0RXZlbnRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSDQoFbGltaXQYAiABKA0iNwoSTGlzdEV2ZW50c1Jlc3BvbnNlEiEKBmV2ZW50cxgBIAMoCzIRLnplbm1lc2gudjEuRXZlbnQinwIKCERlbGl2ZXJ5EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIQCghldmVudF9pZBgDIAEoCRITCgtlbmRwb2ludF9pZBgEIAEoCRIoCgVzdGF0ZRgFIAEoDjIZLnplbm1lc2gudjEuRGVsaXZlcnlTdGF0ZRIQCghhdHRlbXB0cxgGIAEoDRIzCg9uZXh0X2F0dGVtcHRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGxhc3Rfc3RhdHVzX2NvZGUYCCABKA0SEgoKbGFzdF9lcnJvchgJIAEoCRIuCgp1cGRhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKeAQoOTGVhc2VkRGVsaXZlcnkSJgoIZGVsaXZlcnkYASABKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5EiAKBWV2ZW50GAIgASgLMhEuemVubWVzaC52MS5FdmVudBIUCgxlbmRwb2ludF91cmwYAyABKAkSFwoPc2lnbmluZ19zZWNyZXRzGAQgAygJEhMKC2xlYXNlX3Rva2VuGAUgASgJIkkKFkxlYXNlRGVsaXZlcmllc1JlcXVlc3QSCwoDbWF4GAEgASgNEhAKCGxlYXNlX21zGAIgASgNEhAKCGV2ZW50X2lkGAMgASgJIkkKF0xlYXNlRGVsaXZlcmllc1Jlc3BvbnNlEi4KCmRlbGl2ZXJpZXMYASADKAsyGi56ZW5tZXNoLnYxLkxlYXNlZERlbGl2ZXJ5IpABChRSZXBvcnRBdHRlbXB0UmVxdWVzdBITCgtkZWxpdmVyeV9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCRITCgtzdGF0dXNfY29kZRgDIAEoDRINCgVlcnJvchgEIAEoCRITCgtkdXJhdGlvbl9tcxgFIAEoDRIVCg1yZXRyeV9hZnRlcl9zGAYgASgNIj8KFVJlcG9ydEF0dGVtcHRSZXNwb25zZRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkiSAoVTGlzdERlbGl2ZXJpZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVsaW1pdBgCIAEoDRIQCghldmVudF9pZBgDIAEoCSJCChZMaXN0RGVsaXZlcmllc1Jlc3BvbnNlEigKCmRlbGl2ZXJpZXMYASADKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5Kp8BCg1EZWxpdmVyeVN0YXRlEh4KGkRFTElWRVJZX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWREVMSVZFUllfU1RBVEVfUEVORElORxABEhwKGERFTElWRVJZX1NUQVRFX1NVQ0NFRURFRBACEhsKF0RFTElWRVJZX1NUQVRFX1JFVFJZSU5HEAMSFwoTREVMSVZFUllfU1RBVEVfREVBRBAEMrIBCg1UZW5hbnRTZXJ2aWNlElEKDENyZWF0ZVRlbmFudBIfLnplbm1lc2gudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBogLnplbm1lc2gudjEuQ3JlYXRlVGVuYW50UmVzcG9uc2USTgoLTGlzdFRlbmFudHMSHi56ZW5tZXNoLnYxLkxpc3RUZW5hbnRzUmVxdWVzdBofLnplbm1lc2gudjEuTGlzdFRlbmFudHNSZXNwb25zZTKIAgoNU291cmNlU2VydmljZRJRCgxDcmVhdGVTb3VyY2USHy56ZW5tZXNoLnYxLkNyZWF0ZVNvdXJjZVJlcXVlc3QaIC56ZW5tZXNoLnYxLkNyZWF0ZVNvdXJjZVJlc3BvbnNlEk4KC0xpc3RTb3VyY2VzEh4uemVubWVzaC52MS5MaXN0U291cmNlc1JlcXVlc3QaHy56ZW5tZXNoLnYxLkxpc3RTb3VyY2VzUmVzcG9uc2USVAoNUmVzb2x2ZVNvdXJjZRIgLnplbm1lc2gudjEuUmVzb2x2ZVNvdXJjZVJlcXVlc3QaIS56ZW5tZXNoLnYxLlJlc29sdmVTb3VyY2VSZXNwb25zZTLAAQoPRW5kcG9pbnRTZXJ2aWNlElcKDkNyZWF0ZUVuZHBvaW50EiEuemVubWVzaC52MS5DcmVhdGVFbmRwb2ludFJlcXVlc3QaIi56ZW5tZXNoLnYxLkNyZWF0ZUVuZHBvaW50UmVzcG9uc2USVAoNTGlzdEVuZHBvaW50cxIgLnplbm1lc2gudjEuTGlzdEVuZHBvaW50c1JlcXVlc3QaIS56ZW5tZXNoLnYxLkxpc3RFbmRwb2ludHNSZXNwb25zZTKrAQoMRXZlbnRTZXJ2aWNlEk4KC1JlY29yZEV2ZW50Eh4uemVubWVzaC52MS5SZWNvcmRFdmVudFJlcXVlc3QaHy56ZW5tZXNoLnYxLlJlY29yZEV2ZW50UmVzcG9uc2USSwoKTGlzdEV2ZW50cxIdLnplbm1lc2gudjEuTGlzdEV2ZW50c1JlcXVlc3QaHi56ZW5tZXNoLnYxLkxpc3RFdmVudHNSZXNwb25zZTKcAgoPRGVsaXZlcnlTZXJ2aWNlEloKD0xlYXNlRGVsaXZlcmllcxIiLnplbm1lc2gudjEuTGVhc2VEZWxpdmVyaWVzUmVxdWVzdBojLnplbm1lc2gudjEuTGVhc2VEZWxpdmVyaWVzUmVzcG9uc2USVAoNUmVwb3J0QXR0ZW1wdBIgLnplbm1lc2gudjEuUmVwb3J0QXR0ZW1wdFJlcXVlc3QaIS56ZW5tZXNoLnYxLlJlcG9ydEF0dGVtcHRSZXNwb25zZRJXCg5MaXN0RGVsaXZlcmllcxIhLnplbm1lc2gudjEuTGlzdERlbGl2ZXJpZXNSZXF1ZXN0GiIuemVubWVzaC52MS5MaXN0RGVsaXZlcmllc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Chh6ZW5tZXNoL3YxL2JhY2tlbmQucHJvdG8SCnplbm1lc2gudjEiPQoMQXVkaXRDb250ZXh0Eg0KBWFjdG9yGAEgASgJEgoKAmlwGAIgASgJEhIKCnVzZXJfYWdlbnQYAyABKAkiUgoGVGVuYW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTAoTQ3JlYXRlVGVuYW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiOgoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIuemVubWVzaC52MS5UZW5hbnQiFAoSTGlzdFRlbmFudHNSZXF1ZXN0IjoKE0xpc3RUZW5hbnRzUmVzcG9uc2USIwoHdGVuYW50cxgBIAMoCzISLnplbm1lc2gudjEuVGVuYW50IrkBChFHZW5lcmljSG1hY0NvbmZpZxIOCgZoZWFkZXIYASABKAkSEQoJYWxnb3JpdGhtGAIgASgJEhAKCGVuY29kaW5nGAMgASgJEhMKBnByZWZpeBgEIAEoCUgAiAEBEhgKEHRpbWVzdGFtcF9oZWFkZXIYBSABKAkSGQoRZXZlbnRfdHlwZV9oZWFkZXIYBiABKAkSGgoSZGVsaXZlcnlfaWRfaGVhZGVyGAcgASgJQgkKB19wcmVmaXgiggIKBlNvdXJjZRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEAoIcHJvdmlkZXIYAyABKAkSDAoEbmFtZRgEIAEoCRIuCgdnZW5lcmljGAUgASgLMh0uemVubWVzaC52MS5HZW5lcmljSG1hY0NvbmZpZxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChF0b2xlcmFuY2Vfc2Vjb25kcxgHIAEoDRI+ChpwcmV2aW91c19zZWNyZXRfZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiyQEKE0NyZWF0ZVNvdXJjZVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEgwKBG5hbWUYAyABKAkSDgoGc2VjcmV0GAQgASgJEi4KB2dlbmVyaWMYBSABKAsyHS56ZW5tZXNoLnYxLkdlbmVyaWNIbWFjQ29uZmlnEhkKEXRvbGVyYW5jZV9zZWNvbmRzGAYgASgNEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiOgoUQ3JlYXRlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2UiJAoSTGlzdFNvdXJjZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSI6ChNMaXN0U291cmNlc1Jlc3BvbnNlEiMKB3NvdXJjZXMYASADKAsyEi56ZW5tZXNoLnYxLlNvdXJjZSKRAQoZUm90YXRlU291cmNlU2VjcmV0UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEg4KBnNlY3JldBgDIAEoCRIYChBwcmV2aW91c192YWxpZF9zGAQgASgNEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiQAoaUm90YXRlU291cmNlU2VjcmV0UmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2UiKQoUUmVzb2x2ZVNvdXJjZVJlcXVlc3QSEQoJc291cmNlX2lkGAEgASgJIkwKFVJlc29sdmVTb3VyY2VSZXNwb25zZRIiCgZzb3VyY2UYASABKAsyEi56ZW5tZXNoLnYxLlNvdXJjZRIPCgdzZWNyZXRzGAIgAygJIoADCghFbmRwb2ludBIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEg8KB2VuYWJsZWQYBSABKAgSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPbWF4X2NvbmN1cnJlbmN5GAcgASgNEhgKEGNsb3VkZXZlbnRzX21vZGUYCCABKAkSFwoPZGlzYWJsZWRfcmVhc29uGAkgASgJEi8KC2Rpc2FibGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcChRjb25zZWN1dGl2ZV9mYWlsdXJlcxgLIAEoDRIXCg9oYXNfY2xpZW50X2NlcnQYDCABKAgSPgoacHJldmlvdXNfc2VjcmV0X2V4cGlyZXNfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItYBChVDcmVhdGVFbmRwb2ludFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIXCg9tYXhfY29uY3VycmVuY3kYBCABKA0SGAoQY2xvdWRldmVudHNfbW9kZRgFIAEoCRIXCg9jbGllbnRfY2VydF9wZW0YBiABKAkSFgoOY2xpZW50X2tleV9wZW0YByABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCKyAwoVVXBkYXRlRW5kcG9pbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtlbmRwb2ludF9pZBgCIAEoCRIQCgN1cmwYAyABKAlIAIgBARIXCg9zZXRfZXZlbnRfdHlwZXMYBCABKAgSEwoLZXZlbnRfdHlwZXMYBSADKAkSFAoHZW5hYmxlZBgGIAEoCEgBiAEBEhwKD21heF9jb25jdXJyZW5jeRgHIAEoDUgCiAEBEh0KEGNsb3VkZXZlbnRzX21vZGUYCCABKAlIA4gBARIcCg9jbGllbnRfY2VydF9wZW0YCSABKAlIBIgBARIbCg5jbGllbnRfa2V5X3BlbRgKIAEoCUgFiAEBEhkKEWNsZWFyX2NsaWVudF9jZXJ0GAsgASgIEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHRCBgoEX3VybEIKCghfZW5hYmxlZEISChBfbWF4X2NvbmN1cnJlbmN5QhMKEV9jbG91ZGV2ZW50c19tb2RlQhIKEF9jbGllbnRfY2VydF9wZW1CEQoPX2NsaWVudF9rZXlfcGVtIkAKFlVwZGF0ZUVuZHBvaW50UmVzcG9uc2USJgoIZW5kcG9pbnQYASABKAsyFC56ZW5tZXNoLnYxLkVuZHBvaW50IoUBChtSb3RhdGVFbmRwb2ludFNlY3JldFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC2VuZHBvaW50X2lkGAIgASgJEhgKEHByZXZpb3VzX3ZhbGlkX3MYAyABKA0SJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJeChxSb3RhdGVFbmRwb2ludFNlY3JldFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludBIWCg5zaWduaW5nX3NlY3JldBgCIAEoCSJYChZDcmVhdGVFbmRwb2ludFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludBIWCg5zaWduaW5nX3NlY3JldBgCIAEoCSImChRMaXN0RW5kcG9pbnRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkiQAoVTGlzdEVuZHBvaW50c1Jlc3BvbnNlEicKCWVuZHBvaW50cxgBIAMoCzIULnplbm1lc2gudjEuRW5kcG9pbnQi9wEKBUV2ZW50EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIRCglzb3VyY2VfaWQYAyABKAkSDgoGc291cmNlGAQgASgJEgwKBHR5cGUYBSABKAkSKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZGF0YWNvbnRlbnR0eXBlGAcgASgJEgwKBGRhdGEYCCABKAwSHAoUcHJvdmlkZXJfZGVsaXZlcnlfaWQYCSABKAkSLwoLcmVjZWl2ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQBChJSZWNvcmRFdmVudFJlcXVlc3QSEQoJc291cmNlX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZGF0YWNvbnRlbnR0eXBlGAQgASgJEgwKBGRhdGEYBSABKAwSHAoUcHJvdmlkZXJfZGVsaXZlcnlfaWQYBiABKAkiYAoTUmVjb3JkRXZlbnRSZXNwb25zZRIgCgVldmVudBgBIAEoCzIRLnplbm1lc2gudjEuRXZlbnQSEQoJZHVwbGljYXRlGAIgASgIEhQKDGRlbGl2ZXJ5X2lkcxgDIAMoCSIyChFMaXN0RXZlbnRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSDQoFbGltaXQYAiABKA0iNwoSTGlzdEV2ZW50c1Jlc3BvbnNlEiEKBmV2ZW50cxgBIAMoCzIRLnplbm1lc2gudjEuRXZlbnQi3QIKCERlbGl2ZXJ5EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIQCghldmVudF9pZBgDIAEoCRITCgtlbmRwb2ludF9pZBgEIAEoCRIoCgVzdGF0ZRgFIAEoDjIZLnplbm1lc2gudjEuRGVsaXZlcnlTdGF0ZRIQCghhdHRlbXB0cxgGIAEoDRIzCg9uZXh0X2F0dGVtcHRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGxhc3Rfc3RhdHVzX2NvZGUYCCABKA0SEgoKbGFzdF9lcnJvchgJIAEoCRIuCgp1cGRhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdyZXBsYXlzGAsgASgNEisKB2RlYWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIukBCg5MZWFzZWREZWxpdmVyeRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkSIAoFZXZlbnQYAiABKAsyES56ZW5tZXNoLnYxLkV2ZW50EhQKDGVuZHBvaW50X3VybBgDIAEoCRIXCg9zaWduaW5nX3NlY3JldHMYBCADKAkSEwoLbGVhc2VfdG9rZW4YBSABKAkSGAoQY2xvdWRldmVudHNfbW9kZRgGIAEoCRIXCg9jbGllbnRfY2VydF9wZW0YByABKAkSFgoOY2xpZW50X2tleV9wZW0YCCABKAkiSQoWTGVhc2VEZWxpdmVyaWVzUmVxdWVzdBILCgNtYXgYASABKA0SEAoIbGVhc2VfbXMYAiABKA0SEAoIZXZlbnRfaWQYAyABKAkiSQoXTGVhc2VEZWxpdmVyaWVzUmVzcG9uc2USLgoKZGVsaXZlcmllcxgBIAMoCzIaLnplbm1lc2gudjEuTGVhc2VkRGVsaXZlcnkikAEKFFJlcG9ydEF0dGVtcHRSZXF1ZXN0EhMKC2RlbGl2ZXJ5X2lkGAEgASgJEhMKC2xlYXNlX3Rva2VuGAIgASgJEhMKC3N0YXR1c19jb2RlGAMgASgNEg0KBWVycm9yGAQgASgJEhMKC2R1cmF0aW9uX21zGAUgASgNEhUKDXJldHJ5X2FmdGVyX3MYBiABKA0iPwoVUmVwb3J0QXR0ZW1wdFJlc3BvbnNlEiYKCGRlbGl2ZXJ5GAEgASgLMhQuemVubWVzaC52MS5EZWxpdmVyeSJIChVMaXN0RGVsaXZlcmllc1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEg0KBWxpbWl0GAIgASgNEhAKCGV2ZW50X2lkGAMgASgJIkIKFkxpc3REZWxpdmVyaWVzUmVzcG9uc2USKAoKZGVsaXZlcmllcxgBIAMoCzIULnplbm1lc2gudjEuRGVsaXZlcnkipAEKB0F0dGVtcHQSCgoCaWQYASABKAkSEwoLZGVsaXZlcnlfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoDRITCgtzdGF0dXNfY29kZRgEIAEoDRINCgVlcnJvchgFIAEoCRITCgtkdXJhdGlvbl9tcxgGIAEoDRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI6ChNMaXN0QXR0ZW1wdHNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtkZWxpdmVyeV9pZBgCIAEoCSI9ChRMaXN0QXR0ZW1wdHNSZXNwb25zZRIlCghhdHRlbXB0cxgBIAMoCzITLnplbm1lc2gudjEuQXR0ZW1wdCJlChVSZXBsYXlEZWxpdmVyeVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiQAoWUmVwbGF5RGVsaXZlcnlSZXNwb25zZRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkikAEKFVJlcGxheUVuZHBvaW50UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZW5kcG9pbnRfaWQYAiABKAkSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiXwoSUmVwbGF5RXZlbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIQCghldmVudF9pZBgCIAEoCRInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0IkkKFlJlcGxheUVuZHBvaW50UmVzcG9uc2USFAoMZGVsaXZlcnlfaWRzGAEgAygJEhkKEXNraXBwZWRfaW5fZmxpZ2h0GAIgAygJIkYKE1JlcGxheUV2ZW50UmVzcG9uc2USFAoMZGVsaXZlcnlfaWRzGAEgAygJEhkKEXNraXBwZWRfaW5fZmxpZ2h0GAIgAygJIoYCCgpBdWRpdEVudHJ5EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRILCgNzZXEYAyABKAQSJgoCYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAUgASgJEgsKA3ZpYRgGIAEoCRIOCgZhY3Rpb24YByABKAkSDgoGdGFyZ2V0GAggASgJEhMKC2JlZm9yZV9qc29uGAkgASgJEhIKCmFmdGVyX2pzb24YCiABKAkSCgoCaXAYCyABKAkSEgoKdXNlcl9hZ2VudBgMIAEoCRIRCglwcmV2X2hhc2gYDSABKAkSDAoEaGFzaBgOIAEoCSJEChBMaXN0QXVkaXRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVsaW1pdBgCIAEoDRIRCglhZnRlcl9zZXEYAyABKAQiPAoRTGlzdEF1ZGl0UmVzcG9uc2USJwoHZW50cmllcxgBIAMoCzIWLnplbm1lc2gudjEuQXVkaXRFbnRyeSIkChJWZXJpZnlBdWRpdFJlcXVlc3QSDgoGdGVuYW50GAEgASgJIosBChBBdWRpdENoYWluU3RhdHVzEhEKCXRlbmFudF9pZBgBIAEoCRITCgt0ZW5hbnRfbmFtZRgCIAEoCRIMCgRyb3dzGAMgASgEEgoKAm9rGAQgASgIEhIKCmJyb2tlbl9zZXEYBSABKAQSEQoJYnJva2VuX2lkGAYgASgJEg4KBnJlYXNvbhgHIAEoCSJPChNWZXJpZnlBdWRpdFJlc3BvbnNlEiwKBmNoYWlucxgBIAMoCzIcLnplbm1lc2gudjEuQXVkaXRDaGFpblN0YXR1cxIKCgJvaxgCIAEoCCqfAQoNRGVsaXZlcnlTdGF0ZRIeChpERUxJVkVSWV9TVEFURV9VTlNQRUNJRklFRBAAEhoKFkRFTElWRVJZX1NUQVRFX1BFTkRJTkcQARIcChhERUxJVkVSWV9TVEFURV9TVUNDRUVERUQQAhIbChdERUxJVkVSWV9TVEFURV9SRVRSWUlORxADEhcKE0RFTElWRVJZX1NUQVRFX0RFQUQQBDKyAQoNVGVuYW50U2VydmljZRJRCgxDcmVhdGVUZW5hbnQSHy56ZW5tZXNoLnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaIC56ZW5tZXNoLnYxLkNyZWF0ZVRlbmFudFJlc3BvbnNlEk4KC0xpc3RUZW5hbnRzEh4uemVubWVzaC52MS5MaXN0VGVuYW50c1JlcXVlc3QaHy56ZW5tZXNoLnYxLkxpc3RUZW5hbnRzUmVzcG9uc2Uy7QIKDVNvdXJjZVNlcnZpY2USUQoMQ3JlYXRlU291cmNlEh8uemVubWVzaC52MS5DcmVhdGVTb3VyY2VSZXF1ZXN0GiAuemVubWVzaC52MS5DcmVhdGVTb3VyY2VSZXNwb25zZRJOCgtMaXN0U291cmNlcxIeLnplbm1lc2gudjEuTGlzdFNvdXJjZXNSZXF1ZXN0Gh8uemVubWVzaC52MS5MaXN0U291cmNlc1Jlc3BvbnNlElQKDVJlc29sdmVTb3VyY2USIC56ZW5tZXNoLnYxLlJlc29sdmVTb3VyY2VSZXF1ZXN0GiEuemVubWVzaC52MS5SZXNvbHZlU291cmNlUmVzcG9uc2USYwoSUm90YXRlU291cmNlU2VjcmV0EiUuemVubWVzaC52MS5Sb3RhdGVTb3VyY2VTZWNyZXRSZXF1ZXN0GiYuemVubWVzaC52MS5Sb3RhdGVTb3VyY2VTZWNyZXRSZXNwb25zZTKEAwoPRW5kcG9pbnRTZXJ2aWNlElcKDkNyZWF0ZUVuZHBvaW50EiEuemVubWVzaC52MS5DcmVhdGVFbmRwb2ludFJlcXVlc3QaIi56ZW5tZXNoLnYxLkNyZWF0ZUVuZHBvaW50UmVzcG9uc2USVAoNTGlzdEVuZHBvaW50cxIgLnplbm1lc2gudjEuTGlzdEVuZHBvaW50c1JlcXVlc3QaIS56ZW5tZXNoLnYxLkxpc3RFbmRwb2ludHNSZXNwb25zZRJXCg5VcGRhdGVFbmRwb2ludBIhLnplbm1lc2gudjEuVXBkYXRlRW5kcG9pbnRSZXF1ZXN0GiIuemVubWVzaC52MS5VcGRhdGVFbmRwb2ludFJlc3BvbnNlEmkKFFJvdGF0ZUVuZHBvaW50U2VjcmV0EicuemVubWVzaC52MS5Sb3RhdGVFbmRwb2ludFNlY3JldFJlcXVlc3QaKC56ZW5tZXNoLnYxLlJvdGF0ZUVuZHBvaW50U2VjcmV0UmVzcG9uc2UyqwEKDEV2ZW50U2VydmljZRJOCgtSZWNvcmRFdmVudBIeLnplbm1lc2gudjEuUmVjb3JkRXZlbnRSZXF1ZXN0Gh8uemVubWVzaC52MS5SZWNvcmRFdmVudFJlc3BvbnNlEksKCkxpc3RFdmVudHMSHS56ZW5tZXNoLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gh4uemVubWVzaC52MS5MaXN0RXZlbnRzUmVzcG9uc2Uy8QQKD0RlbGl2ZXJ5U2VydmljZRJaCg9MZWFzZURlbGl2ZXJpZXMSIi56ZW5tZXNoLnYxLkxlYXNlRGVsaXZlcmllc1JlcXVlc3QaIy56ZW5tZXNoLnYxLkxlYXNlRGVsaXZlcmllc1Jlc3BvbnNlElQKDVJlcG9ydEF0dGVtcHQSIC56ZW5tZXNoLnYxLlJlcG9ydEF0dGVtcHRSZXF1ZXN0GiEuemVubWVzaC52MS5SZXBvcnRBdHRlbXB0UmVzcG9uc2USVwoOTGlzdERlbGl2ZXJpZXMSIS56ZW5tZXNoLnYxLkxpc3REZWxpdmVyaWVzUmVxdWVzdBoiLnplbm1lc2gudjEuTGlzdERlbGl2ZXJpZXNSZXNwb25zZRJRCgxMaXN0QXR0ZW1wdHMSHy56ZW5tZXNoLnYxLkxpc3RBdHRlbXB0c1JlcXVlc3QaIC56ZW5tZXNoLnYxLkxpc3RBdHRlbXB0c1Jlc3BvbnNlElcKDlJlcGxheURlbGl2ZXJ5EiEuemVubWVzaC52MS5SZXBsYXlEZWxpdmVyeVJlcXVlc3QaIi56ZW5tZXNoLnYxLlJlcGxheURlbGl2ZXJ5UmVzcG9uc2USVwoOUmVwbGF5RW5kcG9pbnQSIS56ZW5tZXNoLnYxLlJlcGxheUVuZHBvaW50UmVxdWVzdBoiLnplbm1lc2gudjEuUmVwbGF5RW5kcG9pbnRSZXNwb25zZRJOCgtSZXBsYXlFdmVudBIeLnplbm1lc2gudjEuUmVwbGF5RXZlbnRSZXF1ZXN0Gh8uemVubWVzaC52MS5SZXBsYXlFdmVudFJlc3BvbnNlMqgBCgxBdWRpdFNlcnZpY2USSAoJTGlzdEF1ZGl0EhwuemVubWVzaC52MS5MaXN0QXVkaXRSZXF1ZXN0Gh0uemVubWVzaC52MS5MaXN0QXVkaXRSZXNwb25zZRJOCgtWZXJpZnlBdWRpdBIeLnplbm1lc2gudjEuVmVyaWZ5QXVkaXRSZXF1ZXN0Gh8uemVubWVzaC52MS5WZXJpZnlBdWRpdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+
+/**
+ * Who asked for a mutation, as the edge saw it. Carried in the message (not metadata) so that the
+ * message-integrity HMAC covers it.
+ *
+ * @generated from message zenmesh.v1.AuditContext
+ */
+export type AuditContext = Message<"zenmesh.v1.AuditContext"> & {
+  /**
+   * "api_key:key_...", "user:...", or "system"; empty is recorded as "unknown".
+   *
+   * @generated from field: string actor = 1;
+   */
+  actor: string;
+
+  /**
+   * Client IP address as the edge saw it.
+   *
+   * @generated from field: string ip = 2;
+   */
+  ip: string;
+
+  /**
+   * @generated from field: string user_agent = 3;
+   */
+  userAgent: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.AuditContext.
+ * Use `create(AuditContextSchema)` to create a new message.
+ */
+export const AuditContextSchema: GenMessage<AuditContext> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 0);
 
 /**
  * @generated from message zenmesh.v1.Tenant
@@ -39,7 +73,7 @@ export type Tenant = Message<"zenmesh.v1.Tenant"> & {
  * Use `create(TenantSchema)` to create a new message.
  */
 export const TenantSchema: GenMessage<Tenant> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 0);
+  messageDesc(file_zenmesh_v1_backend, 1);
 
 /**
  * @generated from message zenmesh.v1.CreateTenantRequest
@@ -51,6 +85,11 @@ export type CreateTenantRequest = Message<"zenmesh.v1.CreateTenantRequest"> & {
    * @generated from field: string name = 1;
    */
   name: string;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
 };
 
 /**
@@ -58,7 +97,7 @@ export type CreateTenantRequest = Message<"zenmesh.v1.CreateTenantRequest"> & {
  * Use `create(CreateTenantRequestSchema)` to create a new message.
  */
 export const CreateTenantRequestSchema: GenMessage<CreateTenantRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 1);
+  messageDesc(file_zenmesh_v1_backend, 2);
 
 /**
  * @generated from message zenmesh.v1.CreateTenantResponse
@@ -75,7 +114,7 @@ export type CreateTenantResponse = Message<"zenmesh.v1.CreateTenantResponse"> & 
  * Use `create(CreateTenantResponseSchema)` to create a new message.
  */
 export const CreateTenantResponseSchema: GenMessage<CreateTenantResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 2);
+  messageDesc(file_zenmesh_v1_backend, 3);
 
 /**
  * @generated from message zenmesh.v1.ListTenantsRequest
@@ -88,7 +127,7 @@ export type ListTenantsRequest = Message<"zenmesh.v1.ListTenantsRequest"> & {
  * Use `create(ListTenantsRequestSchema)` to create a new message.
  */
 export const ListTenantsRequestSchema: GenMessage<ListTenantsRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 3);
+  messageDesc(file_zenmesh_v1_backend, 4);
 
 /**
  * @generated from message zenmesh.v1.ListTenantsResponse
@@ -105,7 +144,7 @@ export type ListTenantsResponse = Message<"zenmesh.v1.ListTenantsResponse"> & {
  * Use `create(ListTenantsResponseSchema)` to create a new message.
  */
 export const ListTenantsResponseSchema: GenMessage<ListTenantsResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 4);
+  messageDesc(file_zenmesh_v1_backend, 5);
 
 /**
  * How a generic HMAC source is signed by its sender.
@@ -140,6 +179,29 @@ export type GenericHmacConfig = Message<"zenmesh.v1.GenericHmacConfig"> & {
    * @generated from field: optional string prefix = 4;
    */
   prefix?: string | undefined;
+
+  /**
+   * Header carrying the signed Unix-seconds timestamp, lower-case; when set the HMAC covers
+   * "<timestamp>.<body>" and the source's tolerance applies. Empty: the body alone is signed.
+   *
+   * @generated from field: string timestamp_header = 5;
+   */
+  timestampHeader: string;
+
+  /**
+   * Header naming the event type, lower-case. Empty means "x-event-type".
+   *
+   * @generated from field: string event_type_header = 6;
+   */
+  eventTypeHeader: string;
+
+  /**
+   * Header carrying the sender's delivery id (the dedup key), lower-case. Empty means "x-delivery-id",
+   * else "webhook-id".
+   *
+   * @generated from field: string delivery_id_header = 7;
+   */
+  deliveryIdHeader: string;
 };
 
 /**
@@ -147,7 +209,7 @@ export type GenericHmacConfig = Message<"zenmesh.v1.GenericHmacConfig"> & {
  * Use `create(GenericHmacConfigSchema)` to create a new message.
  */
 export const GenericHmacConfigSchema: GenMessage<GenericHmacConfig> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 5);
+  messageDesc(file_zenmesh_v1_backend, 6);
 
 /**
  * @generated from message zenmesh.v1.Source
@@ -164,7 +226,8 @@ export type Source = Message<"zenmesh.v1.Source"> & {
   tenantId: string;
 
   /**
-   * "generic" for now; provider schemes (github, stripe, ...) are added by the ingestion work.
+   * "generic", "github", "stripe", "slack", "shopify", "gitlab", "standard-webhooks" or "svix"
+   * (services/ingester/README.md lists each scheme).
    *
    * @generated from field: string provider = 3;
    */
@@ -176,6 +239,8 @@ export type Source = Message<"zenmesh.v1.Source"> & {
   name: string;
 
   /**
+   * Set for generic sources only.
+   *
    * @generated from field: zenmesh.v1.GenericHmacConfig generic = 5;
    */
   generic?: GenericHmacConfig | undefined;
@@ -184,6 +249,20 @@ export type Source = Message<"zenmesh.v1.Source"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 6;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * How far a signed timestamp may be from now, seconds; 0 means the default (300).
+   *
+   * @generated from field: uint32 tolerance_seconds = 7;
+   */
+  toleranceSeconds: number;
+
+  /**
+   * During a secret rotation: until when the previous secret is still accepted (unset otherwise).
+   *
+   * @generated from field: google.protobuf.Timestamp previous_secret_expires_at = 8;
+   */
+  previousSecretExpiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -191,7 +270,7 @@ export type Source = Message<"zenmesh.v1.Source"> & {
  * Use `create(SourceSchema)` to create a new message.
  */
 export const SourceSchema: GenMessage<Source> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 6);
+  messageDesc(file_zenmesh_v1_backend, 7);
 
 /**
  * @generated from message zenmesh.v1.CreateSourceRequest
@@ -215,16 +294,31 @@ export type CreateSourceRequest = Message<"zenmesh.v1.CreateSourceRequest"> & {
   name: string;
 
   /**
-   * The shared secret the provider signs with. Stored AES-256-GCM encrypted.
+   * The shared secret the provider signs with. Stored AES-256-GCM encrypted. Standard Webhooks / Svix:
+   * "whsec_" + base64 of at least 16 bytes.
    *
    * @generated from field: string secret = 4;
    */
   secret: string;
 
   /**
+   * Generic sources only (refused for the others).
+   *
    * @generated from field: zenmesh.v1.GenericHmacConfig generic = 5;
    */
   generic?: GenericHmacConfig | undefined;
+
+  /**
+   * 0 means the default (300 s); at most 3600.
+   *
+   * @generated from field: uint32 tolerance_seconds = 6;
+   */
+  toleranceSeconds: number;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
 };
 
 /**
@@ -232,7 +326,7 @@ export type CreateSourceRequest = Message<"zenmesh.v1.CreateSourceRequest"> & {
  * Use `create(CreateSourceRequestSchema)` to create a new message.
  */
 export const CreateSourceRequestSchema: GenMessage<CreateSourceRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 7);
+  messageDesc(file_zenmesh_v1_backend, 8);
 
 /**
  * @generated from message zenmesh.v1.CreateSourceResponse
@@ -249,7 +343,7 @@ export type CreateSourceResponse = Message<"zenmesh.v1.CreateSourceResponse"> & 
  * Use `create(CreateSourceResponseSchema)` to create a new message.
  */
 export const CreateSourceResponseSchema: GenMessage<CreateSourceResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 8);
+  messageDesc(file_zenmesh_v1_backend, 9);
 
 /**
  * @generated from message zenmesh.v1.ListSourcesRequest
@@ -266,7 +360,7 @@ export type ListSourcesRequest = Message<"zenmesh.v1.ListSourcesRequest"> & {
  * Use `create(ListSourcesRequestSchema)` to create a new message.
  */
 export const ListSourcesRequestSchema: GenMessage<ListSourcesRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 9);
+  messageDesc(file_zenmesh_v1_backend, 10);
 
 /**
  * @generated from message zenmesh.v1.ListSourcesResponse
@@ -283,7 +377,65 @@ export type ListSourcesResponse = Message<"zenmesh.v1.ListSourcesResponse"> & {
  * Use `create(ListSourcesResponseSchema)` to create a new message.
  */
 export const ListSourcesResponseSchema: GenMessage<ListSourcesResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 10);
+  messageDesc(file_zenmesh_v1_backend, 11);
+
+/**
+ * @generated from message zenmesh.v1.RotateSourceSecretRequest
+ */
+export type RotateSourceSecretRequest = Message<"zenmesh.v1.RotateSourceSecretRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string source_id = 2;
+   */
+  sourceId: string;
+
+  /**
+   * The new secret (same rules as CreateSourceRequest.secret).
+   *
+   * @generated from field: string secret = 3;
+   */
+  secret: string;
+
+  /**
+   * How long the current secret stays accepted; 0 means 24 hours; at most 7 days.
+   *
+   * @generated from field: uint32 previous_valid_s = 4;
+   */
+  previousValidS: number;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.RotateSourceSecretRequest.
+ * Use `create(RotateSourceSecretRequestSchema)` to create a new message.
+ */
+export const RotateSourceSecretRequestSchema: GenMessage<RotateSourceSecretRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 12);
+
+/**
+ * @generated from message zenmesh.v1.RotateSourceSecretResponse
+ */
+export type RotateSourceSecretResponse = Message<"zenmesh.v1.RotateSourceSecretResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Source source = 1;
+   */
+  source?: Source | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.RotateSourceSecretResponse.
+ * Use `create(RotateSourceSecretResponseSchema)` to create a new message.
+ */
+export const RotateSourceSecretResponseSchema: GenMessage<RotateSourceSecretResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 13);
 
 /**
  * @generated from message zenmesh.v1.ResolveSourceRequest
@@ -300,7 +452,7 @@ export type ResolveSourceRequest = Message<"zenmesh.v1.ResolveSourceRequest"> & 
  * Use `create(ResolveSourceRequestSchema)` to create a new message.
  */
 export const ResolveSourceRequestSchema: GenMessage<ResolveSourceRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 11);
+  messageDesc(file_zenmesh_v1_backend, 14);
 
 /**
  * @generated from message zenmesh.v1.ResolveSourceResponse
@@ -324,7 +476,7 @@ export type ResolveSourceResponse = Message<"zenmesh.v1.ResolveSourceResponse"> 
  * Use `create(ResolveSourceResponseSchema)` to create a new message.
  */
 export const ResolveSourceResponseSchema: GenMessage<ResolveSourceResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 12);
+  messageDesc(file_zenmesh_v1_backend, 15);
 
 /**
  * @generated from message zenmesh.v1.Endpoint
@@ -361,6 +513,54 @@ export type Endpoint = Message<"zenmesh.v1.Endpoint"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 6;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * Most deliveries to this endpoint in flight at once, across every egress instance.
+   *
+   * @generated from field: uint32 max_concurrency = 7;
+   */
+  maxConcurrency: number;
+
+  /**
+   * "binary" (default: body = event data, attributes in ce-* headers) or "structured"
+   * (body = the whole event as application/cloudevents+json).
+   *
+   * @generated from field: string cloudevents_mode = 8;
+   */
+  cloudeventsMode: string;
+
+  /**
+   * Why the endpoint is disabled: "operator", "gone" (it answered 410) or "failing"; empty when enabled.
+   *
+   * @generated from field: string disabled_reason = 9;
+   */
+  disabledReason: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp disabled_at = 10;
+   */
+  disabledAt?: Timestamp | undefined;
+
+  /**
+   * Failed attempts since the last success.
+   *
+   * @generated from field: uint32 consecutive_failures = 11;
+   */
+  consecutiveFailures: number;
+
+  /**
+   * A client certificate is presented to this endpoint (mTLS); the key is never returned.
+   *
+   * @generated from field: bool has_client_cert = 12;
+   */
+  hasClientCert: boolean;
+
+  /**
+   * During a secret rotation: until when the previous signing secret still signs.
+   *
+   * @generated from field: google.protobuf.Timestamp previous_secret_expires_at = 13;
+   */
+  previousSecretExpiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -368,7 +568,7 @@ export type Endpoint = Message<"zenmesh.v1.Endpoint"> & {
  * Use `create(EndpointSchema)` to create a new message.
  */
 export const EndpointSchema: GenMessage<Endpoint> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 13);
+  messageDesc(file_zenmesh_v1_backend, 16);
 
 /**
  * @generated from message zenmesh.v1.CreateEndpointRequest
@@ -388,6 +588,37 @@ export type CreateEndpointRequest = Message<"zenmesh.v1.CreateEndpointRequest"> 
    * @generated from field: repeated string event_types = 3;
    */
   eventTypes: string[];
+
+  /**
+   * 0 means the default (20); at most 1000.
+   *
+   * @generated from field: uint32 max_concurrency = 4;
+   */
+  maxConcurrency: number;
+
+  /**
+   * "binary" (default when empty) or "structured".
+   *
+   * @generated from field: string cloudevents_mode = 5;
+   */
+  cloudeventsMode: string;
+
+  /**
+   * Optional mTLS client identity (PEM); both or neither. The key is stored AES-256-GCM sealed.
+   *
+   * @generated from field: string client_cert_pem = 6;
+   */
+  clientCertPem: string;
+
+  /**
+   * @generated from field: string client_key_pem = 7;
+   */
+  clientKeyPem: string;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
 };
 
 /**
@@ -395,7 +626,158 @@ export type CreateEndpointRequest = Message<"zenmesh.v1.CreateEndpointRequest"> 
  * Use `create(CreateEndpointRequestSchema)` to create a new message.
  */
 export const CreateEndpointRequestSchema: GenMessage<CreateEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 14);
+  messageDesc(file_zenmesh_v1_backend, 17);
+
+/**
+ * @generated from message zenmesh.v1.UpdateEndpointRequest
+ */
+export type UpdateEndpointRequest = Message<"zenmesh.v1.UpdateEndpointRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string endpoint_id = 2;
+   */
+  endpointId: string;
+
+  /**
+   * @generated from field: optional string url = 3;
+   */
+  url?: string | undefined;
+
+  /**
+   * When true, event_types replaces the filter (empty = every type).
+   *
+   * @generated from field: bool set_event_types = 4;
+   */
+  setEventTypes: boolean;
+
+  /**
+   * @generated from field: repeated string event_types = 5;
+   */
+  eventTypes: string[];
+
+  /**
+   * @generated from field: optional bool enabled = 6;
+   */
+  enabled?: boolean | undefined;
+
+  /**
+   * @generated from field: optional uint32 max_concurrency = 7;
+   */
+  maxConcurrency?: number | undefined;
+
+  /**
+   * @generated from field: optional string cloudevents_mode = 8;
+   */
+  cloudeventsMode?: string | undefined;
+
+  /**
+   * Both set: replace the client identity. clear_client_cert: remove it.
+   *
+   * @generated from field: optional string client_cert_pem = 9;
+   */
+  clientCertPem?: string | undefined;
+
+  /**
+   * @generated from field: optional string client_key_pem = 10;
+   */
+  clientKeyPem?: string | undefined;
+
+  /**
+   * @generated from field: bool clear_client_cert = 11;
+   */
+  clearClientCert: boolean;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.UpdateEndpointRequest.
+ * Use `create(UpdateEndpointRequestSchema)` to create a new message.
+ */
+export const UpdateEndpointRequestSchema: GenMessage<UpdateEndpointRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 18);
+
+/**
+ * @generated from message zenmesh.v1.UpdateEndpointResponse
+ */
+export type UpdateEndpointResponse = Message<"zenmesh.v1.UpdateEndpointResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Endpoint endpoint = 1;
+   */
+  endpoint?: Endpoint | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.UpdateEndpointResponse.
+ * Use `create(UpdateEndpointResponseSchema)` to create a new message.
+ */
+export const UpdateEndpointResponseSchema: GenMessage<UpdateEndpointResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 19);
+
+/**
+ * @generated from message zenmesh.v1.RotateEndpointSecretRequest
+ */
+export type RotateEndpointSecretRequest = Message<"zenmesh.v1.RotateEndpointSecretRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string endpoint_id = 2;
+   */
+  endpointId: string;
+
+  /**
+   * How long the previous secret keeps signing; 0 means 24 hours; at most 7 days.
+   *
+   * @generated from field: uint32 previous_valid_s = 3;
+   */
+  previousValidS: number;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.RotateEndpointSecretRequest.
+ * Use `create(RotateEndpointSecretRequestSchema)` to create a new message.
+ */
+export const RotateEndpointSecretRequestSchema: GenMessage<RotateEndpointSecretRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 20);
+
+/**
+ * @generated from message zenmesh.v1.RotateEndpointSecretResponse
+ */
+export type RotateEndpointSecretResponse = Message<"zenmesh.v1.RotateEndpointSecretResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Endpoint endpoint = 1;
+   */
+  endpoint?: Endpoint | undefined;
+
+  /**
+   * The new secret, returned exactly once.
+   *
+   * @generated from field: string signing_secret = 2;
+   */
+  signingSecret: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.RotateEndpointSecretResponse.
+ * Use `create(RotateEndpointSecretResponseSchema)` to create a new message.
+ */
+export const RotateEndpointSecretResponseSchema: GenMessage<RotateEndpointSecretResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 21);
 
 /**
  * @generated from message zenmesh.v1.CreateEndpointResponse
@@ -419,7 +801,7 @@ export type CreateEndpointResponse = Message<"zenmesh.v1.CreateEndpointResponse"
  * Use `create(CreateEndpointResponseSchema)` to create a new message.
  */
 export const CreateEndpointResponseSchema: GenMessage<CreateEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 15);
+  messageDesc(file_zenmesh_v1_backend, 22);
 
 /**
  * @generated from message zenmesh.v1.ListEndpointsRequest
@@ -436,7 +818,7 @@ export type ListEndpointsRequest = Message<"zenmesh.v1.ListEndpointsRequest"> & 
  * Use `create(ListEndpointsRequestSchema)` to create a new message.
  */
 export const ListEndpointsRequestSchema: GenMessage<ListEndpointsRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 16);
+  messageDesc(file_zenmesh_v1_backend, 23);
 
 /**
  * @generated from message zenmesh.v1.ListEndpointsResponse
@@ -453,7 +835,7 @@ export type ListEndpointsResponse = Message<"zenmesh.v1.ListEndpointsResponse"> 
  * Use `create(ListEndpointsResponseSchema)` to create a new message.
  */
 export const ListEndpointsResponseSchema: GenMessage<ListEndpointsResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 17);
+  messageDesc(file_zenmesh_v1_backend, 24);
 
 /**
  * A stored webhook, in CloudEvents 1.0 terms.
@@ -521,7 +903,7 @@ export type Event = Message<"zenmesh.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 18);
+  messageDesc(file_zenmesh_v1_backend, 25);
 
 /**
  * @generated from message zenmesh.v1.RecordEventRequest
@@ -563,7 +945,7 @@ export type RecordEventRequest = Message<"zenmesh.v1.RecordEventRequest"> & {
  * Use `create(RecordEventRequestSchema)` to create a new message.
  */
 export const RecordEventRequestSchema: GenMessage<RecordEventRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 19);
+  messageDesc(file_zenmesh_v1_backend, 26);
 
 /**
  * @generated from message zenmesh.v1.RecordEventResponse
@@ -592,7 +974,7 @@ export type RecordEventResponse = Message<"zenmesh.v1.RecordEventResponse"> & {
  * Use `create(RecordEventResponseSchema)` to create a new message.
  */
 export const RecordEventResponseSchema: GenMessage<RecordEventResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 20);
+  messageDesc(file_zenmesh_v1_backend, 27);
 
 /**
  * @generated from message zenmesh.v1.ListEventsRequest
@@ -614,7 +996,7 @@ export type ListEventsRequest = Message<"zenmesh.v1.ListEventsRequest"> & {
  * Use `create(ListEventsRequestSchema)` to create a new message.
  */
 export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 21);
+  messageDesc(file_zenmesh_v1_backend, 28);
 
 /**
  * @generated from message zenmesh.v1.ListEventsResponse
@@ -631,7 +1013,7 @@ export type ListEventsResponse = Message<"zenmesh.v1.ListEventsResponse"> & {
  * Use `create(ListEventsResponseSchema)` to create a new message.
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 22);
+  messageDesc(file_zenmesh_v1_backend, 29);
 
 /**
  * @generated from message zenmesh.v1.Delivery
@@ -686,6 +1068,20 @@ export type Delivery = Message<"zenmesh.v1.Delivery"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 10;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * How many times it was replayed; each replay starts a fresh retry schedule.
+   *
+   * @generated from field: uint32 replays = 11;
+   */
+  replays: number;
+
+  /**
+   * When it entered the dead-letter state (unset unless dead).
+   *
+   * @generated from field: google.protobuf.Timestamp dead_at = 12;
+   */
+  deadAt?: Timestamp | undefined;
 };
 
 /**
@@ -693,7 +1089,7 @@ export type Delivery = Message<"zenmesh.v1.Delivery"> & {
  * Use `create(DeliverySchema)` to create a new message.
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 23);
+  messageDesc(file_zenmesh_v1_backend, 30);
 
 /**
  * Work handed to egress under a lease: everything needed to deliver and sign.
@@ -729,6 +1125,25 @@ export type LeasedDelivery = Message<"zenmesh.v1.LeasedDelivery"> & {
    * @generated from field: string lease_token = 5;
    */
   leaseToken: string;
+
+  /**
+   * "binary" or "structured" CloudEvents HTTP mode for this endpoint.
+   *
+   * @generated from field: string cloudevents_mode = 6;
+   */
+  cloudeventsMode: string;
+
+  /**
+   * The endpoint's mTLS client identity (PEM), empty when it has none.
+   *
+   * @generated from field: string client_cert_pem = 7;
+   */
+  clientCertPem: string;
+
+  /**
+   * @generated from field: string client_key_pem = 8;
+   */
+  clientKeyPem: string;
 };
 
 /**
@@ -736,7 +1151,7 @@ export type LeasedDelivery = Message<"zenmesh.v1.LeasedDelivery"> & {
  * Use `create(LeasedDeliverySchema)` to create a new message.
  */
 export const LeasedDeliverySchema: GenMessage<LeasedDelivery> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 24);
+  messageDesc(file_zenmesh_v1_backend, 31);
 
 /**
  * @generated from message zenmesh.v1.LeaseDeliveriesRequest
@@ -765,7 +1180,7 @@ export type LeaseDeliveriesRequest = Message<"zenmesh.v1.LeaseDeliveriesRequest"
  * Use `create(LeaseDeliveriesRequestSchema)` to create a new message.
  */
 export const LeaseDeliveriesRequestSchema: GenMessage<LeaseDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 25);
+  messageDesc(file_zenmesh_v1_backend, 32);
 
 /**
  * @generated from message zenmesh.v1.LeaseDeliveriesResponse
@@ -782,7 +1197,7 @@ export type LeaseDeliveriesResponse = Message<"zenmesh.v1.LeaseDeliveriesRespons
  * Use `create(LeaseDeliveriesResponseSchema)` to create a new message.
  */
 export const LeaseDeliveriesResponseSchema: GenMessage<LeaseDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 26);
+  messageDesc(file_zenmesh_v1_backend, 33);
 
 /**
  * @generated from message zenmesh.v1.ReportAttemptRequest
@@ -828,7 +1243,7 @@ export type ReportAttemptRequest = Message<"zenmesh.v1.ReportAttemptRequest"> & 
  * Use `create(ReportAttemptRequestSchema)` to create a new message.
  */
 export const ReportAttemptRequestSchema: GenMessage<ReportAttemptRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 27);
+  messageDesc(file_zenmesh_v1_backend, 34);
 
 /**
  * @generated from message zenmesh.v1.ReportAttemptResponse
@@ -845,7 +1260,7 @@ export type ReportAttemptResponse = Message<"zenmesh.v1.ReportAttemptResponse"> 
  * Use `create(ReportAttemptResponseSchema)` to create a new message.
  */
 export const ReportAttemptResponseSchema: GenMessage<ReportAttemptResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 28);
+  messageDesc(file_zenmesh_v1_backend, 35);
 
 /**
  * @generated from message zenmesh.v1.ListDeliveriesRequest
@@ -874,7 +1289,7 @@ export type ListDeliveriesRequest = Message<"zenmesh.v1.ListDeliveriesRequest"> 
  * Use `create(ListDeliveriesRequestSchema)` to create a new message.
  */
 export const ListDeliveriesRequestSchema: GenMessage<ListDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 29);
+  messageDesc(file_zenmesh_v1_backend, 36);
 
 /**
  * @generated from message zenmesh.v1.ListDeliveriesResponse
@@ -891,7 +1306,489 @@ export type ListDeliveriesResponse = Message<"zenmesh.v1.ListDeliveriesResponse"
  * Use `create(ListDeliveriesResponseSchema)` to create a new message.
  */
 export const ListDeliveriesResponseSchema: GenMessage<ListDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 30);
+  messageDesc(file_zenmesh_v1_backend, 37);
+
+/**
+ * @generated from message zenmesh.v1.Attempt
+ */
+export type Attempt = Message<"zenmesh.v1.Attempt"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string delivery_id = 2;
+   */
+  deliveryId: string;
+
+  /**
+   * @generated from field: uint32 attempt = 3;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: uint32 status_code = 4;
+   */
+  statusCode: number;
+
+  /**
+   * @generated from field: string error = 5;
+   */
+  error: string;
+
+  /**
+   * @generated from field: uint32 duration_ms = 6;
+   */
+  durationMs: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 7;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.Attempt.
+ * Use `create(AttemptSchema)` to create a new message.
+ */
+export const AttemptSchema: GenMessage<Attempt> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 38);
+
+/**
+ * @generated from message zenmesh.v1.ListAttemptsRequest
+ */
+export type ListAttemptsRequest = Message<"zenmesh.v1.ListAttemptsRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string delivery_id = 2;
+   */
+  deliveryId: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.ListAttemptsRequest.
+ * Use `create(ListAttemptsRequestSchema)` to create a new message.
+ */
+export const ListAttemptsRequestSchema: GenMessage<ListAttemptsRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 39);
+
+/**
+ * @generated from message zenmesh.v1.ListAttemptsResponse
+ */
+export type ListAttemptsResponse = Message<"zenmesh.v1.ListAttemptsResponse"> & {
+  /**
+   * @generated from field: repeated zenmesh.v1.Attempt attempts = 1;
+   */
+  attempts: Attempt[];
+};
+
+/**
+ * Describes the message zenmesh.v1.ListAttemptsResponse.
+ * Use `create(ListAttemptsResponseSchema)` to create a new message.
+ */
+export const ListAttemptsResponseSchema: GenMessage<ListAttemptsResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 40);
+
+/**
+ * @generated from message zenmesh.v1.ReplayDeliveryRequest
+ */
+export type ReplayDeliveryRequest = Message<"zenmesh.v1.ReplayDeliveryRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string delivery_id = 2;
+   */
+  deliveryId: string;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.ReplayDeliveryRequest.
+ * Use `create(ReplayDeliveryRequestSchema)` to create a new message.
+ */
+export const ReplayDeliveryRequestSchema: GenMessage<ReplayDeliveryRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 41);
+
+/**
+ * @generated from message zenmesh.v1.ReplayDeliveryResponse
+ */
+export type ReplayDeliveryResponse = Message<"zenmesh.v1.ReplayDeliveryResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Delivery delivery = 1;
+   */
+  delivery?: Delivery | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.ReplayDeliveryResponse.
+ * Use `create(ReplayDeliveryResponseSchema)` to create a new message.
+ */
+export const ReplayDeliveryResponseSchema: GenMessage<ReplayDeliveryResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 42);
+
+/**
+ * @generated from message zenmesh.v1.ReplayEndpointRequest
+ */
+export type ReplayEndpointRequest = Message<"zenmesh.v1.ReplayEndpointRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string endpoint_id = 2;
+   */
+  endpointId: string;
+
+  /**
+   * Required: dead deliveries of events received at or after this instant.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 3;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.ReplayEndpointRequest.
+ * Use `create(ReplayEndpointRequestSchema)` to create a new message.
+ */
+export const ReplayEndpointRequestSchema: GenMessage<ReplayEndpointRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 43);
+
+/**
+ * @generated from message zenmesh.v1.ReplayEventRequest
+ */
+export type ReplayEventRequest = Message<"zenmesh.v1.ReplayEventRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string event_id = 2;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.ReplayEventRequest.
+ * Use `create(ReplayEventRequestSchema)` to create a new message.
+ */
+export const ReplayEventRequestSchema: GenMessage<ReplayEventRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 44);
+
+/**
+ * @generated from message zenmesh.v1.ReplayEndpointResponse
+ */
+export type ReplayEndpointResponse = Message<"zenmesh.v1.ReplayEndpointResponse"> & {
+  /**
+   * Deliveries scheduled now.
+   *
+   * @generated from field: repeated string delivery_ids = 1;
+   */
+  deliveryIds: string[];
+
+  /**
+   * Deliveries left alone because an attempt is in flight (they are being delivered anyway).
+   *
+   * @generated from field: repeated string skipped_in_flight = 2;
+   */
+  skippedInFlight: string[];
+};
+
+/**
+ * Describes the message zenmesh.v1.ReplayEndpointResponse.
+ * Use `create(ReplayEndpointResponseSchema)` to create a new message.
+ */
+export const ReplayEndpointResponseSchema: GenMessage<ReplayEndpointResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 45);
+
+/**
+ * @generated from message zenmesh.v1.ReplayEventResponse
+ */
+export type ReplayEventResponse = Message<"zenmesh.v1.ReplayEventResponse"> & {
+  /**
+   * Deliveries scheduled now.
+   *
+   * @generated from field: repeated string delivery_ids = 1;
+   */
+  deliveryIds: string[];
+
+  /**
+   * Deliveries left alone because an attempt is in flight (they are being delivered anyway).
+   *
+   * @generated from field: repeated string skipped_in_flight = 2;
+   */
+  skippedInFlight: string[];
+};
+
+/**
+ * Describes the message zenmesh.v1.ReplayEventResponse.
+ * Use `create(ReplayEventResponseSchema)` to create a new message.
+ */
+export const ReplayEventResponseSchema: GenMessage<ReplayEventResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 46);
+
+/**
+ * One row of a tenant's hash-chained audit log.
+ *
+ * @generated from message zenmesh.v1.AuditEntry
+ */
+export type AuditEntry = Message<"zenmesh.v1.AuditEntry"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string tenant_id = 2;
+   */
+  tenantId: string;
+
+  /**
+   * 1, 2, 3, ... within the tenant's chain.
+   *
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 4;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string actor = 5;
+   */
+  actor: string;
+
+  /**
+   * The SPIFFE ID of the workload that carried the request (e.g. the bff), or the backend itself.
+   *
+   * @generated from field: string via = 6;
+   */
+  via: string;
+
+  /**
+   * e.g. "tenant.create", "endpoint.update", "endpoint.disable", "delivery.replay".
+   *
+   * @generated from field: string action = 7;
+   */
+  action: string;
+
+  /**
+   * e.g. "endpoint/ep_...".
+   *
+   * @generated from field: string target = 8;
+   */
+  target: string;
+
+  /**
+   * JSON snapshots of the target before and after ("null" when none). Never secrets.
+   *
+   * @generated from field: string before_json = 9;
+   */
+  beforeJson: string;
+
+  /**
+   * @generated from field: string after_json = 10;
+   */
+  afterJson: string;
+
+  /**
+   * @generated from field: string ip = 11;
+   */
+  ip: string;
+
+  /**
+   * @generated from field: string user_agent = 12;
+   */
+  userAgent: string;
+
+  /**
+   * Hex SHA-256 of the previous row of this chain (64 zeros for the first).
+   *
+   * @generated from field: string prev_hash = 13;
+   */
+  prevHash: string;
+
+  /**
+   * Hex SHA-256 of this row's canonical form, which includes prev_hash.
+   *
+   * @generated from field: string hash = 14;
+   */
+  hash: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.AuditEntry.
+ * Use `create(AuditEntrySchema)` to create a new message.
+ */
+export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 47);
+
+/**
+ * @generated from message zenmesh.v1.ListAuditRequest
+ */
+export type ListAuditRequest = Message<"zenmesh.v1.ListAuditRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: uint32 limit = 2;
+   */
+  limit: number;
+
+  /**
+   * Only rows with seq greater than this (paging forward).
+   *
+   * @generated from field: uint64 after_seq = 3;
+   */
+  afterSeq: bigint;
+};
+
+/**
+ * Describes the message zenmesh.v1.ListAuditRequest.
+ * Use `create(ListAuditRequestSchema)` to create a new message.
+ */
+export const ListAuditRequestSchema: GenMessage<ListAuditRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 48);
+
+/**
+ * @generated from message zenmesh.v1.ListAuditResponse
+ */
+export type ListAuditResponse = Message<"zenmesh.v1.ListAuditResponse"> & {
+  /**
+   * @generated from field: repeated zenmesh.v1.AuditEntry entries = 1;
+   */
+  entries: AuditEntry[];
+};
+
+/**
+ * Describes the message zenmesh.v1.ListAuditResponse.
+ * Use `create(ListAuditResponseSchema)` to create a new message.
+ */
+export const ListAuditResponseSchema: GenMessage<ListAuditResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 49);
+
+/**
+ * @generated from message zenmesh.v1.VerifyAuditRequest
+ */
+export type VerifyAuditRequest = Message<"zenmesh.v1.VerifyAuditRequest"> & {
+  /**
+   * Tenant id or name; empty verifies every tenant.
+   *
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.VerifyAuditRequest.
+ * Use `create(VerifyAuditRequestSchema)` to create a new message.
+ */
+export const VerifyAuditRequestSchema: GenMessage<VerifyAuditRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 50);
+
+/**
+ * @generated from message zenmesh.v1.AuditChainStatus
+ */
+export type AuditChainStatus = Message<"zenmesh.v1.AuditChainStatus"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string tenant_name = 2;
+   */
+  tenantName: string;
+
+  /**
+   * Rows checked.
+   *
+   * @generated from field: uint64 rows = 3;
+   */
+  rows: bigint;
+
+  /**
+   * @generated from field: bool ok = 4;
+   */
+  ok: boolean;
+
+  /**
+   * The first broken link, when not ok.
+   *
+   * @generated from field: uint64 broken_seq = 5;
+   */
+  brokenSeq: bigint;
+
+  /**
+   * @generated from field: string broken_id = 6;
+   */
+  brokenId: string;
+
+  /**
+   * "hash_mismatch" (the row's content changed), "prev_hash_mismatch" (the link to the previous row
+   * changed), "seq_gap" (a row is missing), "head_mismatch" (rows after the last one were removed).
+   *
+   * @generated from field: string reason = 7;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.AuditChainStatus.
+ * Use `create(AuditChainStatusSchema)` to create a new message.
+ */
+export const AuditChainStatusSchema: GenMessage<AuditChainStatus> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 51);
+
+/**
+ * @generated from message zenmesh.v1.VerifyAuditResponse
+ */
+export type VerifyAuditResponse = Message<"zenmesh.v1.VerifyAuditResponse"> & {
+  /**
+   * @generated from field: repeated zenmesh.v1.AuditChainStatus chains = 1;
+   */
+  chains: AuditChainStatus[];
+
+  /**
+   * @generated from field: bool ok = 2;
+   */
+  ok: boolean;
+};
+
+/**
+ * Describes the message zenmesh.v1.VerifyAuditResponse.
+ * Use `create(VerifyAuditResponseSchema)` to create a new message.
+ */
+export const VerifyAuditResponseSchema: GenMessage<VerifyAuditResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 52);
 
 /**
  * @generated from enum zenmesh.v1.DeliveryState
@@ -982,6 +1879,16 @@ export const SourceService: GenService<{
     input: typeof ResolveSourceRequestSchema;
     output: typeof ResolveSourceResponseSchema;
   },
+  /**
+   * A new secret; the current one stays accepted (as the previous) until the expiry given.
+   *
+   * @generated from rpc zenmesh.v1.SourceService.RotateSourceSecret
+   */
+  rotateSourceSecret: {
+    methodKind: "unary";
+    input: typeof RotateSourceSecretRequestSchema;
+    output: typeof RotateSourceSecretResponseSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_zenmesh_v1_backend, 1);
 
@@ -1004,6 +1911,26 @@ export const EndpointService: GenService<{
     methodKind: "unary";
     input: typeof ListEndpointsRequestSchema;
     output: typeof ListEndpointsResponseSchema;
+  },
+  /**
+   * Changes the fields that are set; enabling clears disabled_reason and the failure count.
+   *
+   * @generated from rpc zenmesh.v1.EndpointService.UpdateEndpoint
+   */
+  updateEndpoint: {
+    methodKind: "unary";
+    input: typeof UpdateEndpointRequestSchema;
+    output: typeof UpdateEndpointResponseSchema;
+  },
+  /**
+   * A new signing secret (returned once); the previous one keeps signing until the expiry given.
+   *
+   * @generated from rpc zenmesh.v1.EndpointService.RotateEndpointSecret
+   */
+  rotateEndpointSecret: {
+    methodKind: "unary";
+    input: typeof RotateEndpointSecretRequestSchema;
+    output: typeof RotateEndpointSecretResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_zenmesh_v1_backend, 2);
@@ -1063,6 +1990,69 @@ export const DeliveryService: GenService<{
     input: typeof ListDeliveriesRequestSchema;
     output: typeof ListDeliveriesResponseSchema;
   },
+  /**
+   * @generated from rpc zenmesh.v1.DeliveryService.ListAttempts
+   */
+  listAttempts: {
+    methodKind: "unary";
+    input: typeof ListAttemptsRequestSchema;
+    output: typeof ListAttemptsResponseSchema;
+  },
+  /**
+   * Delivers one delivery again now, with a fresh retry schedule (any state but in flight).
+   *
+   * @generated from rpc zenmesh.v1.DeliveryService.ReplayDelivery
+   */
+  replayDelivery: {
+    methodKind: "unary";
+    input: typeof ReplayDeliveryRequestSchema;
+    output: typeof ReplayDeliveryResponseSchema;
+  },
+  /**
+   * Every dead delivery of an endpoint whose event was received at or after `since`.
+   *
+   * @generated from rpc zenmesh.v1.DeliveryService.ReplayEndpoint
+   */
+  replayEndpoint: {
+    methodKind: "unary";
+    input: typeof ReplayEndpointRequestSchema;
+    output: typeof ReplayEndpointResponseSchema;
+  },
+  /**
+   * One event to every enabled endpoint its type matches now (creating deliveries where missing).
+   *
+   * @generated from rpc zenmesh.v1.DeliveryService.ReplayEvent
+   */
+  replayEvent: {
+    methodKind: "unary";
+    input: typeof ReplayEventRequestSchema;
+    output: typeof ReplayEventResponseSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_zenmesh_v1_backend, 4);
+
+/**
+ * @generated from service zenmesh.v1.AuditService
+ */
+export const AuditService: GenService<{
+  /**
+   * @generated from rpc zenmesh.v1.AuditService.ListAudit
+   */
+  listAudit: {
+    methodKind: "unary";
+    input: typeof ListAuditRequestSchema;
+    output: typeof ListAuditResponseSchema;
+  },
+  /**
+   * Walks each tenant's chain (or one tenant's) and names the first broken link.
+   *
+   * @generated from rpc zenmesh.v1.AuditService.VerifyAudit
+   */
+  verifyAudit: {
+    methodKind: "unary";
+    input: typeof VerifyAuditRequestSchema;
+    output: typeof VerifyAuditResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_zenmesh_v1_backend, 5);
 

@@ -4,13 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file zenmesh/v1/ca.proto.
  */
 export const file_zenmesh_v1_ca: GenFile = /*@__PURE__*/
-  fileDesc("ChN6ZW5tZXNoL3YxL2NhLnByb3RvEgp6ZW5tZXNoLnYxIhcKFUdldFRydXN0QnVuZGxlUmVxdWVzdCJLChZHZXRUcnVzdEJ1bmRsZVJlc3BvbnNlEhQKDHRydXN0X2RvbWFpbhgBIAEoCRIbChNjYV9jZXJ0aWZpY2F0ZXNfcGVtGAIgAygJMmQKCUNhU2VydmljZRJXCg5HZXRUcnVzdEJ1bmRsZRIhLnplbm1lc2gudjEuR2V0VHJ1c3RCdW5kbGVSZXF1ZXN0GiIuemVubWVzaC52MS5HZXRUcnVzdEJ1bmRsZVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChN6ZW5tZXNoL3YxL2NhLnByb3RvEgp6ZW5tZXNoLnYxIhcKFUdldFRydXN0QnVuZGxlUmVxdWVzdCJLChZHZXRUcnVzdEJ1bmRsZVJlc3BvbnNlEhQKDHRydXN0X2RvbWFpbhgBIAEoCRIbChNjYV9jZXJ0aWZpY2F0ZXNfcGVtGAIgAygJIqMBCgpJc3N1ZWRTdmlkEhEKCXNwaWZmZV9pZBgBIAEoCRIXCg9jZXJ0aWZpY2F0ZV9wZW0YAiABKAkSDgoGc2VyaWFsGAMgASgJEi0KCW5vdF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYnVuZGxlX3ZlcnNpb24YBSABKAQSEgoKYnVuZGxlX3BlbRgGIAMoCSIyCgtKb2luUmVxdWVzdBISCgpqb2luX3Rva2VuGAEgASgJEg8KB2Nzcl9wZW0YAiABKAkiNAoMSm9pblJlc3BvbnNlEiQKBHN2aWQYASABKAsyFi56ZW5tZXNoLnYxLklzc3VlZFN2aWQiTwoMUmVuZXdSZXF1ZXN0Eg8KB2Nzcl9wZW0YASABKAkSHwoXY3VycmVudF9jZXJ0aWZpY2F0ZV9wZW0YAiABKAkSDQoFcHJvb2YYAyABKAwiNQoNUmVuZXdSZXNwb25zZRIkCgRzdmlkGAEgASgLMhYuemVubWVzaC52MS5Jc3N1ZWRTdmlkIjIKF1dhdGNoVHJ1c3RCdW5kbGVSZXF1ZXN0EhcKD3NlcnZpbmdfYWRkcmVzcxgBIAEoCSJxChhXYXRjaFRydXN0QnVuZGxlUmVzcG9uc2USFAoMdHJ1c3RfZG9tYWluGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSGwoTY2FfY2VydGlmaWNhdGVzX3BlbRgDIAMoCRIRCglyZW5ld19ub3cYBCABKAgiKAoVQWNrVHJ1c3RCdW5kbGVSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQiGAoWQWNrVHJ1c3RCdW5kbGVSZXNwb25zZSIZChdXYXRjaFJldm9jYXRpb25zUmVxdWVzdCI8ChhXYXRjaFJldm9jYXRpb25zUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoBBIPCgdzZXJpYWxzGAIgAygJIq0BCgtDYUF1dGhvcml0eRIKCgJpZBgBIAEoCRITCgtmaW5nZXJwcmludBgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEi4KCm5vdF9iZWZvcmUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCW5vdF9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFc3RhdGUYBiABKAki2QEKDFdvcmtsb2FkU3ZpZBIRCglzcGlmZmVfaWQYASABKAkSDgoGc2VyaWFsGAIgASgJEhEKCWlzc3Vlcl9pZBgDIAEoCRItCglub3RfYWZ0ZXIYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWlzc3VlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHAoUYnVuZGxlX3ZlcnNpb25fYWNrZWQYBiABKAQSFwoPc2VydmluZ19hZGRyZXNzGAcgASgJIlcKDVJvdGF0aW9uRXZlbnQSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXBoYXNlGAIgASgJEg8KB21lc3NhZ2UYAyABKAkigAIKCFJvdGF0aW9uEgoKAmlkGAEgASgJEg0KBXBoYXNlGAIgASgJEhYKDmZyb21fYXV0aG9yaXR5GAMgASgJEhQKDHRvX2F1dGhvcml0eRgEIAEoCRIQCghjYW5hcmllcxgFIAMoCRIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgIIAEoCRIqCgdoaXN0b3J5GAkgAygLMhkuemVubWVzaC52MS5Sb3RhdGlvbkV2ZW50Ig8KDVN0YXR1c1JlcXVlc3Qi9wEKDlN0YXR1c1Jlc3BvbnNlEhQKDHRydXN0X2RvbWFpbhgBIAEoCRIsCgthdXRob3JpdGllcxgCIAMoCzIXLnplbm1lc2gudjEuQ2FBdXRob3JpdHkSFgoOYnVuZGxlX3ZlcnNpb24YAyABKAQSGwoTYnVuZGxlX2ZpbmdlcnByaW50cxgEIAMoCRIrCgl3b3JrbG9hZHMYBSADKAsyGC56ZW5tZXNoLnYxLldvcmtsb2FkU3ZpZBImCghyb3RhdGlvbhgGIAEoCzIULnplbm1lc2gudjEuUm90YXRpb24SFwoPcmV2b2tlZF9zZXJpYWxzGAcgASgNIiEKDVJvdGF0ZVJlcXVlc3QSEAoIY2FuYXJpZXMYASADKAkiOAoOUm90YXRlUmVzcG9uc2USJgoIcm90YXRpb24YASABKAsyFC56ZW5tZXNoLnYxLlJvdGF0aW9uIhYKFEFib3J0Um90YXRpb25SZXF1ZXN0Ij8KFUFib3J0Um90YXRpb25SZXNwb25zZRImCghyb3RhdGlvbhgBIAEoCzIULnplbm1lc2gudjEuUm90YXRpb24iQgoNUmV2b2tlUmVxdWVzdBIOCgZzZXJpYWwYASABKAkSEQoJc3BpZmZlX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSIhCg5SZXZva2VSZXNwb25zZRIPCgdzZXJpYWxzGAEgAygJMtYFCglDYVNlcnZpY2USVwoOR2V0VHJ1c3RCdW5kbGUSIS56ZW5tZXNoLnYxLkdldFRydXN0QnVuZGxlUmVxdWVzdBoiLnplbm1lc2gudjEuR2V0VHJ1c3RCdW5kbGVSZXNwb25zZRI8CgVSZW5ldxIYLnplbm1lc2gudjEuUmVuZXdSZXF1ZXN0GhkuemVubWVzaC52MS5SZW5ld1Jlc3BvbnNlEl8KEFdhdGNoVHJ1c3RCdW5kbGUSIy56ZW5tZXNoLnYxLldhdGNoVHJ1c3RCdW5kbGVSZXF1ZXN0GiQuemVubWVzaC52MS5XYXRjaFRydXN0QnVuZGxlUmVzcG9uc2UwARJXCg5BY2tUcnVzdEJ1bmRsZRIhLnplbm1lc2gudjEuQWNrVHJ1c3RCdW5kbGVSZXF1ZXN0GiIuemVubWVzaC52MS5BY2tUcnVzdEJ1bmRsZVJlc3BvbnNlEl8KEFdhdGNoUmV2b2NhdGlvbnMSIy56ZW5tZXNoLnYxLldhdGNoUmV2b2NhdGlvbnNSZXF1ZXN0GiQuemVubWVzaC52MS5XYXRjaFJldm9jYXRpb25zUmVzcG9uc2UwARI/CgZTdGF0dXMSGS56ZW5tZXNoLnYxLlN0YXR1c1JlcXVlc3QaGi56ZW5tZXNoLnYxLlN0YXR1c1Jlc3BvbnNlEj8KBlJvdGF0ZRIZLnplbm1lc2gudjEuUm90YXRlUmVxdWVzdBoaLnplbm1lc2gudjEuUm90YXRlUmVzcG9uc2USVAoNQWJvcnRSb3RhdGlvbhIgLnplbm1lc2gudjEuQWJvcnRSb3RhdGlvblJlcXVlc3QaIS56ZW5tZXNoLnYxLkFib3J0Um90YXRpb25SZXNwb25zZRI/CgZSZXZva2USGS56ZW5tZXNoLnYxLlJldm9rZVJlcXVlc3QaGi56ZW5tZXNoLnYxLlJldm9rZVJlc3BvbnNlMkoKDUNhSm9pblNlcnZpY2USOQoESm9pbhIXLnplbm1lc2gudjEuSm9pblJlcXVlc3QaGC56ZW5tZXNoLnYxLkpvaW5SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message zenmesh.v1.GetTrustBundleRequest
@@ -48,6 +50,621 @@ export const GetTrustBundleResponseSchema: GenMessage<GetTrustBundleResponse> = 
   messageDesc(file_zenmesh_v1_ca, 1);
 
 /**
+ * An issued SVID with the bundle to verify peers with.
+ *
+ * @generated from message zenmesh.v1.IssuedSvid
+ */
+export type IssuedSvid = Message<"zenmesh.v1.IssuedSvid"> & {
+  /**
+   * @generated from field: string spiffe_id = 1;
+   */
+  spiffeId: string;
+
+  /**
+   * @generated from field: string certificate_pem = 2;
+   */
+  certificatePem: string;
+
+  /**
+   * Lower-case hex.
+   *
+   * @generated from field: string serial = 3;
+   */
+  serial: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp not_after = 4;
+   */
+  notAfter?: Timestamp | undefined;
+
+  /**
+   * @generated from field: uint64 bundle_version = 5;
+   */
+  bundleVersion: bigint;
+
+  /**
+   * @generated from field: repeated string bundle_pem = 6;
+   */
+  bundlePem: string[];
+};
+
+/**
+ * Describes the message zenmesh.v1.IssuedSvid.
+ * Use `create(IssuedSvidSchema)` to create a new message.
+ */
+export const IssuedSvidSchema: GenMessage<IssuedSvid> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 2);
+
+/**
+ * @generated from message zenmesh.v1.JoinRequest
+ */
+export type JoinRequest = Message<"zenmesh.v1.JoinRequest"> & {
+  /**
+   * @generated from field: string join_token = 1;
+   */
+  joinToken: string;
+
+  /**
+   * PKCS#10 asking for exactly the SPIFFE ID the token is bound to.
+   *
+   * @generated from field: string csr_pem = 2;
+   */
+  csrPem: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.JoinRequest.
+ * Use `create(JoinRequestSchema)` to create a new message.
+ */
+export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 3);
+
+/**
+ * @generated from message zenmesh.v1.JoinResponse
+ */
+export type JoinResponse = Message<"zenmesh.v1.JoinResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.IssuedSvid svid = 1;
+   */
+  svid?: IssuedSvid | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.JoinResponse.
+ * Use `create(JoinResponseSchema)` to create a new message.
+ */
+export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 4);
+
+/**
+ * @generated from message zenmesh.v1.RenewRequest
+ */
+export type RenewRequest = Message<"zenmesh.v1.RenewRequest"> & {
+  /**
+   * @generated from field: string csr_pem = 1;
+   */
+  csrPem: string;
+
+  /**
+   * The SVID being renewed (leaf first) and an ECDSA-SHA256 signature (DER) by its private key over
+   * "zenmesh-renew-v1\n" + csr_pem: proof that the caller holds the key of the certificate it renews.
+   *
+   * @generated from field: string current_certificate_pem = 2;
+   */
+  currentCertificatePem: string;
+
+  /**
+   * @generated from field: bytes proof = 3;
+   */
+  proof: Uint8Array;
+};
+
+/**
+ * Describes the message zenmesh.v1.RenewRequest.
+ * Use `create(RenewRequestSchema)` to create a new message.
+ */
+export const RenewRequestSchema: GenMessage<RenewRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 5);
+
+/**
+ * @generated from message zenmesh.v1.RenewResponse
+ */
+export type RenewResponse = Message<"zenmesh.v1.RenewResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.IssuedSvid svid = 1;
+   */
+  svid?: IssuedSvid | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.RenewResponse.
+ * Use `create(RenewResponseSchema)` to create a new message.
+ */
+export const RenewResponseSchema: GenMessage<RenewResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 6);
+
+/**
+ * @generated from message zenmesh.v1.WatchTrustBundleRequest
+ */
+export type WatchTrustBundleRequest = Message<"zenmesh.v1.WatchTrustBundleRequest"> & {
+  /**
+   * host:port where the caller serves gRPC, for the CA's mTLS health probes during a rotation (empty: none).
+   *
+   * @generated from field: string serving_address = 1;
+   */
+  servingAddress: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.WatchTrustBundleRequest.
+ * Use `create(WatchTrustBundleRequestSchema)` to create a new message.
+ */
+export const WatchTrustBundleRequestSchema: GenMessage<WatchTrustBundleRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 7);
+
+/**
+ * @generated from message zenmesh.v1.WatchTrustBundleResponse
+ */
+export type WatchTrustBundleResponse = Message<"zenmesh.v1.WatchTrustBundleResponse"> & {
+  /**
+   * @generated from field: string trust_domain = 1;
+   */
+  trustDomain: string;
+
+  /**
+   * @generated from field: uint64 version = 2;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: repeated string ca_certificates_pem = 3;
+   */
+  caCertificatesPem: string[];
+
+  /**
+   * The CA wants the caller to renew now (rotation: re-issue from another CA).
+   *
+   * @generated from field: bool renew_now = 4;
+   */
+  renewNow: boolean;
+};
+
+/**
+ * Describes the message zenmesh.v1.WatchTrustBundleResponse.
+ * Use `create(WatchTrustBundleResponseSchema)` to create a new message.
+ */
+export const WatchTrustBundleResponseSchema: GenMessage<WatchTrustBundleResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 8);
+
+/**
+ * @generated from message zenmesh.v1.AckTrustBundleRequest
+ */
+export type AckTrustBundleRequest = Message<"zenmesh.v1.AckTrustBundleRequest"> & {
+  /**
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+};
+
+/**
+ * Describes the message zenmesh.v1.AckTrustBundleRequest.
+ * Use `create(AckTrustBundleRequestSchema)` to create a new message.
+ */
+export const AckTrustBundleRequestSchema: GenMessage<AckTrustBundleRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 9);
+
+/**
+ * @generated from message zenmesh.v1.AckTrustBundleResponse
+ */
+export type AckTrustBundleResponse = Message<"zenmesh.v1.AckTrustBundleResponse"> & {
+};
+
+/**
+ * Describes the message zenmesh.v1.AckTrustBundleResponse.
+ * Use `create(AckTrustBundleResponseSchema)` to create a new message.
+ */
+export const AckTrustBundleResponseSchema: GenMessage<AckTrustBundleResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 10);
+
+/**
+ * @generated from message zenmesh.v1.WatchRevocationsRequest
+ */
+export type WatchRevocationsRequest = Message<"zenmesh.v1.WatchRevocationsRequest"> & {
+};
+
+/**
+ * Describes the message zenmesh.v1.WatchRevocationsRequest.
+ * Use `create(WatchRevocationsRequestSchema)` to create a new message.
+ */
+export const WatchRevocationsRequestSchema: GenMessage<WatchRevocationsRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 11);
+
+/**
+ * @generated from message zenmesh.v1.WatchRevocationsResponse
+ */
+export type WatchRevocationsResponse = Message<"zenmesh.v1.WatchRevocationsResponse"> & {
+  /**
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+
+  /**
+   * Lower-case hex serials of revoked SVIDs that have not expired yet.
+   *
+   * @generated from field: repeated string serials = 2;
+   */
+  serials: string[];
+};
+
+/**
+ * Describes the message zenmesh.v1.WatchRevocationsResponse.
+ * Use `create(WatchRevocationsResponseSchema)` to create a new message.
+ */
+export const WatchRevocationsResponseSchema: GenMessage<WatchRevocationsResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 12);
+
+/**
+ * @generated from message zenmesh.v1.CaAuthority
+ */
+export type CaAuthority = Message<"zenmesh.v1.CaAuthority"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * SHA-256 of the DER, lower-case hex.
+   *
+   * @generated from field: string fingerprint = 2;
+   */
+  fingerprint: string;
+
+  /**
+   * @generated from field: string subject = 3;
+   */
+  subject: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp not_before = 4;
+   */
+  notBefore?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp not_after = 5;
+   */
+  notAfter?: Timestamp | undefined;
+
+  /**
+   * active | prepared | retiring | retired
+   *
+   * @generated from field: string state = 6;
+   */
+  state: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.CaAuthority.
+ * Use `create(CaAuthoritySchema)` to create a new message.
+ */
+export const CaAuthoritySchema: GenMessage<CaAuthority> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 13);
+
+/**
+ * @generated from message zenmesh.v1.WorkloadSvid
+ */
+export type WorkloadSvid = Message<"zenmesh.v1.WorkloadSvid"> & {
+  /**
+   * @generated from field: string spiffe_id = 1;
+   */
+  spiffeId: string;
+
+  /**
+   * @generated from field: string serial = 2;
+   */
+  serial: string;
+
+  /**
+   * @generated from field: string issuer_id = 3;
+   */
+  issuerId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp not_after = 4;
+   */
+  notAfter?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp issued_at = 5;
+   */
+  issuedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: uint64 bundle_version_acked = 6;
+   */
+  bundleVersionAcked: bigint;
+
+  /**
+   * @generated from field: string serving_address = 7;
+   */
+  servingAddress: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.WorkloadSvid.
+ * Use `create(WorkloadSvidSchema)` to create a new message.
+ */
+export const WorkloadSvidSchema: GenMessage<WorkloadSvid> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 14);
+
+/**
+ * @generated from message zenmesh.v1.RotationEvent
+ */
+export type RotationEvent = Message<"zenmesh.v1.RotationEvent"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 1;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string phase = 2;
+   */
+  phase: string;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.RotationEvent.
+ * Use `create(RotationEventSchema)` to create a new message.
+ */
+export const RotationEventSchema: GenMessage<RotationEvent> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 15);
+
+/**
+ * @generated from message zenmesh.v1.Rotation
+ */
+export type Rotation = Message<"zenmesh.v1.Rotation"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * preparing | distributing | canary | probing | rolling_out | retiring | completed | rolling_back |
+   * rolled_back | failed
+   *
+   * @generated from field: string phase = 2;
+   */
+  phase: string;
+
+  /**
+   * @generated from field: string from_authority = 3;
+   */
+  fromAuthority: string;
+
+  /**
+   * @generated from field: string to_authority = 4;
+   */
+  toAuthority: string;
+
+  /**
+   * @generated from field: repeated string canaries = 5;
+   */
+  canaries: string[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 6;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 7;
+   */
+  updatedAt?: Timestamp | undefined;
+
+  /**
+   * Why it was rolled back or failed; empty otherwise.
+   *
+   * @generated from field: string error = 8;
+   */
+  error: string;
+
+  /**
+   * @generated from field: repeated zenmesh.v1.RotationEvent history = 9;
+   */
+  history: RotationEvent[];
+};
+
+/**
+ * Describes the message zenmesh.v1.Rotation.
+ * Use `create(RotationSchema)` to create a new message.
+ */
+export const RotationSchema: GenMessage<Rotation> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 16);
+
+/**
+ * @generated from message zenmesh.v1.StatusRequest
+ */
+export type StatusRequest = Message<"zenmesh.v1.StatusRequest"> & {
+};
+
+/**
+ * Describes the message zenmesh.v1.StatusRequest.
+ * Use `create(StatusRequestSchema)` to create a new message.
+ */
+export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 17);
+
+/**
+ * @generated from message zenmesh.v1.StatusResponse
+ */
+export type StatusResponse = Message<"zenmesh.v1.StatusResponse"> & {
+  /**
+   * @generated from field: string trust_domain = 1;
+   */
+  trustDomain: string;
+
+  /**
+   * @generated from field: repeated zenmesh.v1.CaAuthority authorities = 2;
+   */
+  authorities: CaAuthority[];
+
+  /**
+   * @generated from field: uint64 bundle_version = 3;
+   */
+  bundleVersion: bigint;
+
+  /**
+   * @generated from field: repeated string bundle_fingerprints = 4;
+   */
+  bundleFingerprints: string[];
+
+  /**
+   * @generated from field: repeated zenmesh.v1.WorkloadSvid workloads = 5;
+   */
+  workloads: WorkloadSvid[];
+
+  /**
+   * The running or last rotation; absent when there never was one.
+   *
+   * @generated from field: zenmesh.v1.Rotation rotation = 6;
+   */
+  rotation?: Rotation | undefined;
+
+  /**
+   * @generated from field: uint32 revoked_serials = 7;
+   */
+  revokedSerials: number;
+};
+
+/**
+ * Describes the message zenmesh.v1.StatusResponse.
+ * Use `create(StatusResponseSchema)` to create a new message.
+ */
+export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 18);
+
+/**
+ * @generated from message zenmesh.v1.RotateRequest
+ */
+export type RotateRequest = Message<"zenmesh.v1.RotateRequest"> & {
+  /**
+   * Service names (`backend`) or SPIFFE IDs re-issued first from the new CA and probed. Empty: no canary stage.
+   *
+   * @generated from field: repeated string canaries = 1;
+   */
+  canaries: string[];
+};
+
+/**
+ * Describes the message zenmesh.v1.RotateRequest.
+ * Use `create(RotateRequestSchema)` to create a new message.
+ */
+export const RotateRequestSchema: GenMessage<RotateRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 19);
+
+/**
+ * @generated from message zenmesh.v1.RotateResponse
+ */
+export type RotateResponse = Message<"zenmesh.v1.RotateResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Rotation rotation = 1;
+   */
+  rotation?: Rotation | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.RotateResponse.
+ * Use `create(RotateResponseSchema)` to create a new message.
+ */
+export const RotateResponseSchema: GenMessage<RotateResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 20);
+
+/**
+ * @generated from message zenmesh.v1.AbortRotationRequest
+ */
+export type AbortRotationRequest = Message<"zenmesh.v1.AbortRotationRequest"> & {
+};
+
+/**
+ * Describes the message zenmesh.v1.AbortRotationRequest.
+ * Use `create(AbortRotationRequestSchema)` to create a new message.
+ */
+export const AbortRotationRequestSchema: GenMessage<AbortRotationRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 21);
+
+/**
+ * @generated from message zenmesh.v1.AbortRotationResponse
+ */
+export type AbortRotationResponse = Message<"zenmesh.v1.AbortRotationResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Rotation rotation = 1;
+   */
+  rotation?: Rotation | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.AbortRotationResponse.
+ * Use `create(AbortRotationResponseSchema)` to create a new message.
+ */
+export const AbortRotationResponseSchema: GenMessage<AbortRotationResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 22);
+
+/**
+ * @generated from message zenmesh.v1.RevokeRequest
+ */
+export type RevokeRequest = Message<"zenmesh.v1.RevokeRequest"> & {
+  /**
+   * Exactly one of: a serial (hex, any case, colons allowed) or a SPIFFE ID (every live SVID of it).
+   *
+   * @generated from field: string serial = 1;
+   */
+  serial: string;
+
+  /**
+   * @generated from field: string spiffe_id = 2;
+   */
+  spiffeId: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.RevokeRequest.
+ * Use `create(RevokeRequestSchema)` to create a new message.
+ */
+export const RevokeRequestSchema: GenMessage<RevokeRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 23);
+
+/**
+ * @generated from message zenmesh.v1.RevokeResponse
+ */
+export type RevokeResponse = Message<"zenmesh.v1.RevokeResponse"> & {
+  /**
+   * @generated from field: repeated string serials = 1;
+   */
+  serials: string[];
+};
+
+/**
+ * Describes the message zenmesh.v1.RevokeResponse.
+ * Use `create(RevokeResponseSchema)` to create a new message.
+ */
+export const RevokeResponseSchema: GenMessage<RevokeResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 24);
+
+/**
+ * The certificate authority of the trust domain, over mutual TLS. Who may call what is the mesh policy table's
+ * business: GetTrustBundle, Renew, WatchTrustBundle, AckTrustBundle and WatchRevocations are open to every
+ * workload of the mesh (each acts only on the caller's own identity); Status, Rotate, AbortRotation and Revoke
+ * are for the operator (`sa/cli`) only.
+ *
  * @generated from service zenmesh.v1.CaService
  */
 export const CaService: GenService<{
@@ -61,6 +678,107 @@ export const CaService: GenService<{
     input: typeof GetTrustBundleRequestSchema;
     output: typeof GetTrustBundleResponseSchema;
   },
+  /**
+   * A fresh X509-SVID for the caller's own SPIFFE ID (the one in its client certificate), from a CSR. The
+   * private key never leaves the workload.
+   *
+   * @generated from rpc zenmesh.v1.CaService.Renew
+   */
+  renew: {
+    methodKind: "unary";
+    input: typeof RenewRequestSchema;
+    output: typeof RenewResponseSchema;
+  },
+  /**
+   * The trust bundle now, then again every time it changes (CA rotation) or the CA asks the caller to renew.
+   *
+   * @generated from rpc zenmesh.v1.CaService.WatchTrustBundle
+   */
+  watchTrustBundle: {
+    methodKind: "server_streaming";
+    input: typeof WatchTrustBundleRequestSchema;
+    output: typeof WatchTrustBundleResponseSchema;
+  },
+  /**
+   * The caller holds (and verifies peers with) this bundle version: rotation waits for every workload's ack.
+   *
+   * @generated from rpc zenmesh.v1.CaService.AckTrustBundle
+   */
+  ackTrustBundle: {
+    methodKind: "unary";
+    input: typeof AckTrustBundleRequestSchema;
+    output: typeof AckTrustBundleResponseSchema;
+  },
+  /**
+   * Revoked SVID serials now, then again on every change.
+   *
+   * @generated from rpc zenmesh.v1.CaService.WatchRevocations
+   */
+  watchRevocations: {
+    methodKind: "server_streaming";
+    input: typeof WatchRevocationsRequestSchema;
+    output: typeof WatchRevocationsResponseSchema;
+  },
+  /**
+   * CAs, bundle, every workload's SVID, rotation state.
+   *
+   * @generated from rpc zenmesh.v1.CaService.Status
+   */
+  status: {
+    methodKind: "unary";
+    input: typeof StatusRequestSchema;
+    output: typeof StatusResponseSchema;
+  },
+  /**
+   * Starts a CA rotation (prepare, distribute, canary, probe, rollout, retire). Returns at once.
+   *
+   * @generated from rpc zenmesh.v1.CaService.Rotate
+   */
+  rotate: {
+    methodKind: "unary";
+    input: typeof RotateRequestSchema;
+    output: typeof RotateResponseSchema;
+  },
+  /**
+   * Rolls a running rotation back (only before its full rollout).
+   *
+   * @generated from rpc zenmesh.v1.CaService.AbortRotation
+   */
+  abortRotation: {
+    methodKind: "unary";
+    input: typeof AbortRotationRequestSchema;
+    output: typeof AbortRotationResponseSchema;
+  },
+  /**
+   * Revokes one serial, or every live SVID of one SPIFFE ID.
+   *
+   * @generated from rpc zenmesh.v1.CaService.Revoke
+   */
+  revoke: {
+    methodKind: "unary";
+    input: typeof RevokeRequestSchema;
+    output: typeof RevokeResponseSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_zenmesh_v1_ca, 0);
+
+/**
+ * Served only on the CA's join listener: TLS that authenticates the CA (its SVID, checked by the workload
+ * against the bundle it was given) and asks no client certificate, because a joining workload has none yet.
+ * The one-time join token authenticates the caller. Wire format: the Connect protocol's unary POST
+ * (`/zenmesh.v1.CaJoinService/Join`, `application/proto`).
+ *
+ * @generated from service zenmesh.v1.CaJoinService
+ */
+export const CaJoinService: GenService<{
+  /**
+   * @generated from rpc zenmesh.v1.CaJoinService.Join
+   */
+  join: {
+    methodKind: "unary";
+    input: typeof JoinRequestSchema;
+    output: typeof JoinResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_zenmesh_v1_ca, 1);
 

@@ -4,13 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file zenmesh/v1/token.proto.
  */
 export const file_zenmesh_v1_token: GenFile = /*@__PURE__*/
-  fileDesc("ChZ6ZW5tZXNoL3YxL3Rva2VuLnByb3RvEgp6ZW5tZXNoLnYxIiYKE1ZlcmlmeUFwaUtleVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSJYChRWZXJpZnlBcGlLZXlSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIOCgZrZXlfaWQYAiABKAkSEQoJdGVuYW50X2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCTJhCgxUb2tlblNlcnZpY2USUQoMVmVyaWZ5QXBpS2V5Eh8uemVubWVzaC52MS5WZXJpZnlBcGlLZXlSZXF1ZXN0GiAuemVubWVzaC52MS5WZXJpZnlBcGlLZXlSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChZ6ZW5tZXNoL3YxL3Rva2VuLnByb3RvEgp6ZW5tZXNoLnYxIiYKE1ZlcmlmeUFwaUtleVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSJYChRWZXJpZnlBcGlLZXlSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIOCgZrZXlfaWQYAiABKAkSEQoJdGVuYW50X2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCSIiChFJbnRyb3NwZWN0UmVxdWVzdBINCgV0b2tlbhgBIAEoCSKKAgoSSW50cm9zcGVjdFJlc3BvbnNlEg4KBmFjdGl2ZRgBIAEoCBISCgp0b2tlbl90eXBlGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRILCgNzdWIYBCABKAkSDQoFc2NvcGUYBSABKAkSEQoJdGVuYW50X2lkGAYgASgJEgsKA2p0aRgHIAEoCRIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglpc3N1ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNlc3Npb25faWQYCiABKAkSDgoGa2V5X2lkGAsgASgJIigKFUV4Y2hhbmdlQXBpS2V5UmVxdWVzdBIPCgdhcGlfa2V5GAEgASgJIqABChZFeGNoYW5nZUFwaUtleVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEhQKDGFjY2Vzc190b2tlbhgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBCABKAkSEQoJdGVuYW50X2lkGAUgASgJEg4KBnNjb3BlcxgGIAMoCSKBAgoKQXBpS2V5SW5mbxIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIAIgBARIzCgpyZXZva2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgBiAEBQg0KC19leHBpcmVzX2F0Qg0KC19yZXZva2VkX2F0IooBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg4KBnNjb3BlcxgDIAMoCRIzCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAiAEBQg0KC19leHBpcmVzX2F0IkwKFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSIwoDa2V5GAIgASgLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIicKEkxpc3RBcGlLZXlzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiOwoTTGlzdEFwaUtleXNSZXNwb25zZRIkCgRrZXlzGAEgAygLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiOwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USIwoDa2V5GAEgASgLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIq0BCg5TaWduaW5nS2V5SW5mbxILCgNraWQYASABKAkSCwoDYWxnGAIgASgJEg0KBXN0YXRlGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKCnJldGlyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSACIAQFCDQoLX3JldGlyZWRfYXQiGQoXUm90YXRlU2lnbmluZ0tleVJlcXVlc3QiRAoYUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEigKBGtleXMYASADKAsyGi56ZW5tZXNoLnYxLlNpZ25pbmdLZXlJbmZvIhgKFkxpc3RTaWduaW5nS2V5c1JlcXVlc3QiQwoXTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USKAoEa2V5cxgBIAMoCzIaLnplbm1lc2gudjEuU2lnbmluZ0tleUluZm8yuAUKDFRva2VuU2VydmljZRJRCgxWZXJpZnlBcGlLZXkSHy56ZW5tZXNoLnYxLlZlcmlmeUFwaUtleVJlcXVlc3QaIC56ZW5tZXNoLnYxLlZlcmlmeUFwaUtleVJlc3BvbnNlEksKCkludHJvc3BlY3QSHS56ZW5tZXNoLnYxLkludHJvc3BlY3RSZXF1ZXN0Gh4uemVubWVzaC52MS5JbnRyb3NwZWN0UmVzcG9uc2USVwoORXhjaGFuZ2VBcGlLZXkSIS56ZW5tZXNoLnYxLkV4Y2hhbmdlQXBpS2V5UmVxdWVzdBoiLnplbm1lc2gudjEuRXhjaGFuZ2VBcGlLZXlSZXNwb25zZRJRCgxDcmVhdGVBcGlLZXkSHy56ZW5tZXNoLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIC56ZW5tZXNoLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlEk4KC0xpc3RBcGlLZXlzEh4uemVubWVzaC52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHy56ZW5tZXNoLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUQoMUmV2b2tlQXBpS2V5Eh8uemVubWVzaC52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiAuemVubWVzaC52MS5SZXZva2VBcGlLZXlSZXNwb25zZRJdChBSb3RhdGVTaWduaW5nS2V5EiMuemVubWVzaC52MS5Sb3RhdGVTaWduaW5nS2V5UmVxdWVzdBokLnplbm1lc2gudjEuUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEloKD0xpc3RTaWduaW5nS2V5cxIiLnplbm1lc2gudjEuTGlzdFNpZ25pbmdLZXlzUmVxdWVzdBojLnplbm1lc2gudjEuTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message zenmesh.v1.VerifyApiKeyRequest
@@ -64,6 +66,437 @@ export const VerifyApiKeyResponseSchema: GenMessage<VerifyApiKeyResponse> = /*@_
   messageDesc(file_zenmesh_v1_token, 1);
 
 /**
+ * @generated from message zenmesh.v1.IntrospectRequest
+ */
+export type IntrospectRequest = Message<"zenmesh.v1.IntrospectRequest"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.IntrospectRequest.
+ * Use `create(IntrospectRequestSchema)` to create a new message.
+ */
+export const IntrospectRequestSchema: GenMessage<IntrospectRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 2);
+
+/**
+ * Every field but `active` is empty when the token is not active (RFC 7662 §2.2).
+ *
+ * @generated from message zenmesh.v1.IntrospectResponse
+ */
+export type IntrospectResponse = Message<"zenmesh.v1.IntrospectResponse"> & {
+  /**
+   * @generated from field: bool active = 1;
+   */
+  active: boolean;
+
+  /**
+   * @generated from field: string token_type = 2;
+   */
+  tokenType: string;
+
+  /**
+   * @generated from field: string client_id = 3;
+   */
+  clientId: string;
+
+  /**
+   * @generated from field: string sub = 4;
+   */
+  sub: string;
+
+  /**
+   * @generated from field: string scope = 5;
+   */
+  scope: string;
+
+  /**
+   * Empty for a cluster-wide principal.
+   *
+   * @generated from field: string tenant_id = 6;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string jti = 7;
+   */
+  jti: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 8;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp issued_at = 9;
+   */
+  issuedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string session_id = 10;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string key_id = 11;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.IntrospectResponse.
+ * Use `create(IntrospectResponseSchema)` to create a new message.
+ */
+export const IntrospectResponseSchema: GenMessage<IntrospectResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 3);
+
+/**
+ * @generated from message zenmesh.v1.ExchangeApiKeyRequest
+ */
+export type ExchangeApiKeyRequest = Message<"zenmesh.v1.ExchangeApiKeyRequest"> & {
+  /**
+   * @generated from field: string api_key = 1;
+   */
+  apiKey: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.ExchangeApiKeyRequest.
+ * Use `create(ExchangeApiKeyRequestSchema)` to create a new message.
+ */
+export const ExchangeApiKeyRequestSchema: GenMessage<ExchangeApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 4);
+
+/**
+ * @generated from message zenmesh.v1.ExchangeApiKeyResponse
+ */
+export type ExchangeApiKeyResponse = Message<"zenmesh.v1.ExchangeApiKeyResponse"> & {
+  /**
+   * False for an unknown, revoked, expired or malformed key; every other field is then empty.
+   *
+   * @generated from field: bool valid = 1;
+   */
+  valid: boolean;
+
+  /**
+   * @generated from field: string access_token = 2;
+   */
+  accessToken: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string key_id = 4;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string tenant_id = 5;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: repeated string scopes = 6;
+   */
+  scopes: string[];
+};
+
+/**
+ * Describes the message zenmesh.v1.ExchangeApiKeyResponse.
+ * Use `create(ExchangeApiKeyResponseSchema)` to create a new message.
+ */
+export const ExchangeApiKeyResponseSchema: GenMessage<ExchangeApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 5);
+
+/**
+ * @generated from message zenmesh.v1.ApiKeyInfo
+ */
+export type ApiKeyInfo = Message<"zenmesh.v1.ApiKeyInfo"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Empty for a cluster-wide key.
+   *
+   * @generated from field: string tenant_id = 2;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated string scopes = 4;
+   */
+  scopes: string[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: optional google.protobuf.Timestamp expires_at = 6;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: optional google.protobuf.Timestamp revoked_at = 7;
+   */
+  revokedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.ApiKeyInfo.
+ * Use `create(ApiKeyInfoSchema)` to create a new message.
+ */
+export const ApiKeyInfoSchema: GenMessage<ApiKeyInfo> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 6);
+
+/**
+ * @generated from message zenmesh.v1.CreateApiKeyRequest
+ */
+export type CreateApiKeyRequest = Message<"zenmesh.v1.CreateApiKeyRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Empty: the caller's own tenant (or a cluster-wide key when the caller is cluster-wide).
+   *
+   * @generated from field: string tenant_id = 2;
+   */
+  tenantId: string;
+
+  /**
+   * Must be non-empty, known scopes, each held by the caller.
+   *
+   * @generated from field: repeated string scopes = 3;
+   */
+  scopes: string[];
+
+  /**
+   * @generated from field: optional google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.CreateApiKeyRequest.
+ * Use `create(CreateApiKeyRequestSchema)` to create a new message.
+ */
+export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 7);
+
+/**
+ * @generated from message zenmesh.v1.CreateApiKeyResponse
+ */
+export type CreateApiKeyResponse = Message<"zenmesh.v1.CreateApiKeyResponse"> & {
+  /**
+   * The key itself, shown exactly once; only its SHA-256 is stored.
+   *
+   * @generated from field: string api_key = 1;
+   */
+  apiKey: string;
+
+  /**
+   * @generated from field: zenmesh.v1.ApiKeyInfo key = 2;
+   */
+  key?: ApiKeyInfo | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.CreateApiKeyResponse.
+ * Use `create(CreateApiKeyResponseSchema)` to create a new message.
+ */
+export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 8);
+
+/**
+ * @generated from message zenmesh.v1.ListApiKeysRequest
+ */
+export type ListApiKeysRequest = Message<"zenmesh.v1.ListApiKeysRequest"> & {
+  /**
+   * Empty: every key the caller may see (its tenant's, or all for a cluster-wide caller).
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.ListApiKeysRequest.
+ * Use `create(ListApiKeysRequestSchema)` to create a new message.
+ */
+export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 9);
+
+/**
+ * @generated from message zenmesh.v1.ListApiKeysResponse
+ */
+export type ListApiKeysResponse = Message<"zenmesh.v1.ListApiKeysResponse"> & {
+  /**
+   * @generated from field: repeated zenmesh.v1.ApiKeyInfo keys = 1;
+   */
+  keys: ApiKeyInfo[];
+};
+
+/**
+ * Describes the message zenmesh.v1.ListApiKeysResponse.
+ * Use `create(ListApiKeysResponseSchema)` to create a new message.
+ */
+export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 10);
+
+/**
+ * @generated from message zenmesh.v1.RevokeApiKeyRequest
+ */
+export type RevokeApiKeyRequest = Message<"zenmesh.v1.RevokeApiKeyRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.RevokeApiKeyRequest.
+ * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
+ */
+export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 11);
+
+/**
+ * @generated from message zenmesh.v1.RevokeApiKeyResponse
+ */
+export type RevokeApiKeyResponse = Message<"zenmesh.v1.RevokeApiKeyResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.ApiKeyInfo key = 1;
+   */
+  key?: ApiKeyInfo | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.RevokeApiKeyResponse.
+ * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
+ */
+export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 12);
+
+/**
+ * @generated from message zenmesh.v1.SigningKeyInfo
+ */
+export type SigningKeyInfo = Message<"zenmesh.v1.SigningKeyInfo"> & {
+  /**
+   * @generated from field: string kid = 1;
+   */
+  kid: string;
+
+  /**
+   * @generated from field: string alg = 2;
+   */
+  alg: string;
+
+  /**
+   * next (published, not yet signing), current (signing), retired (published until its last token expires).
+   *
+   * @generated from field: string state = 3;
+   */
+  state: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: optional google.protobuf.Timestamp retired_at = 5;
+   */
+  retiredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.SigningKeyInfo.
+ * Use `create(SigningKeyInfoSchema)` to create a new message.
+ */
+export const SigningKeyInfoSchema: GenMessage<SigningKeyInfo> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 13);
+
+/**
+ * @generated from message zenmesh.v1.RotateSigningKeyRequest
+ */
+export type RotateSigningKeyRequest = Message<"zenmesh.v1.RotateSigningKeyRequest"> & {
+};
+
+/**
+ * Describes the message zenmesh.v1.RotateSigningKeyRequest.
+ * Use `create(RotateSigningKeyRequestSchema)` to create a new message.
+ */
+export const RotateSigningKeyRequestSchema: GenMessage<RotateSigningKeyRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 14);
+
+/**
+ * @generated from message zenmesh.v1.RotateSigningKeyResponse
+ */
+export type RotateSigningKeyResponse = Message<"zenmesh.v1.RotateSigningKeyResponse"> & {
+  /**
+   * @generated from field: repeated zenmesh.v1.SigningKeyInfo keys = 1;
+   */
+  keys: SigningKeyInfo[];
+};
+
+/**
+ * Describes the message zenmesh.v1.RotateSigningKeyResponse.
+ * Use `create(RotateSigningKeyResponseSchema)` to create a new message.
+ */
+export const RotateSigningKeyResponseSchema: GenMessage<RotateSigningKeyResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 15);
+
+/**
+ * @generated from message zenmesh.v1.ListSigningKeysRequest
+ */
+export type ListSigningKeysRequest = Message<"zenmesh.v1.ListSigningKeysRequest"> & {
+};
+
+/**
+ * Describes the message zenmesh.v1.ListSigningKeysRequest.
+ * Use `create(ListSigningKeysRequestSchema)` to create a new message.
+ */
+export const ListSigningKeysRequestSchema: GenMessage<ListSigningKeysRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 16);
+
+/**
+ * @generated from message zenmesh.v1.ListSigningKeysResponse
+ */
+export type ListSigningKeysResponse = Message<"zenmesh.v1.ListSigningKeysResponse"> & {
+  /**
+   * @generated from field: repeated zenmesh.v1.SigningKeyInfo keys = 1;
+   */
+  keys: SigningKeyInfo[];
+};
+
+/**
+ * Describes the message zenmesh.v1.ListSigningKeysResponse.
+ * Use `create(ListSigningKeysResponseSchema)` to create a new message.
+ */
+export const ListSigningKeysResponseSchema: GenMessage<ListSigningKeysResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 17);
+
+/**
+ * The token service's mesh face. Admin methods (CreateApiKey, ListApiKeys, RevokeApiKey, RotateSigningKey,
+ * ListSigningKeys) also require the acting user's access token in `authorization: Bearer <jwt>` metadata
+ * with the scope named on each method: the calling workload's SPIFFE ID alone is never enough.
+ *
  * @generated from service zenmesh.v1.TokenService
  */
 export const TokenService: GenService<{
@@ -76,6 +509,77 @@ export const TokenService: GenService<{
     methodKind: "unary";
     input: typeof VerifyApiKeyRequestSchema;
     output: typeof VerifyApiKeyResponseSchema;
+  },
+  /**
+   * RFC 7662 introspection over mTLS: is this access or refresh token active right now?
+   *
+   * @generated from rpc zenmesh.v1.TokenService.Introspect
+   */
+  introspect: {
+    methodKind: "unary";
+    input: typeof IntrospectRequestSchema;
+    output: typeof IntrospectResponseSchema;
+  },
+  /**
+   * Exchanges a live API key for a short-lived access token carrying the key's scopes and tenant, which the
+   * bff forwards to the backend. Revoking the key makes these tokens inactive at introspection.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.ExchangeApiKey
+   */
+  exchangeApiKey: {
+    methodKind: "unary";
+    input: typeof ExchangeApiKeyRequestSchema;
+    output: typeof ExchangeApiKeyResponseSchema;
+  },
+  /**
+   * Scope keys:admin. A tenant-bound caller creates keys for its own tenant with a subset of its scopes.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.CreateApiKey
+   */
+  createApiKey: {
+    methodKind: "unary";
+    input: typeof CreateApiKeyRequestSchema;
+    output: typeof CreateApiKeyResponseSchema;
+  },
+  /**
+   * Scope keys:admin.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.ListApiKeys
+   */
+  listApiKeys: {
+    methodKind: "unary";
+    input: typeof ListApiKeysRequestSchema;
+    output: typeof ListApiKeysResponseSchema;
+  },
+  /**
+   * Scope keys:admin.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.RevokeApiKey
+   */
+  revokeApiKey: {
+    methodKind: "unary";
+    input: typeof RevokeApiKeyRequestSchema;
+    output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * Scope admin, cluster-wide caller only: promote the pre-published next key and publish a fresh next one.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.RotateSigningKey
+   */
+  rotateSigningKey: {
+    methodKind: "unary";
+    input: typeof RotateSigningKeyRequestSchema;
+    output: typeof RotateSigningKeyResponseSchema;
+  },
+  /**
+   * Scope admin, cluster-wide caller only.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.ListSigningKeys
+   */
+  listSigningKeys: {
+    methodKind: "unary";
+    input: typeof ListSigningKeysRequestSchema;
+    output: typeof ListSigningKeysResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_zenmesh_v1_token, 0);

@@ -1,0 +1,16 @@
+export { IdentityError, type IdentityErrorCode } from './errors.js';
+export { joinTrustDomain } from './join-client.js';
+export { createPeerGuard, type PeerGuard, type PeerRefusalReason, type PeerVerdict } from './peer-guard.js';
+export { createRevocationList, type RevocationList } from './revocation-list.js';
+export {
+  type ServiceIdentity,
+  type ServiceIdentityOptions,
+  startServiceIdentity,
+} from './service-identity.js';
+export { readSvidFiles, type SvidFilePaths, writeSvidFiles } from './svid-files.js';
+export {
+  type SvidState,
+  startWorkloadIdentity,
+  type WorkloadIdentity,
+  type WorkloadIdentityOptions,
+} from './workload-identity.js';

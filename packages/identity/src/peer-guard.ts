@@ -1,0 +1,87 @@
+import type { PeerCertificate } from 'node:tls';
+import { checkSvidProfile } from '@zenmesh/pki';
+import type { RevocationList } from './revocation-list.js';
+
+export type PeerRefusalReason =
+  | 'no_peer_certificate'
+  | 'svid_malformed'
+  | 'foreign_trust_domain'
+  | 'svid_revoked';
+
+export type PeerVerdict =
+  | { ok: true; spiffeId: string; serial: string }
+  | { ok: false; reason: PeerRefusalReason; detail: string };
+
+/**
+ * The per-call check every verifier runs on its peer's certificate, on top of the TLS handshake (which already
+ * checked the chain to the bundle and the validity dates): the X509-SVID profile (one URI SAN, CA=false,
+ * no keyCertSign/cRLSign, both EKUs), the trust domain, and the revocation list. It runs per call, not per
+ * handshake, so a serial revoked while a connection is open is refused on that connection's next call.
+ */
+export interface PeerGuard {
+  verify(cert: PeerCertificate | string | null | undefined): PeerVerdict;
+  /**
+   * For a gRPC client's `checkServerIdentity`: undefined when the server presents `expectedSpiffeId` with a
+   * sound, unrevoked SVID; otherwise an Error naming the reason.
+   */
+  checkServerIdentity(expectedSpiffeId: string): (host: string, cert: PeerCertificate) => Error | undefined;
+}
+
+const pemOf = (raw: Buffer) =>
+  `-----BEGIN CERTIFICATE-----\n${raw.toString('base64')}\n-----END CERTIFICATE-----\n`;
+
+const MAX_CACHED = 1024;
+
+export function createPeerGuard(opts: {
+  trustDomain: string;
+  revocations: Pick<RevocationList, 'isRevoked'>;
+}): PeerGuard {
+  // The profile of a certificate never changes: parse each one once (keyed by the SHA-256 Node computes over
+  // the exact DER) and look only the revocation list up per call.
+  const profiles = new Map<string, PeerVerdict>();
+  const profileOf = (pem: string): PeerVerdict => {
+    try {
+      return { ok: true, ...checkSvidProfile(pem, { trustDomain: opts.trustDomain }) };
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      return {
+        ok: false,
+        reason: code === 'ERR_SVID_TRUST_DOMAIN' ? 'foreign_trust_domain' : 'svid_malformed',
+        detail: `${code ?? 'ERR'}: ${(err as Error).message}`,
+      };
+    }
+  };
+  const verify = (cert: PeerCertificate | string | null | undefined): PeerVerdict => {
+    const pem = typeof cert === 'string' ? cert : cert?.raw ? pemOf(cert.raw) : undefined;
+    if (!pem)
+      return { ok: false, reason: 'no_peer_certificate', detail: 'the peer presented no certificate' };
+    const key = typeof cert === 'string' ? undefined : cert?.fingerprint256;
+    let svid = key ? profiles.get(key) : undefined;
+    if (!svid) {
+      svid = profileOf(pem);
+      if (key) {
+        if (profiles.size >= MAX_CACHED) profiles.clear();
+        profiles.set(key, svid);
+      }
+    }
+    if (!svid.ok) return svid;
+    if (opts.revocations.isRevoked(svid.serial)) {
+      return {
+        ok: false,
+        reason: 'svid_revoked',
+        detail: `${svid.spiffeId} serial ${svid.serial} is revoked`,
+      };
+    }
+    return svid;
+  };
+  return {
+    verify,
+    checkServerIdentity: (expected) => (_host, cert) => {
+      const verdict = verify(cert);
+      if (!verdict.ok) return new Error(`${verdict.reason}: ${verdict.detail}`);
+      if (verdict.spiffeId !== expected)
+        return new Error(`server SPIFFE ID ${verdict.spiffeId} is not the expected ${expected}`);
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,186 @@
+import {
+  createMemoryNonceStore,
+  createMessageKeyring,
+  createMessageSigner,
+  createRedisNonceStore,
+  loadMasterKey,
+  type MessageSigner,
+  type NonceStore,
+  type RequestRefusal,
+  type RequestSignature,
+} from '@zenmesh/crypto';
+import type { Logger } from '@zenmesh/telemetry';
+
+/** gRPC metadata keys of the message-integrity layer (lower-case, ASCII values). */
+export const INTEGRITY_METADATA = {
+  keyId: 'x-zm-key-id',
+  timestamp: 'x-zm-timestamp',
+  nonce: 'x-zm-nonce',
+  signature: 'x-zm-signature',
+  /** Trailing metadata of a successful unary response. */
+  responseSignature: 'x-zm-response-signature',
+} as const;
+
+/** Methods protected by mutual TLS alone: health probes carry no data worth replaying. */
+export const INTEGRITY_EXEMPT: readonly string[] = [
+  '/grpc.health.v1.Health/Check',
+  '/grpc.health.v1.Health/Watch',
+];
+
+/**
+ * Per-message integrity of one process: the signer (keyring + canonical strings) and the nonce store.
+ * Servers verify every request not in `exempt` and sign their responses; channels sign every request and
+ * verify every unary response before parsing it.
+ */
+export interface MessageIntegrity {
+  readonly signer: MessageSigner;
+  readonly nonces: NonceStore;
+  readonly exempt?: readonly string[];
+  /**
+   * DANGER, for proving that `zenmesh verify` notices a weakened service: the server accepts requests
+   * whatever their signature. Never set in production; services log a loud warning when it is.
+   */
+  readonly insecureSkipVerify?: boolean;
+}
+
+export type IntegrityRefusal = RequestRefusal | 'replayed_nonce' | 'replay_store_unavailable';
+
+let processDefault: MessageIntegrity | undefined;
+
+/**
+ * Installs the integrity every mesh server and channel of this process uses unless given one explicitly.
+ * Each service's main.ts calls this once, before creating servers and channels.
+ */
+export function useMessageIntegrity(integrity: MessageIntegrity | undefined): void {
+  processDefault = integrity;
+}
+
+/** `false` turns integrity off for one server or channel (tests of mTLS alone); undefined means the default. */
+export const resolveIntegrity = (
+  option: MessageIntegrity | false | undefined,
+): MessageIntegrity | undefined => (option === false ? undefined : (option ?? processDefault));
+
+export const isExempt = (integrity: MessageIntegrity, path: string) =>
+  (integrity.exempt ?? INTEGRITY_EXEMPT).includes(path);
+
+/** The request metadata carrying a signature. */
+export const signatureMetadata = (sig: RequestSignature): Record<string, string> => ({
+  [INTEGRITY_METADATA.keyId]: sig.keyId,
+  [INTEGRITY_METADATA.timestamp]: sig.timestamp,
+  [INTEGRITY_METADATA.nonce]: sig.nonce,
+  [INTEGRITY_METADATA.signature]: sig.signature,
+});
+
+/** Nonces live twice the window: a request stamped up to `window` in the future stays replayable that long. */
+export const nonceTtlMs = (signer: MessageSigner) => 2 * signer.windowSeconds * 1000;
+
+export type AdmitVerdict =
+  | { ok: true; keyId: string | undefined; nonce: string | undefined }
+  | { ok: false; reason: IntegrityRefusal; cause?: unknown };
+
+/**
+ * The server side, after the policy check: timestamp window → HMAC over the received bytes → nonce claimed.
+ * `read(name)` returns one request metadata value.
+ */
+export async function admitMessage(
+  integrity: MessageIntegrity,
+  input: { path: string; callerId: string; body: Uint8Array; read: (name: string) => string | undefined },
+): Promise<AdmitVerdict> {
+  const signature = {
+    keyId: input.read(INTEGRITY_METADATA.keyId),
+    timestamp: input.read(INTEGRITY_METADATA.timestamp),
+    nonce: input.read(INTEGRITY_METADATA.nonce),
+    signature: input.read(INTEGRITY_METADATA.signature),
+  };
+  if (integrity.insecureSkipVerify) {
+    return { ok: true, keyId: signature.keyId, nonce: signature.nonce };
+  }
+  const verdict = integrity.signer.verifyRequest({
+    path: input.path,
+    callerId: input.callerId,
+    body: input.body,
+    signature: Object.fromEntries(Object.entries(signature).filter(([, v]) => v !== undefined)),
+  });
+  if (!verdict.ok) return verdict;
+  try {
+    const fresh = await integrity.nonces.claim(verdict.nonce, nonceTtlMs(integrity.signer));
+    return fresh
+      ? { ok: true, keyId: verdict.keyId, nonce: verdict.nonce }
+      : { ok: false, reason: 'replayed_nonce' };
+  } catch (cause) {
+    return { ok: false, reason: 'replay_store_unavailable', cause };
+  }
+}
+
+export interface MessageIntegrityOptions {
+  /** Holds master.key and the keyring file. */
+  secretsDir: string;
+  /** The trust domain: HMAC keys are per cluster. */
+  cluster: string;
+  /** When set, nonces go to Redis (required as soon as more than one instance of a service runs). */
+  redisUrl?: string | undefined;
+  /** Default `zenmesh:<cluster>:nonce:`. */
+  redisPrefix?: string | undefined;
+  insecureSkipVerify?: boolean;
+  reloadMs?: number;
+  logger: Logger;
+}
+
+export interface RunningMessageIntegrity extends MessageIntegrity {
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the integrity of a service from its configuration: master key (validated, never logged), live
+ * keyring, nonce store (Redis when a URL is given, else in-process for a single instance).
+ */
+export async function createMessageIntegrity(
+  options: MessageIntegrityOptions,
+): Promise<RunningMessageIntegrity> {
+  const { logger } = options;
+  const masterKey = loadMasterKey(options.secretsDir);
+  const keyring = createMessageKeyring({
+    masterKey,
+    cluster: options.cluster,
+    secretsDir: options.secretsDir,
+    ...(options.reloadMs === undefined ? {} : { reloadMs: options.reloadMs }),
+    onReload: (state) => logger.info({ active: state.active, keys: state.keys }, 'HMAC keyring reloaded'),
+    onReloadError: (err) => logger.error({ err }, 'HMAC keyring unreadable; keeping the previous one'),
+  });
+  logger.info({ active: keyring.state().active }, 'HMAC keyring loaded');
+  let nonces: NonceStore;
+  if (options.redisUrl) {
+    let lastLogged = 0;
+    nonces = createRedisNonceStore({
+      url: options.redisUrl,
+      prefix: options.redisPrefix ?? `zenmesh:${options.cluster}:nonce:`,
+      onError: (err) => {
+        // One line per 5 s at most: a Redis outage must be visible, not flood the log.
+        if (Date.now() - lastLogged < 5000) return;
+        lastLogged = Date.now();
+        logger.error(
+          { err: err.message },
+          'Redis nonce store unreachable; refusing signed calls until it is back',
+        );
+      },
+    });
+    if (!(await nonces.waitUntilReady(5000))) {
+      logger.error('Redis nonce store not reachable at start; calls are refused until it is');
+    }
+    logger.info('nonce store: Redis');
+  } else {
+    nonces = createMemoryNonceStore();
+    logger.info('nonce store: in-process (single instance only; set REDIS_URL to run more than one)');
+  }
+  if (options.insecureSkipVerify) {
+    logger.error(
+      '!!! INSECURE: ZENMESH_INSECURE_DISABLE_HMAC=1 — this server accepts unsigned, forged and replayed messages. Never use outside tests. !!!',
+    );
+  }
+  return {
+    signer: createMessageSigner({ keyring }),
+    nonces,
+    ...(options.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
+    close: () => nonces.close(),
+  };
+}

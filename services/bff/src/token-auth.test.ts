@@ -1,0 +1,313 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import {
+  createAccessTokenVerifier,
+  createForwardedTokenAuthorizer,
+  createIntrospectionRevocationCheck,
+  type Principal,
+} from '@zenmesh/auth';
+import { createScratchDatabase, type ScratchDatabase } from '@zenmesh/db';
+import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
+import { ListEventsResponseSchema, ListTenantsResponseSchema, TokenService } from '@zenmesh/proto';
+import { type CallOptions, Code, createMeshChannel, type MeshChannel } from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
+import { generateApiKey, hashApiKey, type RunningTokenService, startTokenService } from '@zenmesh/token';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackendClients } from './backend-clients.js';
+import { type BffApp, createBffApp } from './http-app.js';
+import { createTokenAuth } from './token-wiring.js';
+
+/** The OAuth side of a service started with `oauth` config (always present in these tests). */
+function oauthOf(s: RunningTokenService) {
+  if (s.oauth === undefined) throw new Error('oauth not configured');
+  return s.oauth;
+}
+
+const TD = { trustDomain: 'zenmesh.local', namespace: 'zenmesh' };
+const TENANT = 'ten_aaaaaaaaaaaaaaaaaaaaaaaaaa';
+const OTHER = 'ten_bbbbbbbbbbbbbbbbbbbbbbbbbb';
+const logger = createLogger('bff-token-test', { level: 'silent' });
+
+let scratch: ScratchDatabase;
+let secretsDir: string;
+let token: RunningTokenService;
+let app: BffApp;
+let base: string;
+const channels: MeshChannel[] = [];
+const adminKey = generateApiKey();
+/** What the in-test backend saw: the principal of each forwarded token, or the refusal. */
+const seen: Array<{ principal?: Principal; token?: string; refusal?: string }> = [];
+let backendAuth: ReturnType<typeof createForwardedTokenAuthorizer>;
+let backendVerifyAt: (token: string, at: Date) => Promise<Principal>;
+
+beforeAll(async () => {
+  scratch = await createScratchDatabase(process.env.DATABASE_URL ?? '', 'zm_test_bff_token');
+  secretsDir = mkdtempSync(join(tmpdir(), 'zm-bff-secrets-'));
+  writeFileSync(join(secretsDir, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
+  const ca = await createCertificateAuthority({ trustDomain: TD.trustDomain });
+  const identity = async (service: string) => {
+    const svid = await issueSvidWithKey({ ca, spiffeId: spiffeIdFor(service, TD) });
+    return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
+  };
+  token = await startTokenService({
+    logger,
+    identity: await identity('token'),
+    ...TD,
+    grpcListen: '127.0.0.1:0',
+    httpListen: '127.0.0.1:0',
+    databaseUrl: scratch.url,
+    bootstrapAdminKeySha256: hashApiKey(adminKey),
+    oauth: { secretsDir },
+  });
+  const issuer = token.oauth?.issuer ?? '';
+  const bffChannel = createMeshChannel({
+    ...TD,
+    address: token.ready.grpc,
+    identity: await identity('bff'),
+    peer: 'token',
+  });
+  const backendChannel = createMeshChannel({
+    ...TD,
+    address: token.ready.grpc,
+    identity: await identity('backend'),
+    peer: 'token',
+  });
+  channels.push(bffChannel, backendChannel);
+  const bffTokens = bffChannel.client(TokenService);
+  const backendTokens = backendChannel.client(TokenService);
+
+  // The backend's side, as it should be wired: JWKS verification + introspection for revocation.
+  const backendRevocation = createIntrospectionRevocationCheck({
+    introspect: (t) => backendTokens.introspect({ token: t }),
+    cacheTtlMs: 0,
+  });
+  backendAuth = createForwardedTokenAuthorizer(
+    createAccessTokenVerifier({ issuer, audience: 'urn:zenmesh:api', isRevoked: backendRevocation }),
+  );
+  backendVerifyAt = (t, at) =>
+    createAccessTokenVerifier({ issuer, audience: 'urn:zenmesh:api', now: () => at })(t);
+  const check = async (o: CallOptions | undefined, scopes: string[], tenant?: string) => {
+    const header = (n: string) => o?.metadata?.[n];
+    const t = header('authorization')?.slice(7);
+    try {
+      const principal =
+        tenant === undefined
+          ? await backendAuth.authorize({ header }, scopes)
+          : await backendAuth.authorizeTenant({ header }, scopes, tenant);
+      seen.push({ principal, ...(t === undefined ? {} : { token: t }) });
+    } catch (err) {
+      seen.push({ refusal: (err as { reason?: string }).reason ?? 'error' });
+      throw err;
+    }
+  };
+  const backend = {
+    tenants: {
+      async listTenants(_req: unknown, o?: CallOptions) {
+        await check(o, ['admin']);
+        return create(ListTenantsResponseSchema, { tenants: [] });
+      },
+    },
+    events: {
+      async listEvents(req: { tenant?: string }, o?: CallOptions) {
+        await check(o, ['events:read'], req.tenant ?? '');
+        return create(ListEventsResponseSchema, { events: [] });
+      },
+    },
+  } as unknown as BackendClients;
+
+  app = createBffApp({
+    logger,
+    backend,
+    ...createTokenAuth(bffTokens, { issuer, revocationCacheMs: 0 }),
+    authCacheTtlMs: 0,
+  });
+  base = await app.listen('127.0.0.1:0');
+});
+
+afterAll(async () => {
+  await app?.close();
+  for (const c of channels) c.close();
+  await token?.stop();
+  await scratch?.drop();
+  rmSync(secretsDir, { recursive: true, force: true });
+});
+
+async function api(method: string, path: string, credential: string, body?: unknown) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${credential}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function clientToken(scopes: string[], tenantId: string | null, scope?: string) {
+  const { client, clientSecret } = await oauthOf(token).clients.create({
+    name: 'svc',
+    authMethod: 'client_secret_post',
+    grantTypes: ['client_credentials'],
+    scopes,
+    tenantId,
+  });
+  const res = await fetch(`${token.oauth?.issuer}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: client.id,
+      client_secret: clientSecret ?? '',
+      ...(scope ? { scope } : {}),
+    }),
+  });
+  return {
+    ...((await res.json()) as { access_token: string }),
+    clientId: client.id,
+    clientSecret: clientSecret ?? '',
+  };
+}
+
+describe('API keys through the bff', () => {
+  it('creates a scoped key (shown once), forwards an exchanged token the backend verifies, enforces scopes', async () => {
+    const created = await api('POST', '/api/v1/api-keys', adminKey, {
+      name: 'reader',
+      scopes: ['events:read'],
+      tenantId: TENANT,
+    });
+    expect(created.status).toBe(201);
+    const key = created.body.apiKey as string;
+    expect(key).toMatch(/^zm_/);
+    expect(created.body.key).toMatchObject({ tenantId: TENANT, scopes: ['events:read'], revokedAt: null });
+    expect(JSON.stringify((await api('GET', '/api/v1/api-keys', adminKey)).body)).not.toContain(key);
+
+    expect((await api('GET', `/api/v1/tenants/${TENANT}/events`, key)).status).toBe(200);
+    const forwarded = seen.at(-1);
+    expect(forwarded?.principal).toMatchObject({
+      keyId: (created.body.key as { id: string }).id,
+      tenantId: TENANT,
+      scopes: ['events:read'],
+    });
+    expect(
+      await api('POST', `/api/v1/tenants/${TENANT}/endpoints`, key, { url: 'https://x.example' }),
+    ).toEqual({ status: 403, body: { error: 'forbidden' } });
+    expect(await api('GET', `/api/v1/tenants/${OTHER}/events`, key)).toEqual({
+      status: 403,
+      body: { error: 'forbidden' },
+    });
+    expect(await api('GET', '/api/v1/api-keys', key)).toEqual({ status: 403, body: { error: 'forbidden' } });
+  });
+
+  it('refuses an empty scope list at creation; an existing empty-scope key can do nothing', async () => {
+    expect((await api('POST', '/api/v1/api-keys', adminKey, { name: 'none', scopes: [] })).status).toBe(400);
+    const { apiKey } = await token.store.create({ name: 'legacy-empty', scopes: [] });
+    expect(await api('GET', `/api/v1/tenants/${TENANT}/events`, apiKey)).toEqual({
+      status: 403,
+      body: { error: 'forbidden' },
+    });
+  });
+
+  it('a revoked key is refused by the bff and its forwarded token by the backend at once', async () => {
+    const created = await api('POST', '/api/v1/api-keys', adminKey, {
+      name: 'soon-gone',
+      scopes: ['events:read'],
+    });
+    const key = created.body.apiKey as string;
+    expect((await api('GET', `/api/v1/tenants/${TENANT}/events`, key)).status).toBe(200);
+    const exchanged = seen.at(-1)?.token ?? '';
+    const id = (created.body.key as { id: string }).id;
+    const revoked = await api('POST', `/api/v1/api-keys/${id}/revoke`, adminKey);
+    expect(revoked.status).toBe(200);
+    expect((revoked.body.key as { revokedAt: string | null }).revokedAt).not.toBeNull();
+    expect(await api('GET', `/api/v1/tenants/${TENANT}/events`, key)).toEqual({
+      status: 401,
+      body: { error: 'unauthenticated' },
+    });
+    const header = (n: string) => (n === 'authorization' ? `Bearer ${exchanged}` : undefined);
+    await expect(backendAuth.authorize({ header }, ['events:read'])).rejects.toMatchObject({
+      code: Code.UNAUTHENTICATED,
+      reason: 'revoked_user_token',
+    });
+  });
+
+  it('a tenant key admin cannot mint keys for another tenant or with scopes it lacks', async () => {
+    const { apiKey } = await token.store.create({
+      name: 'tenant-keys',
+      scopes: ['keys:admin', 'events:read'],
+      tenantId: TENANT,
+    });
+    expect(
+      await api('POST', '/api/v1/api-keys', apiKey, { name: 'x', scopes: ['events:read'], tenantId: OTHER }),
+    ).toEqual({ status: 403, body: { error: 'forbidden' } });
+    expect(await api('POST', '/api/v1/api-keys', apiKey, { name: 'x', scopes: ['events:write'] })).toEqual({
+      status: 403,
+      body: { error: 'forbidden' },
+    });
+    const ok = await api('POST', '/api/v1/api-keys', apiKey, { name: 'x', scopes: ['events:read'] });
+    expect(ok.status).toBe(201);
+    expect((ok.body.key as { tenantId: string }).tenantId).toBe(TENANT);
+  });
+});
+
+describe('bearer access tokens through the bff', () => {
+  it('accepts a JWT with the route scope, forwards it as is, and refuses one without', async () => {
+    const t = await clientToken(['events:read', 'events:write'], TENANT, 'events:read');
+    expect((await api('GET', `/api/v1/tenants/${TENANT}/events`, t.access_token)).status).toBe(200);
+    expect(seen.at(-1)?.token).toBe(t.access_token);
+    expect(
+      await api('POST', `/api/v1/tenants/${TENANT}/endpoints`, t.access_token, { url: 'https://x.example' }),
+    ).toEqual({ status: 403, body: { error: 'forbidden' } });
+    expect(await api('GET', '/api/v1/tenants', t.access_token)).toEqual({
+      status: 403,
+      body: { error: 'forbidden' },
+    });
+  });
+
+  it('refuses a revoked token at the bff and the backend, and an expired one at the backend', async () => {
+    const t = await clientToken(['events:read'], null);
+    expect((await api('GET', `/api/v1/tenants/${TENANT}/events`, t.access_token)).status).toBe(200);
+    const later = new Date(Date.now() + 16 * 60_000);
+    await expect(backendVerifyAt(t.access_token, later)).rejects.toMatchObject({ code: 'ERR_TOKEN_EXPIRED' });
+    await fetch(`${token.oauth?.issuer}/oauth/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        token: t.access_token,
+        client_id: t.clientId,
+        client_secret: t.clientSecret,
+      }),
+    });
+    expect(await api('GET', `/api/v1/tenants/${TENANT}/events`, t.access_token)).toEqual({
+      status: 401,
+      body: { error: 'unauthenticated' },
+    });
+    const header = (n: string) => (n === 'authorization' ? `Bearer ${t.access_token}` : undefined);
+    await expect(backendAuth.authorize({ header }, ['events:read'])).rejects.toMatchObject({
+      code: Code.UNAUTHENTICATED,
+      reason: 'revoked_user_token',
+    });
+    await expect(backendAuth.authorize({ header: () => undefined }, [])).rejects.toMatchObject({
+      reason: 'missing_user_token',
+    });
+  });
+
+  it('rotates signing keys through the bff (admin only); new tokens verify at once', async () => {
+    const before = await api('GET', '/api/v1/token/keys', adminKey);
+    const next = (before.body.keys as Array<{ kid: string; state: string }>).find((k) => k.state === 'next');
+    const rotated = await api('POST', '/api/v1/token/keys/rotate', adminKey);
+    expect(rotated.status).toBe(200);
+    expect(
+      (rotated.body.keys as Array<{ kid: string; state: string }>).find((k) => k.state === 'current')?.kid,
+    ).toBe(next?.kid);
+    const t = await clientToken(['events:read'], null);
+    expect((await api('GET', `/api/v1/tenants/${TENANT}/events`, t.access_token)).status).toBe(200);
+    expect(await api('POST', '/api/v1/token/keys/rotate', t.access_token)).toEqual({
+      status: 403,
+      body: { error: 'forbidden' },
+    });
+  });
+});

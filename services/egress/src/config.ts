@@ -1,0 +1,50 @@
+import { readFileSync } from 'node:fs';
+import { grpcServerEnv, hostPort, loadConfig, meshEnv, positiveInt, z } from '@zenmesh/config';
+import ipaddr from 'ipaddr.js';
+import type { TargetPolicy } from './target-policy.js';
+
+const cidrList = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+  )
+  .refine(
+    (list) => list.every((c) => ipaddr.isValidCIDR(c)),
+    'expected comma-separated CIDRs, e.g. 127.0.0.0/8,::1/128',
+  );
+
+export const egressEnv = z.object({
+  ...meshEnv,
+  ...grpcServerEnv,
+  ZENMESH_BACKEND_ADDR: hostPort(),
+  ZENMESH_EGRESS_POLL_MS: positiveInt(1000),
+  ZENMESH_EGRESS_CONCURRENCY: positiveInt(32),
+  ZENMESH_EGRESS_TIMEOUT_MS: positiveInt(15_000),
+  /**
+   * SSRF allow-list: CIDRs egress may deliver to although they are loopback, private, link-local...
+   * Empty (the default) allows public unicast addresses only. The local launcher sets
+   * `127.0.0.0/8,::1/128` so the tour's targets on 127.0.0.1 work.
+   */
+  ZENMESH_EGRESS_ALLOW_CIDRS: cidrList,
+  /** PEM file of extra root certificates trusted for HTTPS targets (a private PKI). */
+  ZENMESH_EGRESS_TARGET_CA: z.string().min(1).optional(),
+});
+
+export type EgressConfig = z.output<typeof egressEnv>;
+
+export const loadEgressConfig = (env: Record<string, string | undefined> = process.env): EgressConfig =>
+  loadConfig(egressEnv, env);
+
+/** The engine options that come from configuration: SSRF policy and extra target roots. */
+export function targetOptions(config: EgressConfig): { targetPolicy: TargetPolicy; targetCa?: string } {
+  return {
+    targetPolicy: { allow: config.ZENMESH_EGRESS_ALLOW_CIDRS },
+    ...(config.ZENMESH_EGRESS_TARGET_CA === undefined
+      ? {}
+      : { targetCa: readFileSync(config.ZENMESH_EGRESS_TARGET_CA, 'utf8') }),
+  };
+}

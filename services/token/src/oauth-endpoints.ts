@@ -1,0 +1,289 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type AccessTokenClaims, bearerCredential, isAuthError } from '@zenmesh/auth';
+import type { Logger } from '@zenmesh/telemetry';
+import type { AccessTokens } from './access-tokens.js';
+import type { createAuthorizeEndpoint } from './authorize-endpoint.js';
+import { claimedClientId, type createClientAuthenticator, parseBasicAuth } from './clients.js';
+import { OAuthError } from './errors.js';
+import type { Grants } from './grants.js';
+import { readForm, sendJson } from './http-util.js';
+import type { RateLimiter } from './rate-limit.js';
+import { REFRESH_TOKEN_PREFIX, type SessionStore } from './sessions.js';
+import type { SigningKeyRing } from './signing-keys.js';
+import type { UserStore } from './users.js';
+
+export const PATHS = {
+  discovery: '/.well-known/openid-configuration',
+  asMetadata: '/.well-known/oauth-authorization-server',
+  jwks: '/.well-known/jwks.json',
+  token: '/oauth/token',
+  introspect: '/oauth/introspect',
+  revoke: '/oauth/revoke',
+  authorize: '/oauth/authorize',
+  userinfo: '/oauth/userinfo',
+} as const;
+
+export interface IntrospectionAnswer {
+  active: boolean;
+  token_type?: string;
+  client_id?: string;
+  sub?: string;
+  scope?: string;
+  tenant_id?: string;
+  jti?: string;
+  exp?: number;
+  iat?: number;
+  iss?: string;
+  aud?: string | string[];
+  sid?: string;
+  key_id?: string;
+}
+
+export interface OAuthDeps {
+  issuer: string;
+  logger: Logger;
+  keys: SigningKeyRing;
+  tokens: AccessTokens;
+  grants: Grants;
+  sessions: SessionStore;
+  users: UserStore;
+  authenticateClient: ReturnType<typeof createClientAuthenticator>;
+  authorize: ReturnType<typeof createAuthorizeEndpoint>;
+  limiter: RateLimiter;
+  ip: (req: IncomingMessage) => string;
+}
+
+/** RFC 7662 §2.2: an inactive token gets `{active: false}` and nothing else. */
+export async function introspectToken(
+  deps: Pick<OAuthDeps, 'tokens' | 'sessions' | 'issuer'>,
+  token: string,
+  forClient?: string,
+): Promise<IntrospectionAnswer> {
+  if (token.startsWith(REFRESH_TOKEN_PREFIX)) {
+    const found = await deps.sessions.lookup(token);
+    if (found === null || !found.active) return { active: false };
+    // A refresh token is only described to the client it was issued to.
+    if (forClient !== undefined && found.session.clientId !== forClient) return { active: false };
+    return {
+      active: true,
+      token_type: 'refresh_token',
+      client_id: found.session.clientId,
+      sub: found.session.userId ?? found.session.clientId,
+      scope: found.session.scopes.join(' '),
+      ...(found.session.tenantId === null ? {} : { tenant_id: found.session.tenantId }),
+      exp: Math.floor(found.expiresAt.getTime() / 1000),
+      iss: deps.issuer,
+      sid: found.session.id,
+    };
+  }
+  try {
+    const p = await deps.tokens.verify(token);
+    const c: AccessTokenClaims = p.claims;
+    return {
+      active: true,
+      token_type: 'Bearer',
+      client_id: c.client_id,
+      sub: c.sub,
+      scope: p.scopes.join(' '),
+      ...(p.tenantId === null ? {} : { tenant_id: p.tenantId }),
+      jti: c.jti,
+      exp: c.exp,
+      iat: c.iat,
+      iss: c.iss,
+      ...(c.aud === undefined ? {} : { aud: c.aud }),
+      ...(p.sessionId === null ? {} : { sid: p.sessionId }),
+      ...(p.keyId === null ? {} : { key_id: p.keyId }),
+    };
+  } catch (err) {
+    if (isAuthError(err)) return { active: false };
+    throw err;
+  }
+}
+
+export function createOAuthEndpoints(deps: OAuthDeps) {
+  const { issuer } = deps;
+  const metadata = {
+    issuer,
+    authorization_endpoint: `${issuer}${PATHS.authorize}`,
+    token_endpoint: `${issuer}${PATHS.token}`,
+    introspection_endpoint: `${issuer}${PATHS.introspect}`,
+    revocation_endpoint: `${issuer}${PATHS.revoke}`,
+    userinfo_endpoint: `${issuer}${PATHS.userinfo}`,
+    jwks_uri: `${issuer}${PATHS.jwks}`,
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    grant_types_supported: ['authorization_code', 'client_credentials', 'refresh_token'],
+    code_challenge_methods_supported: ['S256'],
+    token_endpoint_auth_methods_supported: [
+      'client_secret_basic',
+      'client_secret_post',
+      'private_key_jwt',
+      'none',
+    ],
+    token_endpoint_auth_signing_alg_values_supported: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+    introspection_endpoint_auth_methods_supported: [
+      'client_secret_basic',
+      'client_secret_post',
+      'private_key_jwt',
+    ],
+    revocation_endpoint_auth_methods_supported: [
+      'client_secret_basic',
+      'client_secret_post',
+      'private_key_jwt',
+      'none',
+    ],
+    scopes_supported: [
+      'openid',
+      'offline_access',
+      'events:read',
+      'events:write',
+      'sources:read',
+      'sources:write',
+      'endpoints:read',
+      'endpoints:write',
+      'replay:write',
+      'keys:admin',
+      'admin',
+    ],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: ['ES256', 'EdDSA', 'RS256'],
+    claims_supported: [
+      'sub',
+      'iss',
+      'aud',
+      'exp',
+      'iat',
+      'auth_time',
+      'nonce',
+      'sid',
+      'amr',
+      'preferred_username',
+      'tenant_id',
+    ],
+    authorization_response_iss_parameter_supported: true,
+  };
+
+  /** Every credential endpoint is limited per client id (when one is claimed) or else per client IP. */
+  const limit = async (req: IncomingMessage, form: URLSearchParams, basic: { id: string } | undefined) => {
+    const id = claimedClientId({ basic: basic as { id: string; secret: string } | undefined, form });
+    const decision = await deps.limiter.consume(id === null ? `ip:${deps.ip(req)}` : `client:${id}`);
+    if (!decision.allowed) {
+      const e = new OAuthError('rate_limited', 'too many requests', 429);
+      Object.assign(e, { headers: decision.headers, retryAfter: decision.retryAfterSec });
+      throw e;
+    }
+    return decision.headers;
+  };
+
+  const clientRequest = async (req: IncomingMessage) => {
+    const form = await readForm(req);
+    const basic = parseBasicAuth(req.headers.authorization);
+    const headers = await limit(req, form, basic);
+    return { form, basic, headers };
+  };
+
+  return {
+    metadata,
+    async route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+      const m = req.method ?? 'GET';
+      switch (url.pathname) {
+        case PATHS.discovery:
+        case PATHS.asMetadata:
+          if (m !== 'GET') break;
+          sendJson(res, 200, metadata, { 'cache-control': 'public, max-age=300' });
+          return true;
+        case PATHS.jwks:
+          if (m !== 'GET') break;
+          await deps.keys.reload();
+          // Short max-age: verifiers also refetch on an unknown kid, and the next key is always pre-published.
+          sendJson(res, 200, deps.keys.jwks(), { 'cache-control': 'public, max-age=60' });
+          return true;
+        case PATHS.token: {
+          if (m !== 'POST') break;
+          const { form, basic, headers } = await clientRequest(req);
+          const client = await deps.authenticateClient({ basic, form }, true);
+          const answer = await deps.grants.token(client, form, deps.ip(req));
+          sendJson(res, 200, answer, headers);
+          return true;
+        }
+        case PATHS.introspect: {
+          if (m !== 'POST') break;
+          const { form, basic, headers } = await clientRequest(req);
+          // RFC 7662 §2.1: the caller must be authenticated; public clients may not introspect.
+          const client = await deps.authenticateClient({ basic, form }, false);
+          const token = form.get('token');
+          if (token === null || token === '') throw new OAuthError('invalid_request', 'token is required');
+          sendJson(res, 200, await introspectToken(deps, token, client.id), headers);
+          return true;
+        }
+        case PATHS.revoke: {
+          if (m !== 'POST') break;
+          const { form, basic, headers } = await clientRequest(req);
+          const client = await deps.authenticateClient({ basic, form }, true);
+          const token = form.get('token');
+          if (token === null || token === '') throw new OAuthError('invalid_request', 'token is required');
+          await revoke(token, client.id);
+          // RFC 7009 §2.2: unknown or foreign tokens still answer 200, so the endpoint is no token oracle.
+          sendJson(res, 200, {}, headers);
+          return true;
+        }
+        case PATHS.authorize:
+          if (m === 'GET') await deps.authorize.get(req, res, url);
+          else if (m === 'POST') await deps.authorize.post(req, res);
+          else break;
+          return true;
+        case PATHS.userinfo: {
+          if (m !== 'GET' && m !== 'POST') break;
+          const token = bearerCredential(req.headers.authorization);
+          const principal = token === null ? null : await deps.tokens.verify(token).catch(() => null);
+          if (principal === null || !principal.scopes.includes('openid')) {
+            sendJson(
+              res,
+              401,
+              { error: 'invalid_token' },
+              { 'www-authenticate': 'Bearer error="invalid_token"' },
+            );
+            return true;
+          }
+          const user = await deps.users.get(principal.subject);
+          if (user === null) {
+            sendJson(
+              res,
+              401,
+              { error: 'invalid_token' },
+              { 'www-authenticate': 'Bearer error="invalid_token"' },
+            );
+            return true;
+          }
+          sendJson(res, 200, {
+            sub: user.id,
+            preferred_username: user.username,
+            ...(principal.tenantId === null ? {} : { tenant_id: principal.tenantId }),
+          });
+          return true;
+        }
+        default:
+          return false;
+      }
+      sendJson(res, 405, { error: 'method_not_allowed' });
+      return true;
+    },
+  };
+
+  async function revoke(token: string, clientId: string): Promise<void> {
+    if (token.startsWith(REFRESH_TOKEN_PREFIX)) {
+      const found = await deps.sessions.lookup(token);
+      // Revoking a refresh token ends its whole grant (RFC 7009 §2.1): the family and its access tokens.
+      if (found !== null && found.session.clientId === clientId) {
+        await deps.sessions.revokeSession(found.session.id, 'revoked_by_client');
+      }
+      return;
+    }
+    try {
+      const p = await deps.tokens.verify(token);
+      if (p.clientId === clientId) await deps.tokens.revokeJti(p.jti, p.expiresAt);
+    } catch (err) {
+      if (!isAuthError(err)) throw err;
+    }
+  }
+}

@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import { createDatabase, createScratchDatabase, type Db, type ScratchDatabase } from '@zenmesh/db';
+import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
+import {
+  type AuditChainStatus,
+  AuditService,
+  EndpointService,
+  SourceService,
+  TenantService,
+} from '@zenmesh/proto';
+import {
+  createMeshChannel,
+  createMeshServer,
+  MESH_POLICY,
+  type MeshChannel,
+  type MeshServer,
+} from '@zenmesh/rpc';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuditVerifyJson, formatAuditVerify } from '../packages/cli/src/commands/audit.js';
+// @zenmesh/telemetry is not a dependency of the e2e package; its source is imported directly.
+import { createLogger } from '../packages/telemetry/src/index.js';
+import { BACKEND_POLICY_ADDITIONS, createBackend } from '../services/backend/src/index.js';
+
+// Issue #6: "Tampering with one audit row directly in Postgres makes `zenmesh audit verify` fail at
+// that row." Driven through the backend's AuditService over mutual TLS (as the bff calls it) and the
+// CLI's own formatting of the answer.
+const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const TD = 'zenmesh.local';
+const NS = 'zenmesh';
+
+let scratch: ScratchDatabase;
+let db: Db;
+let admin: Db;
+let server: MeshServer;
+let bff: MeshChannel;
+
+/** What the bff's GET /api/v1/audit/verify answers for a VerifyAuditResponse (the REST contract). */
+const toJson = (res: { ok: boolean; chains: AuditChainStatus[] }): AuditVerifyJson => ({
+  ok: res.ok,
+  chains: res.chains.map((c) => ({
+    tenantId: c.tenantId,
+    tenantName: c.tenantName,
+    rows: Number(c.rows),
+    ok: c.ok,
+    broken: c.ok ? null : { seq: Number(c.brokenSeq), id: c.brokenId, reason: c.reason },
+  })),
+});
+
+beforeAll(async () => {
+  const ca = await createCertificateAuthority({ trustDomain: TD });
+  const identity = async (service: string) => {
+    const svid = await issueSvidWithKey({
+      ca,
+      spiffeId: spiffeIdFor(service, { trustDomain: TD, namespace: NS }),
+    });
+    return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
+  };
+  scratch = await createScratchDatabase(ADMIN_URL);
+  db = await createDatabase({ url: scratch.url });
+  admin = await createDatabase({ url: scratch.url });
+  const backend = createBackend({ db, masterKey: randomBytes(32) });
+  await backend.migrate();
+  server = createMeshServer({
+    service: 'backend',
+    identity: await identity('backend'),
+    trustDomain: TD,
+    namespace: NS,
+    logger: createLogger('audit-test', { level: 'silent' }),
+    policy: { ...MESH_POLICY, ...BACKEND_POLICY_ADDITIONS },
+  });
+  backend.register(server);
+  const { address } = await server.listen('127.0.0.1:0');
+  bff = createMeshChannel({
+    address,
+    identity: await identity('bff'),
+    peer: 'backend',
+    trustDomain: TD,
+    namespace: NS,
+  });
+});
+
+afterAll(async () => {
+  bff?.close();
+  await server?.shutdown({ graceMs: 1000 });
+  await db?.close();
+  await admin?.close();
+  await scratch?.drop();
+});
+
+describe('zenmesh audit verify', () => {
+  it('is intact after real mutations, then names the row tampered with in Postgres', async () => {
+    const audit = { actor: 'api_key:key_audit', ip: '198.51.100.4', userAgent: 'zenmesh-cli/0.1' };
+    const { tenant } = await bff.client(TenantService).createTenant({ name: 'audited', audit });
+    await bff
+      .client(SourceService)
+      .createSource({ tenant: 'audited', provider: 'generic', name: 'gh', secret: 's', audit });
+    const { endpoint } = await bff
+      .client(EndpointService)
+      .createEndpoint({ tenant: 'audited', url: 'https://a.example/', audit });
+    await bff
+      .client(EndpointService)
+      .updateEndpoint({ tenant: 'audited', endpointId: endpoint?.id ?? '', enabled: false, audit });
+    await bff.client(TenantService).createTenant({ name: 'bystander', audit });
+
+    const { entries } = await bff.client(AuditService).listAudit({ tenant: 'audited' });
+    expect(entries.map((e) => [Number(e.seq), e.action])).toEqual([
+      [1, 'tenant.create'],
+      [2, 'source.create'],
+      [3, 'endpoint.create'],
+      [4, 'endpoint.update'],
+    ]);
+    expect(entries[3]).toMatchObject({
+      actor: 'api_key:key_audit',
+      via: `spiffe://${TD}/ns/${NS}/sa/bff`,
+      ip: '198.51.100.4',
+      userAgent: 'zenmesh-cli/0.1',
+      target: `endpoint/${endpoint?.id}`,
+    });
+    expect(JSON.parse(entries[3]?.beforeJson ?? '')).toMatchObject({ enabled: true });
+    expect(JSON.parse(entries[3]?.afterJson ?? '')).toMatchObject({
+      enabled: false,
+      disabledReason: 'operator',
+    });
+
+    const intact = toJson(await bff.client(AuditService).verifyAudit({ tenant: '' }));
+    expect(intact.ok).toBe(true);
+    expect(formatAuditVerify(intact)).toEqual([
+      `tenant audited (${tenant?.id}): OK, 4 rows verified`,
+      expect.stringMatching(/^tenant bystander \(ten_[a-z2-7]{26}\): OK, 1 row verified$/),
+      'audit chain intact',
+    ]);
+
+    // An attacker with database access rewrites who did it.
+    const victim = entries[1];
+    await admin.query(`update core.audit set actor = 'api_key:someone_else' where id = $1`, [victim?.id]);
+
+    const broken = toJson(await bff.client(AuditService).verifyAudit({ tenant: 'audited' }));
+    expect(broken).toEqual({
+      ok: false,
+      chains: [
+        {
+          tenantId: tenant?.id,
+          tenantName: 'audited',
+          rows: 1,
+          ok: false,
+          broken: { seq: 2, id: victim?.id, reason: 'hash_mismatch' },
+        },
+      ],
+    });
+    expect(formatAuditVerify(broken)).toEqual([
+      `tenant audited (${tenant?.id}): BROKEN at seq 2 (${victim?.id}): hash_mismatch, the row was changed after it was written; 1 row before it verified`,
+      'audit chain BROKEN',
+    ]);
+    // The other tenant's chain is untouched and still verifies.
+    expect(toJson(await bff.client(AuditService).verifyAudit({ tenant: 'bystander' })).ok).toBe(true);
+  });
+});
