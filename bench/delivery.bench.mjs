@@ -148,7 +148,15 @@ function startForwarder(targetUrl) {
 /** `zenmesh up` on free ports with a fresh state directory and database; resolves when it is ready. */
 async function startMesh(databaseUrl) {
   const home = mkdtempSync(join(tmpdir(), 'zm-bench-'));
-  const env = { ...process.env, ZENMESH_HOME: home, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' };
+  const env = {
+    ...process.env,
+    ZENMESH_HOME: home,
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'warn',
+    // The benchmark measures throughput, not the per-source rate limit (100/s by default).
+    ZENMESH_INGEST_RATE_LIMIT: '1000000',
+    ZENMESH_INGEST_RATE_BURST: '1000000',
+  };
   const child = spawn(
     process.execPath,
     [CLI, 'up', '--ingester-port', '0', '--bff-port', '0', '--token-port', '0'],

@@ -62,6 +62,14 @@ const baseEnv = (): NodeJS.ProcessEnv =>
     Object.entries(process.env).filter(([k]) => !k.startsWith('ZENMESH_') || k === 'ZENMESH_HOME'),
   );
 
+/**
+ * A service's own tuning variables, passed through from the launcher's environment by prefix (e.g.
+ * ZENMESH_INGEST_RATE_LIMIT to the ingester only), so an operator can tune one service without the others
+ * seeing it.
+ */
+const tuning = (prefix: string): NodeJS.ProcessEnv =>
+  Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith(prefix)));
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -170,6 +178,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       case 'token':
         return {
           ...common,
+          ...tuning('ZENMESH_TOKEN_'),
           ...dbEnv('token'),
           ZENMESH_HTTP_LISTEN: listen(options.tokenPort),
           ZENMESH_BOOTSTRAP_ADMIN_KEY_SHA256: state.adminKeySha256,
@@ -185,12 +194,14 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
         // Loopback targets are refused by default (SSRF); on one machine the tour's targets live there.
         return {
           ...common,
+          ...tuning('ZENMESH_EGRESS_'),
           ZENMESH_BACKEND_ADDR: grpc.backend,
           ZENMESH_EGRESS_ALLOW_CIDRS: process.env.ZENMESH_EGRESS_ALLOW_CIDRS ?? '127.0.0.0/8,::1/128',
         };
       case 'ingester':
         return {
           ...common,
+          ...tuning('ZENMESH_INGEST_'),
           ZENMESH_HTTP_LISTEN: listen(options.ingesterPort),
           ZENMESH_BACKEND_ADDR: grpc.backend,
           ZENMESH_EGRESS_ADDR: grpc.egress,
