@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuditVerifyJson, formatAuditVerify } from '../packages/cli/src/commands/audit.js';
 // @zenmesh/telemetry is not a dependency of the e2e package; its source is imported directly.
 import { createLogger } from '../packages/telemetry/src/index.js';
-import { BACKEND_POLICY_ADDITIONS, createBackend } from '../services/backend/src/index.js';
+import { createBackend } from '../services/backend/src/index.js';
 
 // Issue #6: "Tampering with one audit row directly in Postgres makes `zenmesh audit verify` fail at
 // that row." Driven through the backend's AuditService over mutual TLS (as the bff calls it) and the
@@ -66,7 +66,7 @@ beforeAll(async () => {
     trustDomain: TD,
     namespace: NS,
     logger: createLogger('audit-test', { level: 'silent' }),
-    policy: { ...MESH_POLICY, ...BACKEND_POLICY_ADDITIONS },
+    policy: MESH_POLICY,
   });
   backend.register(server);
   const { address } = await server.listen('127.0.0.1:0');

@@ -18,12 +18,7 @@ import { createContextFactory } from '../packages/cli/dist/commands/context.js';
 import { createProgram } from '../packages/cli/dist/program.js';
 import { startWorkloadIdentity, type WorkloadIdentity } from '../packages/identity/dist/index.js';
 import { createLogger } from '../packages/telemetry/dist/index.js';
-import {
-  CA_POLICY,
-  mintJoinToken,
-  type RunningCaService,
-  startCaService,
-} from '../services/ca/dist/index.js';
+import { mintJoinToken, type RunningCaService, startCaService } from '../services/ca/dist/index.js';
 
 const TD = 'zenmesh.local';
 const logger = createLogger('identity-cli', { level: 'silent' });
@@ -92,7 +87,7 @@ beforeAll(async () => {
     secretsDir: secrets,
     grpcListen: '127.0.0.1:0',
     joinListen: '127.0.0.1:0',
-    policy: { ...MESH_POLICY, ...CA_POLICY },
+    policy: MESH_POLICY,
   });
   writeFileSync(join(home, 'endpoints.json'), JSON.stringify({ grpc: { ca: ca.ready.grpc } }));
   const dir = join(home, 'svids', 'cli');

@@ -17,7 +17,6 @@ import {
 } from '../packages/identity/dist/index.js';
 import { createLogger } from '../packages/telemetry/dist/index.js';
 import {
-  CA_POLICY,
   mintJoinToken,
   openConfinedDir,
   type RunningCaService,
@@ -27,7 +26,7 @@ import {
 const TD = 'zenmesh.local';
 const NS = 'zenmesh';
 const logger = createLogger('identity-join', { level: 'silent' });
-const policy = { ...MESH_POLICY, ...CA_POLICY };
+const policy = MESH_POLICY;
 const root = mkdtempSync(join(tmpdir(), 'zm-identity-join-'));
 const secrets = join(root, 'secrets');
 mkdirSync(secrets, { mode: 0o700 });

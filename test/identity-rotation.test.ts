@@ -13,18 +13,13 @@ import { createMeshChannel, createMeshServer, MESH_POLICY, type MeshServer } fro
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkloadIdentity, type WorkloadIdentity } from '../packages/identity/dist/index.js';
 import { createLogger } from '../packages/telemetry/dist/index.js';
-import {
-  CA_POLICY,
-  mintJoinToken,
-  type RunningCaService,
-  startCaService,
-} from '../services/ca/dist/index.js';
+import { mintJoinToken, type RunningCaService, startCaService } from '../services/ca/dist/index.js';
 
 const TD = 'zenmesh.local';
 const NS = 'zenmesh';
 const TTL = 6;
 const logger = createLogger('identity-rotation', { level: 'silent' });
-const policy = { ...MESH_POLICY, ...CA_POLICY, 'zenmesh.v1.EgressService/Dispatch': ['ingester'] };
+const policy = MESH_POLICY;
 const secrets = mkdtempSync(join(tmpdir(), 'zm-identity-rotation-'));
 writeFileSync(join(secrets, 'master.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
 

@@ -19,5 +19,11 @@ export {
   redisUrl,
 } from './load-config.js';
 export { type MeshIdentityEnv, meshIdentityEnv, startMeshIdentity } from './mesh-identity.js';
+export {
+  type MeshRuntime,
+  type MessageIntegrityEnv,
+  startMeshRuntime,
+  startMessageIntegrity,
+} from './mesh-runtime.js';
 export type { ReadyInfo, ReadyMessage, RunningService } from './run-service.js';
 export { runService } from './run-service.js';

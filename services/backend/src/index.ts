@@ -42,7 +42,6 @@ export { BackendError, type BackendErrorCode } from './errors.js';
 export { listEvents, type RecordEventInput, type RecordEventResult, recordEvent } from './events.js';
 export { type BackendDeps, RPC_SCOPES, registerBackend } from './handlers.js';
 export { CORE_MIGRATION_SCOPE, CORE_MIGRATIONS } from './migrations.js';
-export { BACKEND_POLICY_ADDITIONS } from './policy.js';
 export type {
   CloudEventsMode,
   DeliveryRecord,

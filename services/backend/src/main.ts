@@ -10,22 +10,14 @@ import {
   meshIdentityEnv,
   messageIntegrityEnv,
   runService,
-  startMeshIdentity,
+  startMeshRuntime,
 } from '@zenmesh/config';
 import { loadMasterKey } from '@zenmesh/crypto';
 import { createDatabase } from '@zenmesh/db';
 import { TokenService } from '@zenmesh/proto';
-import {
-  createMeshChannel,
-  createMeshServer,
-  createMessageIntegrity,
-  MESH_POLICY,
-  useMeshDefaults,
-  useMessageIntegrity,
-} from '@zenmesh/rpc';
+import { createMeshChannel, createMeshServer, MESH_POLICY } from '@zenmesh/rpc';
 import { createBackend } from './backend.js';
 import { backendEnv } from './config.js';
-import { BACKEND_POLICY_ADDITIONS } from './policy.js';
 
 // The backend variables with the identity ones (the workload agent provides the certificate, so
 // ZENMESH_TLS_CERT/_KEY are optional here), plus where to check the users' forwarded tokens.
@@ -41,25 +33,10 @@ const env = backendEnv.extend({
 runService('backend', async ({ logger }) => {
   const config = loadConfig(env);
   const masterKey = loadMasterKey(config.ZENMESH_SECRETS_DIR);
-  // Per-message HMAC + replay protection for every server and channel of this process (DESIGN.md).
-  const integrity = await createMessageIntegrity({
-    secretsDir: config.ZENMESH_SECRETS_DIR,
-    cluster: config.ZENMESH_TRUST_DOMAIN,
-    redisUrl: config.REDIS_URL,
-    redisPrefix: config.ZENMESH_REDIS_PREFIX,
-    insecureSkipVerify: config.ZENMESH_INSECURE_DISABLE_HMAC,
-    logger,
-  });
-  useMessageIntegrity(integrity);
-  // The workload agent: SVID from the CA (join, renew at half-life, bundle + revocation watches), and the
-  // per-call peer guard for every server and channel of this process.
-  const id = await startMeshIdentity('backend', config, logger);
-  useMeshDefaults({ verifyPeer: id.verifyPeer, maxConnectionAgeMs: id.connectionAgeMs });
-  const mesh = {
-    identity: id.provider,
-    trustDomain: config.ZENMESH_TRUST_DOMAIN,
-    namespace: config.ZENMESH_NAMESPACE,
-  };
+  // Message integrity, then the workload agent (SVID from the CA, renewed at half-life, bundle + revocation
+  // watches) whose per-call peer guard every server and channel of this process uses.
+  const runtime = await startMeshRuntime('backend', config, logger);
+  const { mesh } = runtime;
   const token = createMeshChannel({ ...mesh, address: config.ZENMESH_TOKEN_ADDR, peer: 'token' });
   const tokens = token.client(TokenService);
   // The user's token the bff forwards: verified from the issuer's JWKS, then checked for revocation.
@@ -78,8 +55,7 @@ runService('backend', async ({ logger }) => {
   const closeAll = async () => {
     await db.close();
     token.close();
-    id.stop();
-    await integrity.close();
+    await runtime.close();
   };
   try {
     const backend = createBackend({ db, masterKey, userAuth });
@@ -89,11 +65,11 @@ runService('backend', async ({ logger }) => {
       ...mesh,
       service: 'backend',
       logger,
-      policy: { ...MESH_POLICY, ...BACKEND_POLICY_ADDITIONS },
+      policy: MESH_POLICY,
     });
     backend.register(server);
     const { address } = await server.listen(config.ZENMESH_GRPC_LISTEN);
-    id.setServingAddress(address);
+    runtime.setServingAddress(address);
     return {
       ready: { grpc: address },
       stop: async () => {

@@ -8,7 +8,10 @@ import type { SecretBoxes } from './secrets.js';
 import { resolveTenant } from './tenants.js';
 import { validateSourceName } from './validate.js';
 
-/** The provider names a source may carry; the same list as the ingester's `PROVIDERS` (`svix` = alias). */
+/**
+ * The provider names a source may carry; the same list as the ingester's `PROVIDERS` (`svix` = alias), which
+ * services/ingester/src/provider-list.test.ts checks.
+ */
 export const PROVIDERS = [
   'generic',
   'github',

@@ -30,7 +30,6 @@ import { createLogger } from '@zenmesh/telemetry';
 import { type RunningTokenService, startTokenService } from '@zenmesh/token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackend } from './backend.js';
-import { BACKEND_POLICY_ADDITIONS } from './policy.js';
 
 // Issue #7, backend side: every handler the bff calls verifies the user's forwarded access token (real
 // token service, real JWKS, real introspection) over real mutual TLS, before anything else.
@@ -124,7 +123,7 @@ beforeAll(async () => {
     service: 'backend',
     identity: await identity('backend'),
     logger,
-    policy: { ...MESH_POLICY, ...BACKEND_POLICY_ADDITIONS },
+    policy: MESH_POLICY,
   });
   backend.register(server);
   const { address } = await server.listen('127.0.0.1:0');

@@ -6,7 +6,7 @@ import {
   meshIdentityEnv,
   messageIntegrityEnv,
   runService,
-  startMeshIdentity,
+  startMeshRuntime,
   z,
 } from '@zenmesh/config';
 import {
@@ -18,12 +18,7 @@ import {
   TenantService,
   TokenService,
 } from '@zenmesh/proto';
-import {
-  createMeshChannel,
-  createMessageIntegrity,
-  useMeshDefaults,
-  useMessageIntegrity,
-} from '@zenmesh/rpc';
+import { createMeshChannel } from '@zenmesh/rpc';
 import { createBffApp } from './http-app.js';
 import { createTokenAuth } from './token-wiring.js';
 
@@ -41,22 +36,10 @@ runService('bff', async ({ logger }) => {
       ZENMESH_TOKEN_ISSUER: httpUrl(),
     }),
   );
-  // Per-message HMAC + replay protection for every server and channel of this process (DESIGN.md).
-  const integrity = await createMessageIntegrity({
-    secretsDir: env.ZENMESH_SECRETS_DIR,
-    cluster: env.ZENMESH_TRUST_DOMAIN,
-    redisUrl: env.REDIS_URL,
-    redisPrefix: env.ZENMESH_REDIS_PREFIX,
-    insecureSkipVerify: env.ZENMESH_INSECURE_DISABLE_HMAC,
-    logger,
-  });
-  useMessageIntegrity(integrity);
-  // The workload agent: SVID from the CA (join, renew at half-life, bundle + revocation watches), and the
-  // per-call peer guard for every channel of this process.
-  const id = await startMeshIdentity('bff', env, logger);
-  useMeshDefaults({ verifyPeer: id.verifyPeer, maxConnectionAgeMs: id.connectionAgeMs });
-  const identity = id.provider;
-  const mesh = { identity, trustDomain: env.ZENMESH_TRUST_DOMAIN, namespace: env.ZENMESH_NAMESPACE };
+  // Message integrity, then the workload agent (SVID from the CA, renewed at half-life, bundle + revocation
+  // watches) whose per-call peer guard every server and channel of this process uses.
+  const runtime = await startMeshRuntime('bff', env, logger);
+  const { mesh } = runtime;
   const backend = createMeshChannel({ ...mesh, address: env.ZENMESH_BACKEND_ADDR, peer: 'backend' });
   const token = createMeshChannel({ ...mesh, address: env.ZENMESH_TOKEN_ADDR, peer: 'token' });
   const tokens = token.client(TokenService);
@@ -81,8 +64,7 @@ runService('bff', async ({ logger }) => {
       await app.close();
       backend.close();
       token.close();
-      id.stop();
-      await integrity.close();
+      await runtime.close();
     },
   };
 });

@@ -90,7 +90,7 @@ function eventStream(core: CaCore, signal: AbortSignal, stopping: AbortSignal) {
 }
 
 /**
- * The CaService handlers. Who may call which method is the policy table's business (CA_POLICY); here every
+ * The CaService handlers. Who may call which method is the policy table's business (MESH_POLICY); here every
  * workload method acts on the caller's own SPIFFE ID, taken from its mTLS certificate, never from the request.
  */
 export function createCaServiceImpl(opts: {

@@ -13,7 +13,6 @@ import {
 import type { Logger } from '@zenmesh/telemetry';
 import { type CaCore, createCaCore } from './ca-core.js';
 import { createCaServiceImpl } from './ca-grpc.js';
-import { CA_POLICY } from './ca-policy.js';
 import { startJoinListener } from './join-listener.js';
 import { createMtlsProbe } from './probe.js';
 import { createRotationController, type RotationController, type RotationProbe } from './rotation.js';
@@ -30,7 +29,7 @@ export interface CaServiceOptions {
   joinListen: string;
   /** Lifetime of issued SVIDs (default 3600). Workloads renew at half of it. */
   svidTtlSeconds?: number;
-  /** The mesh policy table; default MESH_POLICY merged with CA_POLICY. */
+  /** The mesh policy table; default MESH_POLICY (its CaService rows; Join is served on the join listener only). */
   policy?: PolicyTable;
   rotation?: { confirmTimeoutMs?: number; reissueTimeoutMs?: number; probe?: RotationProbe };
   /** A file to keep the current trust bundle in (public; rewritten atomically on every change), for launchers. */
@@ -145,7 +144,7 @@ export async function startCaService(options: CaServiceOptions): Promise<Running
     trustDomain: options.trustDomain,
     namespace: options.namespace,
     logger,
-    policy: options.policy ?? { ...MESH_POLICY, ...CA_POLICY },
+    policy: options.policy ?? MESH_POLICY,
   });
   server.register(CaService, createCaServiceImpl({ core, rotation, stopping: stopping.signal }));
   const { address } = await server.listen(options.grpcListen);

@@ -1,7 +1,6 @@
 export { type AuditAction, type AuditEntry, type AuditLog, openAuditLog } from './audit-log.js';
 export { type CaCore, type CaCoreOptions, type CaEvent, createCaCore, type IssuedResult } from './ca-core.js';
 export { createCaServiceImpl } from './ca-grpc.js';
-export { CA_POLICY } from './ca-policy.js';
 export type { CaServiceOptions, RunningCaService } from './ca-service.js';
 export { startCaService } from './ca-service.js';
 export type { AuthorityRecord, AuthorityState, RotationRecord, SvidRecord } from './ca-state.js';

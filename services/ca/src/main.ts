@@ -6,9 +6,9 @@ import {
   messageIntegrityEnv,
   positiveInt,
   runService,
+  startMessageIntegrity,
   z,
 } from '@zenmesh/config';
-import { createMessageIntegrity, useMessageIntegrity } from '@zenmesh/rpc';
 import { startCaService } from './ca-service.js';
 
 runService('ca', async ({ logger }) => {
@@ -32,16 +32,9 @@ runService('ca', async ({ logger }) => {
       ZENMESH_CA_REISSUE_TIMEOUT_MS: positiveInt(60_000),
     }),
   );
-  // Per-message HMAC + replay protection for every server and channel of this process (DESIGN.md).
-  const integrity = await createMessageIntegrity({
-    secretsDir: env.ZENMESH_SECRETS_DIR,
-    cluster: env.ZENMESH_TRUST_DOMAIN,
-    redisUrl: env.REDIS_URL,
-    redisPrefix: env.ZENMESH_REDIS_PREFIX,
-    insecureSkipVerify: env.ZENMESH_INSECURE_DISABLE_HMAC,
-    logger,
-  });
-  useMessageIntegrity(integrity);
+  // Per-message HMAC + replay protection for every server and channel of this process (DESIGN.md). The CA has
+  // no workload identity of its own (it issues them), so it takes this half of startMeshRuntime only.
+  const integrity = await startMessageIntegrity(env, logger);
   try {
     const ca = await startCaService({
       logger,

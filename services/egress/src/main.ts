@@ -4,16 +4,10 @@ import {
   meshIdentityEnv,
   messageIntegrityEnv,
   runService,
-  startMeshIdentity,
+  startMeshRuntime,
 } from '@zenmesh/config';
 import { DeliveryService, EgressService } from '@zenmesh/proto';
-import {
-  createMeshChannel,
-  createMeshServer,
-  createMessageIntegrity,
-  useMeshDefaults,
-  useMessageIntegrity,
-} from '@zenmesh/rpc';
+import { createMeshChannel, createMeshServer } from '@zenmesh/rpc';
 import { egressEnv } from './config.js';
 import { createDeliveryEngine } from './delivery-engine.js';
 import { createEgressService } from './egress-service.js';
@@ -24,22 +18,10 @@ const env = egressEnv.extend({ ...meshIdentityEnv, ...messageIntegrityEnv });
 
 runService('egress', async ({ logger }) => {
   const config = loadConfig(env);
-  // Per-message HMAC + replay protection for every server and channel of this process (DESIGN.md).
-  const integrity = await createMessageIntegrity({
-    secretsDir: config.ZENMESH_SECRETS_DIR,
-    cluster: config.ZENMESH_TRUST_DOMAIN,
-    redisUrl: config.REDIS_URL,
-    redisPrefix: config.ZENMESH_REDIS_PREFIX,
-    insecureSkipVerify: config.ZENMESH_INSECURE_DISABLE_HMAC,
-    logger,
-  });
-  useMessageIntegrity(integrity);
-  // The workload agent: SVID from the CA (join, renew at half-life, bundle + revocation watches), and the
-  // per-call peer guard for every server and channel of this process.
-  const id = await startMeshIdentity('egress', config, logger);
-  useMeshDefaults({ verifyPeer: id.verifyPeer, maxConnectionAgeMs: id.connectionAgeMs });
-  const identity = id.provider;
-  const mesh = { identity, trustDomain: config.ZENMESH_TRUST_DOMAIN, namespace: config.ZENMESH_NAMESPACE };
+  // Message integrity, then the workload agent (SVID from the CA, renewed at half-life, bundle + revocation
+  // watches) whose per-call peer guard every server and channel of this process uses.
+  const runtime = await startMeshRuntime('egress', config, logger);
+  const { mesh } = runtime;
   const backend = createMeshChannel({ ...mesh, address: config.ZENMESH_BACKEND_ADDR, peer: 'backend' });
   const engine = createDeliveryEngine({
     deliveries: backend.client(DeliveryService),
@@ -56,15 +38,14 @@ runService('egress', async ({ logger }) => {
   server.register(EgressService, createEgressService(engine));
   const { address } = await server.listen(config.ZENMESH_GRPC_LISTEN);
   engine.start();
-  id.setServingAddress(address);
+  runtime.setServingAddress(address);
   return {
     ready: { grpc: address },
     async stop() {
       await engine.stop();
       await server.shutdown({ graceMs: 5_000 });
       backend.close();
-      id.stop();
-      await integrity.close();
+      await runtime.close();
     },
   };
 });

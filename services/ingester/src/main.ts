@@ -6,16 +6,11 @@ import {
   messageIntegrityEnv,
   positiveInt,
   runService,
-  startMeshIdentity,
+  startMeshRuntime,
   z,
 } from '@zenmesh/config';
 import { EgressService, EventService, Health, SourceService } from '@zenmesh/proto';
-import {
-  createMeshChannel,
-  createMessageIntegrity,
-  useMeshDefaults,
-  useMessageIntegrity,
-} from '@zenmesh/rpc';
+import { createMeshChannel } from '@zenmesh/rpc';
 import { Redis } from 'ioredis';
 import { createIngester } from './ingester-app.js';
 import { createPeerHealth } from './peer-health.js';
@@ -37,28 +32,16 @@ const env = z.object({
 
 runService('ingester', async ({ logger }) => {
   const config = loadConfig(env);
-  // Per-message HMAC + replay protection for every server and channel of this process (DESIGN.md).
-  const integrity = await createMessageIntegrity({
-    secretsDir: config.ZENMESH_SECRETS_DIR,
-    cluster: config.ZENMESH_TRUST_DOMAIN,
-    redisUrl: config.REDIS_URL,
-    redisPrefix: config.ZENMESH_REDIS_PREFIX,
-    insecureSkipVerify: config.ZENMESH_INSECURE_DISABLE_HMAC,
-    logger,
-  });
-  useMessageIntegrity(integrity);
-  // The workload agent: SVID from the CA (join, renew at half-life, bundle + revocation watches), and the
-  // per-call peer guard for every channel of this process.
-  const id = await startMeshIdentity('ingester', config, logger);
-  useMeshDefaults({ verifyPeer: id.verifyPeer, maxConnectionAgeMs: id.connectionAgeMs });
-  const identity = id.provider;
+  // Message integrity, then the workload agent (SVID from the CA, renewed at half-life, bundle + revocation
+  // watches) whose per-call peer guard every server and channel of this process uses.
+  const runtime = await startMeshRuntime('ingester', config, logger);
+  const { mesh } = runtime;
   // Deduplication and rate limits are shared through Redis across ingester instances when it is configured;
   // a short command timeout keeps a slow Redis from holding webhooks (the backend's unique constraint still
   // decides duplicates then).
   const redis = config.REDIS_URL
     ? new Redis(config.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 })
     : undefined;
-  const mesh = { identity, trustDomain: config.ZENMESH_TRUST_DOMAIN, namespace: config.ZENMESH_NAMESPACE };
   const backend = createMeshChannel({ ...mesh, address: config.ZENMESH_BACKEND_ADDR, peer: 'backend' });
   const egress = createMeshChannel({ ...mesh, address: config.ZENMESH_EGRESS_ADDR, peer: 'egress' });
   const ingester = createIngester({
@@ -84,8 +67,7 @@ runService('ingester', async ({ logger }) => {
       backend.close();
       egress.close();
       await redis?.quit();
-      id.stop();
-      await integrity.close();
+      await runtime.close();
     },
   };
 });

@@ -7,7 +7,10 @@ import { standardWebhooksVerifier } from './provider-standard-webhooks.js';
 import { stripeVerifier } from './provider-stripe.js';
 import type { WebhookVerifier } from './webhook-verifier.js';
 
-/** The provider names a source may carry (backend `Source.provider`); `svix` is an alias. */
+/**
+ * The provider names a source may carry (backend `Source.provider`); `svix` is an alias. provider-list.test.ts
+ * checks it equals the backend's `PROVIDERS`.
+ */
 export const PROVIDERS = [
   'generic',
   'github',

@@ -23,7 +23,6 @@ export type { SigningAlg, SigningKeyInfo, SigningKeyRing, SigningKeyState } from
 export { openSigningKeyRing, SIGNING_ALGS, SIGNING_KEYS_FILE } from './signing-keys.js';
 export type { TokenGrpcOAuth, VerifyApiKeyAnswer } from './token-grpc.js';
 export { createApiKeyVerifier, createTokenServiceImpl, toVerifyApiKeyAnswer } from './token-grpc.js';
-export { TOKEN_RPC_POLICY } from './token-policy.js';
 export type { RunningTokenService, TokenServiceOptions } from './token-service.js';
 export { openTokenStore, startTokenService } from './token-service.js';
 export type { LoginResult, TotpEnrollment, UserRecord, UserStore } from './users.js';

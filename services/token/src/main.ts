@@ -8,10 +8,9 @@ import {
   messageIntegrityEnv,
   positiveInt,
   runService,
-  startMeshIdentity,
+  startMeshRuntime,
   z,
 } from '@zenmesh/config';
-import { createMessageIntegrity, useMeshDefaults, useMessageIntegrity } from '@zenmesh/rpc';
 import { startTokenService } from './token-service.js';
 
 runService('token', async ({ logger }) => {
@@ -47,25 +46,12 @@ runService('token', async ({ logger }) => {
         message: 'set DATABASE_URL (shared Postgres) or ZENMESH_DATA_DIR (embedded PGlite directory)',
       }),
   );
-  // Per-message HMAC + replay protection for every server and channel of this process (DESIGN.md).
-  const integrity = await createMessageIntegrity({
-    secretsDir: env.ZENMESH_SECRETS_DIR,
-    cluster: env.ZENMESH_TRUST_DOMAIN,
-    redisUrl: env.REDIS_URL,
-    redisPrefix: env.ZENMESH_REDIS_PREFIX,
-    insecureSkipVerify: env.ZENMESH_INSECURE_DISABLE_HMAC,
-    logger,
-  });
-  useMessageIntegrity(integrity);
-  // The workload agent: SVID from the CA (join, renew at half-life, bundle + revocation watches), and the
-  // per-call peer guard for every server and channel of this process.
-  const id = await startMeshIdentity('token', env, logger);
-  useMeshDefaults({ verifyPeer: id.verifyPeer, maxConnectionAgeMs: id.connectionAgeMs });
+  // Message integrity, then the workload agent (SVID from the CA, renewed at half-life, bundle + revocation
+  // watches) whose per-call peer guard every server and channel of this process uses.
+  const runtime = await startMeshRuntime('token', env, logger);
   const token = await startTokenService({
     logger,
-    identity: id.provider,
-    trustDomain: env.ZENMESH_TRUST_DOMAIN,
-    namespace: env.ZENMESH_NAMESPACE,
+    ...runtime.mesh,
     grpcListen: env.ZENMESH_GRPC_LISTEN,
     httpListen: env.ZENMESH_HTTP_LISTEN,
     databaseUrl: env.DATABASE_URL,
@@ -82,13 +68,12 @@ runService('token', async ({ logger }) => {
         .filter(Boolean),
     },
   });
-  id.setServingAddress(token.ready.grpc);
+  runtime.setServingAddress(token.ready.grpc);
   return {
     ready: token.ready,
     async stop() {
       await token.stop();
-      id.stop();
-      await integrity.close();
+      await runtime.close();
     },
   };
 });

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type AccessTokenClaims, bearerCredential, isAuthError } from '@zenmesh/auth';
+import { type AccessTokenClaims, bearerCredential, isAuthError, SCOPES } from '@zenmesh/auth';
 import type { Logger } from '@zenmesh/telemetry';
 import type { AccessTokens } from './access-tokens.js';
 import type { createAuthorizeEndpoint } from './authorize-endpoint.js';
@@ -132,19 +132,8 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
       'private_key_jwt',
       'none',
     ],
-    scopes_supported: [
-      'openid',
-      'offline_access',
-      'events:read',
-      'events:write',
-      'sources:read',
-      'sources:write',
-      'endpoints:read',
-      'endpoints:write',
-      'replay:write',
-      'keys:admin',
-      'admin',
-    ],
+    // The API scopes of @zenmesh/auth; `profile` and `email` (OIDC_SCOPES) are accepted but not advertised.
+    scopes_supported: ['openid', 'offline_access', ...SCOPES],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: ['ES256', 'EdDSA', 'RS256'],
     claims_supported: [

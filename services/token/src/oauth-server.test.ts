@@ -173,6 +173,19 @@ describe('discovery and client_credentials through openid-client', () => {
     const meta = config.serverMetadata();
     expect(meta.issuer).toBe(issuer);
     expect(meta.code_challenge_methods_supported).toEqual(['S256']);
+    expect(meta.scopes_supported).toEqual([
+      'openid',
+      'offline_access',
+      'events:read',
+      'events:write',
+      'sources:read',
+      'sources:write',
+      'endpoints:read',
+      'endpoints:write',
+      'replay:write',
+      'keys:admin',
+      'admin',
+    ]);
     const tokens = await oidc.clientCredentialsGrant(config, { scope: 'events:read' });
     expect(tokens.token_type).toBe('bearer');
     expect(tokens.expires_in).toBeLessThanOrEqual(900);

@@ -13,7 +13,6 @@ import { createTokenHttpServer } from './http-server.js';
 import { TOKEN_MIGRATIONS, TOKEN_SCHEMA } from './migrations.js';
 import { createOAuthServer, type OAuthConfig, type OAuthServer } from './oauth-server.js';
 import { createTokenServiceImpl } from './token-grpc.js';
-import { TOKEN_RPC_POLICY } from './token-policy.js';
 
 export interface TokenServiceOptions {
   logger: Logger;
@@ -34,7 +33,7 @@ export interface TokenServiceOptions {
    * the HTTP URL this service binds. Without it the service does API keys only, as before.
    */
   oauth?: (Omit<OAuthConfig, 'issuer'> & { issuer?: string | undefined }) | undefined;
-  /** Defaults to MESH_POLICY plus the token entries it does not list yet (TOKEN_RPC_POLICY). */
+  /** Defaults to MESH_POLICY. */
   policy?: PolicyTable;
 }
 
@@ -99,7 +98,7 @@ export async function startTokenService(options: TokenServiceOptions): Promise<R
       trustDomain: options.trustDomain,
       namespace: options.namespace,
       logger,
-      policy: options.policy ?? { ...TOKEN_RPC_POLICY, ...MESH_POLICY },
+      policy: options.policy ?? MESH_POLICY,
     });
     grpc.register(
       TokenService,
