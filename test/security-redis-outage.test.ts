@@ -97,9 +97,14 @@ describe('Redis stopped mid-traffic', () => {
         expect(handledDuringOutage).toBeLessThanOrEqual(1);
         const endOfOutage = outcomes.length;
         const handledBeforeRestart = server.handled();
-        expect(handledBeforeRestart - handledAtKill).toBe(
-          outcomes.slice(startOfOutage, endOfOutage).filter((o) => o === 'ok').length,
-        );
+        // The traffic loop is sequential, so at most one call straddles the kill: its handler may have run
+        // just before the snapshot while its answer lands just after. Beyond that one, no call was served
+        // during the outage without its handler run being counted, and vice versa. (The strict equality of
+        // handler runs and served calls over the whole run is asserted below.)
+        const servedDuringOutage = outcomes
+          .slice(startOfOutage, endOfOutage)
+          .filter((o) => o === 'ok').length;
+        expect(Math.abs(servedDuringOutage - (handledBeforeRestart - handledAtKill))).toBeLessThanOrEqual(1);
 
         await redis.start();
         await waitFor(() => outcomes.slice(endOfOutage).filter((o) => o === 'ok').length >= 20, 'recovery');

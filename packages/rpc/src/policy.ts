@@ -37,6 +37,12 @@ export const MESH_POLICY: PolicyTable = {
   'zenmesh.v1.TokenService/RevokeApiKey': ['bff'],
   'zenmesh.v1.TokenService/RotateSigningKey': ['bff'],
   'zenmesh.v1.TokenService/ListSigningKeys': ['bff'],
+  'zenmesh.v1.TokenService/CreateUser': ['bff'],
+  'zenmesh.v1.TokenService/ListUsers': ['bff'],
+  'zenmesh.v1.TokenService/EnrollTotp': ['bff'],
+  'zenmesh.v1.TokenService/ConfirmTotp': ['bff'],
+  'zenmesh.v1.TokenService/CreateClient': ['bff'],
+  'zenmesh.v1.TokenService/ListClients': ['bff'],
   // Any workload fetches the bundle and renews its own SVID (the CA checks "own" itself); only the operator's
   // CLI identity drives status, rotation and revocation.
   'zenmesh.v1.CaService/GetTrustBundle': ['*'],

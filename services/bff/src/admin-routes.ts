@@ -16,13 +16,14 @@ import type {
 } from '@zenmesh/proto';
 import type { CallOptions } from '@zenmesh/rpc';
 import { z } from 'zod';
+import type { TokenAccountClient } from './account-routes.js';
 import { ApiRefusal, invalidArgument } from './api-errors.js';
 import type { Route } from './api-routes.js';
 import { readJsonBody } from './json-body.js';
 import { describeIssue } from './request-schemas.js';
 
 /** The TokenService admin methods the bff calls: a structural slice of the rpc client. */
-export interface TokenAdminClient {
+export interface TokenAdminClient extends TokenAccountClient {
   createApiKey(
     req: MessageInitShape<typeof CreateApiKeyRequestSchema>,
     o?: CallOptions,

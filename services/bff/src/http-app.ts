@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type AddressInfo, BlockList, isIP } from 'node:net';
 import { type AccessTokenVerifier, hasScopes } from '@zenmesh/auth';
 import type { Logger } from '@zenmesh/telemetry';
+import { createAccountRoutes } from './account-routes.js';
 import { createAdminRoutes, type TokenAdminClient } from './admin-routes.js';
 import { ApiRefusal, toApiError } from './api-errors.js';
 import type { VerifyApiKey } from './api-key-auth.js';
@@ -110,6 +111,7 @@ export function createBffApp(options: BffAppOptions): BffApp {
     ...createApiRoutes({ backend: options.backend, ingestPublicUrl: options.ingestPublicUrl }),
     ...createDeliveryRoutes(options.backend),
     ...(options.tokenAdmin === undefined ? [] : createAdminRoutes(options.tokenAdmin)),
+    ...(options.tokenAdmin === undefined ? [] : createAccountRoutes(options.tokenAdmin)),
   ];
   const authenticate = createCallerAuth({
     verifyApiKey: options.verifyApiKey,

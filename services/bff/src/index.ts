@@ -1,3 +1,5 @@
+export type { TokenAccountClient } from './account-routes.js';
+export { createAccountRoutes, oauthClientJson, userJson } from './account-routes.js';
 export type { TokenAdminClient } from './admin-routes.js';
 export { apiKeyJson, createAdminRoutes } from './admin-routes.js';
 export type { ApiErrorResponse } from './api-errors.js';

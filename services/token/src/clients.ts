@@ -36,6 +36,8 @@ export interface ClientStore {
   /** Registers a client; a generated secret (client_secret_*) is returned here and nowhere else. */
   create(input: CreateClientInput): Promise<{ client: OAuthClient; clientSecret: string | null }>;
   get(id: string): Promise<OAuthClient | null>;
+  /** Every live client, oldest first (never a secret: only its hash is stored). */
+  list(): Promise<OAuthClient[]>;
 }
 
 interface ClientRow {
@@ -111,6 +113,12 @@ export function createClientStore(
     async get(id) {
       const r = await row(id);
       return r === null ? null : toClient(r);
+    },
+    async list() {
+      const { rows } = await db.query<ClientRow>(
+        'SELECT * FROM token.clients WHERE disabled_at IS NULL ORDER BY created_at, id',
+      );
+      return rows.map(toClient);
     },
   };
 }

@@ -4,6 +4,7 @@ export type TokenErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_SIGNING_KEYS'
   | 'ERR_USER_ARGUMENT'
+  | 'ERR_USER_EXISTS'
   | 'ERR_CLIENT_ARGUMENT';
 
 /** The one error type of the token service; narrow on `code` (stable across versions). */

@@ -3,10 +3,13 @@ import { createForwardedTokenAuthorizer, isScope, type Principal } from '@zenmes
 import type { TokenService } from '@zenmesh/proto';
 import { Code, RpcError, type ServiceImpl } from '@zenmesh/rpc';
 import type { AccessTokens } from './access-tokens.js';
+import { createAccountAdmin } from './account-admin.js';
 import type { ApiKeyRecord, ApiKeyStore, ApiKeyVerdict } from './api-key-store.js';
+import type { ClientStore } from './clients.js';
 import { introspectToken } from './oauth-endpoints.js';
 import type { SessionStore } from './sessions.js';
 import type { SigningKeyInfo, SigningKeyRing } from './signing-keys.js';
+import type { UserStore } from './users.js';
 
 /** The VerifyApiKeyResponse fields, every one present. */
 export interface VerifyApiKeyAnswer {
@@ -34,6 +37,8 @@ export interface TokenGrpcOAuth {
   tokens: AccessTokens;
   sessions: SessionStore;
   keys: SigningKeyRing;
+  users: UserStore;
+  clients: ClientStore;
   /** Lifetime of a token exchanged from an API key, seconds. */
   exchangeTtlSec: number;
 }
@@ -78,6 +83,14 @@ export function createTokenServiceImpl(
   const actor = (ctx: { header(n: string): string | undefined }, scopes: string[]) => {
     if (authorizer === null) throw new RpcError(Code.FAILED_PRECONDITION, 'oauth_not_configured');
     return authorizer.authorize(ctx, scopes);
+  };
+  const accounts =
+    oauth === undefined
+      ? null
+      : createAccountAdmin({ users: oauth.users, clients: oauth.clients, actor: (ctx, s) => actor(ctx, s) });
+  const withAccounts = () => {
+    if (accounts === null) throw new RpcError(Code.FAILED_PRECONDITION, 'oauth_not_configured');
+    return accounts;
   };
 
   return {
@@ -191,5 +204,12 @@ export function createTokenServiceImpl(
       clusterOnly(await actor(ctx, ['admin']));
       return { keys: o.keys.list().map(signingKeyInfo) };
     },
+
+    createUser: (req, ctx) => withAccounts().createUser(req, ctx),
+    listUsers: (req, ctx) => withAccounts().listUsers(req, ctx),
+    enrollTotp: (req, ctx) => withAccounts().enrollTotp(req, ctx),
+    confirmTotp: (req, ctx) => withAccounts().confirmTotp(req, ctx),
+    createClient: (req, ctx) => withAccounts().createClient(req, ctx),
+    listClients: (req, ctx) => withAccounts().listClients(req, ctx),
   };
 }

@@ -111,6 +111,8 @@ export async function startTokenService(options: TokenServiceOptions): Promise<R
               tokens: oauth.tokens,
               sessions: oauth.sessions,
               keys: oauth.keys,
+              users: oauth.users,
+              clients: oauth.clients,
               exchangeTtlSec: oauth.exchangeTtlSec,
             },
       ),

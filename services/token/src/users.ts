@@ -35,6 +35,8 @@ export interface UserStore {
   /** Adds or changes a membership; tenantId null is cluster-wide. */
   setRole(userId: string, tenantId: string | null, role: Role): Promise<void>;
   get(id: string): Promise<UserRecord | null>;
+  /** Live users by username; with a tenant id, only those holding a membership in that tenant. */
+  list(tenantId?: string): Promise<UserRecord[]>;
   /** Starts TOTP enrollment; MFA is enforced only after confirmTotp() with a valid code. */
   enrollTotp(userId: string): Promise<TotpEnrollment>;
   confirmTotp(userId: string, code: string): Promise<boolean>;
@@ -129,10 +131,13 @@ export function createUserStore(options: {
         throw new TokenError('ERR_USER_ARGUMENT', 'password must be 12-1024 characters');
       }
       const id = newId('usr');
-      await db.query(
-        'INSERT INTO token.users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)',
+      // ON CONFLICT keeps a concurrent duplicate from surfacing as a raw unique-violation error.
+      const { rowCount } = await db.query(
+        `INSERT INTO token.users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (username) DO NOTHING`,
         [id, name, await argon2Hash(password, ARGON2ID), now()],
       );
+      if (rowCount !== 1) throw new TokenError('ERR_USER_EXISTS', 'username already taken');
       const row = await byId(id);
       if (row === null) throw new Error('user vanished after insert');
       return record(row);
@@ -147,6 +152,17 @@ export function createUserStore(options: {
     async get(id) {
       const row = await byId(id);
       return row === null || row.disabled_at !== null ? null : record(row);
+    },
+    async list(tenantId) {
+      const { rows } = await db.query<UserRow>(
+        `SELECT u.* FROM token.users u
+         WHERE u.disabled_at IS NULL
+           AND ($1::text IS NULL OR EXISTS
+                (SELECT 1 FROM token.memberships m WHERE m.user_id = u.id AND m.tenant_id = $1))
+         ORDER BY u.username`,
+        [tenantId ?? null],
+      );
+      return Promise.all(rows.map(record));
     },
     async enrollTotp(userId) {
       const row = await byId(userId);

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { registerAccountCommands } from './accounts.js';
 import { enc, type RegisterCommands } from './context.js';
 
 interface ApiKey {
@@ -36,7 +37,10 @@ const isoDate = (value: string): string => {
   return d.toISOString();
 };
 
-/** `zenmesh token keys rotate|list` and `zenmesh apikey create|list|revoke`, over the bff's /api/v1. */
+/**
+ * `zenmesh token keys rotate|list`, `zenmesh apikey create|list|revoke`, `zenmesh user …` and
+ * `zenmesh oauth-client …`, over the bff's /api/v1.
+ */
 export const registerTokenCommands: RegisterCommands = (program, ctx, action) => {
   const keys = program
     .command('token')
@@ -139,4 +143,5 @@ export const registerTokenCommands: RegisterCommands = (program, ctx, action) =>
         return 0;
       }),
     );
+  registerAccountCommands(program, ctx, action);
 };

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file zenmesh/v1/token.proto.
  */
 export const file_zenmesh_v1_token: GenFile = /*@__PURE__*/
-  fileDesc("ChZ6ZW5tZXNoL3YxL3Rva2VuLnByb3RvEgp6ZW5tZXNoLnYxIiYKE1ZlcmlmeUFwaUtleVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSJYChRWZXJpZnlBcGlLZXlSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIOCgZrZXlfaWQYAiABKAkSEQoJdGVuYW50X2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCSIiChFJbnRyb3NwZWN0UmVxdWVzdBINCgV0b2tlbhgBIAEoCSKKAgoSSW50cm9zcGVjdFJlc3BvbnNlEg4KBmFjdGl2ZRgBIAEoCBISCgp0b2tlbl90eXBlGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRILCgNzdWIYBCABKAkSDQoFc2NvcGUYBSABKAkSEQoJdGVuYW50X2lkGAYgASgJEgsKA2p0aRgHIAEoCRIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglpc3N1ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNlc3Npb25faWQYCiABKAkSDgoGa2V5X2lkGAsgASgJIigKFUV4Y2hhbmdlQXBpS2V5UmVxdWVzdBIPCgdhcGlfa2V5GAEgASgJIqABChZFeGNoYW5nZUFwaUtleVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEhQKDGFjY2Vzc190b2tlbhgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBCABKAkSEQoJdGVuYW50X2lkGAUgASgJEg4KBnNjb3BlcxgGIAMoCSKBAgoKQXBpS2V5SW5mbxIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIAIgBARIzCgpyZXZva2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgBiAEBQg0KC19leHBpcmVzX2F0Qg0KC19yZXZva2VkX2F0IooBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg4KBnNjb3BlcxgDIAMoCRIzCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAiAEBQg0KC19leHBpcmVzX2F0IkwKFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSIwoDa2V5GAIgASgLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIicKEkxpc3RBcGlLZXlzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiOwoTTGlzdEFwaUtleXNSZXNwb25zZRIkCgRrZXlzGAEgAygLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiOwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USIwoDa2V5GAEgASgLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIq0BCg5TaWduaW5nS2V5SW5mbxILCgNraWQYASABKAkSCwoDYWxnGAIgASgJEg0KBXN0YXRlGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKCnJldGlyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSACIAQFCDQoLX3JldGlyZWRfYXQiGQoXUm90YXRlU2lnbmluZ0tleVJlcXVlc3QiRAoYUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEigKBGtleXMYASADKAsyGi56ZW5tZXNoLnYxLlNpZ25pbmdLZXlJbmZvIhgKFkxpc3RTaWduaW5nS2V5c1JlcXVlc3QiQwoXTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USKAoEa2V5cxgBIAMoCzIaLnplbm1lc2gudjEuU2lnbmluZ0tleUluZm8yuAUKDFRva2VuU2VydmljZRJRCgxWZXJpZnlBcGlLZXkSHy56ZW5tZXNoLnYxLlZlcmlmeUFwaUtleVJlcXVlc3QaIC56ZW5tZXNoLnYxLlZlcmlmeUFwaUtleVJlc3BvbnNlEksKCkludHJvc3BlY3QSHS56ZW5tZXNoLnYxLkludHJvc3BlY3RSZXF1ZXN0Gh4uemVubWVzaC52MS5JbnRyb3NwZWN0UmVzcG9uc2USVwoORXhjaGFuZ2VBcGlLZXkSIS56ZW5tZXNoLnYxLkV4Y2hhbmdlQXBpS2V5UmVxdWVzdBoiLnplbm1lc2gudjEuRXhjaGFuZ2VBcGlLZXlSZXNwb25zZRJRCgxDcmVhdGVBcGlLZXkSHy56ZW5tZXNoLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIC56ZW5tZXNoLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlEk4KC0xpc3RBcGlLZXlzEh4uemVubWVzaC52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHy56ZW5tZXNoLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUQoMUmV2b2tlQXBpS2V5Eh8uemVubWVzaC52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiAuemVubWVzaC52MS5SZXZva2VBcGlLZXlSZXNwb25zZRJdChBSb3RhdGVTaWduaW5nS2V5EiMuemVubWVzaC52MS5Sb3RhdGVTaWduaW5nS2V5UmVxdWVzdBokLnplbm1lc2gudjEuUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEloKD0xpc3RTaWduaW5nS2V5cxIiLnplbm1lc2gudjEuTGlzdFNpZ25pbmdLZXlzUmVxdWVzdBojLnplbm1lc2gudjEuTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZ6ZW5tZXNoL3YxL3Rva2VuLnByb3RvEgp6ZW5tZXNoLnYxIiYKE1ZlcmlmeUFwaUtleVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSJYChRWZXJpZnlBcGlLZXlSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIOCgZrZXlfaWQYAiABKAkSEQoJdGVuYW50X2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCSIiChFJbnRyb3NwZWN0UmVxdWVzdBINCgV0b2tlbhgBIAEoCSKKAgoSSW50cm9zcGVjdFJlc3BvbnNlEg4KBmFjdGl2ZRgBIAEoCBISCgp0b2tlbl90eXBlGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRILCgNzdWIYBCABKAkSDQoFc2NvcGUYBSABKAkSEQoJdGVuYW50X2lkGAYgASgJEgsKA2p0aRgHIAEoCRIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglpc3N1ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNlc3Npb25faWQYCiABKAkSDgoGa2V5X2lkGAsgASgJIigKFUV4Y2hhbmdlQXBpS2V5UmVxdWVzdBIPCgdhcGlfa2V5GAEgASgJIqABChZFeGNoYW5nZUFwaUtleVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEhQKDGFjY2Vzc190b2tlbhgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBCABKAkSEQoJdGVuYW50X2lkGAUgASgJEg4KBnNjb3BlcxgGIAMoCSKBAgoKQXBpS2V5SW5mbxIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIAIgBARIzCgpyZXZva2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgBiAEBQg0KC19leHBpcmVzX2F0Qg0KC19yZXZva2VkX2F0IooBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg4KBnNjb3BlcxgDIAMoCRIzCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAiAEBQg0KC19leHBpcmVzX2F0IkwKFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSIwoDa2V5GAIgASgLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIicKEkxpc3RBcGlLZXlzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiOwoTTGlzdEFwaUtleXNSZXNwb25zZRIkCgRrZXlzGAEgAygLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiOwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USIwoDa2V5GAEgASgLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIq0BCg5TaWduaW5nS2V5SW5mbxILCgNraWQYASABKAkSCwoDYWxnGAIgASgJEg0KBXN0YXRlGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKCnJldGlyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSACIAQFCDQoLX3JldGlyZWRfYXQiGQoXUm90YXRlU2lnbmluZ0tleVJlcXVlc3QiRAoYUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEigKBGtleXMYASADKAsyGi56ZW5tZXNoLnYxLlNpZ25pbmdLZXlJbmZvIhgKFkxpc3RTaWduaW5nS2V5c1JlcXVlc3QiQwoXTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USKAoEa2V5cxgBIAMoCzIaLnplbm1lc2gudjEuU2lnbmluZ0tleUluZm8iMQoOVXNlck1lbWJlcnNoaXASEQoJdGVuYW50X2lkGAEgASgJEgwKBHJvbGUYAiABKAkibgoIVXNlckluZm8SCgoCaWQYASABKAkSEAoIdXNlcm5hbWUYAiABKAkSEwoLbWZhX2VuYWJsZWQYAyABKAgSLwoLbWVtYmVyc2hpcHMYBCADKAsyGi56ZW5tZXNoLnYxLlVzZXJNZW1iZXJzaGlwIlgKEUNyZWF0ZVVzZXJSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIMCgRyb2xlGAQgASgJIkkKEkNyZWF0ZVVzZXJSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEiIKBHVzZXIYAiABKAsyFC56ZW5tZXNoLnYxLlVzZXJJbmZvIiUKEExpc3RVc2Vyc1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIjgKEUxpc3RVc2Vyc1Jlc3BvbnNlEiMKBXVzZXJzGAEgAygLMhQuemVubWVzaC52MS5Vc2VySW5mbyIkChFFbnJvbGxUb3RwUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIkEKEkVucm9sbFRvdHBSZXNwb25zZRITCgtvdHBhdXRoX3VyaRgBIAEoCRIWCg5yZWNvdmVyeV9jb2RlcxgCIAMoCSIzChJDb25maXJtVG90cFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJIjkKE0NvbmZpcm1Ub3RwUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULnplbm1lc2gudjEuVXNlckluZm8ingEKD09BdXRoQ2xpZW50SW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEiIKGnRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kGAMgASgJEhUKDXJlZGlyZWN0X3VyaXMYBCADKAkSEwoLZ3JhbnRfdHlwZXMYBSADKAkSDgoGc2NvcGVzGAYgAygJEhEKCXRlbmFudF9pZBgHIAEoCSKDAQoTQ3JlYXRlQ2xpZW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEhUKDXJlZGlyZWN0X3VyaXMYAiADKAkSEwoLZ3JhbnRfdHlwZXMYAyADKAkSIgoadG9rZW5fZW5kcG9pbnRfYXV0aF9tZXRob2QYBCABKAkSDgoGc2NvcGVzGAUgAygJIm0KFENyZWF0ZUNsaWVudFJlc3BvbnNlEhEKCWNsaWVudF9pZBgBIAEoCRIVCg1jbGllbnRfc2VjcmV0GAIgASgJEisKBmNsaWVudBgDIAEoCzIbLnplbm1lc2gudjEuT0F1dGhDbGllbnRJbmZvIhQKEkxpc3RDbGllbnRzUmVxdWVzdCJDChNMaXN0Q2xpZW50c1Jlc3BvbnNlEiwKB2NsaWVudHMYASADKAsyGy56ZW5tZXNoLnYxLk9BdXRoQ2xpZW50SW5mbzKPCQoMVG9rZW5TZXJ2aWNlElEKDFZlcmlmeUFwaUtleRIfLnplbm1lc2gudjEuVmVyaWZ5QXBpS2V5UmVxdWVzdBogLnplbm1lc2gudjEuVmVyaWZ5QXBpS2V5UmVzcG9uc2USSwoKSW50cm9zcGVjdBIdLnplbm1lc2gudjEuSW50cm9zcGVjdFJlcXVlc3QaHi56ZW5tZXNoLnYxLkludHJvc3BlY3RSZXNwb25zZRJXCg5FeGNoYW5nZUFwaUtleRIhLnplbm1lc2gudjEuRXhjaGFuZ2VBcGlLZXlSZXF1ZXN0GiIuemVubWVzaC52MS5FeGNoYW5nZUFwaUtleVJlc3BvbnNlElEKDENyZWF0ZUFwaUtleRIfLnplbm1lc2gudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBogLnplbm1lc2gudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USTgoLTGlzdEFwaUtleXMSHi56ZW5tZXNoLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBofLnplbm1lc2gudjEuTGlzdEFwaUtleXNSZXNwb25zZRJRCgxSZXZva2VBcGlLZXkSHy56ZW5tZXNoLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIC56ZW5tZXNoLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEl0KEFJvdGF0ZVNpZ25pbmdLZXkSIy56ZW5tZXNoLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXF1ZXN0GiQuemVubWVzaC52MS5Sb3RhdGVTaWduaW5nS2V5UmVzcG9uc2USWgoPTGlzdFNpZ25pbmdLZXlzEiIuemVubWVzaC52MS5MaXN0U2lnbmluZ0tleXNSZXF1ZXN0GiMuemVubWVzaC52MS5MaXN0U2lnbmluZ0tleXNSZXNwb25zZRJLCgpDcmVhdGVVc2VyEh0uemVubWVzaC52MS5DcmVhdGVVc2VyUmVxdWVzdBoeLnplbm1lc2gudjEuQ3JlYXRlVXNlclJlc3BvbnNlEkgKCUxpc3RVc2VycxIcLnplbm1lc2gudjEuTGlzdFVzZXJzUmVxdWVzdBodLnplbm1lc2gudjEuTGlzdFVzZXJzUmVzcG9uc2USSwoKRW5yb2xsVG90cBIdLnplbm1lc2gudjEuRW5yb2xsVG90cFJlcXVlc3QaHi56ZW5tZXNoLnYxLkVucm9sbFRvdHBSZXNwb25zZRJOCgtDb25maXJtVG90cBIeLnplbm1lc2gudjEuQ29uZmlybVRvdHBSZXF1ZXN0Gh8uemVubWVzaC52MS5Db25maXJtVG90cFJlc3BvbnNlElEKDENyZWF0ZUNsaWVudBIfLnplbm1lc2gudjEuQ3JlYXRlQ2xpZW50UmVxdWVzdBogLnplbm1lc2gudjEuQ3JlYXRlQ2xpZW50UmVzcG9uc2USTgoLTGlzdENsaWVudHMSHi56ZW5tZXNoLnYxLkxpc3RDbGllbnRzUmVxdWVzdBofLnplbm1lc2gudjEuTGlzdENsaWVudHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message zenmesh.v1.VerifyApiKeyRequest
@@ -493,9 +493,406 @@ export const ListSigningKeysResponseSchema: GenMessage<ListSigningKeysResponse> 
   messageDesc(file_zenmesh_v1_token, 17);
 
 /**
- * The token service's mesh face. Admin methods (CreateApiKey, ListApiKeys, RevokeApiKey, RotateSigningKey,
- * ListSigningKeys) also require the acting user's access token in `authorization: Bearer <jwt>` metadata
- * with the scope named on each method: the calling workload's SPIFFE ID alone is never enough.
+ * @generated from message zenmesh.v1.UserMembership
+ */
+export type UserMembership = Message<"zenmesh.v1.UserMembership"> & {
+  /**
+   * Empty for a cluster-wide membership.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * admin, operator or reader.
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.UserMembership.
+ * Use `create(UserMembershipSchema)` to create a new message.
+ */
+export const UserMembershipSchema: GenMessage<UserMembership> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 18);
+
+/**
+ * @generated from message zenmesh.v1.UserInfo
+ */
+export type UserInfo = Message<"zenmesh.v1.UserInfo"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string username = 2;
+   */
+  username: string;
+
+  /**
+   * True once TOTP enrollment has been confirmed.
+   *
+   * @generated from field: bool mfa_enabled = 3;
+   */
+  mfaEnabled: boolean;
+
+  /**
+   * @generated from field: repeated zenmesh.v1.UserMembership memberships = 4;
+   */
+  memberships: UserMembership[];
+};
+
+/**
+ * Describes the message zenmesh.v1.UserInfo.
+ * Use `create(UserInfoSchema)` to create a new message.
+ */
+export const UserInfoSchema: GenMessage<UserInfo> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 19);
+
+/**
+ * @generated from message zenmesh.v1.CreateUserRequest
+ */
+export type CreateUserRequest = Message<"zenmesh.v1.CreateUserRequest"> & {
+  /**
+   * Empty: the caller's own tenant (or a cluster-wide user when the caller is cluster-wide).
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * 1-200 of a-z 0-9 . _ @ + - (lower-cased).
+   *
+   * @generated from field: string username = 2;
+   */
+  username: string;
+
+  /**
+   * 12-1024 characters; stored only as an argon2id hash, never logged.
+   *
+   * @generated from field: string password = 3;
+   */
+  password: string;
+
+  /**
+   * admin, operator or reader.
+   *
+   * @generated from field: string role = 4;
+   */
+  role: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.CreateUserRequest.
+ * Use `create(CreateUserRequestSchema)` to create a new message.
+ */
+export const CreateUserRequestSchema: GenMessage<CreateUserRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 20);
+
+/**
+ * @generated from message zenmesh.v1.CreateUserResponse
+ */
+export type CreateUserResponse = Message<"zenmesh.v1.CreateUserResponse"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: zenmesh.v1.UserInfo user = 2;
+   */
+  user?: UserInfo | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.CreateUserResponse.
+ * Use `create(CreateUserResponseSchema)` to create a new message.
+ */
+export const CreateUserResponseSchema: GenMessage<CreateUserResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 21);
+
+/**
+ * @generated from message zenmesh.v1.ListUsersRequest
+ */
+export type ListUsersRequest = Message<"zenmesh.v1.ListUsersRequest"> & {
+  /**
+   * Empty: every user the caller may see.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.ListUsersRequest.
+ * Use `create(ListUsersRequestSchema)` to create a new message.
+ */
+export const ListUsersRequestSchema: GenMessage<ListUsersRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 22);
+
+/**
+ * @generated from message zenmesh.v1.ListUsersResponse
+ */
+export type ListUsersResponse = Message<"zenmesh.v1.ListUsersResponse"> & {
+  /**
+   * @generated from field: repeated zenmesh.v1.UserInfo users = 1;
+   */
+  users: UserInfo[];
+};
+
+/**
+ * Describes the message zenmesh.v1.ListUsersResponse.
+ * Use `create(ListUsersResponseSchema)` to create a new message.
+ */
+export const ListUsersResponseSchema: GenMessage<ListUsersResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 23);
+
+/**
+ * @generated from message zenmesh.v1.EnrollTotpRequest
+ */
+export type EnrollTotpRequest = Message<"zenmesh.v1.EnrollTotpRequest"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.EnrollTotpRequest.
+ * Use `create(EnrollTotpRequestSchema)` to create a new message.
+ */
+export const EnrollTotpRequestSchema: GenMessage<EnrollTotpRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 24);
+
+/**
+ * @generated from message zenmesh.v1.EnrollTotpResponse
+ */
+export type EnrollTotpResponse = Message<"zenmesh.v1.EnrollTotpResponse"> & {
+  /**
+   * otpauth://totp/... carrying the secret: shown once, never stored in the clear.
+   *
+   * @generated from field: string otpauth_uri = 1;
+   */
+  otpauthUri: string;
+
+  /**
+   * Ten single-use recovery codes, shown once; only their SHA-256 is stored.
+   *
+   * @generated from field: repeated string recovery_codes = 2;
+   */
+  recoveryCodes: string[];
+};
+
+/**
+ * Describes the message zenmesh.v1.EnrollTotpResponse.
+ * Use `create(EnrollTotpResponseSchema)` to create a new message.
+ */
+export const EnrollTotpResponseSchema: GenMessage<EnrollTotpResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 25);
+
+/**
+ * @generated from message zenmesh.v1.ConfirmTotpRequest
+ */
+export type ConfirmTotpRequest = Message<"zenmesh.v1.ConfirmTotpRequest"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * A current six-digit code from the authenticator.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.ConfirmTotpRequest.
+ * Use `create(ConfirmTotpRequestSchema)` to create a new message.
+ */
+export const ConfirmTotpRequestSchema: GenMessage<ConfirmTotpRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 26);
+
+/**
+ * @generated from message zenmesh.v1.ConfirmTotpResponse
+ */
+export type ConfirmTotpResponse = Message<"zenmesh.v1.ConfirmTotpResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.UserInfo user = 1;
+   */
+  user?: UserInfo | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.ConfirmTotpResponse.
+ * Use `create(ConfirmTotpResponseSchema)` to create a new message.
+ */
+export const ConfirmTotpResponseSchema: GenMessage<ConfirmTotpResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 27);
+
+/**
+ * @generated from message zenmesh.v1.OAuthClientInfo
+ */
+export type OAuthClientInfo = Message<"zenmesh.v1.OAuthClientInfo"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * client_secret_basic, client_secret_post, private_key_jwt or none (public, PKCE).
+   *
+   * @generated from field: string token_endpoint_auth_method = 3;
+   */
+  tokenEndpointAuthMethod: string;
+
+  /**
+   * @generated from field: repeated string redirect_uris = 4;
+   */
+  redirectUris: string[];
+
+  /**
+   * @generated from field: repeated string grant_types = 5;
+   */
+  grantTypes: string[];
+
+  /**
+   * @generated from field: repeated string scopes = 6;
+   */
+  scopes: string[];
+
+  /**
+   * Empty for a cluster-wide client.
+   *
+   * @generated from field: string tenant_id = 7;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.OAuthClientInfo.
+ * Use `create(OAuthClientInfoSchema)` to create a new message.
+ */
+export const OAuthClientInfoSchema: GenMessage<OAuthClientInfo> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 28);
+
+/**
+ * @generated from message zenmesh.v1.CreateClientRequest
+ */
+export type CreateClientRequest = Message<"zenmesh.v1.CreateClientRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Absolute https URIs, or http only for a loopback host; no fragment. Required for authorization_code.
+   *
+   * @generated from field: repeated string redirect_uris = 2;
+   */
+  redirectUris: string[];
+
+  /**
+   * authorization_code, client_credentials, refresh_token.
+   *
+   * @generated from field: repeated string grant_types = 3;
+   */
+  grantTypes: string[];
+
+  /**
+   * client_secret_basic, client_secret_post or none (public client: authorization_code + PKCE only).
+   *
+   * @generated from field: string token_endpoint_auth_method = 4;
+   */
+  tokenEndpointAuthMethod: string;
+
+  /**
+   * The ceiling of what its tokens may carry: API scopes and OIDC scopes.
+   *
+   * @generated from field: repeated string scopes = 5;
+   */
+  scopes: string[];
+};
+
+/**
+ * Describes the message zenmesh.v1.CreateClientRequest.
+ * Use `create(CreateClientRequestSchema)` to create a new message.
+ */
+export const CreateClientRequestSchema: GenMessage<CreateClientRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 29);
+
+/**
+ * @generated from message zenmesh.v1.CreateClientResponse
+ */
+export type CreateClientResponse = Message<"zenmesh.v1.CreateClientResponse"> & {
+  /**
+   * @generated from field: string client_id = 1;
+   */
+  clientId: string;
+
+  /**
+   * Shown exactly once; empty for a public client.
+   *
+   * @generated from field: string client_secret = 2;
+   */
+  clientSecret: string;
+
+  /**
+   * @generated from field: zenmesh.v1.OAuthClientInfo client = 3;
+   */
+  client?: OAuthClientInfo | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.CreateClientResponse.
+ * Use `create(CreateClientResponseSchema)` to create a new message.
+ */
+export const CreateClientResponseSchema: GenMessage<CreateClientResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 30);
+
+/**
+ * @generated from message zenmesh.v1.ListClientsRequest
+ */
+export type ListClientsRequest = Message<"zenmesh.v1.ListClientsRequest"> & {
+};
+
+/**
+ * Describes the message zenmesh.v1.ListClientsRequest.
+ * Use `create(ListClientsRequestSchema)` to create a new message.
+ */
+export const ListClientsRequestSchema: GenMessage<ListClientsRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 31);
+
+/**
+ * @generated from message zenmesh.v1.ListClientsResponse
+ */
+export type ListClientsResponse = Message<"zenmesh.v1.ListClientsResponse"> & {
+  /**
+   * @generated from field: repeated zenmesh.v1.OAuthClientInfo clients = 1;
+   */
+  clients: OAuthClientInfo[];
+};
+
+/**
+ * Describes the message zenmesh.v1.ListClientsResponse.
+ * Use `create(ListClientsResponseSchema)` to create a new message.
+ */
+export const ListClientsResponseSchema: GenMessage<ListClientsResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 32);
+
+/**
+ * The token service's mesh face. Admin methods (the API-key, signing-key, user and OAuth-client methods) also
+ * require the acting user's access token in `authorization: Bearer <jwt>` metadata with the scope named on each
+ * method: the calling workload's SPIFFE ID alone is never enough.
  *
  * @generated from service zenmesh.v1.TokenService
  */
@@ -580,6 +977,66 @@ export const TokenService: GenService<{
     methodKind: "unary";
     input: typeof ListSigningKeysRequestSchema;
     output: typeof ListSigningKeysResponseSchema;
+  },
+  /**
+   * Scope keys:admin. A tenant-bound caller creates users of its own tenant, with a role whose scopes it holds.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.CreateUser
+   */
+  createUser: {
+    methodKind: "unary";
+    input: typeof CreateUserRequestSchema;
+    output: typeof CreateUserResponseSchema;
+  },
+  /**
+   * Scope keys:admin. A tenant-bound caller sees the users with a membership in its tenant.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.ListUsers
+   */
+  listUsers: {
+    methodKind: "unary";
+    input: typeof ListUsersRequestSchema;
+    output: typeof ListUsersResponseSchema;
+  },
+  /**
+   * Scope keys:admin. Starts (or restarts) TOTP enrollment; MFA is enforced once ConfirmTotp succeeds.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.EnrollTotp
+   */
+  enrollTotp: {
+    methodKind: "unary";
+    input: typeof EnrollTotpRequestSchema;
+    output: typeof EnrollTotpResponseSchema;
+  },
+  /**
+   * Scope keys:admin. Confirms enrollment with one current code from the authenticator.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.ConfirmTotp
+   */
+  confirmTotp: {
+    methodKind: "unary";
+    input: typeof ConfirmTotpRequestSchema;
+    output: typeof ConfirmTotpResponseSchema;
+  },
+  /**
+   * Scope keys:admin, cluster-wide caller only: registers an OAuth client.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.CreateClient
+   */
+  createClient: {
+    methodKind: "unary";
+    input: typeof CreateClientRequestSchema;
+    output: typeof CreateClientResponseSchema;
+  },
+  /**
+   * Scope keys:admin, cluster-wide caller only.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.ListClients
+   */
+  listClients: {
+    methodKind: "unary";
+    input: typeof ListClientsRequestSchema;
+    output: typeof ListClientsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_zenmesh_v1_token, 0);

@@ -1,0 +1,326 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAccessTokenVerifier } from '@zenmesh/auth';
+import { createScratchDatabase, type ScratchDatabase } from '@zenmesh/db';
+import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
+import { TokenService } from '@zenmesh/proto';
+import { createMeshChannel, type MeshChannel } from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
+import { generateApiKey, hashApiKey, type RunningTokenService, startTokenService } from '@zenmesh/token';
+import * as oidc from 'openid-client';
+import { TOTP, URI } from 'otpauth';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackendClients } from './backend-clients.js';
+import { type BffApp, createBffApp } from './http-app.js';
+import { createTokenAuth } from './token-wiring.js';
+
+const TD = { trustDomain: 'zenmesh.local', namespace: 'zenmesh' };
+const TENANT = 'ten_aaaaaaaaaaaaaaaaaaaaaaaaaa';
+const OTHER = 'ten_bbbbbbbbbbbbbbbbbbbbbbbbbb';
+const REDIRECT = 'http://127.0.0.1:5999/callback';
+const PASSWORD = 'correct horse battery staple';
+const logLines: string[] = [];
+const logger = createLogger('bff-accounts-test', {
+  level: 'debug',
+  destination: {
+    write: (line: string) => {
+      logLines.push(line);
+    },
+  },
+});
+/** Everything shown once (or typed in) by the tests below: none of it may reach a log line. */
+const shown: string[] = [];
+
+let scratch: ScratchDatabase;
+let secretsDir: string;
+let token: RunningTokenService;
+let app: BffApp;
+let base: string;
+let issuer: string;
+let channel: MeshChannel;
+const adminKey = generateApiKey();
+
+beforeAll(async () => {
+  scratch = await createScratchDatabase(process.env.DATABASE_URL ?? '', 'zm_test_bff_accounts');
+  secretsDir = mkdtempSync(join(tmpdir(), 'zm-bff-accounts-'));
+  writeFileSync(join(secretsDir, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
+  const ca = await createCertificateAuthority({ trustDomain: TD.trustDomain });
+  const identity = async (service: string) => {
+    const svid = await issueSvidWithKey({ ca, spiffeId: spiffeIdFor(service, TD) });
+    return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
+  };
+  token = await startTokenService({
+    logger,
+    identity: await identity('token'),
+    ...TD,
+    grpcListen: '127.0.0.1:0',
+    httpListen: '127.0.0.1:0',
+    databaseUrl: scratch.url,
+    bootstrapAdminKeySha256: hashApiKey(adminKey),
+    oauth: { secretsDir, loginRateLimit: { points: 1000, durationSec: 60 } },
+  });
+  issuer = token.oauth?.issuer ?? '';
+  channel = createMeshChannel({
+    ...TD,
+    address: token.ready.grpc,
+    identity: await identity('bff'),
+    peer: 'token',
+  });
+  app = createBffApp({
+    logger,
+    backend: {} as BackendClients,
+    ...createTokenAuth(channel.client(TokenService), { issuer, revocationCacheMs: 0 }),
+    authCacheTtlMs: 0,
+  });
+  base = await app.listen('127.0.0.1:0');
+});
+
+afterAll(async () => {
+  await app?.close();
+  channel?.close();
+  await token?.stop();
+  await scratch?.drop();
+  rmSync(secretsDir, { recursive: true, force: true });
+});
+
+async function api(method: string, path: string, credential: string, body?: unknown) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${credential}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+const invalid = (message: string) => ({ status: 400, body: { error: 'invalid_argument', message } });
+const forbidden = { status: 403, body: { error: 'forbidden' } };
+const publicClient = {
+  name: 'dashboard',
+  redirectUris: [REDIRECT],
+  grantTypes: ['authorization_code', 'refresh_token'],
+  tokenEndpointAuthMethod: 'none',
+  scopes: ['openid', 'offline_access', 'events:read', 'endpoints:write'],
+};
+
+/** The browser part of the code flow: fetch the login form, post the credentials, return the redirect. */
+async function login(
+  config: oidc.Configuration,
+  opts: { username: string; password: string; verifier: string; totp?: string },
+) {
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT,
+    scope: 'openid offline_access events:read',
+    code_challenge: await oidc.calculatePKCECodeChallenge(opts.verifier),
+    code_challenge_method: 'S256',
+    state: 'st-1',
+  });
+  const form = await fetch(url);
+  expect(form.status).toBe(200);
+  const html = await form.text();
+  const cookie = (form.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const body = new URLSearchParams();
+  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+    body.set(
+      m[1] ?? '',
+      (m[2] ?? '')
+        .replace(/&amp;/g, '&')
+        .replace(/&quot;/g, '"')
+        .replace(/&#39;/g, "'"),
+    );
+  }
+  body.set('username', opts.username);
+  body.set('password', opts.password);
+  if (opts.totp !== undefined) body.set('totp', opts.totp);
+  const res = await fetch(`${issuer}/oauth/authorize`, {
+    method: 'POST',
+    body,
+    headers: { cookie },
+    redirect: 'manual',
+  });
+  return { status: res.status, location: res.headers.get('location') };
+}
+
+describe('users and OAuth clients through the bff', () => {
+  it('refuses callers without keys:admin on every route', async () => {
+    const { apiKey } = await token.store.create({ name: 'reader', scopes: ['events:read'] });
+    const user = { username: 'nobody', password: PASSWORD, role: 'reader' };
+    expect(await api('POST', '/api/v1/users', apiKey, user)).toEqual(forbidden);
+    expect(await api('GET', '/api/v1/users', apiKey)).toEqual(forbidden);
+    expect(await api('POST', '/api/v1/users/usr_aaaaaaaaaaaaaaaaaaaaaaaaaa/totp', apiKey)).toEqual(forbidden);
+    expect(await api('POST', '/api/v1/oauth-clients', apiKey, publicClient)).toEqual(forbidden);
+    expect(await api('GET', '/api/v1/oauth-clients', apiKey)).toEqual(forbidden);
+  });
+
+  it('refuses invalid users with the exact reason, and a taken username with 409', async () => {
+    const user = { username: 'ops-alice', password: PASSWORD, role: 'operator', tenantId: TENANT };
+    expect(await api('POST', '/api/v1/users', adminKey, { ...user, username: 'Bad Name!' })).toEqual(
+      invalid('username_invalid'),
+    );
+    expect(await api('POST', '/api/v1/users', adminKey, { ...user, password: 'short-11chr' })).toEqual(
+      invalid('password_too_short'),
+    );
+    expect(await api('POST', '/api/v1/users', adminKey, { ...user, role: 'root' })).toEqual(
+      invalid('role_invalid'),
+    );
+    expect(await api('POST', '/api/v1/users', adminKey, { ...user, tenantId: 'acme' })).toEqual(
+      invalid('tenant_id_invalid'),
+    );
+    expect(await api('POST', '/api/v1/users', adminKey, { ...user, extra: 1 })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_argument' },
+    });
+    expect((await api('POST', '/api/v1/users', adminKey, user)).status).toBe(201);
+    expect(await api('POST', '/api/v1/users', adminKey, { ...user, username: 'OPS-Alice' })).toEqual({
+      status: 409,
+      body: { error: 'already_exists', message: 'username_taken' },
+    });
+    expect(await api('POST', '/api/v1/users/usr_aaaaaaaaaaaaaaaaaaaaaaaaaa/totp', adminKey)).toEqual({
+      status: 404,
+      body: { error: 'not_found', message: 'user_not_found' },
+    });
+  });
+
+  it('keeps a tenant key admin inside its tenant and below its own scopes', async () => {
+    const { apiKey } = await token.store.create({
+      name: 'tenant-admin',
+      scopes: ['keys:admin', 'events:read'],
+      tenantId: TENANT,
+    });
+    const user = { username: 'tenant-reader', password: PASSWORD, role: 'reader' };
+    expect(await api('POST', '/api/v1/users', apiKey, { ...user, tenantId: OTHER })).toEqual(forbidden);
+    // reader includes sources:read and endpoints:read, which this key lacks.
+    expect(await api('POST', '/api/v1/users', apiKey, user)).toEqual(forbidden);
+    expect(await api('POST', '/api/v1/oauth-clients', apiKey, publicClient)).toEqual(forbidden);
+    expect(await api('GET', '/api/v1/oauth-clients', apiKey)).toEqual(forbidden);
+    const other = await api('POST', '/api/v1/users', adminKey, {
+      ...user,
+      username: 'other-reader',
+      tenantId: OTHER,
+    });
+    const otherId = other.body.userId as string;
+    expect(await api('POST', `/api/v1/users/${otherId}/totp`, apiKey)).toEqual({
+      status: 404,
+      body: { error: 'not_found', message: 'user_not_found' },
+    });
+    const listed = await api('GET', '/api/v1/users', apiKey);
+    expect(listed.status).toBe(200);
+    expect((listed.body.users as Array<{ id: string }>).map((u) => u.id)).not.toContain(otherId);
+  });
+
+  it('refuses invalid OAuth clients with the exact reason', async () => {
+    const post = (patch: Record<string, unknown>) =>
+      api('POST', '/api/v1/oauth-clients', adminKey, { ...publicClient, ...patch });
+    expect(await post({ redirectUris: ['http://app.example/cb'] })).toEqual(invalid('redirect_uri_invalid'));
+    expect(await post({ redirectUris: ['https://app.example/cb#frag'] })).toEqual(
+      invalid('redirect_uri_invalid'),
+    );
+    expect(await post({ redirectUris: ['/relative/cb'] })).toEqual(invalid('redirect_uri_invalid'));
+    expect(await post({ redirectUris: [] })).toEqual(invalid('redirect_uris_required'));
+    expect(await post({ grantTypes: ['client_credentials'] })).toEqual(
+      invalid('public_client_grant_not_allowed'),
+    );
+    expect(await post({ grantTypes: ['password'] })).toEqual(invalid('grant_type_invalid'));
+    expect(await post({ grantTypes: [] })).toEqual(invalid('grant_types_required'));
+    expect(await post({ tokenEndpointAuthMethod: 'private_key_jwt' })).toEqual(
+      invalid('token_endpoint_auth_method_invalid'),
+    );
+    expect(await post({ scopes: ['everything'] })).toEqual(invalid('unknown_scope'));
+    expect(await post({ scopes: [] })).toEqual(invalid('scopes_required'));
+    expect(await post({ name: '' })).toEqual(invalid('name_invalid'));
+  });
+
+  it('a confidential client gets its secret once; list never shows it', async () => {
+    const created = await api('POST', '/api/v1/oauth-clients', adminKey, {
+      name: 'worker',
+      grantTypes: ['client_credentials'],
+      tokenEndpointAuthMethod: 'client_secret_basic',
+      scopes: ['events:read'],
+    });
+    expect(created.status).toBe(201);
+    const secret = created.body.clientSecret as string;
+    shown.push(secret);
+    expect(secret.length).toBeGreaterThanOrEqual(43);
+    const listed = await api('GET', '/api/v1/oauth-clients', adminKey);
+    expect((listed.body.clients as Array<{ id: string }>).map((c) => c.id)).toContain(created.body.clientId);
+    expect(JSON.stringify(listed.body)).not.toContain(secret);
+  });
+
+  it('an operator-made public client and TOTP user log in with authorization_code + PKCE', async () => {
+    const client = await api('POST', '/api/v1/oauth-clients', adminKey, publicClient);
+    expect(client.status).toBe(201);
+    expect(client.body.clientSecret).toBeNull();
+    const created = await api('POST', '/api/v1/users', adminKey, {
+      username: 'dash-user',
+      password: PASSWORD,
+      role: 'operator',
+      tenantId: TENANT,
+    });
+    const userId = created.body.userId as string;
+    const enrolled = await api('POST', `/api/v1/users/${userId}/totp`, adminKey);
+    expect(enrolled.status).toBe(200);
+    const codes = enrolled.body.recoveryCodes as string[];
+    expect(new Set(codes).size).toBe(10);
+    const totp = URI.parse(enrolled.body.otpauthUri as string);
+    if (!(totp instanceof TOTP)) throw new Error('expected a TOTP URI');
+    shown.push(totp.secret.base32, ...codes);
+    expect(await api('POST', `/api/v1/users/${userId}/totp/confirm`, adminKey, { code: '000000x' })).toEqual(
+      invalid('totp_code_invalid'),
+    );
+    // The previous step's code: still inside the ±1 window, and it leaves the current code for the login.
+    const confirmed = await api('POST', `/api/v1/users/${userId}/totp/confirm`, adminKey, {
+      code: totp.generate({ timestamp: Date.now() - 30_000 }),
+    });
+    expect(confirmed).toMatchObject({ status: 200, body: { user: { id: userId, mfaEnabled: true } } });
+    const users = await api('GET', `/api/v1/users?tenant=${TENANT}`, adminKey);
+    expect(JSON.stringify(users.body)).not.toMatch(/secret=|recovery/i);
+
+    const config = await oidc.discovery(
+      new URL(issuer),
+      client.body.clientId as string,
+      undefined,
+      oidc.None(),
+      { execute: [oidc.allowInsecureRequests] },
+    );
+    const verifier = oidc.randomPKCECodeVerifier();
+    expect(await login(config, { username: 'dash-user', password: 'wrong password!!', verifier })).toEqual({
+      status: 401,
+      location: null,
+    });
+    expect(await login(config, { username: 'dash-user', password: PASSWORD, verifier })).toEqual({
+      status: 401,
+      location: null,
+    });
+    const ok = await login(config, {
+      username: 'dash-user',
+      password: PASSWORD,
+      verifier,
+      totp: totp.generate(),
+    });
+    expect(ok.status).toBe(302);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(ok.location ?? ''), {
+      pkceCodeVerifier: verifier,
+      expectedState: 'st-1',
+    });
+    expect(tokens.refresh_token).toMatch(/^zmr_/);
+    const principal = await createAccessTokenVerifier({ issuer, audience: 'urn:zenmesh:api' })(
+      tokens.access_token,
+    );
+    expect(principal).toMatchObject({ subject: userId, tenantId: TENANT });
+    expect(principal.scopes).toEqual(expect.arrayContaining(['events:read']));
+  });
+
+  it('never logs a password, client secret, TOTP seed or recovery code', () => {
+    // Runs last: by now every route above has been called, with valid and invalid input.
+    const log = logLines.join('');
+    expect(log).toContain('user created');
+    expect(log).toContain('oauth client created');
+    expect(shown.length).toBeGreaterThan(10);
+    for (const secret of [PASSWORD, 'wrong password!!', 'short-11chr', ...shown])
+      expect(log).not.toContain(secret);
+  });
+});

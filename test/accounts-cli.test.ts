@@ -1,0 +1,187 @@
+// `zenmesh user …` and `zenmesh oauth-client …` as a separate process against a real bff and token service:
+// the password goes in on stdin only, secrets come out once.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createScratchDatabase, type ScratchDatabase } from '@zenmesh/db';
+import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
+import { TokenService } from '@zenmesh/proto';
+import { createMeshChannel, type MeshChannel } from '@zenmesh/rpc';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../packages/telemetry/dist/index.js';
+import {
+  type BackendClients,
+  type BffApp,
+  createBffApp,
+  createTokenAuth,
+} from '../services/bff/dist/index.js';
+import {
+  generateApiKey,
+  hashApiKey,
+  type RunningTokenService,
+  startTokenService,
+} from '../services/token/dist/index.js';
+
+const TD = { trustDomain: 'zenmesh.local', namespace: 'zenmesh' };
+const TENANT = 'ten_cccccccccccccccccccccccccc';
+const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
+const logger = createLogger('accounts-cli', { level: 'silent' });
+const adminKey = generateApiKey();
+
+let scratch: ScratchDatabase;
+let secretsDir: string;
+let token: RunningTokenService;
+let channel: MeshChannel;
+let app: BffApp;
+let base: string;
+
+beforeAll(async () => {
+  scratch = await createScratchDatabase(process.env.DATABASE_URL ?? '', 'zm_test_accounts_cli');
+  secretsDir = mkdtempSync(join(tmpdir(), 'zm-accounts-cli-'));
+  writeFileSync(join(secretsDir, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
+  const ca = await createCertificateAuthority({ trustDomain: TD.trustDomain });
+  const identity = async (service: string) => {
+    const svid = await issueSvidWithKey({ ca, spiffeId: spiffeIdFor(service, TD) });
+    return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
+  };
+  token = await startTokenService({
+    logger,
+    identity: await identity('token'),
+    ...TD,
+    grpcListen: '127.0.0.1:0',
+    httpListen: '127.0.0.1:0',
+    databaseUrl: scratch.url,
+    bootstrapAdminKeySha256: hashApiKey(adminKey),
+    oauth: { secretsDir },
+  });
+  channel = createMeshChannel({
+    ...TD,
+    address: token.ready.grpc,
+    identity: await identity('bff'),
+    peer: 'token',
+  });
+  app = createBffApp({
+    logger,
+    backend: {} as BackendClients,
+    ...createTokenAuth(channel.client(TokenService), {
+      issuer: token.oauth?.issuer ?? '',
+      revocationCacheMs: 0,
+    }),
+    authCacheTtlMs: 0,
+  });
+  base = await app.listen('127.0.0.1:0');
+});
+
+afterAll(async () => {
+  await app?.close();
+  channel?.close();
+  await token?.stop();
+  await scratch?.drop();
+  rmSync(secretsDir, { recursive: true, force: true });
+});
+
+/** Runs the built CLI as its own process with `stdin` piped in. */
+function zenmesh(
+  args: string[],
+  stdin = '',
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, '--api-url', base, '--api-key', adminKey, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+describe('zenmesh user / oauth-client', () => {
+  it('creates a user from a stdin password, enrolls TOTP once, and lists without secrets', async () => {
+    const created = await zenmesh(
+      ['--json', 'user', 'create', 'cli-alice', '--role', 'operator', '--tenant', TENANT, '--password-stdin'],
+      'correct horse battery staple\n',
+    );
+    expect(created.code).toBe(0);
+    const { userId } = JSON.parse(created.stdout) as { userId: string };
+    expect(userId).toMatch(/^usr_[a-z2-7]{26}$/);
+    const login = await token.oauth?.users.login({
+      username: 'cli-alice',
+      password: 'correct horse battery staple',
+    });
+    expect(login?.ok).toBe(true);
+
+    const totp = await zenmesh(['user', 'totp', userId]);
+    expect(totp.code).toBe(0);
+    expect(totp.stdout).toMatch(/^otpauth:\/\/totp\//m);
+    expect(totp.stdout.match(/^ {2}[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/gm)).toHaveLength(10);
+
+    const listed = await zenmesh(['user', 'list']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(`operator@${TENANT}`);
+    expect(listed.stdout).not.toContain('otpauth');
+  });
+
+  it('refuses a password that is not on stdin, and reports the service refusal', async () => {
+    const noFlag = await zenmesh(['user', 'create', 'cli-bob', '--role', 'reader']);
+    expect(noFlag).toMatchObject({ code: 2, stderr: 'zenmesh: --password-stdin is required\n' });
+    const short = await zenmesh(
+      ['user', 'create', 'cli-bob', '--role', 'reader', '--password-stdin'],
+      'short\n',
+    );
+    expect(short.code).toBe(1);
+    expect(short.stderr).toBe(
+      'zenmesh: POST /api/v1/users failed (400): invalid_argument: password_too_short\n',
+    );
+  });
+
+  it('creates a public PKCE client (no secret) and a confidential one (secret once)', async () => {
+    const pub = await zenmesh([
+      'oauth-client',
+      'create',
+      'dashboard',
+      '--redirect-uri',
+      'http://127.0.0.1:5999/callback',
+      '--public',
+    ]);
+    expect(pub.code).toBe(0);
+    expect(pub.stdout).toMatch(/^Created OAuth client cli_\S+ \(none\)\n$/);
+    const conf = await zenmesh([
+      '--json',
+      'oauth-client',
+      'create',
+      'worker',
+      '--grant-types',
+      'client_credentials',
+      '--scopes',
+      'events:read',
+    ]);
+    expect(conf.code).toBe(0);
+    const { clientSecret } = JSON.parse(conf.stdout) as { clientSecret: string };
+    expect(clientSecret.length).toBeGreaterThanOrEqual(43);
+    const listed = await zenmesh(['oauth-client', 'list']);
+    expect(listed.stdout).toContain('dashboard');
+    expect(listed.stdout).not.toContain(clientSecret);
+    const bad = await zenmesh([
+      'oauth-client',
+      'create',
+      'x',
+      '--redirect-uri',
+      'http://evil.example/cb',
+      '--public',
+    ]);
+    expect(bad.stderr).toBe(
+      'zenmesh: POST /api/v1/oauth-clients failed (400): invalid_argument: redirect_uri_invalid\n',
+    );
+  });
+});
