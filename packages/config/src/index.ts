@@ -8,6 +8,7 @@ export {
 export { z } from 'zod';
 export type { ConfigErrorCode } from './errors.js';
 export { ConfigError } from './errors.js';
+export { closeHttp, listenHttp } from './http-listen.js';
 export {
   grpcServerEnv,
   hostPort,

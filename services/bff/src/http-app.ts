@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type AddressInfo, BlockList, isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { type AccessTokenVerifier, hasScopes } from '@zenmesh/auth';
+import { closeHttp, listenHttp } from '@zenmesh/config';
 import type { Logger } from '@zenmesh/telemetry';
 import { createAccountRoutes } from './account-routes.js';
 import { createAdminRoutes, type TokenAdminClient } from './admin-routes.js';
@@ -223,28 +224,7 @@ export function createBffApp(options: BffAppOptions): BffApp {
 
   return {
     handle,
-    listen(hostPort) {
-      const m = /^(\[[0-9a-fA-F:.]+\]|[^:]+):(\d{1,5})$/.exec(hostPort);
-      if (m === null) throw new TypeError(`listen: expected host:port, got ${JSON.stringify(hostPort)}`);
-      const host = (m[1] ?? '').replace(/^\[|\]$/g, '');
-      return new Promise<string>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(Number(m[2]), host, () => {
-          server.off('error', reject);
-          const { port } = server.address() as AddressInfo;
-          resolve(`http://${host.includes(':') ? `[${host}]` : host}:${port}`);
-        });
-      });
-    },
-    close() {
-      return new Promise<void>((resolve, reject) => {
-        if (!server.listening) {
-          resolve();
-          return;
-        }
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeIdleConnections();
-      });
-    },
+    listen: (hostPort) => listenHttp(server, hostPort),
+    close: () => closeHttp(server),
   };
 }

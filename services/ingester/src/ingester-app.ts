@@ -1,6 +1,4 @@
-import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import {
   type Link,
@@ -11,6 +9,7 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
+import { closeHttp, listenHttp } from '@zenmesh/config';
 import type { RecordEventResponse } from '@zenmesh/proto';
 import { Code } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
@@ -337,25 +336,7 @@ export function createIngester(options: IngesterOptions): Ingester {
     server,
     refusals,
     storeErrors,
-    async listen(hostPort) {
-      const at = hostPort.lastIndexOf(':');
-      const host = hostPort.slice(0, at).replace(/^\[|\]$/g, '');
-      const port = Number(hostPort.slice(at + 1));
-      if (at < 0 || !Number.isInteger(port))
-        throw new TypeError(`listen: expected host:port, got ${hostPort}`);
-      server.listen(port, host);
-      await once(server, 'listening');
-      const address = server.address() as AddressInfo;
-      const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      return `http://${shown}:${address.port}`;
-    },
-    async close(graceMs = 10_000) {
-      if (!server.listening) return;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-      await closed;
-      clearTimeout(timer);
-    },
+    listen: (hostPort) => listenHttp(server, hostPort),
+    close: (graceMs = 10_000) => closeHttp(server, graceMs),
   };
 }

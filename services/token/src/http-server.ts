@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeHttp, listenHttp } from '@zenmesh/config';
 import type { Queryable } from '@zenmesh/db';
 import type { Logger } from '@zenmesh/telemetry';
 import { OAuthError } from './errors.js';
@@ -78,28 +78,7 @@ export function createTokenHttpServer(options: { db: Queryable; logger: Logger }
     mount(r) {
       router = r;
     },
-    listen(hostPort) {
-      const m = /^(\[[0-9a-fA-F:.]+\]|[^:]+):(\d{1,5})$/.exec(hostPort);
-      if (m === null) throw new TypeError(`listen: expected host:port, got ${JSON.stringify(hostPort)}`);
-      const host = (m[1] ?? '').replace(/^\[|\]$/g, '');
-      return new Promise<string>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(Number(m[2]), host, () => {
-          server.off('error', reject);
-          const { port } = server.address() as AddressInfo;
-          resolve(`http://${host.includes(':') ? `[${host}]` : host}:${port}`);
-        });
-      });
-    },
-    close() {
-      return new Promise<void>((resolve, reject) => {
-        if (!server.listening) {
-          resolve();
-          return;
-        }
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeIdleConnections();
-      });
-    },
+    listen: (hostPort) => listenHttp(server, hostPort),
+    close: () => closeHttp(server),
   };
 }
