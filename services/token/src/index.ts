@@ -11,7 +11,7 @@ export type { Grants, TokenResponse } from './grants.js';
 export type { HttpRouter, TokenHttpServer } from './http-server.js';
 export { createTokenHttpServer } from './http-server.js';
 export { TOKEN_MIGRATIONS, TOKEN_SCHEMA } from './migrations.js';
-export type { IntrospectionAnswer } from './oauth-endpoints.js';
+export type { IntrospectionAnswer, IntrospectionCaller } from './oauth-endpoints.js';
 export { introspectToken, PATHS as OAUTH_PATHS } from './oauth-endpoints.js';
 export type { OAuthConfig, OAuthServer } from './oauth-server.js';
 export { createOAuthServer, DEFAULT_AUDIENCE, MAX_ACCESS_TOKEN_TTL_SEC } from './oauth-server.js';

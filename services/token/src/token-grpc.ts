@@ -34,6 +34,8 @@ export function createApiKeyVerifier(store: ApiKeyStore): (apiKey: string) => Pr
 /** What the OAuth side lends the gRPC face; absent when the service runs without a secrets directory. */
 export interface TokenGrpcOAuth {
   issuer: string;
+  /** `aud` of the access tokens: the mesh resource server that the workloads allowed to Introspect form. */
+  audience: string;
   tokens: AccessTokens;
   sessions: SessionStore;
   keys: SigningKeyRing;
@@ -103,7 +105,9 @@ export function createTokenServiceImpl(
 
     async introspect(req) {
       const o = need();
-      const a = await introspectToken(o, req.token);
+      // Only bff and backend may call this (MESH_POLICY); they are the resource servers of the mesh audience,
+      // so they learn about mesh access tokens and nothing else (not refresh tokens, not other audiences).
+      const a = await introspectToken(o, req.token, { kind: 'resource_server', audiences: [o.audience] });
       if (!a.active) return { active: false };
       return {
         active: true,

@@ -108,6 +108,7 @@ export async function startTokenService(options: TokenServiceOptions): Promise<R
           ? undefined
           : {
               issuer: oauth.issuer,
+              audience: oauth.audience,
               tokens: oauth.tokens,
               sessions: oauth.sessions,
               keys: oauth.keys,
