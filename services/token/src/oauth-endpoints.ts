@@ -9,12 +9,14 @@ import {
   type OAuthClient,
   parseBasicAuth,
 } from './clients.js';
+import { ENROLLMENT_PATH } from './enrollment-links.js';
 import { OAuthError } from './errors.js';
 import type { Grants } from './grants.js';
 import { readForm, sendJson } from './http-util.js';
 import type { RateLimiter } from './rate-limit.js';
 import { REFRESH_TOKEN_PREFIX, type SessionStore } from './sessions.js';
 import type { SigningKeyRing } from './signing-keys.js';
+import type { createTotpEnrollmentPage } from './totp-enrollment-page.js';
 import type { UserStore } from './users.js';
 
 export const PATHS = {
@@ -26,6 +28,7 @@ export const PATHS = {
   revoke: '/oauth/revoke',
   authorize: '/oauth/authorize',
   userinfo: '/oauth/userinfo',
+  enrollment: ENROLLMENT_PATH,
 } as const;
 
 export interface IntrospectionAnswer {
@@ -54,6 +57,7 @@ export interface OAuthDeps {
   users: UserStore;
   authenticateClient: ReturnType<typeof createClientAuthenticator>;
   authorize: ReturnType<typeof createAuthorizeEndpoint>;
+  enrollment: ReturnType<typeof createTotpEnrollmentPage>;
   limiter: RateLimiter;
   ip: (req: IncomingMessage) => string;
 }
@@ -248,6 +252,11 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
         case PATHS.authorize:
           if (m === 'GET') await deps.authorize.get(req, res, url);
           else if (m === 'POST') await deps.authorize.post(req, res);
+          else break;
+          return true;
+        case PATHS.enrollment:
+          if (m === 'GET') await deps.enrollment.get(req, res, url);
+          else if (m === 'POST') await deps.enrollment.post(req, res);
           else break;
           return true;
         case PATHS.userinfo: {
