@@ -244,11 +244,12 @@ export function createUserStore(options: {
       const step = stepOf(totpFor(row, row.totp_pending_sealed), code);
       if (step === null) return false;
       return inTx(outer, async (tx) => {
-        // Compare-and-set on the pending secret: a concurrent re-enrollment makes this code worthless.
+        // Compare-and-set on the pending secret: a concurrent re-enrollment makes this code worthless. The
+        // replay guard restarts with the new secret, at the step its confirming code used.
         const { rowCount } = await tx.query(
           `UPDATE token.users SET totp_secret_sealed = totp_pending_sealed, totp_enabled_at = $3,
              totp_pending_sealed = NULL, totp_pending_at = NULL,
-             totp_last_step = GREATEST(COALESCE(totp_last_step, 0), $4)
+             totp_last_step = $4
            WHERE id = $1 AND totp_pending_sealed = $2`,
           [userId, row.totp_pending_sealed, now(), step],
         );
