@@ -54,6 +54,8 @@ export interface TokenHarness {
       recovery?: string;
       scope?: string;
       cookie?: string;
+      /** Sent as X-Forwarded-For (believed only when the harness trusts 127.0.0.1 as a proxy). */
+      ip?: string;
     },
   ): Promise<LoginAnswer>;
   /** A TokenService client over real mTLS, calling as the named workload (default bff). */
@@ -172,7 +174,10 @@ export async function startTokenHarness(
         code_challenge_method: 'S256',
         state: 'st-1',
       });
-      const form = await fetch(url, opts.cookie === undefined ? {} : { headers: { cookie: opts.cookie } });
+      const via: Record<string, string> = opts.ip === undefined ? {} : { 'x-forwarded-for': opts.ip };
+      const form = await fetch(url, {
+        headers: { ...via, ...(opts.cookie === undefined ? {} : { cookie: opts.cookie }) },
+      });
       if (form.status !== 200) throw new Error(`login form answered ${form.status}`);
       const body = hiddenFields(await form.text());
       body.set('username', opts.username);
@@ -185,7 +190,7 @@ export async function startTokenHarness(
       const res = await fetch(`${issuer}/oauth/authorize`, {
         method: 'POST',
         body,
-        headers: { cookie },
+        headers: { ...via, cookie },
         redirect: 'manual',
       });
       return {
