@@ -79,6 +79,9 @@ describe('zenmesh verify: token service edge', () => {
       ['enrollment_link_forged', true, false],
       ['introspect_unauthenticated', true, false],
     ]);
+    expect(report.results[0]?.observed).toBe(
+      '__Host-zm_login_csrf=…; Path=/; Secure; HttpOnly; SameSite=Strict',
+    );
     expect(report.results[1]?.observed).toBe("form-action 'self' https://app.example");
     expect(report.ok).toBe(true);
     const noClient = await probeTokenEdge(oauth.issuer, null);
@@ -94,7 +97,7 @@ describe('zenmesh verify: token service edge', () => {
     const report = await probeTokenEdge(base, { id: 'cli_x', redirectUri: 'https://app.example/cb' });
     expect(report.ok).toBe(false);
     expect(report.results.filter((r) => !r.pass).map((r) => [r.check, r.observed])).toEqual([
-      ['login_csrf_cookie', 'zm_login_csrf=abc; Path=/oauth/authorize; HttpOnly; SameSite=Strict'],
+      ['login_csrf_cookie', 'zm_login_csrf=…; Path=/oauth/authorize; HttpOnly; SameSite=Strict'],
       ['login_form_action', "form-action 'self'"],
       ['enrollment_link_forged', 'HTTP 404'],
       ['introspect_unauthenticated', 'HTTP 200'],

@@ -30,7 +30,7 @@ export interface CodeFlowClient {
   redirectUri: string;
 }
 
-const CSRF_COOKIE = /^__Host-zm_login_csrf=[^;]+; Path=\/; Secure; HttpOnly; SameSite=Strict$/;
+const CSRF_COOKIE = /^__Host-zm_login_csrf=…; Path=\/; Secure; HttpOnly; SameSite=Strict$/;
 
 /**
  * Probes the token service's public HTTP face with requests that change nothing: a login form fetched but
@@ -70,7 +70,10 @@ export async function probeTokenEdge(
     const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(5_000) });
     await res.arrayBuffer();
     const cookies = res.headers.getSetCookie();
-    const csrf = cookies.find((c) => c.includes('zm_login_csrf')) ?? `(none; HTTP ${res.status})`;
+    // The value is a fresh random token nobody will use; it is elided anyway, as evidence need not carry it.
+    const csrf =
+      cookies.find((c) => c.includes('zm_login_csrf'))?.replace(/=[^;]*/, '=…') ??
+      `(none; HTTP ${res.status})`;
     record(
       'login_csrf_cookie',
       '__Host-zm_login_csrf=…; Path=/; Secure; HttpOnly; SameSite=Strict',
