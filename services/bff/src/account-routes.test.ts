@@ -238,7 +238,9 @@ describe('users and OAuth clients through the bff', () => {
     expect(await post({ scopes: ['everything'] })).toEqual(invalid('unknown_scope'));
     expect(await post({ scopes: [] })).toEqual(invalid('scopes_required'));
     expect(await post({ name: '' })).toEqual(invalid('name_invalid'));
-    expect(await post({ resourceAudiences: ['not an audience'] })).toEqual(invalid('resource_audience_invalid'));
+    expect(await post({ resourceAudiences: ['not an audience'] })).toEqual(
+      invalid('resource_audience_invalid'),
+    );
     expect(await post({ resourceAudiences: Array(9).fill('urn:a') })).toEqual(
       invalid('resourceAudiences: Too big: expected array to have <=8 items'),
     );
