@@ -87,9 +87,10 @@ afterAll(async () => {
 function zenmesh(
   args: string[],
   stdin = '',
+  apiKey = adminKey,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--api-url', base, '--api-key', adminKey, ...args], {
+    const child = spawn(process.execPath, [BIN, '--api-url', base, '--api-key', apiKey, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -121,10 +122,54 @@ describe('zenmesh user / oauth-client', () => {
     });
     expect(login?.ok).toBe(true);
 
-    const totp = await zenmesh(['user', 'totp', userId]);
+    // An admin cannot enroll for the user; the user does, with their own login token.
+    const byAdmin = await zenmesh(
+      ['user', 'totp', 'enroll', userId, '--password-stdin'],
+      'correct horse battery staple\n',
+    );
+    expect(byAdmin).toMatchObject({
+      code: 1,
+      stderr: `zenmesh: POST /api/v1/users/${userId}/totp failed (403): forbidden: self_only\n`,
+    });
+    const oauth = token.oauth;
+    if (oauth === undefined) throw new Error('oauth not configured');
+    const { session } = await oauth.sessions.start({
+      clientId: 'cli-test',
+      userId,
+      tenantId: TENANT,
+      scopes: ['events:read'],
+      authTime: new Date(),
+    });
+    const own = await oauth.tokens.mint({
+      sub: userId,
+      clientId: 'cli-test',
+      scopes: ['events:read'],
+      tenantId: TENANT,
+      sessionId: session.id,
+    });
+    const totp = await zenmesh(
+      ['user', 'totp', 'enroll', userId, '--password-stdin'],
+      'correct horse battery staple\n',
+      own.token,
+    );
     expect(totp.code).toBe(0);
     expect(totp.stdout).toMatch(/^otpauth:\/\/totp\//m);
     expect(totp.stdout.match(/^ {2}[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/gm)).toHaveLength(10);
+    expect(totp.stdout).toContain(`zenmesh user totp confirm ${userId} <code>`);
+    const wrongCode = await zenmesh(['user', 'totp', 'confirm', userId, '000000'], '', own.token);
+    expect(wrongCode.stderr).toBe(
+      `zenmesh: POST /api/v1/users/${userId}/totp/confirm failed (400): invalid_argument: totp_code_invalid\n`,
+    );
+
+    // The cluster admin key resets: a link, in text and JSON, and never a secret.
+    const reset = await zenmesh(['user', 'totp', 'reset', userId]);
+    expect(reset.code).toBe(0);
+    expect(reset.stdout).toMatch(
+      /^Enrollment link for cli-alice \(one use, expires \d{4}-\d\d-\d\dT[^)]+\):\nhttp:\/\/127\.0\.0\.1:\d+\/account\/totp\?token=[A-Za-z0-9_-]{43}\n/,
+    );
+    expect(reset.stdout).not.toMatch(/otpauth|secret=/);
+    const resetJson = await zenmesh(['--json', 'user', 'totp', 'reset', userId]);
+    expect(Object.keys(JSON.parse(resetJson.stdout)).sort()).toEqual(['enrollmentUrl', 'expiresAt', 'user']);
 
     const listed = await zenmesh(['user', 'list']);
     expect(listed.code).toBe(0);

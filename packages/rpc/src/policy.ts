@@ -41,6 +41,7 @@ export const MESH_POLICY: PolicyTable = {
   'zenmesh.v1.TokenService/ListUsers': ['bff'],
   'zenmesh.v1.TokenService/EnrollTotp': ['bff'],
   'zenmesh.v1.TokenService/ConfirmTotp': ['bff'],
+  'zenmesh.v1.TokenService/ResetTotp': ['bff'],
   'zenmesh.v1.TokenService/CreateClient': ['bff'],
   'zenmesh.v1.TokenService/ListClients': ['bff'],
   // Any workload fetches the bundle and renews its own SVID (the CA checks "own" itself); only the operator's

@@ -151,7 +151,13 @@ describe('users and OAuth clients through the bff', () => {
     const user = { username: 'nobody', password: PASSWORD, role: 'reader' };
     expect(await api('POST', '/api/v1/users', apiKey, user)).toEqual(forbidden);
     expect(await api('GET', '/api/v1/users', apiKey)).toEqual(forbidden);
-    expect(await api('POST', '/api/v1/users/usr_aaaaaaaaaaaaaaaaaaaaaaaaaa/totp', apiKey)).toEqual(forbidden);
+    expect(await api('POST', '/api/v1/users/usr_aaaaaaaaaaaaaaaaaaaaaaaaaa/totp/reset', apiKey)).toEqual(
+      forbidden,
+    );
+    // Enrollment is open to any caller's route, but the token service lets only the user themself through.
+    expect(
+      await api('POST', '/api/v1/users/usr_aaaaaaaaaaaaaaaaaaaaaaaaaa/totp', apiKey, { password: PASSWORD }),
+    ).toEqual({ status: 403, body: { error: 'forbidden', message: 'self_only' } });
     expect(await api('POST', '/api/v1/oauth-clients', apiKey, publicClient)).toEqual(forbidden);
     expect(await api('GET', '/api/v1/oauth-clients', apiKey)).toEqual(forbidden);
   });
@@ -179,7 +185,7 @@ describe('users and OAuth clients through the bff', () => {
       status: 409,
       body: { error: 'already_exists', message: 'username_taken' },
     });
-    expect(await api('POST', '/api/v1/users/usr_aaaaaaaaaaaaaaaaaaaaaaaaaa/totp', adminKey)).toEqual({
+    expect(await api('POST', '/api/v1/users/usr_aaaaaaaaaaaaaaaaaaaaaaaaaa/totp/reset', adminKey)).toEqual({
       status: 404,
       body: { error: 'not_found', message: 'user_not_found' },
     });
@@ -203,7 +209,7 @@ describe('users and OAuth clients through the bff', () => {
       tenantId: OTHER,
     });
     const otherId = other.body.userId as string;
-    expect(await api('POST', `/api/v1/users/${otherId}/totp`, apiKey)).toEqual({
+    expect(await api('POST', `/api/v1/users/${otherId}/totp/reset`, apiKey)).toEqual({
       status: 404,
       body: { error: 'not_found', message: 'user_not_found' },
     });
@@ -232,6 +238,14 @@ describe('users and OAuth clients through the bff', () => {
     expect(await post({ scopes: ['everything'] })).toEqual(invalid('unknown_scope'));
     expect(await post({ scopes: [] })).toEqual(invalid('scopes_required'));
     expect(await post({ name: '' })).toEqual(invalid('name_invalid'));
+    expect(await post({ resourceAudiences: ['not an audience'] })).toEqual(
+      invalid('resource_audience_invalid'),
+    );
+    expect(await post({ resourceAudiences: Array(9).fill('urn:a') })).toEqual(
+      invalid('resourceAudiences: Too big: expected array to have <=8 items'),
+    );
+    const rs = await post({ resourceAudiences: ['urn:zenmesh:api'] });
+    expect(rs).toMatchObject({ status: 201, body: { client: { resourceAudiences: ['urn:zenmesh:api'] } } });
   });
 
   it('a confidential client gets its secret once; list never shows it', async () => {
@@ -250,7 +264,7 @@ describe('users and OAuth clients through the bff', () => {
     expect(JSON.stringify(listed.body)).not.toContain(secret);
   });
 
-  it('an operator-made public client and TOTP user log in with authorization_code + PKCE', async () => {
+  it('a user enrolls TOTP themself through the bff; an admin reset yields only a link; then TOTP is required', async () => {
     const client = await api('POST', '/api/v1/oauth-clients', adminKey, publicClient);
     expect(client.status).toBe(201);
     expect(client.body.clientSecret).toBeNull();
@@ -261,24 +275,6 @@ describe('users and OAuth clients through the bff', () => {
       tenantId: TENANT,
     });
     const userId = created.body.userId as string;
-    const enrolled = await api('POST', `/api/v1/users/${userId}/totp`, adminKey);
-    expect(enrolled.status).toBe(200);
-    const codes = enrolled.body.recoveryCodes as string[];
-    expect(new Set(codes).size).toBe(10);
-    const totp = URI.parse(enrolled.body.otpauthUri as string);
-    if (!(totp instanceof TOTP)) throw new Error('expected a TOTP URI');
-    shown.push(totp.secret.base32, ...codes);
-    expect(await api('POST', `/api/v1/users/${userId}/totp/confirm`, adminKey, { code: '000000x' })).toEqual(
-      invalid('totp_code_invalid'),
-    );
-    // The previous step's code: still inside the ±1 window, and it leaves the current code for the login.
-    const confirmed = await api('POST', `/api/v1/users/${userId}/totp/confirm`, adminKey, {
-      code: totp.generate({ timestamp: Date.now() - 30_000 }),
-    });
-    expect(confirmed).toMatchObject({ status: 200, body: { user: { id: userId, mfaEnabled: true } } });
-    const users = await api('GET', `/api/v1/users?tenant=${TENANT}`, adminKey);
-    expect(JSON.stringify(users.body)).not.toMatch(/secret=|recovery/i);
-
     const config = await oidc.discovery(
       new URL(issuer),
       client.body.clientId as string,
@@ -286,32 +282,107 @@ describe('users and OAuth clients through the bff', () => {
       oidc.None(),
       { execute: [oidc.allowInsecureRequests] },
     );
-    const verifier = oidc.randomPKCECodeVerifier();
-    expect(await login(config, { username: 'dash-user', password: 'wrong password!!', verifier })).toEqual({
-      status: 401,
-      location: null,
+    const signIn = async (totp?: string) => {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const res = await login(config, {
+        username: 'dash-user',
+        password: PASSWORD,
+        verifier,
+        ...(totp === undefined ? {} : { totp }),
+      });
+      if (res.status !== 302) return { status: res.status, token: '' };
+      const tokens = await oidc.authorizationCodeGrant(config, new URL(res.location ?? ''), {
+        pkceCodeVerifier: verifier,
+        expectedState: 'st-1',
+      });
+      return { status: 302, token: tokens.access_token };
+    };
+    const first = await signIn();
+    expect(first.status).toBe(302);
+
+    // The admin key is not the user: it cannot enroll or confirm on their behalf.
+    expect(await api('POST', `/api/v1/users/${userId}/totp`, adminKey, { password: PASSWORD })).toEqual({
+      status: 403,
+      body: { error: 'forbidden', message: 'self_only' },
     });
-    expect(await login(config, { username: 'dash-user', password: PASSWORD, verifier })).toEqual({
-      status: 401,
-      location: null,
+    expect(
+      await api('POST', `/api/v1/users/${userId}/totp`, first.token, { password: 'wrong password!!' }),
+    ).toEqual({
+      status: 403,
+      body: { error: 'forbidden', message: 'reauthentication_failed' },
     });
-    const ok = await login(config, {
-      username: 'dash-user',
-      password: PASSWORD,
-      verifier,
-      totp: totp.generate(),
+    expect(
+      await api('POST', `/api/v1/users/${userId}/totp/confirm`, first.token, { code: '123456' }),
+    ).toEqual({
+      status: 409,
+      body: { error: 'failed_precondition', message: 'no_pending_enrollment' },
     });
+    const enrolled = await api('POST', `/api/v1/users/${userId}/totp`, first.token, { password: PASSWORD });
+    expect(enrolled.status).toBe(200);
+    const codes = enrolled.body.recoveryCodes as string[];
+    expect(new Set(codes).size).toBe(10);
+    const totp = URI.parse(enrolled.body.otpauthUri as string);
+    if (!(totp instanceof TOTP)) throw new Error('expected a TOTP URI');
+    shown.push(totp.secret.base32, ...codes);
+    expect(
+      await api('POST', `/api/v1/users/${userId}/totp/confirm`, first.token, { code: '000000x' }),
+    ).toEqual(invalid('totp_code_invalid'));
+    // The previous step's code: still inside the ±1 window, and it leaves the current code for the login.
+    const confirmed = await api('POST', `/api/v1/users/${userId}/totp/confirm`, first.token, {
+      code: totp.generate({ timestamp: Date.now() - 30_000 }),
+    });
+    expect(confirmed).toMatchObject({
+      status: 200,
+      body: { user: { id: userId, mfaEnabled: true, mfaPending: false } },
+    });
+    const users = await api('GET', `/api/v1/users?tenant=${TENANT}`, adminKey);
+    expect(JSON.stringify(users.body)).not.toMatch(/secret=|recovery/i);
+
+    expect((await signIn()).status).toBe(401);
+    const ok = await signIn(totp.generate());
     expect(ok.status).toBe(302);
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(ok.location ?? ''), {
-      pkceCodeVerifier: verifier,
-      expectedState: 'st-1',
-    });
-    expect(tokens.refresh_token).toMatch(/^zmr_/);
-    const principal = await createAccessTokenVerifier({ issuer, audience: 'urn:zenmesh:api' })(
-      tokens.access_token,
-    );
+    const principal = await createAccessTokenVerifier({ issuer, audience: 'urn:zenmesh:api' })(ok.token);
     expect(principal).toMatchObject({ subject: userId, tenantId: TENANT });
     expect(principal.scopes).toEqual(expect.arrayContaining(['events:read']));
+
+    // The cluster admin key outranks a tenant operator: the reset answers a link, and MFA stays on.
+    const reset = await api('POST', `/api/v1/users/${userId}/totp/reset`, adminKey);
+    expect(reset).toMatchObject({ status: 200, body: { user: { id: userId, mfaEnabled: true } } });
+    expect(Object.keys(reset.body).sort()).toEqual(['enrollmentUrl', 'expiresAt', 'user']);
+    expect(reset.body.enrollmentUrl).toMatch(new RegExp(`^${issuer}/account/totp\\?token=`));
+    shown.push(new URL(reset.body.enrollmentUrl as string).searchParams.get('token') ?? '');
+    expect((await signIn()).status).toBe(401);
+    // A tenant admin cannot reset a fellow admin of its tenant.
+    const { apiKey: tenantAdmin } = await token.store.create({
+      name: 'tadmin',
+      scopes: ['admin'],
+      tenantId: TENANT,
+    });
+    const peer = await api('POST', '/api/v1/users', adminKey, {
+      username: 'peer-admin',
+      password: PASSWORD,
+      role: 'admin',
+      tenantId: TENANT,
+    });
+    expect(await api('POST', `/api/v1/users/${peer.body.userId as string}/totp/reset`, tenantAdmin)).toEqual({
+      status: 403,
+      body: { error: 'forbidden', message: 'rank_not_higher' },
+    });
+    // Guessing the password through the re-authentication runs into the per-account backoff.
+    const guesses = [];
+    for (let i = 0; i < 6; i++) {
+      guesses.push(
+        await api('POST', `/api/v1/users/${userId}/totp`, ok.token, {
+          password: 'wrong password!!',
+          currentCode: '123456',
+        }),
+      );
+    }
+    expect(guesses.slice(0, 5).map((g) => g.body.message)).toEqual(Array(5).fill('reauthentication_failed'));
+    expect(guesses[5]).toEqual({
+      status: 429,
+      body: { error: 'too_many_requests', message: 'account_locked' },
+    });
   });
 
   it('never logs a password, client secret, TOTP seed or recovery code', () => {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { MessageInitShape } from '@bufbuild/protobuf';
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type {
   ConfirmTotpRequestSchema,
   ConfirmTotpResponse,
@@ -14,9 +15,11 @@ import type {
   ListUsersRequestSchema,
   ListUsersResponse,
   OAuthClientInfo,
+  ResetTotpRequestSchema,
+  ResetTotpResponse,
   UserInfo,
 } from '@zenmesh/proto';
-import type { CallOptions } from '@zenmesh/rpc';
+import { type CallOptions, Code, isRpcError } from '@zenmesh/rpc';
 import { z } from 'zod';
 import { ApiRefusal, invalidArgument } from './api-errors.js';
 import type { Route } from './api-routes.js';
@@ -41,6 +44,10 @@ export interface TokenAccountClient {
     req: MessageInitShape<typeof ConfirmTotpRequestSchema>,
     o?: CallOptions,
   ): Promise<ConfirmTotpResponse>;
+  resetTotp(
+    req: MessageInitShape<typeof ResetTotpRequestSchema>,
+    o?: CallOptions,
+  ): Promise<ResetTotpResponse>;
   createClient(
     req: MessageInitShape<typeof CreateClientRequestSchema>,
     o?: CallOptions,
@@ -55,6 +62,7 @@ export const userJson = (u: UserInfo) => ({
   id: u.id,
   username: u.username,
   mfaEnabled: u.mfaEnabled,
+  mfaPending: u.mfaPending,
   memberships: u.memberships.map((m) => ({ tenantId: m.tenantId === '' ? null : m.tenantId, role: m.role })),
 });
 
@@ -66,6 +74,7 @@ export const oauthClientJson = (c: OAuthClientInfo) => ({
   grantTypes: c.grantTypes,
   scopes: c.scopes,
   tenantId: c.tenantId === '' ? null : c.tenantId,
+  resourceAudiences: c.resourceAudiences,
 });
 
 // Shapes only: the token service owns the rules (password length, redirect URIs, roles) and names the refusal.
@@ -76,12 +85,14 @@ const createUserBody = z.strictObject({
   tenantId: z.string().optional(),
 });
 const confirmTotpBody = z.strictObject({ code: z.string() });
+const enrollTotpBody = z.strictObject({ password: z.string(), currentCode: z.string().optional() });
 const createClientBody = z.strictObject({
   name: z.string(),
   redirectUris: z.array(z.string()).max(32).default([]),
   grantTypes: z.array(z.string()).max(8),
   tokenEndpointAuthMethod: z.string(),
   scopes: z.array(z.string()).max(32),
+  resourceAudiences: z.array(z.string()).max(8).default([]),
 });
 
 async function parseBody<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
@@ -98,8 +109,30 @@ async function parseBody<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise
 const USER_ID = 'usr_[a-z2-7]{26}';
 
 /**
- * /api/v1/users and /api/v1/oauth-clients (scope keys:admin), answered by the token service. Passwords go in,
- * client secrets, otpauth URIs and recovery codes come out exactly once; none of them is ever logged.
+ * The token service's MFA refusals, with their reason: the caller needs to know whether to re-enter the
+ * password, wait, or ask someone of higher rank. (Other PERMISSION_DENIED answers stay a bare 403.)
+ */
+const MFA_FORBIDDEN = new Set(['self_only', 'rank_not_higher', 'reauthentication_failed']);
+async function mfaCall<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (isRpcError(err)) {
+      if (err.code === Code.PERMISSION_DENIED && MFA_FORBIDDEN.has(err.reason))
+        throw new ApiRefusal(403, 'forbidden', err.reason);
+      if (err.code === Code.RESOURCE_EXHAUSTED && err.reason === 'account_locked')
+        throw new ApiRefusal(429, 'too_many_requests', 'account_locked');
+      if (err.code === Code.FAILED_PRECONDITION && err.reason === 'no_pending_enrollment')
+        throw new ApiRefusal(409, 'failed_precondition', 'no_pending_enrollment');
+    }
+    throw err;
+  }
+}
+
+/**
+ * /api/v1/users and /api/v1/oauth-clients (scope keys:admin; a user's own TOTP enrollment needs only their own
+ * login token), answered by the token service, which owns every rule. Passwords go in, client secrets,
+ * otpauth URIs and recovery codes come out exactly once; none of them is ever logged.
  */
 export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
   return [
@@ -107,7 +140,7 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
       method: 'POST',
       pattern: /^\/api\/v1\/users$/,
       scopes: ['keys:admin'],
-      async handle({ req, call }) {
+      async handle({ req, call, audit }) {
         const input = await parseBody(req, createUserBody);
         const res = await tokens.createUser(
           {
@@ -115,6 +148,7 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
             password: input.password,
             role: input.role,
             tenantId: input.tenantId ?? '',
+            audit,
           },
           call,
         );
@@ -132,23 +166,56 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
       },
     },
     {
+      // The user themself (their own login token), re-authenticated: the new secret is pending until confirmed.
       method: 'POST',
       pattern: new RegExp(`^/api/v1/users/(${USER_ID})/totp$`),
-      scopes: ['keys:admin'],
-      async handle({ params, call }) {
-        const res = await tokens.enrollTotp({ userId: params[0] ?? '' }, call);
+      scopes: [],
+      async handle({ req, params, call, audit }) {
+        const input = await parseBody(req, enrollTotpBody);
+        const res = await mfaCall(
+          tokens.enrollTotp(
+            {
+              userId: params[0] ?? '',
+              password: input.password,
+              currentCode: input.currentCode ?? '',
+              audit,
+            },
+            call,
+          ),
+        );
         return { status: 200, body: { otpauthUri: res.otpauthUri, recoveryCodes: res.recoveryCodes } };
       },
     },
     {
       method: 'POST',
       pattern: new RegExp(`^/api/v1/users/(${USER_ID})/totp/confirm$`),
-      scopes: ['keys:admin'],
-      async handle({ req, params, call }) {
+      scopes: [],
+      async handle({ req, params, call, audit }) {
         const input = await parseBody(req, confirmTotpBody);
-        const res = await tokens.confirmTotp({ userId: params[0] ?? '', code: input.code }, call);
+        const res = await mfaCall(
+          tokens.confirmTotp({ userId: params[0] ?? '', code: input.code, audit }, call),
+        );
         if (res.user === undefined) throw new Error('ConfirmTotp answered without a user');
         return { status: 200, body: { user: userJson(res.user) } };
+      },
+    },
+    {
+      // An admin of strictly higher rank: answers a one-time link for the user, never a secret.
+      method: 'POST',
+      pattern: new RegExp(`^/api/v1/users/(${USER_ID})/totp/reset$`),
+      scopes: ['keys:admin'],
+      async handle({ params, call, audit }) {
+        const res = await mfaCall(tokens.resetTotp({ userId: params[0] ?? '', audit }, call));
+        if (res.user === undefined || res.expiresAt === undefined)
+          throw new Error('ResetTotp answered without a user');
+        return {
+          status: 200,
+          body: {
+            enrollmentUrl: res.enrollmentUrl,
+            expiresAt: timestampDate(res.expiresAt).toISOString(),
+            user: userJson(res.user),
+          },
+        };
       },
     },
     {

@@ -1,16 +1,15 @@
 import { hasScopes, isRole, isScope, OIDC_SCOPES, type Principal, ROLE_SCOPES } from '@zenmesh/auth';
 import type { TokenService } from '@zenmesh/proto';
 import { Code, RpcError, type ServiceImpl } from '@zenmesh/rpc';
+import type { AccountAudit } from './account-audit.js';
+import { actorOf, userInfo } from './account-mfa.js';
 import type { ClientAuthMethod, ClientStore, GrantType, OAuthClient } from './clients.js';
 import { TokenError } from './errors.js';
 import type { UserRecord, UserStore } from './users.js';
 
 type Impl = ServiceImpl<(typeof TokenService)['method']>;
 type Ctx = Parameters<Impl['createUser']>[1];
-type AdminMethods = Pick<
-  Impl,
-  'createUser' | 'listUsers' | 'enrollTotp' | 'confirmTotp' | 'createClient' | 'listClients'
->;
+type AdminMethods = Pick<Impl, 'createUser' | 'listUsers' | 'createClient' | 'listClients'>;
 
 const TENANT_ID = /^ten_[a-z2-7]{26}$/;
 const USERNAME = /^[a-z0-9._@+-]{1,200}$/;
@@ -18,6 +17,7 @@ const AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'clien
 const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'client_credentials', 'refresh_token'];
 const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
+const isAudience = (a: string) => a.length <= 200 && /^[a-z][a-z0-9+.-]*:[^\s]+$/i.test(a);
 const invalid = (reason: string) => new RpcError(Code.INVALID_ARGUMENT, reason);
 
 /**
@@ -36,13 +36,6 @@ export function isAllowedRedirectUri(uri: string): boolean {
   return u.protocol === 'http:' && LOOPBACK.has(u.hostname);
 }
 
-const userInfo = (u: UserRecord) => ({
-  id: u.id,
-  username: u.username,
-  mfaEnabled: u.mfaEnabled,
-  memberships: u.memberships.map((m) => ({ tenantId: m.tenantId ?? '', role: m.role })),
-});
-
 const clientInfo = (c: OAuthClient) => ({
   id: c.id,
   name: c.name,
@@ -51,6 +44,7 @@ const clientInfo = (c: OAuthClient) => ({
   grantTypes: c.grantTypes,
   scopes: c.scopes,
   tenantId: c.tenantId ?? '',
+  resourceAudiences: c.resourceAudiences,
 });
 
 /**
@@ -62,18 +56,10 @@ const clientInfo = (c: OAuthClient) => ({
 export function createAccountAdmin(options: {
   users: UserStore;
   clients: ClientStore;
+  audit: AccountAudit;
   actor: (ctx: Ctx, scopes: string[]) => Promise<Principal>;
 }): AdminMethods {
-  const { users, clients, actor } = options;
-
-  /** A user outside the caller's tenant is "not found", so a tenant admin learns nothing about others. */
-  const visibleUser = async (p: Principal, id: string) => {
-    const user = /^usr_[a-z2-7]{26}$/.test(id) ? await users.get(id) : null;
-    if (user === null || (p.tenantId !== null && !user.memberships.some((m) => m.tenantId === p.tenantId))) {
-      throw new RpcError(Code.NOT_FOUND, 'user_not_found');
-    }
-    return user;
-  };
+  const { users, clients, audit, actor } = options;
 
   return {
     async createUser(req, ctx) {
@@ -100,6 +86,10 @@ export function createAccountAdmin(options: {
       }
       await users.setRole(user.id, tenantId, req.role);
       const created = (await users.get(user.id)) ?? user;
+      await audit.append(
+        { actor: actorOf(p), via: ctx.peer.spiffeId, ip: req.audit?.ip, userAgent: req.audit?.userAgent },
+        { action: 'user.create', target: `user/${user.id}`, detail: { tenantId, role: req.role } },
+      );
       ctx.logger.info({ userId: user.id, role: req.role, tenantId, by: p.subject }, 'user created');
       return { userId: user.id, user: userInfo(created) };
     },
@@ -111,23 +101,6 @@ export function createAccountAdmin(options: {
         throw new RpcError(Code.PERMISSION_DENIED, 'tenant_not_allowed');
       const filter = p.tenantId ?? (req.tenantId === '' ? undefined : req.tenantId);
       return { users: (await users.list(filter)).map(userInfo) };
-    },
-
-    async enrollTotp(req, ctx) {
-      const p = await actor(ctx, ['keys:admin']);
-      await visibleUser(p, req.userId);
-      const enrollment = await users.enrollTotp(req.userId);
-      ctx.logger.info({ userId: req.userId, by: p.subject }, 'totp enrollment started');
-      return { otpauthUri: enrollment.uri, recoveryCodes: enrollment.recoveryCodes };
-    },
-
-    async confirmTotp(req, ctx) {
-      const p = await actor(ctx, ['keys:admin']);
-      await visibleUser(p, req.userId);
-      if (!(await users.confirmTotp(req.userId, req.code))) throw invalid('totp_code_invalid');
-      ctx.logger.info({ userId: req.userId, by: p.subject }, 'totp enrollment confirmed');
-      const user = await visibleUser(p, req.userId);
-      return { user: userInfo(user) };
     },
 
     async createClient(req, ctx) {
@@ -147,6 +120,9 @@ export function createAccountAdmin(options: {
       if (grants.includes('authorization_code') && req.redirectUris.length === 0)
         throw invalid('redirect_uris_required');
       if (req.scopes.length === 0) throw invalid('scopes_required');
+      // An audience is a URI (RFC 7519 §4.1.3 StringOrURI): an absolute one, no spaces, bounded.
+      if (req.resourceAudiences.length > 8 || !req.resourceAudiences.every(isAudience))
+        throw invalid('resource_audience_invalid');
       const oidc = OIDC_SCOPES as readonly string[];
       if (!req.scopes.every((s) => isScope(s) || oidc.includes(s))) throw invalid('unknown_scope');
       if (!hasScopes(p.scopes, req.scopes.filter(isScope)))
@@ -157,6 +133,7 @@ export function createAccountAdmin(options: {
         redirectUris: [...new Set(req.redirectUris)],
         grantTypes: grants as GrantType[],
         scopes: [...new Set(req.scopes)],
+        resourceAudiences: req.resourceAudiences,
       });
       ctx.logger.info({ clientId: client.id, authMethod: method, by: p.subject }, 'oauth client created');
       return { clientId: client.id, clientSecret: clientSecret ?? '', client: clientInfo(client) };

@@ -4,12 +4,14 @@ import { OIDC_SCOPES, parseScope, ROLE_SCOPES } from '@zenmesh/auth';
 import { randomToken } from '@zenmesh/crypto';
 import type { OAuthClient } from './clients.js';
 import type { Grants } from './grants.js';
-import { cookie, escapeHtml, readForm, sendHtml } from './http-util.js';
+import { cookie, escapeHtml, hostCookie, readForm, sendHtml } from './http-util.js';
+import { DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_SEC, type KnownDevices } from './known-devices.js';
+import { type LoginBackoff, OPEN_LANE } from './login-backoff.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { SessionStore } from './sessions.js';
 import type { UserRecord, UserStore } from './users.js';
 
-const CSRF_COOKIE = 'zm_login_csrf';
+const CSRF_COOKIE = '__Host-zm_login_csrf';
 const PARAMS = [
   'response_type',
   'client_id',
@@ -45,6 +47,8 @@ export function createAuthorizeEndpoint(options: {
   grants: Grants;
   sessions: SessionStore;
   limiter: RateLimiter;
+  backoff: LoginBackoff;
+  devices: KnownDevices;
   ip: (req: IncomingMessage) => string;
   now: () => Date;
 }) {
@@ -105,6 +109,7 @@ export function createAuthorizeEndpoint(options: {
     request: ValidRequest,
     csrf: string,
     message: string,
+    headers: Record<string, string> = {},
   ) => {
     const hidden = PARAMS.map((p) => {
       const v = request.params.get(p);
@@ -122,7 +127,9 @@ ${message === '' ? '' : `<p role="alert">${escapeHtml(message)}</p>`}
 <label>Authentication code <input name="totp" inputmode="numeric" autocomplete="one-time-code"></label>
 <label>or recovery code <input name="recovery_code"></label>
 <button type="submit">Sign in</button></form></body></html>`,
-      { 'set-cookie': `${CSRF_COOKIE}=${csrf}; Path=/oauth/authorize; HttpOnly; SameSite=Strict` },
+      { ...headers, 'set-cookie': hostCookie(CSRF_COOKIE, csrf) },
+      // The form posts here, and its answer redirects to the client: both must be allowed form targets.
+      { formAction: [new URL(request.redirectUri).origin] },
     );
   };
 
@@ -172,8 +179,34 @@ ${message === '' ? '' : `<p role="alert">${escapeHtml(message)}</p>`}
         page(res, 403, request, randomToken(16), 'Your sign-in form expired. Please try again.');
         return;
       }
+      // Per-account backoff before any credential is checked (login-backoff.ts): a browser holding this
+      // account's device cookie has its own lane, so a stranger's failures cannot lock the owner out of it.
+      const username = form.get('username') ?? '';
+      const deviceToken = cookie(req, DEVICE_COOKIE);
+      const known = await options.users.findByUsername(username);
+      const deviceUser = await options.devices.userOf(deviceToken);
+      const lane =
+        known !== null && deviceToken !== undefined && deviceUser === known.id
+          ? options.devices.lane(deviceToken)
+          : OPEN_LANE;
+      const attempt = await options.backoff.begin(username, lane);
+      if (!attempt.allowed) {
+        const wait = attempt.retryAfterSec;
+        page(
+          res,
+          429,
+          request,
+          randomToken(16),
+          `Too many failed sign-ins for this account. Try again in ${wait} s.`,
+          {
+            ...decision.headers,
+            'retry-after': String(wait),
+          },
+        );
+        return;
+      }
       const result = await options.users.login({
-        username: form.get('username') ?? '',
+        username,
         password: form.get('password') ?? '',
         totp: form.get('totp') ?? '',
         recoveryCode: form.get('recovery_code') ?? '',
@@ -183,7 +216,13 @@ ${message === '' ? '' : `<p role="alert">${escapeHtml(message)}</p>`}
           await options.sessions.audit({
             kind: 'login_failed',
             clientId: request.client.id,
+            userId: known?.id ?? null,
             ip: options.ip(req),
+            detail: {
+              lane: lane === OPEN_LANE ? 'open' : 'device',
+              failures: attempt.failures,
+              lockedForSec: attempt.lockedForSec,
+            },
           });
         }
         const msg =
@@ -193,6 +232,17 @@ ${message === '' ? '' : `<p role="alert">${escapeHtml(message)}</p>`}
         page(res, 401, request, randomToken(16), msg);
         return;
       }
+      await options.backoff.succeed(username, lane);
+      const setCookies =
+        lane === OPEN_LANE
+          ? [
+              hostCookie(
+                DEVICE_COOKIE,
+                await options.devices.issue(result.user.id),
+                DEVICE_COOKIE_MAX_AGE_SEC,
+              ),
+            ]
+          : [];
       const membership = pickMembership(result.user, request.tenant);
       if (membership === null) {
         res
@@ -219,7 +269,14 @@ ${message === '' ? '' : `<p role="alert">${escapeHtml(message)}</p>`}
       if (request.state !== null) to.searchParams.set('state', request.state);
       // RFC 9207: the issuer identifies who answered, against mix-up attacks.
       to.searchParams.set('iss', options.issuer);
-      res.writeHead(302, { location: to.toString(), 'cache-control': 'no-store', ...decision.headers }).end();
+      res
+        .writeHead(302, {
+          location: to.toString(),
+          'cache-control': 'no-store',
+          ...decision.headers,
+          ...(setCookies.length === 0 ? {} : { 'set-cookie': setCookies }),
+        })
+        .end();
     },
   };
 }

@@ -18,6 +18,8 @@ export interface OAuthClient {
   /** client_credentials tokens act for this tenant; null for a cluster-wide client. */
   tenantId: string | null;
   jwks: JSONWebKeySet | null;
+  /** RFC 7662 §4: the audiences (resource servers) whose tokens this client may introspect. */
+  resourceAudiences: string[];
 }
 
 export interface CreateClientInput {
@@ -30,6 +32,8 @@ export interface CreateClientInput {
   tenantId?: string | null;
   /** Public keys for private_key_jwt. */
   jwks?: JSONWebKeySet;
+  /** Audiences whose access tokens this client may introspect (it is, or fronts, that resource server). */
+  resourceAudiences?: readonly string[];
 }
 
 export interface ClientStore {
@@ -49,6 +53,7 @@ interface ClientRow {
   scopes: string[];
   tenant_id: string | null;
   jwks: JSONWebKeySet | null;
+  resource_audiences: string[];
   secret_sha256: string | null;
   disabled_at: Date | null;
 }
@@ -62,6 +67,7 @@ const toClient = (r: ClientRow): OAuthClient => ({
   scopes: [...r.scopes],
   tenantId: r.tenant_id,
   jwks: r.jwks,
+  resourceAudiences: [...r.resource_audiences],
 });
 
 export function createClientStore(
@@ -92,8 +98,9 @@ export function createClientStore(
       }
       const secret = input.authMethod.startsWith('client_secret') ? randomToken(32) : null;
       await db.query(
-        `INSERT INTO token.clients (id, name, secret_sha256, auth_method, jwks, redirect_uris, grant_types, scopes, tenant_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        `INSERT INTO token.clients (id, name, secret_sha256, auth_method, jwks, redirect_uris, grant_types, scopes,
+           tenant_id, resource_audiences)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         [
           id,
           input.name,
@@ -104,6 +111,7 @@ export function createClientStore(
           [...input.grantTypes],
           [...input.scopes],
           input.tenantId ?? null,
+          [...new Set(input.resourceAudiences ?? [])],
         ],
       );
       const created = await row(id);

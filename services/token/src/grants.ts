@@ -52,6 +52,37 @@ export function grantScopes(requested: string | null, ceiling: readonly string[]
   return asked;
 }
 
+interface CodeRow {
+  client_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  user_id: string;
+  tenant_id: string | null;
+  scopes: string[];
+  nonce: string | null;
+  amr: string[];
+  auth_time: Date;
+  expires_at: Date;
+  used_at: Date | null;
+  session_id: string | null;
+}
+
+/** Which proof of the presenter failed (redirect_uri, PKCE verifier), or null when both hold. */
+function proofFailure(
+  row: CodeRow,
+  redirectUri: string,
+  verifier: string,
+): 'redirect_uri' | 'code_verifier' | null {
+  // RFC 6749 §4.1.3: the redirect_uri must be identical to the one in the authorization request.
+  if (redirectUri !== row.redirect_uri) return 'redirect_uri';
+  // RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge (S256 is the only method we accept).
+  if (!VERIFIER.test(verifier)) return 'code_verifier';
+  const computed = Buffer.from(createHash('sha256').update(verifier).digest('base64url'));
+  const expected = Buffer.from(row.code_challenge);
+  if (computed.length !== expected.length || !timingSafeEqual(computed, expected)) return 'code_verifier';
+  return null;
+}
+
 export function createGrants(options: {
   db: Db;
   tokens: AccessTokens;
@@ -89,67 +120,73 @@ export function createGrants(options: {
     };
   };
 
+  /**
+   * RFC 6749 §4.1.3 and RFC 7636 §4.6, in this order: everything the presenter must prove (client,
+   * redirect_uri, PKCE verifier) is checked under the row lock *before* the code is touched, so a stranger
+   * holding an intercepted code but not the verifier can neither burn it nor trigger the reuse revocation.
+   * Only then is the code consumed, its session started and bound (`session_id`) in the same transaction,
+   * so a concurrent second exchange, queued on the lock, always finds the session it must revoke.
+   */
   async function authorizationCode(client: OAuthClient, form: URLSearchParams, ip: string | null) {
     const code = form.get('code') ?? '';
     const verifier = form.get('code_verifier') ?? '';
     const redirectUri = form.get('redirect_uri') ?? '';
     if (code === '' || code.length > 200) throw invalidGrant();
     const digest = sha256Hex(code);
-    const row = await db.transaction(async (tx) => {
+    const outcome = await db.transaction(async (tx) => {
       const r = (
-        await tx.query<{
-          client_id: string;
-          redirect_uri: string;
-          code_challenge: string;
-          user_id: string;
-          tenant_id: string | null;
-          scopes: string[];
-          nonce: string | null;
-          amr: string[];
-          auth_time: Date;
-          expires_at: Date;
-          used_at: Date | null;
-          session_id: string | null;
-        }>('SELECT * FROM token.auth_codes WHERE code_sha256 = $1 FOR UPDATE', [digest])
+        await tx.query<CodeRow>('SELECT * FROM token.auth_codes WHERE code_sha256 = $1 FOR UPDATE', [digest])
       ).rows[0];
-      if (r === undefined || r.client_id !== client.id) return null;
-      if (r.used_at !== null) return { ...r, reused: true };
-      await tx.query('UPDATE token.auth_codes SET used_at = $2 WHERE code_sha256 = $1', [digest, now()]);
-      return { ...r, reused: false };
+      if (r === undefined || r.client_id !== client.id) return { kind: 'invalid' as const };
+      const failed = proofFailure(r, redirectUri, verifier);
+      if (failed !== null) return { kind: 'proof_failed' as const, row: r, failed };
+      if (r.used_at !== null) {
+        // RFC 6749 §4.1.2: a code used twice SHOULD revoke the tokens issued from it. The first exchange
+        // bound its session in its own transaction, so it is visible here.
+        if (r.session_id !== null) await sessions.revokeSession(r.session_id, 'authorization_code_reuse', tx);
+        await sessions.audit(
+          {
+            kind: 'authorization_code_reuse',
+            clientId: client.id,
+            userId: r.user_id,
+            sessionId: r.session_id,
+            ip,
+          },
+          tx,
+        );
+        return { kind: 'reused' as const };
+      }
+      if (r.expires_at.getTime() <= now().getTime()) return { kind: 'invalid' as const };
+      const started = await sessions.start(
+        {
+          clientId: client.id,
+          userId: r.user_id,
+          tenantId: r.tenant_id,
+          scopes: r.scopes,
+          authTime: r.auth_time,
+        },
+        tx,
+      );
+      await tx.query('UPDATE token.auth_codes SET used_at = $2, session_id = $3 WHERE code_sha256 = $1', [
+        digest,
+        now(),
+        started.session.id,
+      ]);
+      return { kind: 'issued' as const, row: r, ...started };
     });
-    if (row === null) throw invalidGrant();
-    if (row.reused) {
-      // RFC 6749 §4.1.2: a code used twice SHOULD revoke the tokens issued from it.
-      if (row.session_id !== null) await sessions.revokeSession(row.session_id, 'authorization_code_reuse');
+    if (outcome.kind === 'proof_failed') {
+      // Not consumed: the legitimate client can still redeem it. Recorded, since it may be an interception.
       await sessions.audit({
-        kind: 'authorization_code_reuse',
+        kind: 'authorization_code_proof_failed',
         clientId: client.id,
-        userId: row.user_id,
-        sessionId: row.session_id,
+        userId: outcome.row.user_id,
         ip,
+        detail: { check: outcome.failed },
       });
       throw invalidGrant();
     }
-    if (row.expires_at.getTime() <= now().getTime()) throw invalidGrant();
-    // RFC 6749 §4.1.3: the redirect_uri must be identical to the one in the authorization request.
-    if (redirectUri !== row.redirect_uri) throw invalidGrant();
-    // RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge (S256 is the only method we accept).
-    if (!VERIFIER.test(verifier)) throw invalidGrant();
-    const computed = Buffer.from(createHash('sha256').update(verifier).digest('base64url'));
-    const expected = Buffer.from(row.code_challenge);
-    if (computed.length !== expected.length || !timingSafeEqual(computed, expected)) throw invalidGrant();
-
-    const { session, refreshToken } = await sessions.start({
-      clientId: client.id,
-      userId: row.user_id,
-      tenantId: row.tenant_id,
-      scopes: row.scopes,
-      authTime: row.auth_time,
-    });
-    await db.query('UPDATE token.auth_codes SET session_id = $2 WHERE code_sha256 = $1', [
-      digest,
-      session.id,
-    ]);
+    if (outcome.kind !== 'issued') throw invalidGrant();
+    const { row, session, refreshToken } = outcome;
     const idToken = row.scopes.includes('openid')
       ? await tokens.mintIdToken({
           sub: row.user_id,

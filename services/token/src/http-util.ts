@@ -25,19 +25,25 @@ export function sendJson(
   res.end(text);
 }
 
+/**
+ * An HTML page under a CSP that allows no script and no framing. `formAction` adds origins a form on the
+ * page may end up at: CSP Level 3 checks form-action against every redirect of the form's navigation too
+ * (Chromium enforces this), so the login form must name the client's redirect origin or its 302 is blocked.
+ */
 export function sendHtml(
   res: ServerResponse,
   status: number,
   html: string,
   extra: Record<string, string> = {},
+  csp: { formAction?: readonly string[] } = {},
 ): void {
+  const formAction = ["'self'", ...(csp.formAction ?? [])].join(' ');
   res.writeHead(status, {
     ...BASE_HEADERS,
     ...extra,
     'content-type': 'text/html; charset=utf-8',
     'content-length': Buffer.byteLength(html),
-    'content-security-policy':
-      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'`,
     'x-frame-options': 'DENY',
     'referrer-policy': 'no-referrer',
   });
@@ -79,4 +85,14 @@ export function cookie(req: IncomingMessage, name: string): string | undefined {
     if (k === name) return v.join('=');
   }
   return undefined;
+}
+
+/**
+ * A `__Host-` cookie (RFC 6265bis §4.1.3.2): Secure, Path=/, no Domain, so no other origin — not a sibling
+ * subdomain, not a plain-http page on the same host — can set or overwrite it. HttpOnly and SameSite=Strict:
+ * only this origin's own form posts carry it. Browsers treat loopback http as secure for this (Chromium and
+ * Firefox), which is why plain http is accepted only for a loopback issuer.
+ */
+export function hostCookie(name: `__Host-${string}`, value: string, maxAgeSec?: number): string {
+  return `${name}=${value}; Path=/; Secure; HttpOnly; SameSite=Strict${maxAgeSec === undefined ? '' : `; Max-Age=${maxAgeSec}`}`;
 }

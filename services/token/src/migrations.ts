@@ -130,4 +130,77 @@ export const TOKEN_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: '0003_account_hardening',
+    sql: `
+      -- RFC 7662 §4: the resource servers (audiences) whose tokens this client may introspect.
+      ALTER TABLE token.clients ADD COLUMN resource_audiences text[] NOT NULL DEFAULT '{}';
+
+      -- A TOTP enrollment in progress: the active factor (totp_secret_sealed) stays in force until the
+      -- user proves the pending one with a code.
+      ALTER TABLE token.users ADD COLUMN totp_pending_sealed text NULL;
+      ALTER TABLE token.users ADD COLUMN totp_pending_at timestamptz NULL;
+      ALTER TABLE token.recovery_codes ADD COLUMN pending boolean NOT NULL DEFAULT false;
+
+      -- One-time links an admin's reset hands to the user (only the SHA-256 of the link token is stored).
+      CREATE TABLE token.totp_enrollment_links (
+        token_sha256 text PRIMARY KEY CHECK (token_sha256 ~ '^[0-9a-f]{64}$'),
+        user_id      text NOT NULL REFERENCES token.users (id) ON DELETE CASCADE,
+        issued_by    text NOT NULL,
+        created_at   timestamptz NOT NULL,
+        expires_at   timestamptz NOT NULL,
+        opened_at    timestamptz NULL,
+        completed_at timestamptz NULL,
+        revoked_at   timestamptz NULL
+      );
+      CREATE INDEX totp_enrollment_links_user_idx ON token.totp_enrollment_links (user_id);
+
+      -- Per-account backoff of failed logins and TOTP codes (login-backoff.ts). lane '*' is every caller
+      -- without a device cookie of this account; a device lane is one browser that signed in before.
+      CREATE TABLE token.login_backoff (
+        account         text NOT NULL,
+        lane            text NOT NULL,
+        failures        integer NOT NULL,
+        last_failure_at timestamptz NOT NULL,
+        locked_until    timestamptz NULL,
+        PRIMARY KEY (account, lane)
+      );
+      CREATE INDEX login_backoff_last_failure_idx ON token.login_backoff (last_failure_at);
+      CREATE TABLE token.login_devices (
+        token_sha256 text PRIMARY KEY CHECK (token_sha256 ~ '^[0-9a-f]{64}$'),
+        user_id      text NOT NULL REFERENCES token.users (id) ON DELETE CASCADE,
+        created_at   timestamptz NOT NULL,
+        expires_at   timestamptz NOT NULL
+      );
+
+      -- Account actions (MFA enrollment, resets, confirmations, user creation): one hash chain, append-only.
+      CREATE TABLE token.account_audit (
+        seq        bigint PRIMARY KEY CHECK (seq > 0),
+        at         timestamptz NOT NULL,
+        actor      text NOT NULL,
+        via        text NOT NULL,
+        action     text NOT NULL,
+        target     text NOT NULL,
+        detail     jsonb NOT NULL,
+        ip         text NOT NULL,
+        user_agent text NOT NULL,
+        prev_hash  text NOT NULL CHECK (prev_hash ~ '^[0-9a-f]{64}$'),
+        hash       text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$')
+      );
+      CREATE TABLE token.account_audit_head (
+        id   integer PRIMARY KEY CHECK (id = 1),
+        seq  bigint NOT NULL,
+        hash text NOT NULL
+      );
+      INSERT INTO token.account_audit_head (id, seq, hash) VALUES (1, 0, repeat('0', 64));
+      CREATE FUNCTION token.account_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION 'token.account_audit is append-only' USING ERRCODE = 'insufficient_privilege';
+      END $$;
+      CREATE TRIGGER account_audit_append_only BEFORE UPDATE OR DELETE ON token.account_audit
+        FOR EACH ROW EXECUTE FUNCTION token.account_audit_append_only();
+      CREATE TRIGGER account_audit_no_truncate BEFORE TRUNCATE ON token.account_audit
+        FOR EACH STATEMENT EXECUTE FUNCTION token.account_audit_append_only();
+    `,
+  },
 ];

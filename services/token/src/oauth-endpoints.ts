@@ -3,13 +3,20 @@ import { type AccessTokenClaims, bearerCredential, isAuthError, SCOPES } from '@
 import type { Logger } from '@zenmesh/telemetry';
 import type { AccessTokens } from './access-tokens.js';
 import type { createAuthorizeEndpoint } from './authorize-endpoint.js';
-import { claimedClientId, type createClientAuthenticator, parseBasicAuth } from './clients.js';
+import {
+  claimedClientId,
+  type createClientAuthenticator,
+  type OAuthClient,
+  parseBasicAuth,
+} from './clients.js';
+import { ENROLLMENT_PATH } from './enrollment-links.js';
 import { OAuthError } from './errors.js';
 import type { Grants } from './grants.js';
 import { readForm, sendJson } from './http-util.js';
 import type { RateLimiter } from './rate-limit.js';
 import { REFRESH_TOKEN_PREFIX, type SessionStore } from './sessions.js';
 import type { SigningKeyRing } from './signing-keys.js';
+import type { createTotpEnrollmentPage } from './totp-enrollment-page.js';
 import type { UserStore } from './users.js';
 
 export const PATHS = {
@@ -21,6 +28,7 @@ export const PATHS = {
   revoke: '/oauth/revoke',
   authorize: '/oauth/authorize',
   userinfo: '/oauth/userinfo',
+  enrollment: ENROLLMENT_PATH,
 } as const;
 
 export interface IntrospectionAnswer {
@@ -49,21 +57,40 @@ export interface OAuthDeps {
   users: UserStore;
   authenticateClient: ReturnType<typeof createClientAuthenticator>;
   authorize: ReturnType<typeof createAuthorizeEndpoint>;
+  enrollment: ReturnType<typeof createTotpEnrollmentPage>;
   limiter: RateLimiter;
   ip: (req: IncomingMessage) => string;
 }
 
-/** RFC 7662 §2.2: an inactive token gets `{active: false}` and nothing else. */
+/**
+ * Who asks to introspect (RFC 7662 §4: the server should say which protected resources may learn about a
+ * token). An OAuth client authenticated at /oauth/introspect, or a mesh workload over gRPC, which the policy
+ * table lets call Introspect only because it is a resource server of the mesh audience.
+ */
+export type IntrospectionCaller =
+  | { kind: 'client'; client: Pick<OAuthClient, 'id' | 'resourceAudiences'> }
+  | { kind: 'resource_server'; audiences: readonly string[] };
+
+const audiencesOf = (aud: string | string[] | undefined): string[] =>
+  aud === undefined ? [] : Array.isArray(aud) ? aud : [aud];
+
+/**
+ * RFC 7662 §2.2: an inactive token gets `{active: false}` and nothing else — and so does a token the caller
+ * has no business with (§4): an access token is described only to the client it was issued to or to a
+ * resource server of one of its audiences, a refresh token only to its own client. Otherwise any client
+ * could scan for live tokens and read their subject, tenant and scopes.
+ */
 export async function introspectToken(
   deps: Pick<OAuthDeps, 'tokens' | 'sessions' | 'issuer'>,
   token: string,
-  forClient?: string,
+  caller: IntrospectionCaller,
 ): Promise<IntrospectionAnswer> {
   if (token.startsWith(REFRESH_TOKEN_PREFIX)) {
+    // Resource servers never hold refresh tokens; only the client that received one may ask about it.
+    if (caller.kind !== 'client') return { active: false };
     const found = await deps.sessions.lookup(token);
     if (found === null || !found.active) return { active: false };
-    // A refresh token is only described to the client it was issued to.
-    if (forClient !== undefined && found.session.clientId !== forClient) return { active: false };
+    if (found.session.clientId !== caller.client.id) return { active: false };
     return {
       active: true,
       token_type: 'refresh_token',
@@ -79,6 +106,12 @@ export async function introspectToken(
   try {
     const p = await deps.tokens.verify(token);
     const c: AccessTokenClaims = p.claims;
+    const aud = audiencesOf(c.aud);
+    const allowed =
+      caller.kind === 'client'
+        ? c.client_id === caller.client.id || aud.some((a) => caller.client.resourceAudiences.includes(a))
+        : aud.some((a) => caller.audiences.includes(a));
+    if (!allowed) return { active: false };
     return {
       active: true,
       token_type: 'Bearer',
@@ -202,7 +235,7 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
           const client = await deps.authenticateClient({ basic, form }, false);
           const token = form.get('token');
           if (token === null || token === '') throw new OAuthError('invalid_request', 'token is required');
-          sendJson(res, 200, await introspectToken(deps, token, client.id), headers);
+          sendJson(res, 200, await introspectToken(deps, token, { kind: 'client', client }), headers);
           return true;
         }
         case PATHS.revoke: {
@@ -219,6 +252,11 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
         case PATHS.authorize:
           if (m === 'GET') await deps.authorize.get(req, res, url);
           else if (m === 'POST') await deps.authorize.post(req, res);
+          else break;
+          return true;
+        case PATHS.enrollment:
+          if (m === 'GET') await deps.enrollment.get(req, res, url);
+          else if (m === 'POST') await deps.enrollment.post(req, res);
           else break;
           return true;
         case PATHS.userinfo: {

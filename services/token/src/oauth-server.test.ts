@@ -19,6 +19,7 @@ import * as oidc from 'openid-client';
 import { TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OAuthConfig } from './oauth-server.js';
+import { hiddenFields } from './test-kit/token-harness.js';
 import { type RunningTokenService, startTokenService } from './token-service.js';
 
 /** The OAuth side of a service started with `oauth` config (always present in these tests). */
@@ -116,16 +117,7 @@ async function login(
   expect(form.status).toBe(200);
   const html = await form.text();
   const cookie = (form.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-  const body = new URLSearchParams();
-  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
-    body.set(
-      m[1] ?? '',
-      (m[2] ?? '')
-        .replace(/&amp;/g, '&')
-        .replace(/&quot;/g, '"')
-        .replace(/&#39;/g, "'"),
-    );
-  }
+  const body = hiddenFields(html);
   body.set('username', opts.username);
   body.set('password', PASSWORD);
   if (opts.totp !== undefined) body.set('totp', opts.totp);

@@ -3,15 +3,20 @@ import { createSecretBox, loadMasterKey } from '@zenmesh/crypto';
 import type { Db } from '@zenmesh/db';
 import type { Logger } from '@zenmesh/telemetry';
 import { type AccessTokens, createAccessTokens } from './access-tokens.js';
+import { type AccountAudit, createAccountAudit } from './account-audit.js';
 import { createAuthorizeEndpoint } from './authorize-endpoint.js';
 import { type ClientStore, createClientAuthenticator, createClientStore } from './clients.js';
+import { createEnrollmentLinks, type EnrollmentLinks } from './enrollment-links.js';
 import { TokenError } from './errors.js';
 import { createGrants, type Grants } from './grants.js';
 import type { HttpRouter } from './http-server.js';
+import { createKnownDevices } from './known-devices.js';
+import { type BackoffPolicy, createLoginBackoff, type LoginBackoff } from './login-backoff.js';
 import { createOAuthEndpoints, PATHS } from './oauth-endpoints.js';
 import { clientIp, createRateLimiter } from './rate-limit.js';
 import { createSessionStore, type SessionStore } from './sessions.js';
 import { openSigningKeyRing, type SigningAlg, type SigningKeyRing } from './signing-keys.js';
+import { createTotpEnrollmentPage } from './totp-enrollment-page.js';
 import { createUserStore, type UserStore } from './users.js';
 
 /** Upper bound from the issue and the Zentra seed: access tokens live at most 15 minutes. */
@@ -42,6 +47,10 @@ export interface OAuthConfig {
   rateLimit?: { points: number; durationSec: number };
   /** Login attempts per client IP per window; default 10 per 60 s. */
   loginRateLimit?: { points: number; durationSec: number };
+  /** Per-account backoff of failed logins and TOTP codes; default login-backoff.ts DEFAULT_BACKOFF. */
+  loginBackoff?: BackoffPolicy;
+  /** Lifetime of the one-time TOTP enrollment link an admin's reset issues; default 24 h. */
+  enrollmentLinkTtlSec?: number;
   /** Peers whose X-Forwarded-For is believed (reverse proxies). Default none. */
   trustedProxies?: readonly string[];
   now?: () => Date;
@@ -58,8 +67,13 @@ export interface OAuthServer {
   grants: Grants;
   users: UserStore;
   clients: ClientStore;
+  links: EnrollmentLinks;
+  accountAudit: AccountAudit;
+  backoff: LoginBackoff;
   metadata: Record<string, unknown>;
 }
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 export const DEFAULT_AUDIENCE = 'urn:zenmesh:api';
 
@@ -70,6 +84,15 @@ export async function createOAuthServer(db: Db, logger: Logger, config: OAuthCon
     throw new TokenError(
       'ERR_CONFIG',
       'ZENMESH_TOKEN_ISSUER: expected an http(s) URL without query or fragment',
+    );
+  }
+  // The login and enrollment pages set __Host- (Secure) cookies, which browsers accept over plain http only
+  // from a loopback origin: anywhere else an http issuer would leak credentials and break every login.
+  const issuerUrl = new URL(issuer);
+  if (issuerUrl.protocol === 'http:' && !LOOPBACK_HOSTS.has(issuerUrl.hostname)) {
+    throw new TokenError(
+      'ERR_CONFIG',
+      `ZENMESH_TOKEN_ISSUER: plain http is only for a loopback host (127.0.0.1, [::1], localhost); use https for ${issuerUrl.host}`,
     );
   }
   const accessTokenTtlSec = config.accessTokenTtlSec ?? 600;
@@ -108,15 +131,36 @@ export async function createOAuthServer(db: Db, logger: Logger, config: OAuthCon
   const clients = createClientStore(db);
   const trusted = new Set(config.trustedProxies ?? []);
   const ip = (req: IncomingMessage) => clientIp(req, trusted);
+  const backoff = createLoginBackoff({
+    db,
+    now,
+    ...(config.loginBackoff ? { policy: config.loginBackoff } : {}),
+  });
+  const devices = createKnownDevices({ db, now });
+  const accountAudit = createAccountAudit({ db, now });
+  const links = createEnrollmentLinks({ db, issuer, ttlSec: config.enrollmentLinkTtlSec ?? 86_400, now });
+  const loginLimiter = createRateLimiter(config.loginRateLimit ?? { points: 10, durationSec: 60 });
   const authorize = createAuthorizeEndpoint({
     issuer,
     getClient: (id) => clients.get(id),
     users,
     grants,
     sessions,
-    limiter: createRateLimiter(config.loginRateLimit ?? { points: 10, durationSec: 60 }),
+    limiter: loginLimiter,
+    backoff,
+    devices,
     ip,
     now,
+  });
+  const enrollment = createTotpEnrollmentPage({
+    users,
+    links,
+    audit: accountAudit,
+    backoff,
+    devices,
+    sessions,
+    limiter: loginLimiter,
+    ip,
   });
   const endpoints = createOAuthEndpoints({
     issuer,
@@ -133,6 +177,7 @@ export async function createOAuthServer(db: Db, logger: Logger, config: OAuthCon
       now,
     }),
     authorize,
+    enrollment,
     limiter: createRateLimiter(config.rateLimit ?? { points: 300, durationSec: 60 }),
     ip,
   });
@@ -147,6 +192,9 @@ export async function createOAuthServer(db: Db, logger: Logger, config: OAuthCon
     grants,
     users,
     clients,
+    links,
+    accountAudit,
+    backoff,
     metadata: endpoints.metadata,
   };
 }

@@ -27,8 +27,14 @@ export interface SecurityEvent {
 }
 
 export interface SessionStore {
-  /** A new session (device login) and the first refresh token of its family. */
-  start(input: Omit<SessionRecord, 'id'>): Promise<{ session: SessionRecord; refreshToken: string }>;
+  /**
+   * A new session (device login) and the first refresh token of its family; inside `tx` when given, so the
+   * caller can commit it together with what it was issued for (an authorization code).
+   */
+  start(
+    input: Omit<SessionRecord, 'id'>,
+    tx?: Queryable,
+  ): Promise<{ session: SessionRecord; refreshToken: string }>;
   /**
    * Rotates a refresh token: single use, bound to the client that received it. A token presented a second
    * time revokes the whole family (OAuth 2.0 Security BCP, RFC 9700 §4.14.2) — unless it comes back within
@@ -36,10 +42,10 @@ export interface SessionStore {
    * gets a fresh successor and the unused one is voided.
    */
   refresh(token: string, clientId: string, ip: string | null): Promise<RefreshOutcome>;
-  revokeSession(sessionId: string, reason: string): Promise<void>;
+  revokeSession(sessionId: string, reason: string, tx?: Queryable): Promise<void>;
   /** The session of a refresh token, for introspection and revocation; null when unknown. */
   lookup(token: string): Promise<{ session: SessionRecord; active: boolean; expiresAt: Date } | null>;
-  audit(event: SecurityEvent): Promise<void>;
+  audit(event: SecurityEvent, tx?: Queryable): Promise<void>;
 }
 
 interface Row {
@@ -115,10 +121,10 @@ export function createSessionStore(options: {
                   WHERE t.token_sha256 = $1`;
 
   return {
-    async start(input) {
+    async start(input, outer) {
       const id = newId('ses');
       const at = now();
-      return db.transaction(async (tx) => {
+      const run = async (tx: Queryable) => {
         await tx.query(
           `INSERT INTO token.sessions (id, client_id, user_id, tenant_id, scopes, auth_time, created_at, expires_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
@@ -134,7 +140,8 @@ export function createSessionStore(options: {
           ],
         );
         return { session: { id, ...input }, refreshToken: await insertToken(tx, id, null) };
-      });
+      };
+      return outer === undefined ? db.transaction(run) : run(outer);
     },
 
     async refresh(token, clientId, ip) {
@@ -201,8 +208,8 @@ export function createSessionStore(options: {
       });
     },
 
-    async revokeSession(sessionId, reason) {
-      await revoke(db, sessionId, reason);
+    async revokeSession(sessionId, reason, tx) {
+      await revoke(tx ?? db, sessionId, reason);
     },
 
     async lookup(token) {
@@ -219,6 +226,6 @@ export function createSessionStore(options: {
       return { session: toSession(row), active, expiresAt: row.expires_at };
     },
 
-    audit: (e) => audit(db, e),
+    audit: (e, tx) => audit(tx ?? db, e),
   };
 }

@@ -1,11 +1,16 @@
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { createForwardedTokenAuthorizer, isScope, type Principal } from '@zenmesh/auth';
+import type { Db } from '@zenmesh/db';
 import type { TokenService } from '@zenmesh/proto';
 import { Code, RpcError, type ServiceImpl } from '@zenmesh/rpc';
 import type { AccessTokens } from './access-tokens.js';
 import { createAccountAdmin } from './account-admin.js';
+import type { AccountAudit } from './account-audit.js';
+import { createAccountMfa } from './account-mfa.js';
 import type { ApiKeyRecord, ApiKeyStore, ApiKeyVerdict } from './api-key-store.js';
 import type { ClientStore } from './clients.js';
+import type { EnrollmentLinks } from './enrollment-links.js';
+import type { LoginBackoff } from './login-backoff.js';
 import { introspectToken } from './oauth-endpoints.js';
 import type { SessionStore } from './sessions.js';
 import type { SigningKeyInfo, SigningKeyRing } from './signing-keys.js';
@@ -34,11 +39,17 @@ export function createApiKeyVerifier(store: ApiKeyStore): (apiKey: string) => Pr
 /** What the OAuth side lends the gRPC face; absent when the service runs without a secrets directory. */
 export interface TokenGrpcOAuth {
   issuer: string;
+  /** `aud` of the access tokens: the mesh resource server that the workloads allowed to Introspect form. */
+  audience: string;
   tokens: AccessTokens;
   sessions: SessionStore;
   keys: SigningKeyRing;
   users: UserStore;
   clients: ClientStore;
+  db: Db;
+  links: EnrollmentLinks;
+  accountAudit: AccountAudit;
+  backoff: LoginBackoff;
   /** Lifetime of a token exchanged from an API key, seconds. */
   exchangeTtlSec: number;
 }
@@ -87,7 +98,23 @@ export function createTokenServiceImpl(
   const accounts =
     oauth === undefined
       ? null
-      : createAccountAdmin({ users: oauth.users, clients: oauth.clients, actor: (ctx, s) => actor(ctx, s) });
+      : {
+          ...createAccountAdmin({
+            users: oauth.users,
+            clients: oauth.clients,
+            audit: oauth.accountAudit,
+            actor: (ctx, s) => actor(ctx, s),
+          }),
+          ...createAccountMfa({
+            db: oauth.db,
+            users: oauth.users,
+            links: oauth.links,
+            audit: oauth.accountAudit,
+            backoff: oauth.backoff,
+            sessions: oauth.sessions,
+            actor: (ctx, s) => actor(ctx, s),
+          }),
+        };
   const withAccounts = () => {
     if (accounts === null) throw new RpcError(Code.FAILED_PRECONDITION, 'oauth_not_configured');
     return accounts;
@@ -103,7 +130,9 @@ export function createTokenServiceImpl(
 
     async introspect(req) {
       const o = need();
-      const a = await introspectToken(o, req.token);
+      // Only bff and backend may call this (MESH_POLICY); they are the resource servers of the mesh audience,
+      // so they learn about mesh access tokens and nothing else (not refresh tokens, not other audiences).
+      const a = await introspectToken(o, req.token, { kind: 'resource_server', audiences: [o.audience] });
       if (!a.active) return { active: false };
       return {
         active: true,
@@ -209,6 +238,7 @@ export function createTokenServiceImpl(
     listUsers: (req, ctx) => withAccounts().listUsers(req, ctx),
     enrollTotp: (req, ctx) => withAccounts().enrollTotp(req, ctx),
     confirmTotp: (req, ctx) => withAccounts().confirmTotp(req, ctx),
+    resetTotp: (req, ctx) => withAccounts().resetTotp(req, ctx),
     createClient: (req, ctx) => withAccounts().createClient(req, ctx),
     listClients: (req, ctx) => withAccounts().listClients(req, ctx),
   };

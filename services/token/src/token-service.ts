@@ -108,11 +108,16 @@ export async function startTokenService(options: TokenServiceOptions): Promise<R
           ? undefined
           : {
               issuer: oauth.issuer,
+              audience: oauth.audience,
               tokens: oauth.tokens,
               sessions: oauth.sessions,
               keys: oauth.keys,
               users: oauth.users,
               clients: oauth.clients,
+              db,
+              links: oauth.links,
+              accountAudit: oauth.accountAudit,
+              backoff: oauth.backoff,
               exchangeTtlSec: oauth.exchangeTtlSec,
             },
       ),

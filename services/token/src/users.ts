@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { isRole, type Role } from '@zenmesh/auth';
 import { base32, newId, type SecretBox, sha256Hex } from '@zenmesh/crypto';
-import type { Queryable } from '@zenmesh/db';
+import type { Db, Queryable } from '@zenmesh/db';
 import { Secret, TOTP } from 'otpauth';
 import { TokenError } from './errors.js';
 
@@ -15,6 +15,8 @@ export interface UserRecord {
   id: string;
   username: string;
   mfaEnabled: boolean;
+  /** A new TOTP factor has been issued and awaits its confirming code; the active one still applies. */
+  mfaPending: boolean;
   memberships: Array<{ tenantId: string | null; role: Role }>;
 }
 
@@ -37,9 +39,22 @@ export interface UserStore {
   get(id: string): Promise<UserRecord | null>;
   /** Live users by username; with a tenant id, only those holding a membership in that tenant. */
   list(tenantId?: string): Promise<UserRecord[]>;
-  /** Starts TOTP enrollment; MFA is enforced only after confirmTotp() with a valid code. */
-  enrollTotp(userId: string): Promise<TotpEnrollment>;
-  confirmTotp(userId: string, code: string): Promise<boolean>;
+  /** The live user with this (normalised) username. */
+  findByUsername(username: string): Promise<UserRecord | null>;
+  /** Argon2id check of a live user's password (for re-authentication). */
+  verifyPassword(userId: string, password: string): Promise<boolean>;
+  /**
+   * Re-authentication with the *active* factor: a current TOTP code (single use, as at login) or one unused
+   * recovery code (consumed). False when no factor is active.
+   */
+  verifySecondFactor(userId: string, code: string): Promise<boolean>;
+  /**
+   * Issues a new, *pending* TOTP secret and recovery codes. The active factor (if any) and its recovery codes
+   * keep working until confirmTotp() proves the new secret: restarting enrollment never lowers MFA.
+   */
+  enrollTotp(userId: string, tx?: Queryable): Promise<TotpEnrollment>;
+  /** Proves the pending secret with a code; it then replaces the active factor and its recovery codes. */
+  confirmTotp(userId: string, code: string, tx?: Queryable): Promise<boolean>;
   /** Password, then (when enrolled) a TOTP code or one unused recovery code. */
   login(input: {
     username: string;
@@ -56,6 +71,7 @@ interface UserRow {
   totp_secret_sealed: string | null;
   totp_enabled_at: Date | null;
   totp_last_step: number | null;
+  totp_pending_sealed: string | null;
   disabled_at: Date | null;
 }
 
@@ -69,7 +85,7 @@ function newRecoveryCode(): string {
 const hashRecovery = (code: string) => sha256Hex(code.replace(/[\s-]/g, '').toLowerCase());
 
 export function createUserStore(options: {
-  db: Queryable;
+  db: Db;
   box: SecretBox;
   issuerName?: string;
   now?: () => Date;
@@ -88,16 +104,19 @@ export function createUserStore(options: {
       id: row.id,
       username: row.username,
       mfaEnabled: row.totp_enabled_at !== null,
+      mfaPending: row.totp_pending_sealed !== null,
       memberships: rows
         .filter((m) => isRole(m.role))
         .map((m) => ({ tenantId: m.tenant_id === '*' ? null : m.tenant_id, role: m.role as Role })),
     };
   };
+  const inTx = <T>(tx: Queryable | undefined, fn: (q: Queryable) => Promise<T>) =>
+    tx === undefined ? db.transaction(fn) : fn(tx);
   const byId = async (id: string) =>
     (await db.query<UserRow>('SELECT * FROM token.users WHERE id = $1', [id])).rows[0] ?? null;
-  const totpFor = (row: UserRow) => {
-    if (row.totp_secret_sealed === null) return null;
-    const secret = box.open(row.totp_secret_sealed, `totp/${row.id}`);
+  const totpFor = (row: UserRow, sealed: string | null) => {
+    if (sealed === null) return null;
+    const secret = box.open(sealed, `totp/${row.id}`);
     return new TOTP({
       issuer: options.issuerName ?? 'Zen Mesh',
       label: row.username,
@@ -107,18 +126,31 @@ export function createUserStore(options: {
       period: TOTP_PERIOD,
     });
   };
-  /** RFC 6238 §5.2: a code is accepted once; the step must move forward, so a seen code cannot replay. */
-  const checkTotp = async (row: UserRow, code: string): Promise<boolean> => {
-    const totp = totpFor(row);
-    if (totp === null || !/^\d{6}$/.test(code)) return false;
+  /** The time step a code matches for this secret (±1 step), or null. */
+  const stepOf = (totp: TOTP | null, code: string): number | null => {
+    if (totp === null || !/^\d{6}$/.test(code)) return null;
     const at = now().getTime();
     const delta = totp.validate({ token: code, window: 1, timestamp: at });
-    if (delta === null) return false;
-    const step = Math.floor(at / 1000 / TOTP_PERIOD) + delta;
+    return delta === null ? null : Math.floor(at / 1000 / TOTP_PERIOD) + delta;
+  };
+  /** RFC 6238 §5.2: a code is accepted once; the step must move forward, so a seen code cannot replay. */
+  const checkTotp = async (row: UserRow, code: string): Promise<boolean> => {
+    if (row.totp_enabled_at === null) return false;
+    const step = stepOf(totpFor(row, row.totp_secret_sealed), code);
+    if (step === null) return false;
     const { rowCount } = await db.query(
       `UPDATE token.users SET totp_last_step = $2
        WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)`,
       [row.id, step],
+    );
+    return rowCount === 1;
+  };
+  const useRecoveryCode = async (row: UserRow, code: string): Promise<boolean> => {
+    if (row.totp_enabled_at === null) return false;
+    const { rowCount } = await db.query(
+      `UPDATE token.recovery_codes SET used_at = $3
+       WHERE user_id = $1 AND code_sha256 = $2 AND used_at IS NULL AND NOT pending`,
+      [row.id, hashRecovery(code), now()],
     );
     return rowCount === 1;
   };
@@ -164,30 +196,68 @@ export function createUserStore(options: {
       );
       return Promise.all(rows.map(record));
     },
-    async enrollTotp(userId) {
+    async findByUsername(username) {
+      const { rows } = await db.query<UserRow>(
+        'SELECT * FROM token.users WHERE username = $1 AND disabled_at IS NULL',
+        [normalise(username)],
+      );
+      return rows[0] === undefined ? null : record(rows[0]);
+    },
+    async verifyPassword(userId, password) {
+      const row = await byId(userId);
+      const live = row !== null && row.disabled_at === null;
+      const ok = await argon2Verify(live ? row.password_hash : await dummyHash, password).catch(() => false);
+      return live && ok;
+    },
+    async verifySecondFactor(userId, code) {
+      const row = await byId(userId);
+      if (row === null || row.disabled_at !== null || code === '') return false;
+      if (/^\d{6}$/.test(code)) return checkTotp(row, code);
+      return useRecoveryCode(row, code);
+    },
+    async enrollTotp(userId, outer) {
       const row = await byId(userId);
       if (row === null) throw new TokenError('ERR_USER_ARGUMENT', 'no such user');
       const secret = new Secret({ size: 20 }).base32;
+      const sealed = box.seal(secret, `totp/${userId}`);
       const recoveryCodes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
-      await db.query(
-        'UPDATE token.users SET totp_secret_sealed = $2, totp_enabled_at = NULL, totp_last_step = NULL WHERE id = $1',
-        [userId, box.seal(secret, `totp/${userId}`)],
-      );
-      await db.query('DELETE FROM token.recovery_codes WHERE user_id = $1', [userId]);
-      for (const code of recoveryCodes) {
-        await db.query('INSERT INTO token.recovery_codes (user_id, code_sha256) VALUES ($1, $2)', [
-          userId,
-          hashRecovery(code),
-        ]);
-      }
-      const totp = totpFor({ ...row, totp_secret_sealed: box.seal(secret, `totp/${userId}`) });
+      await inTx(outer, async (tx) => {
+        // Only the pending slot changes: totp_secret_sealed / totp_enabled_at stay as they are.
+        await tx.query(
+          'UPDATE token.users SET totp_pending_sealed = $2, totp_pending_at = $3 WHERE id = $1',
+          [userId, sealed, now()],
+        );
+        await tx.query('DELETE FROM token.recovery_codes WHERE user_id = $1 AND pending', [userId]);
+        for (const code of recoveryCodes) {
+          await tx.query(
+            'INSERT INTO token.recovery_codes (user_id, code_sha256, pending) VALUES ($1, $2, true)',
+            [userId, hashRecovery(code)],
+          );
+        }
+      });
+      const totp = totpFor(row, sealed);
       return { uri: totp?.toString() ?? '', secret, recoveryCodes };
     },
-    async confirmTotp(userId, code) {
+    async confirmTotp(userId, code, outer) {
       const row = await byId(userId);
-      if (row === null || !(await checkTotp(row, code))) return false;
-      await db.query('UPDATE token.users SET totp_enabled_at = $2 WHERE id = $1', [userId, now()]);
-      return true;
+      if (row === null || row.totp_pending_sealed === null) return false;
+      const step = stepOf(totpFor(row, row.totp_pending_sealed), code);
+      if (step === null) return false;
+      return inTx(outer, async (tx) => {
+        // Compare-and-set on the pending secret: a concurrent re-enrollment makes this code worthless. The
+        // replay guard restarts with the new secret, at the step its confirming code used.
+        const { rowCount } = await tx.query(
+          `UPDATE token.users SET totp_secret_sealed = totp_pending_sealed, totp_enabled_at = $3,
+             totp_pending_sealed = NULL, totp_pending_at = NULL,
+             totp_last_step = $4
+           WHERE id = $1 AND totp_pending_sealed = $2`,
+          [userId, row.totp_pending_sealed, now(), step],
+        );
+        if (rowCount !== 1) return false;
+        await tx.query('DELETE FROM token.recovery_codes WHERE user_id = $1 AND NOT pending', [userId]);
+        await tx.query('UPDATE token.recovery_codes SET pending = false WHERE user_id = $1', [userId]);
+        return true;
+      });
     },
     async login({ username, password, totp, recoveryCode }) {
       const { rows } = await db.query<UserRow>('SELECT * FROM token.users WHERE username = $1', [
@@ -199,18 +269,14 @@ export function createUserStore(options: {
         () => false,
       );
       if (!live || !passwordOk) return { ok: false, reason: 'invalid_credentials' };
+      // A pending (unconfirmed) factor never changes what login asks for: the active one decides.
       if (row.totp_enabled_at === null) return { ok: true, user: await record(row), amr: ['pwd'] };
       if (totp !== undefined && totp !== '') {
         if (!(await checkTotp(row, totp))) return { ok: false, reason: 'invalid_credentials' };
         return { ok: true, user: await record(row), amr: ['pwd', 'otp'] };
       }
       if (recoveryCode !== undefined && recoveryCode !== '') {
-        const { rowCount } = await db.query(
-          `UPDATE token.recovery_codes SET used_at = $3
-           WHERE user_id = $1 AND code_sha256 = $2 AND used_at IS NULL`,
-          [row.id, hashRecovery(recoveryCode), now()],
-        );
-        if (rowCount !== 1) return { ok: false, reason: 'invalid_credentials' };
+        if (!(await useRecoveryCode(row, recoveryCode))) return { ok: false, reason: 'invalid_credentials' };
         return { ok: true, user: await record(row), amr: ['pwd', 'otp'] };
       }
       return { ok: false, reason: 'mfa_required' };

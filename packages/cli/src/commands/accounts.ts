@@ -51,7 +51,10 @@ const userRows = (users: User[]) =>
     roles: u.memberships.map((m) => `${m.role}@${m.tenantId ?? 'cluster'}`).join(' '),
   }));
 
-/** `zenmesh user create|list|totp` and `zenmesh oauth-client create|list` (scope keys:admin). */
+/**
+ * `zenmesh user create|list`, `zenmesh user totp reset|enroll|confirm` and `zenmesh oauth-client create|list`
+ * (scope keys:admin, except enroll/confirm, which only the user themself may run, with their own login token).
+ */
 export function registerAccountCommands(program: Command, ctx: ContextFactory, action: ActionWrapper): void {
   const user = program.command('user').description('manage login users (scope keys:admin)');
   user
@@ -89,31 +92,74 @@ export function registerAccountCommands(program: Command, ctx: ContextFactory, a
         return 0;
       }),
     );
-  user
-    .command('totp <id>')
-    .description('enroll TOTP: prints the otpauth URI and 10 recovery codes once; confirm with --confirm')
-    .option('--confirm <code>', 'finish enrollment with a current code from the authenticator')
+  const totp = user
+    .command('totp')
+    .description(
+      'TOTP second factor: an admin resets it with a one-time link; the user enrolls and confirms',
+    );
+  totp
+    .command('reset <id>')
+    .description(
+      'issue a one-time enrollment link for the user (needs a strictly higher rank); prints the link, never a secret',
+    )
     .action(
-      action(async (id: string, o: { confirm?: string }) => {
+      action(async (id: string) => {
         const { out, api } = ctx();
-        if (o.confirm !== undefined) {
-          const res = await api().post<{ user: User }>(`/api/v1/users/${enc(id)}/totp/confirm`, {
-            code: o.confirm,
-          });
-          out.result(res, () => out.line(`TOTP is now required for ${res.user.username}`));
-          return 0;
-        }
+        const res = await api().post<{ enrollmentUrl: string; expiresAt: string; user: User }>(
+          `/api/v1/users/${enc(id)}/totp/reset`,
+          {},
+        );
+        out.result(res, () => {
+          out.line(`Enrollment link for ${res.user.username} (one use, expires ${res.expiresAt}):`);
+          out.line(res.enrollmentUrl);
+          out.line('Send it to the user only: it asks for their password, then shows the new secret.');
+          if (res.user.mfaEnabled)
+            out.line('Their current authenticator keeps working until they confirm the new one.');
+        });
+        return 0;
+      }),
+    );
+  totp
+    .command('enroll <id>')
+    .description(
+      'enroll (or replace) your own authenticator; run with your own login token as --api-key, the password on stdin',
+    )
+    .option('--password-stdin', 'read your password from stdin (required)')
+    .option(
+      '--current-code <code>',
+      'a code of your current authenticator, or a recovery code (when one is active)',
+    )
+    .action(
+      action(async (id: string, o: { passwordStdin?: boolean; currentCode?: string }) => {
+        if (o.passwordStdin !== true) throw new CliError('ERR_USAGE', '--password-stdin is required');
+        const password = await readPasswordFromStdin();
+        const { out, api } = ctx();
         const res = await api().post<{ otpauthUri: string; recoveryCodes: string[] }>(
           `/api/v1/users/${enc(id)}/totp`,
-          {},
+          {
+            password,
+            ...(o.currentCode === undefined ? {} : { currentCode: o.currentCode }),
+          },
         );
         out.result(res, () => {
           out.line('Add this to the authenticator app (shown once):');
           out.line(res.otpauthUri);
           out.line('Recovery codes (each works once; shown once, store them now):');
           for (const code of res.recoveryCodes) out.line(`  ${code}`);
-          out.line(`Then: zenmesh user totp ${id} --confirm <code>`);
+          out.line('Your current authenticator, if any, keeps working until you confirm:');
+          out.line(`  zenmesh user totp confirm ${id} <code>`);
         });
+        return 0;
+      }),
+    );
+  totp
+    .command('confirm <id> <code>')
+    .description('confirm your pending authenticator with a current code; it then replaces the old one')
+    .action(
+      action(async (id: string, code: string) => {
+        const { out, api } = ctx();
+        const res = await api().post<{ user: User }>(`/api/v1/users/${enc(id)}/totp/confirm`, { code });
+        out.result(res, () => out.line(`TOTP is now required for ${res.user.username}`));
         return 0;
       }),
     );
@@ -129,6 +175,11 @@ export function registerAccountCommands(program: Command, ctx: ContextFactory, a
     .option('--grant-types <list>', 'comma-separated; default authorization_code,refresh_token', list)
     .option('--scopes <list>', 'comma-separated ceiling', list, ['openid', 'offline_access', 'events:read'])
     .option('--auth-method <m>', 'client_secret_basic or client_secret_post', 'client_secret_basic')
+    .option(
+      '--resource-audience <aud>',
+      'audience this client serves as a resource server; it may then introspect those tokens (repeatable)',
+      collect,
+    )
     .action(
       action(
         async (
@@ -139,6 +190,7 @@ export function registerAccountCommands(program: Command, ctx: ContextFactory, a
             grantTypes?: string[];
             scopes: string[];
             authMethod: string;
+            resourceAudience?: string[];
           },
         ) => {
           const { out, api } = ctx();
@@ -152,6 +204,7 @@ export function registerAccountCommands(program: Command, ctx: ContextFactory, a
             grantTypes: o.grantTypes ?? ['authorization_code', 'refresh_token'],
             tokenEndpointAuthMethod: o.public === true ? 'none' : o.authMethod,
             scopes: o.scopes,
+            resourceAudiences: o.resourceAudience ?? [],
           });
           out.result(res, () => {
             out.line(`Created OAuth client ${res.clientId} (${res.client.tokenEndpointAuthMethod})`);

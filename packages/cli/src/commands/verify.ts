@@ -1,4 +1,6 @@
+import { readEndpoints } from '../home.js';
 import { PROBES, verifyMesh } from '../launcher/security-probe.js';
+import { type CodeFlowClient, probeTokenEdge } from '../launcher/token-edge-probe.js';
 import type { RegisterCommands } from './context.js';
 
 const SHORT: Record<(typeof PROBES)[number], string> = {
@@ -17,13 +19,31 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
   program
     .command('verify')
     .description(
-      'probe every internal flow of the running mesh like an attacker (no cert, foreign trust domain, wrong SPIFFE ID, no/bad HMAC, stale timestamp, replay) and print the security matrix; exit 1 if any cell fails',
+      'probe every internal flow of the running mesh like an attacker (no cert, foreign trust domain, wrong SPIFFE ID, no/bad HMAC, stale timestamp, replay), then the token service edge (login cookie and CSP, forged enrollment link, anonymous introspection), and print the security matrix; exit 1 if any cell fails',
     )
     .action(
       action(async () => {
-        const { home, out } = ctx();
+        const { home, out, api } = ctx();
         out.progress('Probing every internal flow…');
-        const report = await verifyMesh(home);
+        const mesh = await verifyMesh(home);
+        out.progress('Probing the token service edge…');
+        // Read-only: the first registered code-flow client, whose login form the edge probe fetches.
+        const client = await (async (): Promise<CodeFlowClient | null> => {
+          try {
+            const { clients } = await api().get<{
+              clients: Array<{ id: string; grantTypes: string[]; redirectUris: string[] }>;
+            }>('/api/v1/oauth-clients');
+            const c = clients.find(
+              (x) => x.grantTypes.includes('authorization_code') && x.redirectUris.length > 0,
+            );
+            return c === undefined ? null : { id: c.id, redirectUri: c.redirectUris[0] ?? '' };
+          } catch {
+            // No admin key or no such scope: the login-page checks are reported as skipped.
+            return null;
+          }
+        })();
+        const tokenEdge = await probeTokenEdge(readEndpoints(home).token, client);
+        const report = { ...mesh, ok: mesh.ok && tokenEdge.ok, tokenEdge };
         out.result(report, () => {
           out.line(
             `Zen Mesh security matrix — trust domain ${report.trustDomain}, signing key v${report.keyring.active}`,
@@ -53,8 +73,20 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
             }
           }
           out.line();
-          const total = report.flows.reduce((n, f) => n + f.cells.length, 0);
-          if (report.ok) out.line(`All ${total} cells hold.`);
+          out.line(`Token service edge (${tokenEdge.issuer}):`);
+          for (const r of tokenEdge.results) {
+            out.line(
+              `  ${r.pass ? (r.skipped ? 'skip' : 'ok  ') : 'FAIL'} ${r.check.padEnd(27)} ${r.observed}${r.pass ? '' : `   (expected ${r.expected})`}`,
+            );
+          }
+          out.line();
+          const total = mesh.flows.reduce((n, f) => n + f.cells.length, 0);
+          const edgeFailures = tokenEdge.results.filter((r) => !r.pass);
+          if (edgeFailures.length > 0)
+            out.line(
+              `${edgeFailures.length} token edge check(s) FAIL: ${edgeFailures.map((r) => r.check).join(', ')}`,
+            );
+          if (mesh.ok) out.line(`All ${total} cells hold.`);
           else {
             out.line(`${report.failures.length} of ${total} cells FAIL:`);
             for (const x of report.failures)

@@ -6,13 +6,15 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { AuditContext } from "./backend_pb.js";
+import { file_zenmesh_v1_backend } from "./backend_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file zenmesh/v1/token.proto.
  */
 export const file_zenmesh_v1_token: GenFile = /*@__PURE__*/
-  fileDesc("ChZ6ZW5tZXNoL3YxL3Rva2VuLnByb3RvEgp6ZW5tZXNoLnYxIiYKE1ZlcmlmeUFwaUtleVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSJYChRWZXJpZnlBcGlLZXlSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIOCgZrZXlfaWQYAiABKAkSEQoJdGVuYW50X2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCSIiChFJbnRyb3NwZWN0UmVxdWVzdBINCgV0b2tlbhgBIAEoCSKKAgoSSW50cm9zcGVjdFJlc3BvbnNlEg4KBmFjdGl2ZRgBIAEoCBISCgp0b2tlbl90eXBlGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRILCgNzdWIYBCABKAkSDQoFc2NvcGUYBSABKAkSEQoJdGVuYW50X2lkGAYgASgJEgsKA2p0aRgHIAEoCRIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglpc3N1ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNlc3Npb25faWQYCiABKAkSDgoGa2V5X2lkGAsgASgJIigKFUV4Y2hhbmdlQXBpS2V5UmVxdWVzdBIPCgdhcGlfa2V5GAEgASgJIqABChZFeGNoYW5nZUFwaUtleVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEhQKDGFjY2Vzc190b2tlbhgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBCABKAkSEQoJdGVuYW50X2lkGAUgASgJEg4KBnNjb3BlcxgGIAMoCSKBAgoKQXBpS2V5SW5mbxIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIAIgBARIzCgpyZXZva2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgBiAEBQg0KC19leHBpcmVzX2F0Qg0KC19yZXZva2VkX2F0IooBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg4KBnNjb3BlcxgDIAMoCRIzCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAiAEBQg0KC19leHBpcmVzX2F0IkwKFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSIwoDa2V5GAIgASgLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIicKEkxpc3RBcGlLZXlzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiOwoTTGlzdEFwaUtleXNSZXNwb25zZRIkCgRrZXlzGAEgAygLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiOwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USIwoDa2V5GAEgASgLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIq0BCg5TaWduaW5nS2V5SW5mbxILCgNraWQYASABKAkSCwoDYWxnGAIgASgJEg0KBXN0YXRlGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKCnJldGlyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSACIAQFCDQoLX3JldGlyZWRfYXQiGQoXUm90YXRlU2lnbmluZ0tleVJlcXVlc3QiRAoYUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEigKBGtleXMYASADKAsyGi56ZW5tZXNoLnYxLlNpZ25pbmdLZXlJbmZvIhgKFkxpc3RTaWduaW5nS2V5c1JlcXVlc3QiQwoXTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USKAoEa2V5cxgBIAMoCzIaLnplbm1lc2gudjEuU2lnbmluZ0tleUluZm8iMQoOVXNlck1lbWJlcnNoaXASEQoJdGVuYW50X2lkGAEgASgJEgwKBHJvbGUYAiABKAkibgoIVXNlckluZm8SCgoCaWQYASABKAkSEAoIdXNlcm5hbWUYAiABKAkSEwoLbWZhX2VuYWJsZWQYAyABKAgSLwoLbWVtYmVyc2hpcHMYBCADKAsyGi56ZW5tZXNoLnYxLlVzZXJNZW1iZXJzaGlwIlgKEUNyZWF0ZVVzZXJSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIMCgRyb2xlGAQgASgJIkkKEkNyZWF0ZVVzZXJSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEiIKBHVzZXIYAiABKAsyFC56ZW5tZXNoLnYxLlVzZXJJbmZvIiUKEExpc3RVc2Vyc1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIjgKEUxpc3RVc2Vyc1Jlc3BvbnNlEiMKBXVzZXJzGAEgAygLMhQuemVubWVzaC52MS5Vc2VySW5mbyIkChFFbnJvbGxUb3RwUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIkEKEkVucm9sbFRvdHBSZXNwb25zZRITCgtvdHBhdXRoX3VyaRgBIAEoCRIWCg5yZWNvdmVyeV9jb2RlcxgCIAMoCSIzChJDb25maXJtVG90cFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJIjkKE0NvbmZpcm1Ub3RwUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULnplbm1lc2gudjEuVXNlckluZm8ingEKD09BdXRoQ2xpZW50SW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEiIKGnRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kGAMgASgJEhUKDXJlZGlyZWN0X3VyaXMYBCADKAkSEwoLZ3JhbnRfdHlwZXMYBSADKAkSDgoGc2NvcGVzGAYgAygJEhEKCXRlbmFudF9pZBgHIAEoCSKDAQoTQ3JlYXRlQ2xpZW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEhUKDXJlZGlyZWN0X3VyaXMYAiADKAkSEwoLZ3JhbnRfdHlwZXMYAyADKAkSIgoadG9rZW5fZW5kcG9pbnRfYXV0aF9tZXRob2QYBCABKAkSDgoGc2NvcGVzGAUgAygJIm0KFENyZWF0ZUNsaWVudFJlc3BvbnNlEhEKCWNsaWVudF9pZBgBIAEoCRIVCg1jbGllbnRfc2VjcmV0GAIgASgJEisKBmNsaWVudBgDIAEoCzIbLnplbm1lc2gudjEuT0F1dGhDbGllbnRJbmZvIhQKEkxpc3RDbGllbnRzUmVxdWVzdCJDChNMaXN0Q2xpZW50c1Jlc3BvbnNlEiwKB2NsaWVudHMYASADKAsyGy56ZW5tZXNoLnYxLk9BdXRoQ2xpZW50SW5mbzKPCQoMVG9rZW5TZXJ2aWNlElEKDFZlcmlmeUFwaUtleRIfLnplbm1lc2gudjEuVmVyaWZ5QXBpS2V5UmVxdWVzdBogLnplbm1lc2gudjEuVmVyaWZ5QXBpS2V5UmVzcG9uc2USSwoKSW50cm9zcGVjdBIdLnplbm1lc2gudjEuSW50cm9zcGVjdFJlcXVlc3QaHi56ZW5tZXNoLnYxLkludHJvc3BlY3RSZXNwb25zZRJXCg5FeGNoYW5nZUFwaUtleRIhLnplbm1lc2gudjEuRXhjaGFuZ2VBcGlLZXlSZXF1ZXN0GiIuemVubWVzaC52MS5FeGNoYW5nZUFwaUtleVJlc3BvbnNlElEKDENyZWF0ZUFwaUtleRIfLnplbm1lc2gudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBogLnplbm1lc2gudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USTgoLTGlzdEFwaUtleXMSHi56ZW5tZXNoLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBofLnplbm1lc2gudjEuTGlzdEFwaUtleXNSZXNwb25zZRJRCgxSZXZva2VBcGlLZXkSHy56ZW5tZXNoLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIC56ZW5tZXNoLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEl0KEFJvdGF0ZVNpZ25pbmdLZXkSIy56ZW5tZXNoLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXF1ZXN0GiQuemVubWVzaC52MS5Sb3RhdGVTaWduaW5nS2V5UmVzcG9uc2USWgoPTGlzdFNpZ25pbmdLZXlzEiIuemVubWVzaC52MS5MaXN0U2lnbmluZ0tleXNSZXF1ZXN0GiMuemVubWVzaC52MS5MaXN0U2lnbmluZ0tleXNSZXNwb25zZRJLCgpDcmVhdGVVc2VyEh0uemVubWVzaC52MS5DcmVhdGVVc2VyUmVxdWVzdBoeLnplbm1lc2gudjEuQ3JlYXRlVXNlclJlc3BvbnNlEkgKCUxpc3RVc2VycxIcLnplbm1lc2gudjEuTGlzdFVzZXJzUmVxdWVzdBodLnplbm1lc2gudjEuTGlzdFVzZXJzUmVzcG9uc2USSwoKRW5yb2xsVG90cBIdLnplbm1lc2gudjEuRW5yb2xsVG90cFJlcXVlc3QaHi56ZW5tZXNoLnYxLkVucm9sbFRvdHBSZXNwb25zZRJOCgtDb25maXJtVG90cBIeLnplbm1lc2gudjEuQ29uZmlybVRvdHBSZXF1ZXN0Gh8uemVubWVzaC52MS5Db25maXJtVG90cFJlc3BvbnNlElEKDENyZWF0ZUNsaWVudBIfLnplbm1lc2gudjEuQ3JlYXRlQ2xpZW50UmVxdWVzdBogLnplbm1lc2gudjEuQ3JlYXRlQ2xpZW50UmVzcG9uc2USTgoLTGlzdENsaWVudHMSHi56ZW5tZXNoLnYxLkxpc3RDbGllbnRzUmVxdWVzdBofLnplbm1lc2gudjEuTGlzdENsaWVudHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChZ6ZW5tZXNoL3YxL3Rva2VuLnByb3RvEgp6ZW5tZXNoLnYxIiYKE1ZlcmlmeUFwaUtleVJlcXVlc3QSDwoHYXBpX2tleRgBIAEoCSJYChRWZXJpZnlBcGlLZXlSZXNwb25zZRINCgV2YWxpZBgBIAEoCBIOCgZrZXlfaWQYAiABKAkSEQoJdGVuYW50X2lkGAMgASgJEg4KBnNjb3BlcxgEIAMoCSIiChFJbnRyb3NwZWN0UmVxdWVzdBINCgV0b2tlbhgBIAEoCSKKAgoSSW50cm9zcGVjdFJlc3BvbnNlEg4KBmFjdGl2ZRgBIAEoCBISCgp0b2tlbl90eXBlGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRILCgNzdWIYBCABKAkSDQoFc2NvcGUYBSABKAkSEQoJdGVuYW50X2lkGAYgASgJEgsKA2p0aRgHIAEoCRIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglpc3N1ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNlc3Npb25faWQYCiABKAkSDgoGa2V5X2lkGAsgASgJIigKFUV4Y2hhbmdlQXBpS2V5UmVxdWVzdBIPCgdhcGlfa2V5GAEgASgJIqABChZFeGNoYW5nZUFwaUtleVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEhQKDGFjY2Vzc190b2tlbhgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZrZXlfaWQYBCABKAkSEQoJdGVuYW50X2lkGAUgASgJEg4KBnNjb3BlcxgGIAMoCSKBAgoKQXBpS2V5SW5mbxIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIAIgBARIzCgpyZXZva2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgBiAEBQg0KC19leHBpcmVzX2F0Qg0KC19yZXZva2VkX2F0IooBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg4KBnNjb3BlcxgDIAMoCRIzCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAiAEBQg0KC19leHBpcmVzX2F0IkwKFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSIwoDa2V5GAIgASgLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIicKEkxpc3RBcGlLZXlzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiOwoTTGlzdEFwaUtleXNSZXNwb25zZRIkCgRrZXlzGAEgAygLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiOwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USIwoDa2V5GAEgASgLMhYuemVubWVzaC52MS5BcGlLZXlJbmZvIq0BCg5TaWduaW5nS2V5SW5mbxILCgNraWQYASABKAkSCwoDYWxnGAIgASgJEg0KBXN0YXRlGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKCnJldGlyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSACIAQFCDQoLX3JldGlyZWRfYXQiGQoXUm90YXRlU2lnbmluZ0tleVJlcXVlc3QiRAoYUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEigKBGtleXMYASADKAsyGi56ZW5tZXNoLnYxLlNpZ25pbmdLZXlJbmZvIhgKFkxpc3RTaWduaW5nS2V5c1JlcXVlc3QiQwoXTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USKAoEa2V5cxgBIAMoCzIaLnplbm1lc2gudjEuU2lnbmluZ0tleUluZm8iMQoOVXNlck1lbWJlcnNoaXASEQoJdGVuYW50X2lkGAEgASgJEgwKBHJvbGUYAiABKAkigwEKCFVzZXJJbmZvEgoKAmlkGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhMKC21mYV9lbmFibGVkGAMgASgIEi8KC21lbWJlcnNoaXBzGAQgAygLMhouemVubWVzaC52MS5Vc2VyTWVtYmVyc2hpcBITCgttZmFfcGVuZGluZxgFIAEoCCKBAQoRQ3JlYXRlVXNlclJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEgwKBHJvbGUYBCABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJJChJDcmVhdGVVc2VyUmVzcG9uc2USDwoHdXNlcl9pZBgBIAEoCRIiCgR1c2VyGAIgASgLMhQuemVubWVzaC52MS5Vc2VySW5mbyIlChBMaXN0VXNlcnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI4ChFMaXN0VXNlcnNSZXNwb25zZRIjCgV1c2VycxgBIAMoCzIULnplbm1lc2gudjEuVXNlckluZm8idQoRRW5yb2xsVG90cFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIUCgxjdXJyZW50X2NvZGUYAyABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJBChJFbnJvbGxUb3RwUmVzcG9uc2USEwoLb3RwYXV0aF91cmkYASABKAkSFgoOcmVjb3ZlcnlfY29kZXMYAiADKAkiXAoSQ29uZmlybVRvdHBSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSDAoEY29kZRgCIAEoCRInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0IjkKE0NvbmZpcm1Ub3RwUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULnplbm1lc2gudjEuVXNlckluZm8iTAoQUmVzZXRUb3RwUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQifwoRUmVzZXRUb3RwUmVzcG9uc2USFgoOZW5yb2xsbWVudF91cmwYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEdXNlchgDIAEoCzIULnplbm1lc2gudjEuVXNlckluZm8iugEKD09BdXRoQ2xpZW50SW5mbxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEiIKGnRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kGAMgASgJEhUKDXJlZGlyZWN0X3VyaXMYBCADKAkSEwoLZ3JhbnRfdHlwZXMYBSADKAkSDgoGc2NvcGVzGAYgAygJEhEKCXRlbmFudF9pZBgHIAEoCRIaChJyZXNvdXJjZV9hdWRpZW5jZXMYCCADKAkinwEKE0NyZWF0ZUNsaWVudFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIVCg1yZWRpcmVjdF91cmlzGAIgAygJEhMKC2dyYW50X3R5cGVzGAMgAygJEiIKGnRva2VuX2VuZHBvaW50X2F1dGhfbWV0aG9kGAQgASgJEg4KBnNjb3BlcxgFIAMoCRIaChJyZXNvdXJjZV9hdWRpZW5jZXMYBiADKAkibQoUQ3JlYXRlQ2xpZW50UmVzcG9uc2USEQoJY2xpZW50X2lkGAEgASgJEhUKDWNsaWVudF9zZWNyZXQYAiABKAkSKwoGY2xpZW50GAMgASgLMhsuemVubWVzaC52MS5PQXV0aENsaWVudEluZm8iFAoSTGlzdENsaWVudHNSZXF1ZXN0IkMKE0xpc3RDbGllbnRzUmVzcG9uc2USLAoHY2xpZW50cxgBIAMoCzIbLnplbm1lc2gudjEuT0F1dGhDbGllbnRJbmZvMtkJCgxUb2tlblNlcnZpY2USUQoMVmVyaWZ5QXBpS2V5Eh8uemVubWVzaC52MS5WZXJpZnlBcGlLZXlSZXF1ZXN0GiAuemVubWVzaC52MS5WZXJpZnlBcGlLZXlSZXNwb25zZRJLCgpJbnRyb3NwZWN0Eh0uemVubWVzaC52MS5JbnRyb3NwZWN0UmVxdWVzdBoeLnplbm1lc2gudjEuSW50cm9zcGVjdFJlc3BvbnNlElcKDkV4Y2hhbmdlQXBpS2V5EiEuemVubWVzaC52MS5FeGNoYW5nZUFwaUtleVJlcXVlc3QaIi56ZW5tZXNoLnYxLkV4Y2hhbmdlQXBpS2V5UmVzcG9uc2USUQoMQ3JlYXRlQXBpS2V5Eh8uemVubWVzaC52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiAuemVubWVzaC52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJOCgtMaXN0QXBpS2V5cxIeLnplbm1lc2gudjEuTGlzdEFwaUtleXNSZXF1ZXN0Gh8uemVubWVzaC52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlElEKDFJldm9rZUFwaUtleRIfLnplbm1lc2gudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBogLnplbm1lc2gudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2USXQoQUm90YXRlU2lnbmluZ0tleRIjLnplbm1lc2gudjEuUm90YXRlU2lnbmluZ0tleVJlcXVlc3QaJC56ZW5tZXNoLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXNwb25zZRJaCg9MaXN0U2lnbmluZ0tleXMSIi56ZW5tZXNoLnYxLkxpc3RTaWduaW5nS2V5c1JlcXVlc3QaIy56ZW5tZXNoLnYxLkxpc3RTaWduaW5nS2V5c1Jlc3BvbnNlEksKCkNyZWF0ZVVzZXISHS56ZW5tZXNoLnYxLkNyZWF0ZVVzZXJSZXF1ZXN0Gh4uemVubWVzaC52MS5DcmVhdGVVc2VyUmVzcG9uc2USSAoJTGlzdFVzZXJzEhwuemVubWVzaC52MS5MaXN0VXNlcnNSZXF1ZXN0Gh0uemVubWVzaC52MS5MaXN0VXNlcnNSZXNwb25zZRJLCgpFbnJvbGxUb3RwEh0uemVubWVzaC52MS5FbnJvbGxUb3RwUmVxdWVzdBoeLnplbm1lc2gudjEuRW5yb2xsVG90cFJlc3BvbnNlEk4KC0NvbmZpcm1Ub3RwEh4uemVubWVzaC52MS5Db25maXJtVG90cFJlcXVlc3QaHy56ZW5tZXNoLnYxLkNvbmZpcm1Ub3RwUmVzcG9uc2USSAoJUmVzZXRUb3RwEhwuemVubWVzaC52MS5SZXNldFRvdHBSZXF1ZXN0Gh0uemVubWVzaC52MS5SZXNldFRvdHBSZXNwb25zZRJRCgxDcmVhdGVDbGllbnQSHy56ZW5tZXNoLnYxLkNyZWF0ZUNsaWVudFJlcXVlc3QaIC56ZW5tZXNoLnYxLkNyZWF0ZUNsaWVudFJlc3BvbnNlEk4KC0xpc3RDbGllbnRzEh4uemVubWVzaC52MS5MaXN0Q2xpZW50c1JlcXVlc3QaHy56ZW5tZXNoLnYxLkxpc3RDbGllbnRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_zenmesh_v1_backend]);
 
 /**
  * @generated from message zenmesh.v1.VerifyApiKeyRequest
@@ -543,6 +545,13 @@ export type UserInfo = Message<"zenmesh.v1.UserInfo"> & {
    * @generated from field: repeated zenmesh.v1.UserMembership memberships = 4;
    */
   memberships: UserMembership[];
+
+  /**
+   * A new TOTP secret has been issued and awaits its confirming code.
+   *
+   * @generated from field: bool mfa_pending = 5;
+   */
+  mfaPending: boolean;
 };
 
 /**
@@ -583,6 +592,13 @@ export type CreateUserRequest = Message<"zenmesh.v1.CreateUserRequest"> & {
    * @generated from field: string role = 4;
    */
   role: string;
+
+  /**
+   * Who asked, as the edge saw it (IP, user agent) for the token service's account audit.
+   *
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
 };
 
 /**
@@ -655,9 +671,30 @@ export const ListUsersResponseSchema: GenMessage<ListUsersResponse> = /*@__PURE_
  */
 export type EnrollTotpRequest = Message<"zenmesh.v1.EnrollTotpRequest"> & {
   /**
+   * Must be the forwarded token's own subject.
+   *
    * @generated from field: string user_id = 1;
    */
   userId: string;
+
+  /**
+   * The user's current password (re-authentication); never logged.
+   *
+   * @generated from field: string password = 2;
+   */
+  password: string;
+
+  /**
+   * Required when a factor is active: a current code of it, or one unused recovery code (which it uses up).
+   *
+   * @generated from field: string current_code = 3;
+   */
+  currentCode: string;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
 };
 
 /**
@@ -672,14 +709,15 @@ export const EnrollTotpRequestSchema: GenMessage<EnrollTotpRequest> = /*@__PURE_
  */
 export type EnrollTotpResponse = Message<"zenmesh.v1.EnrollTotpResponse"> & {
   /**
-   * otpauth://totp/... carrying the secret: shown once, never stored in the clear.
+   * otpauth://totp/... carrying the pending secret: shown once, never stored in the clear.
    *
    * @generated from field: string otpauth_uri = 1;
    */
   otpauthUri: string;
 
   /**
-   * Ten single-use recovery codes, shown once; only their SHA-256 is stored.
+   * Ten single-use recovery codes, shown once; only their SHA-256 is stored. They replace the old ones on
+   * confirmation.
    *
    * @generated from field: repeated string recovery_codes = 2;
    */
@@ -698,16 +736,23 @@ export const EnrollTotpResponseSchema: GenMessage<EnrollTotpResponse> = /*@__PUR
  */
 export type ConfirmTotpRequest = Message<"zenmesh.v1.ConfirmTotpRequest"> & {
   /**
+   * Must be the forwarded token's own subject.
+   *
    * @generated from field: string user_id = 1;
    */
   userId: string;
 
   /**
-   * A current six-digit code from the authenticator.
+   * A current six-digit code of the pending secret.
    *
    * @generated from field: string code = 2;
    */
   code: string;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
 };
 
 /**
@@ -733,6 +778,57 @@ export type ConfirmTotpResponse = Message<"zenmesh.v1.ConfirmTotpResponse"> & {
  */
 export const ConfirmTotpResponseSchema: GenMessage<ConfirmTotpResponse> = /*@__PURE__*/
   messageDesc(file_zenmesh_v1_token, 27);
+
+/**
+ * @generated from message zenmesh.v1.ResetTotpRequest
+ */
+export type ResetTotpRequest = Message<"zenmesh.v1.ResetTotpRequest"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.ResetTotpRequest.
+ * Use `create(ResetTotpRequestSchema)` to create a new message.
+ */
+export const ResetTotpRequestSchema: GenMessage<ResetTotpRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 28);
+
+/**
+ * @generated from message zenmesh.v1.ResetTotpResponse
+ */
+export type ResetTotpResponse = Message<"zenmesh.v1.ResetTotpResponse"> & {
+  /**
+   * The one-time link to hand to the user (it carries a secret token: send it to them only).
+   *
+   * @generated from field: string enrollment_url = 1;
+   */
+  enrollmentUrl: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 2;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: zenmesh.v1.UserInfo user = 3;
+   */
+  user?: UserInfo | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.ResetTotpResponse.
+ * Use `create(ResetTotpResponseSchema)` to create a new message.
+ */
+export const ResetTotpResponseSchema: GenMessage<ResetTotpResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_token, 29);
 
 /**
  * @generated from message zenmesh.v1.OAuthClientInfo
@@ -776,6 +872,13 @@ export type OAuthClientInfo = Message<"zenmesh.v1.OAuthClientInfo"> & {
    * @generated from field: string tenant_id = 7;
    */
   tenantId: string;
+
+  /**
+   * Audiences whose access tokens this client may introspect (RFC 7662 §4).
+   *
+   * @generated from field: repeated string resource_audiences = 8;
+   */
+  resourceAudiences: string[];
 };
 
 /**
@@ -783,7 +886,7 @@ export type OAuthClientInfo = Message<"zenmesh.v1.OAuthClientInfo"> & {
  * Use `create(OAuthClientInfoSchema)` to create a new message.
  */
 export const OAuthClientInfoSchema: GenMessage<OAuthClientInfo> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_token, 28);
+  messageDesc(file_zenmesh_v1_token, 30);
 
 /**
  * @generated from message zenmesh.v1.CreateClientRequest
@@ -821,6 +924,14 @@ export type CreateClientRequest = Message<"zenmesh.v1.CreateClientRequest"> & {
    * @generated from field: repeated string scopes = 5;
    */
   scopes: string[];
+
+  /**
+   * Makes the client a resource server of these audiences: it may then introspect their access tokens.
+   * Otherwise a client may introspect only tokens issued to itself.
+   *
+   * @generated from field: repeated string resource_audiences = 6;
+   */
+  resourceAudiences: string[];
 };
 
 /**
@@ -828,7 +939,7 @@ export type CreateClientRequest = Message<"zenmesh.v1.CreateClientRequest"> & {
  * Use `create(CreateClientRequestSchema)` to create a new message.
  */
 export const CreateClientRequestSchema: GenMessage<CreateClientRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_token, 29);
+  messageDesc(file_zenmesh_v1_token, 31);
 
 /**
  * @generated from message zenmesh.v1.CreateClientResponse
@@ -857,7 +968,7 @@ export type CreateClientResponse = Message<"zenmesh.v1.CreateClientResponse"> & 
  * Use `create(CreateClientResponseSchema)` to create a new message.
  */
 export const CreateClientResponseSchema: GenMessage<CreateClientResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_token, 30);
+  messageDesc(file_zenmesh_v1_token, 32);
 
 /**
  * @generated from message zenmesh.v1.ListClientsRequest
@@ -870,7 +981,7 @@ export type ListClientsRequest = Message<"zenmesh.v1.ListClientsRequest"> & {
  * Use `create(ListClientsRequestSchema)` to create a new message.
  */
 export const ListClientsRequestSchema: GenMessage<ListClientsRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_token, 31);
+  messageDesc(file_zenmesh_v1_token, 33);
 
 /**
  * @generated from message zenmesh.v1.ListClientsResponse
@@ -887,7 +998,7 @@ export type ListClientsResponse = Message<"zenmesh.v1.ListClientsResponse"> & {
  * Use `create(ListClientsResponseSchema)` to create a new message.
  */
 export const ListClientsResponseSchema: GenMessage<ListClientsResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_token, 32);
+  messageDesc(file_zenmesh_v1_token, 34);
 
 /**
  * The token service's mesh face. Admin methods (the API-key, signing-key, user and OAuth-client methods) also
@@ -999,7 +1110,9 @@ export const TokenService: GenService<{
     output: typeof ListUsersResponseSchema;
   },
   /**
-   * Scope keys:admin. Starts (or restarts) TOTP enrollment; MFA is enforced once ConfirmTotp succeeds.
+   * The user themself only (the forwarded token's subject), re-authenticated with their password and, when a
+   * factor is active, a current code of it: starts (or restarts) TOTP enrollment. The new secret is pending;
+   * the active factor keeps applying until ConfirmTotp proves the new one, so restarting never lowers MFA.
    *
    * @generated from rpc zenmesh.v1.TokenService.EnrollTotp
    */
@@ -1009,7 +1122,7 @@ export const TokenService: GenService<{
     output: typeof EnrollTotpResponseSchema;
   },
   /**
-   * Scope keys:admin. Confirms enrollment with one current code from the authenticator.
+   * The user themself only: confirms the pending secret with one current code; it then replaces the old one.
    *
    * @generated from rpc zenmesh.v1.TokenService.ConfirmTotp
    */
@@ -1017,6 +1130,19 @@ export const TokenService: GenService<{
     methodKind: "unary";
     input: typeof ConfirmTotpRequestSchema;
     output: typeof ConfirmTotpResponseSchema;
+  },
+  /**
+   * Scope keys:admin, and the caller must strictly outrank every membership of the user (an admin never
+   * resets an admin or a cluster owner). Answers a one-time, expiring enrollment link for the user — never a
+   * secret or recovery code; the page behind it asks for the user's password. The old factor stays active
+   * until the user confirms a new one there.
+   *
+   * @generated from rpc zenmesh.v1.TokenService.ResetTotp
+   */
+  resetTotp: {
+    methodKind: "unary";
+    input: typeof ResetTotpRequestSchema;
+    output: typeof ResetTotpResponseSchema;
   },
   /**
    * Scope keys:admin, cluster-wide caller only: registers an OAuth client.
