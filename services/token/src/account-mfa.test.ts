@@ -7,6 +7,7 @@ import {
   cookiePairs,
   hiddenFields,
   PASSWORD,
+  previousStepCode,
   startTokenHarness,
   type TokenHarness,
 } from './test-kit/token-harness.js';
@@ -30,7 +31,6 @@ const totpOf = (uri: string) => {
   if (!(t instanceof TOTP)) throw new Error('expected a TOTP URI');
   return t;
 };
-const previous = (t: TOTP) => t.generate({ timestamp: Date.now() - 30_000 });
 
 /** A user with a confirmed factor, enrolled the way the user would (self, over gRPC). */
 async function enrolled(
@@ -41,7 +41,7 @@ async function enrolled(
   const me = await h.userToken(user, []);
   const e = await rpc.enrollTotp({ userId: user.id, password: PASSWORD }, me);
   const totp = totpOf(e.otpauthUri);
-  const confirmed = await rpc.confirmTotp({ userId: user.id, code: previous(totp) }, me);
+  const confirmed = await rpc.confirmTotp({ userId: user.id, code: await previousStepCode(totp) }, me);
   expect(confirmed.user).toMatchObject({ mfaEnabled: true, mfaPending: false });
   return { user, totp, recovery: e.recoveryCodes, me };
 }
@@ -75,7 +75,7 @@ describe('restarting enrollment never lowers MFA', () => {
     });
     expect(await login(user, { recoveryCode: recovery[0] ?? '' })).toMatchObject({ ok: true });
     expect(await login(user, { recoveryCode: restart.recoveryCodes[0] ?? '' })).toMatchObject({ ok: false });
-    await rpc.confirmTotp({ userId: user.id, code: previous(fresh) }, me);
+    await rpc.confirmTotp({ userId: user.id, code: await previousStepCode(fresh) }, me);
     // Confirmed: the old secret and recovery codes are gone, the new ones work.
     expect(await login(user, { recoveryCode: recovery[1] ?? '' })).toEqual({
       ok: false,
@@ -248,7 +248,7 @@ describe('the enrollment link page', () => {
     const retry = hiddenFields(await bad.text());
     const ok = await post(
       cookiePairs(bad.headers),
-      new URLSearchParams({ ...Object.fromEntries(retry), code: previous(fresh) }),
+      new URLSearchParams({ ...Object.fromEntries(retry), code: await previousStepCode(fresh) }),
     );
     expect(ok.status).toBe(200);
     expect(await login(user, { totp: fresh.generate() })).toMatchObject({ ok: true });

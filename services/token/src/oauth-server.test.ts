@@ -19,7 +19,7 @@ import * as oidc from 'openid-client';
 import { TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OAuthConfig } from './oauth-server.js';
-import { hiddenFields } from './test-kit/token-harness.js';
+import { hiddenFields, previousStepCode } from './test-kit/token-harness.js';
 import { type RunningTokenService, startTokenService } from './token-service.js';
 
 /** The OAuth side of a service started with `oauth` config (always present in these tests). */
@@ -373,9 +373,7 @@ describe('authorization_code + PKCE', () => {
     expect(enrollment.recoveryCodes).toHaveLength(10);
     const totp = new TOTP({ secret: enrollment.secret });
     // Confirm with the previous step's code so the login below can use the current one (no replay).
-    expect(
-      await oauthOf(service).users.confirmTotp(user.id, totp.generate({ timestamp: Date.now() - 30_000 })),
-    ).toBe(true);
+    expect(await oauthOf(service).users.confirmTotp(user.id, await previousStepCode(totp))).toBe(true);
     const noCode = await login(config, { username: user.username, verifier: oidc.randomPKCECodeVerifier() });
     expect(noCode.status).toBe(401);
     const code = totp.generate();
