@@ -52,6 +52,16 @@ export async function checkServiceHealth(
   service: MeshService,
   env: NodeJS.ProcessEnv,
 ): Promise<HealthResult> {
+  try {
+    return await check(service, env);
+  } catch (err) {
+    // A missing variable is a mistake in the deployment, said as such; anything else is simply unhealthy.
+    if ((err as { code?: string }).code === 'ERR_USAGE') throw err;
+    return { service, healthy: false, via: 'health check', detail: (err as Error).message };
+  }
+}
+
+async function check(service: MeshService, env: NodeJS.ProcessEnv): Promise<HealthResult> {
   const trustDomain = env.ZENMESH_TRUST_DOMAIN || 'zenmesh.local';
   const namespace = env.ZENMESH_NAMESPACE || 'zenmesh';
   if (!GRPC_SERVICES.has(service)) return checkHttp(service, env);
@@ -118,6 +128,7 @@ async function probeIdentity(
     key: join(dir, 'svid-key.pem'),
     bundle: join(dir, 'bundle.pem'),
   };
+  const bundlePem = readFileSync(need(env, 'ZENMESH_CA_BUNDLE_FILE'), 'utf8');
   const cached = (() => {
     try {
       const id = {
@@ -125,13 +136,14 @@ async function probeIdentity(
         key: readFileSync(files.key, 'utf8'),
         ca: readFileSync(files.bundle, 'utf8'),
       };
-      return new Date(new X509Certificate(id.cert).validTo).getTime() - Date.now() > 60_000 ? id : undefined;
+      // Only while the CA's bundle is the one it was issued under (a rotation rewrites the file).
+      const fresh = new Date(new X509Certificate(id.cert).validTo).getTime() - Date.now() > 60_000;
+      return fresh && id.ca === bundlePem ? id : undefined;
     } catch {
       return undefined;
     }
   })();
   if (cached) return cached;
-  const bundlePem = readFileSync(need(env, 'ZENMESH_CA_BUNDLE_FILE'), 'utf8');
   const masterKey = loadMasterKey(need(env, 'ZENMESH_SECRETS_DIR'));
   const spiffeId = spiffeIdFor('health', { trustDomain, namespace });
   const keyPair = await generateKeyPair();
@@ -143,11 +155,8 @@ async function probeIdentity(
     caSpiffeId: spiffeIdFor('ca', { trustDomain, namespace }),
     timeoutMs: TIMEOUT_MS,
   });
-  const identity = {
-    cert: svid.certificatePem,
-    key: keyPair.privateKeyPem,
-    ca: svid.bundlePem.map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join(''),
-  };
+  // The bundle this check trusts is the one it was given, not whatever the join answered.
+  const identity = { cert: svid.certificatePem, key: keyPair.privateKeyPem, ca: bundlePem };
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileAtomic(files.key, identity.key);
   writeFileAtomic(files.cert, identity.cert, undefined, 0o644);
