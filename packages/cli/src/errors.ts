@@ -4,7 +4,8 @@ export type CliErrorCode =
   | 'ERR_API'
   | 'ERR_API_UNREACHABLE'
   | 'ERR_STATE'
-  | 'ERR_START_FAILED';
+  | 'ERR_START_FAILED'
+  | 'ERR_UNHEALTHY';
 
 /** Errors the CLI reports as one line on stderr with a non-zero exit code. */
 export class CliError extends Error {

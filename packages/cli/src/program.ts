@@ -2,10 +2,12 @@ import { Command } from 'commander';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCaCommands } from './commands/ca.js';
 import { type ActionWrapper, createContextFactory } from './commands/context.js';
+import { registerInitCommands } from './commands/init.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerLocalCommands } from './commands/local.js';
 import { registerReplayCommands } from './commands/replay.js';
 import { registerResourceCommands } from './commands/resources.js';
+import { registerServiceCommands } from './commands/service.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerVerifyCommands } from './commands/verify.js';
 import { CliError } from './errors.js';
@@ -36,6 +38,8 @@ export function createProgram(run: (code: number) => void): Command {
   registerKeysCommands(program, ctx, action);
   registerCaCommands(program, ctx, action);
   registerTokenCommands(program, ctx, action);
+  registerServiceCommands(program, ctx, action);
+  registerInitCommands(program, ctx, action);
   return program;
 }
 

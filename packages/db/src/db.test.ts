@@ -271,3 +271,44 @@ describe('createDatabase', () => {
     await expect(db.query('select 1')).rejects.toMatchObject({ code: 'ERR_CLOSED' });
   });
 });
+
+describe('migrate as an application role (deploy: a privileged step migrated first)', () => {
+  let scratch: ScratchDatabase;
+  beforeAll(async () => {
+    scratch = await createScratchDatabase(ADMIN_URL);
+  });
+  afterAll(async () => {
+    await scratch.drop();
+  });
+
+  it('confirms what was applied without CREATE on schema public, and refuses to apply anything new', async () => {
+    const set = [{ id: '0001_priv', sql: 'create table mpriv (a int)' }];
+    const admin = await createDatabase({ url: scratch.url });
+    try {
+      expect(await migrate(admin, set, { scope: 'privileged' })).toEqual(['0001_priv']);
+      await admin
+        .exec('create role zm_db_test_migrate_reader login nosuperuser nobypassrls')
+        .catch((err: unknown) => {
+          if (!String(err).includes('already exists')) throw err;
+        });
+      await admin.exec('grant select on public.schema_migrations to zm_db_test_migrate_reader');
+    } finally {
+      await admin.close();
+    }
+    const app = await createDatabase({ url: scratch.url, role: 'zm_db_test_migrate_reader' });
+    try {
+      // The role cannot create tables in public (PostgreSQL 15+), not even `create table if not exists`.
+      await expect(app.exec('create table if not exists public.other (a int)')).rejects.toThrow(
+        /permission denied for schema public/,
+      );
+      expect(await migrate(app, set, { scope: 'privileged' })).toEqual([]);
+      await expect(
+        migrate(app, [...set, { id: '0002_more', sql: 'create table mmore (a int)' }], {
+          scope: 'privileged',
+        }),
+      ).rejects.toMatchObject({ code: 'ERR_MIGRATION' });
+    } finally {
+      await app.close();
+    }
+  });
+});

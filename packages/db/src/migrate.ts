@@ -40,7 +40,14 @@ async function lockAndEnsureTable(tx: Tx): Promise<void> {
   // Transaction-scoped advisory lock: released by COMMIT/ROLLBACK, so a crashed migrator can never
   // leave it held, and no session has to be pinned outside a transaction.
   await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-  await tx.exec(`create table if not exists public.schema_migrations (
+  // Created only when missing: even `create table if not exists` needs CREATE on schema public, which an
+  // application role started after a privileged migration step (deploy/compose, the Helm chart) lacks; it
+  // still reads the table to confirm every migration is applied.
+  const { rows } = await tx.query<{ t: string | null }>(
+    `select to_regclass('public.schema_migrations')::text as t`,
+  );
+  if (rows[0]?.t != null) return;
+  await tx.exec(`create table public.schema_migrations (
     scope text not null,
     id text not null,
     checksum text not null,

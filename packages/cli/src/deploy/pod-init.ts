@@ -1,0 +1,123 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { mintJoinToken } from '@zenmesh/ca';
+import { KEYRING_FILE, loadMasterKey, MASTER_KEY_FILE, parseMasterKey } from '@zenmesh/crypto';
+import { spiffeIdFor } from '@zenmesh/pki';
+import { CliError } from '../errors.js';
+import { ensureDir, writeFileAtomic } from './files.js';
+import type { MeshService } from './mesh-services.js';
+
+export interface PodInitOptions {
+  service: MeshService;
+  trustDomain: string;
+  namespace: string;
+  /** A Kubernetes Secret volume holding master.key (and hmac-keyring.json when rotated). */
+  secretsFrom: string;
+  /** The secrets directory the service reads (an in-memory emptyDir, or the CA's and token's volume). */
+  secretsTo: string;
+  /** Where to write this pod's one-time join token (not for the CA). */
+  tokenOut?: string;
+  tokenTtlSeconds: number;
+  /** The ca only: a Secret volume with the CA made by `zenmesh init k8s`, copied once into an empty volume. */
+  caSeed?: string;
+  /** The backend and token: a libpq password file (PGPASSFILE) for their database login role. */
+  pgpass?: { file: string; address: string; database: string; role: string; passwordFile: string };
+}
+
+export interface PodInitResult {
+  service: string;
+  copied: string[];
+  caSeeded: boolean;
+  joinToken?: { spiffeId: string; expiresAt: string };
+}
+
+/**
+ * Reads a file of a Kubernetes Secret volume. Those are symlinks into a `..data` directory, which the mesh's
+ * own readers refuse on purpose (a planted link could point a service at other key material); this copy step
+ * follows them inside the Secret volume only and writes regular 0600 files the service then reads.
+ */
+function readSecretVolumeFile(dir: string, name: string): string | undefined {
+  const path = join(dir, name);
+  if (!existsSync(path)) return undefined;
+  if (!statSync(path).isFile()) throw new CliError('ERR_STATE', `${path} is not a file`);
+  return readFileSync(path, 'utf8');
+}
+
+/**
+ * What every pod's init container does before the service starts (deploy/k8s/zenmesh):
+ * 1. copies master.key (and the HMAC keyring, when present) from the Secret volume into the service's secrets
+ *    directory as 0600 files of the pod's user;
+ * 2. the ca: copies the CA made by `zenmesh init k8s` into its empty persistent volume, once;
+ * 3. every other service: mints this pod's own one-time join token with the master key, so each replica joins
+ *    for itself and holds its own key pair and SVID. Possession of the master key is what lets a pod do this:
+ *    docs/decisions/0003-deploy-identity-bootstrap.md says what that does and does not protect.
+ */
+export function initPod(o: PodInitOptions): PodInitResult {
+  const master = readSecretVolumeFile(o.secretsFrom, MASTER_KEY_FILE);
+  if (master === undefined) {
+    throw new CliError(
+      'ERR_STATE',
+      `${join(o.secretsFrom, MASTER_KEY_FILE)} is missing (the master key Secret)`,
+    );
+  }
+  parseMasterKey(master.trim(), join(o.secretsFrom, MASTER_KEY_FILE));
+  ensureDir(o.secretsTo);
+  const copied = [MASTER_KEY_FILE];
+  writeFileAtomic(join(o.secretsTo, MASTER_KEY_FILE), `${master.trim()}\n`);
+  const keyring = readSecretVolumeFile(o.secretsFrom, KEYRING_FILE);
+  if (keyring !== undefined) {
+    writeFileAtomic(join(o.secretsTo, KEYRING_FILE), keyring);
+    copied.push(KEYRING_FILE);
+  }
+
+  let caSeeded = false;
+  if (o.caSeed !== undefined) {
+    const target = join(o.secretsTo, 'ca');
+    if (!existsSync(join(target, 'ca-state.json'))) {
+      const names = readdirSync(o.caSeed).filter((n) => !n.startsWith('..'));
+      if (!names.includes('ca-state.json')) {
+        throw new CliError(
+          'ERR_STATE',
+          `${o.caSeed} holds no ca-state.json: create it with 'zenmesh init k8s'`,
+        );
+      }
+      ensureDir(target);
+      for (const name of names) {
+        writeFileAtomic(join(target, name), readFileSync(join(o.caSeed, name)));
+      }
+      caSeeded = true;
+    }
+  }
+
+  if (o.pgpass !== undefined) {
+    const { file, address, database, role, passwordFile } = o.pgpass;
+    const i = address.lastIndexOf(':');
+    const password = readFileSync(passwordFile, 'utf8').trim();
+    if (i <= 0 || password === '' || /[:\\\n]/.test(`${database}${role}`)) {
+      throw new CliError(
+        'ERR_USAGE',
+        'pgpass: expected host:port, a database, a role and a non-empty password file',
+      );
+    }
+    // libpq's format escapes ':' and '\\' inside a field.
+    const esc = (v: string) => v.replace(/[\\:]/g, (c) => `\\${c}`);
+    writeFileAtomic(
+      file,
+      `${esc(address.slice(0, i))}:${address.slice(i + 1)}:${esc(database)}:${esc(role)}:${esc(password)}\n`,
+    );
+  }
+
+  const result: PodInitResult = { service: o.service, copied, caSeeded };
+  if (o.tokenOut !== undefined) {
+    if (o.service === 'ca')
+      throw new CliError('ERR_USAGE', 'the ca issues its own SVID; it needs no join token');
+    const spiffeId = spiffeIdFor(o.service, { trustDomain: o.trustDomain, namespace: o.namespace });
+    const { token, claims } = mintJoinToken(loadMasterKey(o.secretsTo), {
+      spiffeId,
+      ttlSeconds: o.tokenTtlSeconds,
+    });
+    writeFileAtomic(o.tokenOut, `${token}\n`);
+    result.joinToken = { spiffeId, expiresAt: claims.expiresAt.toISOString() };
+  }
+  return result;
+}
