@@ -28,6 +28,9 @@ const env = backendEnv.extend({
   // the `iss` of every access token and the home of the JWKS that verifies them.
   ZENMESH_TOKEN_ADDR: hostPort(),
   ZENMESH_TOKEN_ISSUER: httpUrl(),
+  // Where this service fetches the issuer's keys when the issuer's public URL is not reachable from inside the
+  // deployment (compose, Kubernetes); default `<issuer>/.well-known/jwks.json`.
+  ZENMESH_TOKEN_JWKS_URL: httpUrl().optional(),
 });
 
 runService('backend', async ({ logger }) => {
@@ -43,6 +46,7 @@ runService('backend', async ({ logger }) => {
   const userAuth = createForwardedTokenAuthorizer(
     createAccessTokenVerifier({
       issuer: config.ZENMESH_TOKEN_ISSUER,
+      ...(config.ZENMESH_TOKEN_JWKS_URL === undefined ? {} : { jwksUri: config.ZENMESH_TOKEN_JWKS_URL }),
       audience: 'urn:zenmesh:api',
       isRevoked: createIntrospectionRevocationCheck({ introspect: (t) => tokens.introspect({ token: t }) }),
     }),

@@ -34,6 +34,8 @@ runService('bff', async ({ logger }) => {
       ZENMESH_INGEST_PUBLIC_URL: httpUrl().optional(),
       // The token service's public base URL: the issuer whose JWKS verifies bearer tokens.
       ZENMESH_TOKEN_ISSUER: httpUrl(),
+      // Where to fetch the issuer's keys when its public URL is not reachable from here (compose, Kubernetes).
+      ZENMESH_TOKEN_JWKS_URL: httpUrl().optional(),
     }),
   );
   // Message integrity, then the workload agent (SVID from the CA, renewed at half-life, bundle + revocation
@@ -54,7 +56,10 @@ runService('bff', async ({ logger }) => {
       deliveries: backend.client(DeliveryService),
       audit: backend.client(AuditService),
     },
-    ...createTokenAuth(tokens, { issuer: env.ZENMESH_TOKEN_ISSUER }),
+    ...createTokenAuth(tokens, {
+      issuer: env.ZENMESH_TOKEN_ISSUER,
+      ...(env.ZENMESH_TOKEN_JWKS_URL === undefined ? {} : { jwksUri: env.ZENMESH_TOKEN_JWKS_URL }),
+    }),
     ingestPublicUrl: env.ZENMESH_INGEST_PUBLIC_URL,
   });
   const url = await app.listen(env.ZENMESH_HTTP_LISTEN);

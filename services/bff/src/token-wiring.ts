@@ -37,6 +37,8 @@ export interface TokenServiceClient extends TokenAdminClient {
 export interface TokenAuthOptions {
   /** The token service's public base URL (its `iss`). */
   issuer: string;
+  /** Where the issuer's keys are fetched; default `<issuer>/.well-known/jwks.json`. */
+  jwksUri?: string;
   /** Default `urn:zenmesh:api`. */
   audience?: string;
   /** How long an "active" introspection answer is reused per token; default 5 000 ms. */
@@ -60,6 +62,7 @@ export function createTokenAuth(
     verifyApiKey: (apiKey) => tokens.verifyApiKey({ apiKey }),
     verifyAccessToken: createAccessTokenVerifier({
       issuer: options.issuer,
+      ...(options.jwksUri === undefined ? {} : { jwksUri: options.jwksUri }),
       audience: options.audience ?? 'urn:zenmesh:api',
       isRevoked: createIntrospectionRevocationCheck({
         introspect: (token) => tokens.introspect({ token }),

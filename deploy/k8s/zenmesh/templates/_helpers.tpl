@@ -38,6 +38,13 @@ bff: { http: 3000 }
 {{ include "zenmesh.fullname" .root }}-{{ .name }}:{{ .port }}
 {{- end -}}
 
+{{- /* The public URL of the token service (`iss`): an https URL behind your ingress in production; the default
+suits `kubectl port-forward svc/<release>-token 4000` (plain http is accepted for loopback only). */ -}}
 {{- define "zenmesh.tokenIssuer" -}}
-{{- .Values.services.token.issuer | default (printf "http://%s-token:4000" (include "zenmesh.fullname" .)) -}}
+{{- .Values.services.token.issuer | default "http://localhost:4000" -}}
+{{- end -}}
+
+{{- /* Where backend and bff fetch the issuer's keys: the in-cluster service, whatever the public URL is. */ -}}
+{{- define "zenmesh.tokenJwksUrl" -}}
+{{- printf "http://%s-token:4000/.well-known/jwks.json" (include "zenmesh.fullname" .) -}}
 {{- end -}}
