@@ -48,6 +48,7 @@ beforeAll(async () => {
     return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
   };
   token = await startTokenService({
+    integrity: false,
     logger,
     identity: await identity('token'),
     ...TD,
@@ -58,6 +59,7 @@ beforeAll(async () => {
     oauth: { secretsDir },
   });
   channel = createMeshChannel({
+    integrity: false,
     ...TD,
     address: token.ready.grpc,
     identity: await identity('bff'),

@@ -61,6 +61,7 @@ beforeAll(async () => {
   const backend = createBackend({ db, masterKey: randomBytes(32) });
   await backend.migrate();
   server = createMeshServer({
+    integrity: false,
     service: 'backend',
     identity: await identity('backend'),
     trustDomain: TD,
@@ -71,6 +72,7 @@ beforeAll(async () => {
   backend.register(server);
   const { address } = await server.listen('127.0.0.1:0');
   bff = createMeshChannel({
+    integrity: false,
     address,
     identity: await identity('bff'),
     peer: 'backend',

@@ -6,12 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMasterKey } from '@zenmesh/crypto';
 import { spiffeIdFor } from '@zenmesh/pki';
-import {
-  createMessageIntegrity,
-  MESH_POLICY,
-  type RunningMessageIntegrity,
-  useMessageIntegrity,
-} from '@zenmesh/rpc';
+import { createMessageIntegrity, MESH_POLICY, type RunningMessageIntegrity } from '@zenmesh/rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerCaCommands } from '../packages/cli/dist/commands/ca.js';
 import { createContextFactory } from '../packages/cli/dist/commands/context.js';
@@ -32,6 +27,7 @@ const workloads: WorkloadIdentity[] = [];
 
 const workload = async (service: string, files?: { cert: string; key: string; bundle: string }) => {
   const w = await startWorkloadIdentity({
+    integrity: integrity,
     service,
     trustDomain: TD,
     namespace: 'zenmesh',
@@ -77,9 +73,9 @@ let integrity: RunningMessageIntegrity;
 beforeAll(async () => {
   // Every mesh call is signed (issue 4): the CA, the workloads and the CLI of this process share the keyring.
   integrity = await createMessageIntegrity({ secretsDir: secrets, cluster: TD, logger });
-  useMessageIntegrity(integrity);
   mkdirSync(join(home, 'ca'), { recursive: true });
   ca = await startCaService({
+    integrity: integrity,
     bundleFile: join(home, 'ca', 'bundle.pem'),
     logger,
     trustDomain: TD,
@@ -103,7 +99,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const w of workloads) w.stop();
   await ca?.stop();
-  useMessageIntegrity(undefined);
   await integrity?.close();
   rmSync(home, { recursive: true, force: true });
 });

@@ -39,6 +39,7 @@ const workloads: WorkloadIdentity[] = [];
 
 const start = (secretsDir = secrets) =>
   startCaService({
+    integrity: false,
     logger,
     trustDomain: TD,
     namespace: NS,
@@ -78,6 +79,7 @@ const refusal = (p: Promise<unknown>) =>
 
 async function workload(service: string) {
   const w = await startWorkloadIdentity({
+    integrity: false,
     service,
     trustDomain: TD,
     namespace: NS,
@@ -92,6 +94,7 @@ async function workload(service: string) {
 }
 const caClient = (identity: TlsIdentity | WorkloadIdentity['provider']) => {
   const channel = createMeshChannel({
+    integrity: false,
     address: ca.ready.grpc,
     identity,
     peer: 'ca',

@@ -33,6 +33,7 @@ let backendAddress: string;
 async function workload(service: string): Promise<WorkloadIdentity> {
   const { token } = mintJoinToken(loadMasterKey(secrets), { spiffeId: spiffeIdFor(service) });
   return startWorkloadIdentity({
+    integrity: false,
     service,
     trustDomain: TD,
     namespace: NS,
@@ -49,6 +50,7 @@ function startTraffic() {
   const stats = { ok: 0, failed: 0, freshChannels: 0, errors: [] as string[] };
   let running = true;
   const longLived = createMeshChannel({
+    integrity: false,
     address: backendAddress,
     identity: ingester.provider,
     peer: 'backend',
@@ -60,6 +62,7 @@ function startTraffic() {
     while (running) {
       const channel = fresh
         ? createMeshChannel({
+            integrity: false,
             address: backendAddress,
             identity: ingester.provider,
             peer: 'backend',
@@ -102,6 +105,7 @@ const until = async (what: string, check: () => boolean | Promise<boolean>, time
 
 beforeAll(async () => {
   ca = await startCaService({
+    integrity: false,
     logger,
     trustDomain: TD,
     namespace: NS,
@@ -116,6 +120,7 @@ beforeAll(async () => {
   ingester = await workload('ingester');
   cli = await workload('cli');
   server = createMeshServer({
+    integrity: false,
     service: 'backend',
     identity: backend.provider,
     trustDomain: TD,
@@ -141,6 +146,7 @@ afterAll(async () => {
 
 const cliStatus = async () => {
   const channel = createMeshChannel({
+    integrity: false,
     address: ca.ready.grpc,
     identity: cli.provider,
     peer: 'ca',

@@ -4,41 +4,19 @@ import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2
 import * as grpc from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { parseSpiffeId, spiffeIdFor, spiffeIdFromCertificate } from '@zenmesh/pki';
+import { toIdentityProvider } from './certificate-provider.js';
 import { Code, RpcError } from './errors.js';
-import { type IdentityProvider, type TlsIdentity, toIdentityProvider } from './identity.js';
-import { meshDefaults } from './mesh-defaults.js';
-import {
-  INTEGRITY_METADATA,
-  isExempt,
-  type MessageIntegrity,
-  resolveIntegrity,
-  signatureMetadata,
-} from './message-integrity.js';
-import type { PeerCheck } from './server.js';
+import { INTEGRITY_METADATA, isExempt, signatureMetadata } from './message-integrity.js';
 import { metadataSetter } from './trace-context.js';
-import type { CallOptions, ServiceClient } from './types.js';
+import type { CallOptions, MeshTransport, ServiceClient } from './types.js';
 
-export interface MeshChannelOptions {
+export interface MeshChannelOptions extends MeshTransport {
   /** host:port of the server. */
   address: string;
-  identity: TlsIdentity | IdentityProvider;
   /** Service account name the server's certificate must carry (`sa/<peer>`), e.g. 'backend'. */
   peer: string;
-  trustDomain: string;
-  namespace: string;
   /** Default deadline of every call. Default 5 s; no call is ever made without one. */
   timeoutMs?: number;
-  /**
-   * Per-message HMAC: requests signed, unary responses verified before parsing. Default: what
-   * `useMessageIntegrity` installed for the process; `false` turns it off.
-   */
-  integrity?: MessageIntegrity | false;
-  /**
-   * An extra check of the server's certificate at each handshake, after its SPIFFE ID matched (e.g. the
-   * revocation list and the X509-SVID profile, `@zenmesh/identity` `guard.verify`). Default: what
-   * `useMeshDefaults` installed for the process.
-   */
-  verifyPeer?: PeerCheck;
 }
 
 export interface MeshChannel {
@@ -63,7 +41,7 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   });
   parseSpiffeId(expectedServerId);
   const identity = toIdentityProvider(options.identity);
-  const verifyPeer = options.verifyPeer ?? meshDefaults().verifyPeer;
+  const { verifyPeer } = options;
   const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
     try {
       const actual = spiffeIdFromCertificate(cert);
@@ -94,7 +72,7 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   });
   const defaultTimeout = options.timeoutMs ?? 5_000;
   const tracer = trace.getTracer('@zenmesh/rpc');
-  const integrity = resolveIntegrity(options.integrity);
+  const integrity = options.integrity === false ? undefined : options.integrity;
   // Our own SPIFFE ID goes into every signature; read from the current certificate (it may be renewed).
   let callerCache = { cert: '', id: '' };
   const callerId = () => {

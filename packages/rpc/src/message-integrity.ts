@@ -45,21 +45,6 @@ export interface MessageIntegrity {
 
 export type IntegrityRefusal = RequestRefusal | 'replayed_nonce' | 'replay_store_unavailable';
 
-let processDefault: MessageIntegrity | undefined;
-
-/**
- * Installs the integrity every mesh server and channel of this process uses unless given one explicitly.
- * Each service's main.ts calls this once, before creating servers and channels.
- */
-export function useMessageIntegrity(integrity: MessageIntegrity | undefined): void {
-  processDefault = integrity;
-}
-
-/** `false` turns integrity off for one server or channel (tests of mTLS alone); undefined means the default. */
-export const resolveIntegrity = (
-  option: MessageIntegrity | false | undefined,
-): MessageIntegrity | undefined => (option === false ? undefined : (option ?? processDefault));
-
 export const isExempt = (integrity: MessageIntegrity, path: string) =>
   (integrity.exempt ?? INTEGRITY_EXEMPT).includes(path);
 

@@ -2,6 +2,11 @@ import type { PeerCertificate } from 'node:tls';
 import { parseSpiffeId, spiffeIdFromCertificate } from '@zenmesh/pki';
 import type { Peer } from './policy.js';
 
+/** What a per-call peer check answers: ok, or a short reason (the refusal's details) and a log-only detail. */
+export type PeerCheck = (
+  cert: PeerCertificate | undefined,
+) => { ok: true } | { ok: false; reason: string; detail?: string };
+
 /**
  * The caller's SPIFFE identity, read from the client certificate of the TLS session
  * (`call.getAuthContext()`, grpc-js >= 1.14). Undefined when there is none or it is not an X509-SVID:

@@ -1,4 +1,3 @@
-import type { PeerCertificate } from 'node:tls';
 import { create, type DescMethod, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import * as grpc from '@grpc/grpc-js';
@@ -13,57 +12,24 @@ import {
 } from '@opentelemetry/api';
 import type { Logger } from '@zenmesh/telemetry';
 import { HealthImplementation } from 'grpc-health-check';
+import { toIdentityProvider } from './certificate-provider.js';
 import { Code, isRpcError, RpcError } from './errors.js';
-import { type IdentityProvider, type TlsIdentity, toIdentityProvider } from './identity.js';
-import { meshDefaults } from './mesh-defaults.js';
-import {
-  admitMessage,
-  INTEGRITY_METADATA,
-  isExempt,
-  type MessageIntegrity,
-  resolveIntegrity,
-} from './message-integrity.js';
+import { admitMessage, INTEGRITY_METADATA, isExempt } from './message-integrity.js';
 import { peerFromCall } from './peer.js';
 import { authorize, MESH_POLICY, type Peer, type PolicyTable } from './policy.js';
 import { metadataGetter } from './trace-context.js';
-import type { CallContext, ServiceImpl } from './types.js';
+import type { CallContext, MeshTransport, ServiceImpl } from './types.js';
 
-export interface MeshServerOptions {
+export interface MeshServerOptions extends MeshTransport {
   /** Our own service account name (`sa/<service>`), for logs and spans. */
   service: string;
-  identity: TlsIdentity | IdentityProvider;
-  trustDomain: string;
-  namespace: string;
   logger: Logger;
   policy?: PolicyTable;
   /** Largest accepted request, bytes. Default 4 MiB (the gRPC default). */
   maxRequestBytes?: number;
-  /**
-   * Per-message HMAC and replay protection. Default: what `useMessageIntegrity` installed for the process;
-   * `false` (tests of mTLS alone) turns it off.
-   */
-  integrity?: MessageIntegrity | false;
-  /**
-   * A per-call check of the caller's certificate on top of the handshake (e.g. the revocation list and the
-   * X509-SVID profile, `@zenmesh/identity` `guard.verify`). It runs on every call, so a certificate revoked
-   * while its connection is open is refused on that connection's next call: UNAUTHENTICATED with the reason.
-   * Default: what `useMeshDefaults` installed for the process.
-   */
-  verifyPeer?: PeerCheck;
-  /**
-   * Close each client connection this long after it was opened (HTTP/2 GOAWAY), letting calls in flight
-   * finish within `connectionGraceMs`; the client reconnects with a fresh handshake, so connections never
-   * outlive the certificates they were authenticated with by much. Default: `useMeshDefaults`, else never.
-   */
-  maxConnectionAgeMs?: number;
   /** Grace for calls in flight on a connection past its maximum age. Default 30 s. */
   connectionGraceMs?: number;
 }
-
-/** What a per-call peer check answers: ok, or a short reason (the refusal's details) and a log-only detail. */
-export type PeerCheck = (
-  cert: PeerCertificate | undefined,
-) => { ok: true } | { ok: false; reason: string; detail?: string };
 
 export interface MeshServer {
   register<S extends GenServiceMethods>(service: GenService<S>, impl: ServiceImpl<S>): void;
@@ -102,8 +68,7 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
   const { logger, trustDomain, namespace } = options;
   const policy = options.policy ?? MESH_POLICY;
   const identity = toIdentityProvider(options.identity);
-  const verifyPeer = options.verifyPeer ?? meshDefaults().verifyPeer;
-  const maxConnectionAgeMs = options.maxConnectionAgeMs ?? meshDefaults().maxConnectionAgeMs;
+  const { verifyPeer, maxConnectionAgeMs } = options;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxRequestBytes ?? 4 * 1024 * 1024,
     ...(maxConnectionAgeMs
@@ -113,7 +78,7 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
         }
       : {}),
   });
-  const integrity = resolveIntegrity(options.integrity);
+  const integrity = options.integrity === false ? undefined : options.integrity;
   const health = new HealthImplementation({ '': 'SERVING' });
   const healthNames = new Set<string>(['']);
   const refusals = new Map<string, number>();

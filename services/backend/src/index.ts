@@ -13,7 +13,7 @@ export {
 } from './audit.js';
 export { type Backend, type BackendOptions, createBackend } from './backend.js';
 export { MAX_ATTEMPTS, RETRY_DELAYS_S, retryDelaySeconds } from './backoff.js';
-export { type BackendConfig, backendEnv, loadBackendConfig } from './config.js';
+export { type BackendEnv, backendEnv, loadBackendConfig } from './config.js';
 export { APP_ROLE, OWNER_ROLE } from './db-roles.js';
 export {
   type AttemptRecord,

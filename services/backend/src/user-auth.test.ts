@@ -87,6 +87,7 @@ beforeAll(async () => {
   secretsDir = mkdtempSync(join(tmpdir(), 'zm-backend-auth-'));
   writeFileSync(join(secretsDir, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
   token = await startTokenService({
+    integrity: false,
     logger,
     identity: await identity('token'),
     ...TD,
@@ -97,6 +98,7 @@ beforeAll(async () => {
   });
   // Wired as main.ts wires it: the backend's own mTLS channel to the token service for Introspect.
   const toToken = createMeshChannel({
+    integrity: false,
     ...TD,
     address: token.ready.grpc,
     identity: await identity('backend'),
@@ -119,6 +121,7 @@ beforeAll(async () => {
   const backend = createBackend({ db, masterKey: randomBytes(32), userAuth });
   await backend.migrate();
   server = createMeshServer({
+    integrity: false,
     ...TD,
     service: 'backend',
     identity: await identity('backend'),
@@ -127,8 +130,20 @@ beforeAll(async () => {
   });
   backend.register(server);
   const { address } = await server.listen('127.0.0.1:0');
-  bff = createMeshChannel({ ...TD, address, identity: await identity('bff'), peer: 'backend' });
-  ingester = createMeshChannel({ ...TD, address, identity: await identity('ingester'), peer: 'backend' });
+  bff = createMeshChannel({
+    integrity: false,
+    ...TD,
+    address,
+    identity: await identity('bff'),
+    peer: 'backend',
+  });
+  ingester = createMeshChannel({
+    integrity: false,
+    ...TD,
+    address,
+    identity: await identity('ingester'),
+    peer: 'backend',
+  });
   channels.push(bff, ingester);
 
   const admin = await clientToken(['admin'], null);

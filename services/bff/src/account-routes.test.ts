@@ -52,6 +52,7 @@ beforeAll(async () => {
     return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
   };
   token = await startTokenService({
+    integrity: false,
     logger,
     identity: await identity('token'),
     ...TD,
@@ -63,6 +64,7 @@ beforeAll(async () => {
   });
   issuer = token.oauth?.issuer ?? '';
   channel = createMeshChannel({
+    integrity: false,
     ...TD,
     address: token.ready.grpc,
     identity: await identity('bff'),

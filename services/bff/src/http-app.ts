@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import { type AccessTokenVerifier, hasScopes } from '@zenmesh/auth';
-import { closeHttp, listenHttp } from '@zenmesh/config';
+import { closeHttp, listenHttp } from '@zenmesh/runtime';
 import type { Logger } from '@zenmesh/telemetry';
 import { createAccountRoutes } from './account-routes.js';
 import { createAdminRoutes, type TokenAdminClient } from './admin-routes.js';

@@ -9,6 +9,7 @@ export { bearerToken, createCachedApiKeyVerifier, MAX_AUTH_CACHE_MS } from './ap
 export type { AuditClient, BackendClients } from './backend-clients.js';
 export type { AuthenticatedCaller, CallerAuthOptions, ExchangeApiKey } from './caller-auth.js';
 export { createCallerAuth } from './caller-auth.js';
+export { type BffEnv, bffEnv } from './config.js';
 export type { BffApp, BffAppOptions } from './http-app.js';
 export { createBffApp } from './http-app.js';
 export { MAX_BODY_BYTES } from './json-body.js';

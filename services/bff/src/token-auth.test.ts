@@ -53,6 +53,7 @@ beforeAll(async () => {
     return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
   };
   token = await startTokenService({
+    integrity: false,
     logger,
     identity: await identity('token'),
     ...TD,
@@ -64,12 +65,14 @@ beforeAll(async () => {
   });
   const issuer = token.oauth?.issuer ?? '';
   const bffChannel = createMeshChannel({
+    integrity: false,
     ...TD,
     address: token.ready.grpc,
     identity: await identity('bff'),
     peer: 'token',
   });
   const backendChannel = createMeshChannel({
+    integrity: false,
     ...TD,
     address: token.ready.grpc,
     identity: await identity('backend'),

@@ -7,6 +7,7 @@ import {
   createMeshServer,
   type IdentityProvider,
   MESH_POLICY,
+  type MessageIntegrity,
   type PeerCheck,
   type PolicyTable,
 } from '@zenmesh/rpc';
@@ -19,6 +20,8 @@ import { createRotationController, type RotationController, type RotationProbe }
 
 export interface CaServiceOptions {
   logger: Logger;
+  /** Verifies every request to CaService and signs the answers; `false` for mTLS alone (tests). */
+  integrity: MessageIntegrity | false;
   trustDomain: string;
   namespace: string;
   /** Holds master.key; the CA keeps everything of its own under `<secretsDir>/ca/`. */
@@ -130,13 +133,14 @@ export async function startCaService(options: CaServiceOptions): Promise<Running
   const rotation = createRotationController({
     core,
     logger,
-    probe: options.rotation?.probe ?? createMtlsProbe(core),
+    probe: options.rotation?.probe ?? createMtlsProbe(core, options.integrity),
     ...(options.rotation?.confirmTimeoutMs ? { confirmTimeoutMs: options.rotation.confirmTimeoutMs } : {}),
     ...(options.rotation?.reissueTimeoutMs ? { reissueTimeoutMs: options.rotation.reissueTimeoutMs } : {}),
   });
 
   const stopping = new AbortController();
   const server = createMeshServer({
+    integrity: options.integrity,
     verifyPeer: createCaPeerCheck(core),
     maxConnectionAgeMs: options.maxConnectionAgeMs ?? connectionAgeFor(core),
     service: 'ca',

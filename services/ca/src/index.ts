@@ -4,6 +4,7 @@ export { createCaServiceImpl } from './ca-grpc.js';
 export type { CaServiceOptions, RunningCaService } from './ca-service.js';
 export { startCaService } from './ca-service.js';
 export type { AuthorityRecord, AuthorityState, RotationRecord, SvidRecord } from './ca-state.js';
+export { type CaEnv, caEnv } from './config.js';
 export { type ConfinedDir, openConfinedDir } from './confined-dir.js';
 export type { CaErrorCode } from './errors.js';
 export { CaError } from './errors.js';

@@ -1,6 +1,6 @@
 import { generateKeyPair, parseSpiffeId } from '@zenmesh/pki';
 import { Health, HealthCheckResponse_ServingStatus } from '@zenmesh/proto';
-import { createMeshChannel } from '@zenmesh/rpc';
+import { createMeshChannel, type MessageIntegrity } from '@zenmesh/rpc';
 import type { CaCore } from './ca-core.js';
 import type { RotationProbe } from './rotation.js';
 
@@ -9,7 +9,12 @@ import type { RotationProbe } from './rotation.js';
  * The CA dials with a short-lived SVID signed by the new CA and trusts only the new CA, so the probe passes
  * only if the canary presents a new-CA certificate, accepts a new-CA client, and reports SERVING.
  */
-export function createMtlsProbe(core: CaCore, timeoutMs = 5_000, retryMs = 3_000): RotationProbe {
+export function createMtlsProbe(
+  core: CaCore,
+  integrity: MessageIntegrity | false,
+  timeoutMs = 5_000,
+  retryMs = 3_000,
+): RotationProbe {
   return async (target, authority) => {
     const service = parseSpiffeId(target.spiffeId).service;
     if (!service) throw new Error(`${target.spiffeId} is not a mesh service ID`);
@@ -22,6 +27,7 @@ export function createMtlsProbe(core: CaCore, timeoutMs = 5_000, retryMs = 3_000
         peer: service,
         trustDomain: core.trustDomain,
         namespace: core.namespace,
+        integrity,
         timeoutMs,
       });
       try {

@@ -1,4 +1,4 @@
-export { type EgressConfig, egressEnv, loadEgressConfig, targetOptions } from './config.js';
+export { type EgressEnv, egressEnv, targetOptions } from './config.js';
 export type { AttemptResult, DeliverOptions } from './deliver.js';
 export { deliver, deliveryHeaders, deliveryRequest, structuredEvent } from './deliver.js';
 export type { DeliveriesClient, DeliveryEngine, DeliveryEngineOptions } from './delivery-engine.js';

@@ -2,6 +2,7 @@ export type { ClientIpResolver } from './client-ip.js';
 export { createClientIpResolver } from './client-ip.js';
 export type { CloudEventJson, StoredEvent } from './cloud-event.js';
 export { toCloudEvent } from './cloud-event.js';
+export { type IngesterEnv, ingesterEnv } from './config.js';
 export type { Claim, DedupStore, DedupStoreOptions } from './dedup-store.js';
 export { createDedupStore } from './dedup-store.js';
 export type { GenericHmacSettings, GenericScheme, SignatureCheck } from './generic-hmac.js';

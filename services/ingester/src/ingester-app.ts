@@ -9,9 +9,9 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import { closeHttp, listenHttp } from '@zenmesh/config';
 import type { RecordEventResponse } from '@zenmesh/proto';
 import { Code } from '@zenmesh/rpc';
+import { closeHttp, listenHttp } from '@zenmesh/runtime';
 import type { Logger } from '@zenmesh/telemetry';
 import type { Redis } from 'ioredis';
 import { createClientIpResolver } from './client-ip.js';

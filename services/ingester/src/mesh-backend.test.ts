@@ -56,6 +56,7 @@ beforeAll(async () => {
   const backend = createBackend({ db, masterKey });
   await backend.migrate();
   server = createMeshServer({
+    integrity: false,
     service: 'backend',
     identity: await identity('backend'),
     trustDomain: TD,
@@ -74,6 +75,7 @@ beforeAll(async () => {
   const { address } = await server.listen('127.0.0.1:0');
   const channel = async (service: string) => {
     const ch = createMeshChannel({
+      integrity: false,
       address,
       identity: await identity(service),
       peer: 'backend',

@@ -5,6 +5,7 @@ export type { ApiKeyRecord, ApiKeyStore, ApiKeyVerdict, CreateApiKeyInput } from
 export { BOOTSTRAP_ADMIN_NAME, createApiKeyStore } from './api-key-store.js';
 export type { ClientAuthMethod, ClientStore, CreateClientInput, GrantType, OAuthClient } from './clients.js';
 export { createClientStore } from './clients.js';
+export { type TokenEnv, tokenEnv } from './config.js';
 export type { TokenErrorCode } from './errors.js';
 export { OAuthError, TokenError } from './errors.js';
 export type { Grants, TokenResponse } from './grants.js';

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mintJoinToken } from '@zenmesh/ca';
-import { joinTrustDomain } from '@zenmesh/config';
 import {
   base32,
   createMessageKeyring,
@@ -12,6 +11,7 @@ import {
   type MessageSigner,
   readKeyringFile,
 } from '@zenmesh/crypto';
+import { joinTrustDomain } from '@zenmesh/identity';
 import {
   type CertificateAuthority,
   createCertificateAuthority,

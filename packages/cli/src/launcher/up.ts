@@ -5,7 +5,7 @@ import {
   createMeshChannel,
   createMessageIntegrity,
   type IdentityProvider,
-  useMessageIntegrity,
+  type MessageIntegrity,
 } from '@zenmesh/rpc';
 import { createLogger } from '@zenmesh/telemetry';
 import { CliError } from '../errors.js';
@@ -110,7 +110,6 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
     redisPrefix,
     logger: agentLogger,
   });
-  useMessageIntegrity(integrity);
   const agents = new Map<string, SvidFiles>();
   let caJoin = '';
 
@@ -131,6 +130,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
         ...options,
         caAddress: grpc.ca ?? '',
         caJoinAddress: caJoin,
+        integrity,
         logger: agentLogger.child({ agentFor: service }),
         // A service following its files polls them every 500 ms: let it read a new bundle before confirming.
         ...(service === 'cli' ? {} : { ackDelayMs: 1500 }),
@@ -260,7 +260,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
     }
     const cli = agents.get('cli');
     if (!cli) throw new Error('no SVID for the CLI');
-    await checkHealth(grpc, http, cli.identity.provider, options, out);
+    await checkHealth(grpc, http, cli.identity.provider, integrity, options, out);
   } catch (err) {
     await stopAll();
     throw err;
@@ -386,6 +386,7 @@ async function checkHealth(
   grpc: Record<string, string>,
   http: Record<string, string>,
   identity: IdentityProvider,
+  integrity: MessageIntegrity,
   options: UpOptions,
   out: Output,
 ): Promise<void> {
@@ -398,6 +399,7 @@ async function checkHealth(
         peer: service,
         trustDomain: options.trustDomain,
         namespace: options.namespace,
+        integrity,
       });
       try {
         const res = await channel.client(Health).check({ service: '' });
