@@ -1,12 +1,13 @@
-import type { PeerCertificate } from 'node:tls';
 import { create, type DescMethod, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import * as grpc from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { parseSpiffeId, spiffeIdFor, spiffeIdFromCertificate } from '@zenmesh/pki';
+import { createCallSigner, type SignedRequest } from './call-signer.js';
 import { toIdentityProvider } from './certificate-provider.js';
 import { Code, RpcError } from './errors.js';
-import { INTEGRITY_METADATA, isExempt, signatureMetadata } from './message-integrity.js';
+import { INTEGRITY_METADATA } from './message-integrity.js';
+import { createServerIdentityCheck } from './server-identity-check.js';
 import { metadataSetter } from './trace-context.js';
 import type { CallOptions, MeshTransport, ServiceClient } from './types.js';
 
@@ -30,9 +31,9 @@ export interface MeshChannel {
 const passThrough = (value: Buffer) => value;
 
 /**
- * One mutual-TLS channel to one mesh server. The server is authenticated by its SPIFFE ID, not its host
- * name: `checkServerIdentity` accepts exactly one URI SAN equal to the expected ID
- * (https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md#5-validation).
+ * One mutual-TLS channel to one mesh server: a thin grpc-js adapter over `server-identity-check.ts` (the
+ * server is authenticated by its SPIFFE ID, not its host name) and `call-signer.ts` (every request signed
+ * over its exact bytes, every unary response verified before it is parsed).
  */
 export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   const expectedServerId = spiffeIdFor(options.peer, {
@@ -41,24 +42,7 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   });
   parseSpiffeId(expectedServerId);
   const identity = toIdentityProvider(options.identity);
-  const { verifyPeer } = options;
-  const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
-    try {
-      const actual = spiffeIdFromCertificate(cert);
-      if (actual !== expectedServerId) {
-        return new Error(`server SPIFFE ID ${actual} is not the expected ${expectedServerId}`);
-      }
-      const verdict = verifyPeer?.(cert);
-      if (verdict && !verdict.ok) {
-        return new Error(
-          `server ${actual} refused: ${verdict.reason}${verdict.detail ? ` (${verdict.detail})` : ''}`,
-        );
-      }
-      return undefined;
-    } catch (err) {
-      return err instanceof Error ? err : new Error(String(err));
-    }
-  };
+  const checkServerIdentity = createServerIdentityCheck(expectedServerId, options.verifyPeer);
   const credentials = grpc.experimental.createCertificateProviderChannelCredentials(identity, identity, {
     checkServerIdentity,
   });
@@ -72,7 +56,7 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   });
   const defaultTimeout = options.timeoutMs ?? 5_000;
   const tracer = trace.getTracer('@zenmesh/rpc');
-  const integrity = options.integrity === false ? undefined : options.integrity;
+  const signer = createCallSigner(options.integrity);
   // Our own SPIFFE ID goes into every signature; read from the current certificate (it may be renewed).
   let callerCache = { cert: '', id: '' };
   const callerId = () => {
@@ -98,12 +82,9 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
     const bytes = Buffer.from(
       toBinary(method.input, create(method.input, request as Record<string, unknown>)),
     );
-    let signature: { keyId: string; nonce: string } | undefined;
-    if (integrity && !isExempt(integrity, path)) {
-      const sig = integrity.signer.signRequest({ path, callerId: callerId(), body: bytes });
-      for (const [key, value] of Object.entries(signatureMetadata(sig))) metadata.set(key, value);
-      signature = { keyId: sig.keyId, nonce: sig.nonce };
-    }
+    const signing = signer.sign(path, callerId, bytes);
+    if (signing) for (const [key, value] of Object.entries(signing.metadata)) metadata.set(key, value);
+    const signature = signing?.signed;
     const deadline = Date.now() + (callOptions?.timeoutMs ?? defaultTimeout);
     return { span, metadata, bytes, deadline, signature };
   };
@@ -111,15 +92,18 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   /** A unary response is parsed only once its signature over the exact received bytes is verified. */
   const checkResponse = (
     path: string,
-    signature: { keyId: string; nonce: string } | undefined,
+    signature: SignedRequest | undefined,
     reply: Buffer,
     trailers: grpc.Metadata | undefined,
   ): RpcError | undefined => {
-    if (!integrity || !signature) return undefined;
     const given = trailers?.get(INTEGRITY_METADATA.responseSignature)[0];
-    if (given === undefined) return new RpcError(Code.UNAUTHENTICATED, 'missing_response_signature');
-    const ok = integrity.signer.verifyResponse({ path, ...signature, body: reply, signature: String(given) });
-    return ok ? undefined : new RpcError(Code.UNAUTHENTICATED, 'bad_response_signature');
+    const refusal = signer.checkResponse(
+      path,
+      signature,
+      reply,
+      given === undefined ? undefined : String(given),
+    );
+    return refusal === undefined ? undefined : new RpcError(Code.UNAUTHENTICATED, refusal);
   };
 
   const toRpcError = (err: grpc.ServiceError): RpcError =>

@@ -1,3 +1,12 @@
+export type {
+  Admission,
+  AdmissionOptions,
+  AdmissionRequest,
+  AdmissionVerdict,
+  MetadataReader,
+  RefusalStatus,
+} from './admission.js';
+export { createAdmission } from './admission.js';
 export type { IdentityProvider, TlsIdentity } from './certificate-provider.js';
 export { createIdentityProvider } from './certificate-provider.js';
 export type { MeshChannel, MeshChannelOptions } from './client.js';

@@ -97,6 +97,15 @@ export async function admitMessage(
   }
 }
 
+/** The response signature of a unary answer: HMAC over its exact bytes, bound to the request's key and nonce. */
+export const signResponse = (
+  integrity: MessageIntegrity,
+  path: string,
+  signed: { keyId: string; nonce: string },
+  body: Uint8Array,
+): string | undefined =>
+  integrity.signer.signResponse({ path, keyId: signed.keyId, nonce: signed.nonce, body });
+
 export interface MessageIntegrityOptions {
   /** Holds master.key and the keyring file. */
   secretsDir: string;
