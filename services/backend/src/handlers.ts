@@ -11,13 +11,10 @@ import {
 } from '@zenmesh/proto';
 import { Code, type MeshServer, RpcError } from '@zenmesh/rpc';
 import { listAudit, verifyAudit } from './audit.js';
-import {
-  type EndpointHealthPolicy,
-  leaseDeliveries,
-  listAttempts,
-  listDeliveries,
-  reportAttempt,
-} from './deliveries.js';
+import { listAttempts, listDeliveries } from './deliveries.js';
+import { leaseDeliveries } from './delivery-lease.js';
+import { reportAttempt } from './delivery-report.js';
+import type { EndpointHealthPolicy } from './endpoint-health.js';
 import { createEndpoint, listEndpoints, rotateEndpointSecret, updateEndpoint } from './endpoints.js';
 import type { BackendErrorCode } from './errors.js';
 import { listEvents, recordEvent } from './events.js';

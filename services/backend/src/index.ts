@@ -15,20 +15,19 @@ export { type Backend, type BackendOptions, createBackend } from './backend.js';
 export { MAX_ATTEMPTS, RETRY_DELAYS_S, retryDelaySeconds } from './backoff.js';
 export { type BackendEnv, backendEnv, loadBackendConfig } from './config.js';
 export { APP_ROLE, OWNER_ROLE } from './db-roles.js';
+export { type AttemptRecord, listAttempts, listDeliveries } from './deliveries.js';
+export { type LeasedDeliveryRecord, type LeaseOptions, leaseDeliveries } from './delivery-lease.js';
+export { type ReportAttemptInput, type ReportOptions, reportAttempt } from './delivery-report.js';
 export {
-  type AttemptRecord,
-  DEFAULT_ENDPOINT_HEALTH,
-  type EndpointHealthPolicy,
+  ACTIVE_STATES,
+  canTransition,
+  DELIVERY_STATES,
+  type DeliveryStateName,
   isSuccess,
-  type LeasedDeliveryRecord,
-  type LeaseOptions,
-  leaseDeliveries,
-  listAttempts,
-  listDeliveries,
-  type ReportAttemptInput,
-  type ReportOptions,
-  reportAttempt,
-} from './deliveries.js';
+  nextStateAfterAttempt,
+  TRANSITIONS,
+} from './delivery-state.js';
+export { DEFAULT_ENDPOINT_HEALTH, type EndpointHealthPolicy } from './endpoint-health.js';
 export {
   type CreateEndpointInput,
   createEndpoint,
@@ -45,7 +44,6 @@ export { CORE_MIGRATION_SCOPE, CORE_MIGRATIONS } from './migrations.js';
 export type {
   CloudEventsMode,
   DeliveryRecord,
-  DeliveryStateName,
   DisabledReason,
   EndpointRecord,
   EventRecord,

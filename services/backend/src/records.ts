@@ -1,3 +1,4 @@
+import type { DeliveryStateName } from './delivery-state.js';
 /** Plain shapes the store layer returns; handlers turn them into proto messages (to-proto.ts). */
 export interface TenantRecord {
   id: string;
@@ -64,8 +65,6 @@ export interface EventRecord {
   providerDeliveryId: string | null;
   receivedAt: Date;
 }
-
-export type DeliveryStateName = 'pending' | 'retrying' | 'succeeded' | 'dead';
 
 export interface DeliveryRecord {
   id: string;
