@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDatabase, createScratchDatabase, type Db } from '@zenmesh/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit } from './audit.js';
+import { listAudit } from './audit-verify.js';
 import { createBackend } from './backend.js';
 import { MAX_ATTEMPTS } from './backoff.js';
 import { listDeliveries } from './deliveries.js';

@@ -10,7 +10,7 @@ import {
   TenantService,
 } from '@zenmesh/proto';
 import { Code, type MeshServer, RpcError } from '@zenmesh/rpc';
-import { listAudit, verifyAudit } from './audit.js';
+import { listAudit, verifyAudit } from './audit-verify.js';
 import { listAttempts, listDeliveries } from './deliveries.js';
 import { leaseDeliveries } from './delivery-lease.js';
 import { reportAttempt } from './delivery-report.js';

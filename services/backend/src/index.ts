@@ -1,16 +1,13 @@
 export {
   type AuditActor,
-  type AuditBreak,
-  type AuditChainStatus,
   type AuditChange,
   type AuditEntryRecord,
   appendAudit,
   auditRowHash,
   GENESIS_HASH,
-  listAudit,
   SYSTEM_ACTOR,
-  verifyAudit,
 } from './audit.js';
+export { type AuditBreak, type AuditChainStatus, listAudit, verifyAudit } from './audit-verify.js';
 export { type Backend, type BackendOptions, createBackend } from './backend.js';
 export { MAX_ATTEMPTS, RETRY_DELAYS_S, retryDelaySeconds } from './backoff.js';
 export { type BackendEnv, backendEnv, loadBackendConfig } from './config.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createDatabase, createScratchDatabase, type Db, migrate, type ScratchDatabase } from '@zenmesh/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit, verifyAudit } from './audit.js';
+import { listAudit, verifyAudit } from './audit-verify.js';
 import { CORE_MIGRATION_SCOPE, CORE_MIGRATIONS } from './migrations.js';
 import { createSecretBoxes } from './secrets.js';
 import { createSource, listSources, PROVIDERS, resolveSource, rotateSourceSecret } from './sources.js';

@@ -12,7 +12,8 @@ import {
   type SourceSchema,
   type TenantSchema,
 } from '@zenmesh/proto';
-import type { AuditChainStatus, AuditEntryRecord } from './audit.js';
+import type { AuditEntryRecord } from './audit.js';
+import type { AuditChainStatus } from './audit-verify.js';
 import type { AttemptRecord } from './deliveries.js';
 import type { LeasedDeliveryRecord } from './delivery-lease.js';
 import type { DeliveryStateName } from './delivery-state.js';
