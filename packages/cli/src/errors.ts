@@ -1,3 +1,5 @@
+import { ZenMeshError } from '@zenmesh/errors';
+
 export type CliErrorCode =
   | 'ERR_USAGE'
   | 'ERR_NOT_RUNNING'
@@ -7,13 +9,11 @@ export type CliErrorCode =
   | 'ERR_START_FAILED';
 
 /** Errors the CLI reports as one line on stderr with a non-zero exit code. */
-export class CliError extends Error {
+export class CliError extends ZenMeshError<CliErrorCode> {
   override readonly name = 'CliError';
-  readonly code: CliErrorCode;
   readonly status: number | undefined;
   constructor(code: CliErrorCode, message: string, options?: ErrorOptions & { status?: number }) {
-    super(message, options);
-    this.code = code;
+    super(code, message, options);
     this.status = options?.status;
   }
 }

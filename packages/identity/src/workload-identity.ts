@@ -195,7 +195,9 @@ export async function startWorkloadIdentity(opts: WorkloadIdentityOptions): Prom
           currentCertificatePem: current.cert,
           proof: signRenewalProof(current.key, csrPem),
         });
-        if (!res.svid) throw new Error('empty RenewResponse');
+        if (!res.svid) {
+          throw new IdentityError('ERR_CA_MALFORMED_ANSWER', 'malformed_response', 'empty RenewResponse');
+        }
         const version = Number(res.svid.bundleVersion);
         const ca2 = version >= svid.bundleVersion ? bundleText(res.svid.bundlePem) : current.ca;
         provider.update({ cert: res.svid.certificatePem, key: keyPair.privateKeyPem, ca: ca2 });
@@ -298,7 +300,9 @@ export async function startWorkloadIdentity(opts: WorkloadIdentityOptions): Prom
 }
 
 function stateOf(issued: IssuedSvid, renewals: number): SvidState {
-  if (!issued.notAfter) throw new Error('issued SVID without notAfter');
+  if (!issued.notAfter) {
+    throw new IdentityError('ERR_CA_MALFORMED_ANSWER', 'malformed_response', 'issued SVID without notAfter');
+  }
   return {
     spiffeId: issued.spiffeId,
     serial: issued.serial,

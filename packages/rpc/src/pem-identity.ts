@@ -1,10 +1,14 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { ZenMeshError } from '@zenmesh/errors';
 import { createIdentityProvider, type IdentityProvider, type TlsIdentity } from './certificate-provider.js';
 
-export class TlsIdentityError extends Error {
+/** An unreadable or malformed PEM file: the message names which one. */
+export class TlsIdentityError extends ZenMeshError<'ERR_TLS_IDENTITY'> {
   override readonly name = 'TlsIdentityError';
-  readonly code = 'ERR_TLS_IDENTITY' as const;
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_TLS_IDENTITY', message, options);
+  }
 }
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----/;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { newId } from '@zenmesh/crypto';
 import type { Tx } from '@zenmesh/db';
 import canonicalize from 'canonicalize';
+import { internal } from './errors.js';
 
 /** Who caused a mutation: the edge's view (actor, IP, user agent) plus the workload that carried it. */
 export interface AuditActor {
@@ -136,7 +137,7 @@ export async function appendAudit(
     [tenantId],
   );
   const head = rows[0];
-  if (head === undefined) throw new Error('audit head vanished');
+  if (head === undefined) throw internal('audit head vanished');
   // JSON round trip: what is hashed is exactly what jsonb will hand back (no undefined, no Dates).
   const snapshot = (v: unknown): unknown =>
     v === undefined || v === null ? null : JSON.parse(JSON.stringify(v));

@@ -1,5 +1,6 @@
 import type { Db } from '@zenmesh/db';
 import { DELIVERY_COLUMNS } from './deliveries.js';
+import { internal } from './errors.js';
 import { EVENT_COLUMNS, type EventRow, toEvent } from './events.js';
 import {
   type CloudEventsMode,
@@ -95,7 +96,7 @@ export async function leaseDeliveries(
           row.lease_token === null ||
           row.lease_expires_at === null
         ) {
-          throw new Error(`leased delivery ${row.id} is missing its event, endpoint or lease`);
+          throw internal(`leased delivery ${row.id} is missing its event, endpoint or lease`);
         }
         const signingSecrets = [boxes.endpoint.open(endpoint.secret_sealed, endpoint.id)];
         if (endpoint.previous_secret_sealed !== null && endpoint.previous_valid) {

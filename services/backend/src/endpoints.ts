@@ -1,7 +1,7 @@
 import { newId } from '@zenmesh/crypto';
 import type { Db, Tx } from '@zenmesh/db';
 import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
-import { BackendError, invalid, notFound } from './errors.js';
+import { BackendError, internal, invalid, notFound } from './errors.js';
 import type { CloudEventsMode, DisabledReason, EndpointRecord } from './records.js';
 import { newSigningSecret, type SecretBoxes } from './secrets.js';
 import { resolveTenant } from './tenants.js';
@@ -124,7 +124,7 @@ export async function createEndpoint(
       [id, tenant.id, url, eventTypes, sealed, maxConcurrency, mode, identity?.certPem ?? null, sealedKey],
     );
     const row = rows[0];
-    if (row === undefined) throw new Error('insert returned no row');
+    if (row === undefined) throw internal('endpoint insert returned no row');
     const created = toEndpoint(row);
     await appendAudit(tx, tenant.id, input.audit ?? SYSTEM_ACTOR, {
       action: 'endpoint.create',

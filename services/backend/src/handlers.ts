@@ -68,7 +68,8 @@ export const RPC_SCOPES = {
   audit: ['admin'],
 } as const satisfies Record<string, readonly string[]>;
 
-const STATUS: Record<BackendErrorCode, Code> = {
+// ERR_INTERNAL is left out on purpose: it propagates, and the server answers INTERNAL and logs the detail.
+const STATUS: Record<Exclude<BackendErrorCode, 'ERR_INTERNAL'>, Code> = {
   ERR_INVALID_ARGUMENT: Code.INVALID_ARGUMENT,
   ERR_NOT_FOUND: Code.NOT_FOUND,
   ERR_ALREADY_EXISTS: Code.ALREADY_EXISTS,
@@ -85,7 +86,7 @@ async function edge<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     const e = err as { name?: unknown; code?: unknown; reason?: unknown };
     if (e?.name === 'BackendError' && typeof e.code === 'string' && typeof e.reason === 'string') {
-      const status = STATUS[e.code as BackendErrorCode];
+      const status = STATUS[e.code as keyof typeof STATUS];
       if (status !== undefined) throw new RpcError(status, e.reason, { cause: err });
     }
     throw err;

@@ -2,7 +2,7 @@ import { newId } from '@zenmesh/crypto';
 import { type Db, isDbError, type Tx } from '@zenmesh/db';
 import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
 import { DEFAULT_PREVIOUS_SECRET_S, MAX_PREVIOUS_SECRET_S } from './endpoints.js';
-import { BackendError, invalid, notFound } from './errors.js';
+import { BackendError, internal, invalid, notFound } from './errors.js';
 import type { GenericHmacConfig, SourceRecord } from './records.js';
 import type { SecretBoxes } from './secrets.js';
 import { resolveTenant } from './tenants.js';
@@ -185,7 +185,7 @@ export async function createSource(
       }
       return created;
     });
-    if (row === undefined) throw new Error('insert returned no row');
+    if (row === undefined) throw internal('source insert returned no row');
     return toSource(row);
   } catch (err) {
     if (isDbError(err, 'ERR_UNIQUE_VIOLATION')) {

@@ -1,7 +1,7 @@
 import { newId } from '@zenmesh/crypto';
 import { type Db, isDbError } from '@zenmesh/db';
 import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
-import { BackendError, invalid, notFound } from './errors.js';
+import { BackendError, internal, invalid, notFound } from './errors.js';
 import type { TenantRecord } from './records.js';
 import { validateTenantName } from './validate.js';
 
@@ -39,7 +39,7 @@ export async function createTenant(
       }
       return created;
     });
-    if (row === undefined) throw new Error('insert returned no row');
+    if (row === undefined) throw internal('tenant insert returned no row');
     return toTenant(row);
   } catch (err) {
     if (isDbError(err, 'ERR_UNIQUE_VIOLATION')) {

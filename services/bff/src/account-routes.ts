@@ -18,7 +18,7 @@ import type {
 } from '@zenmesh/proto';
 import type { CallOptions } from '@zenmesh/rpc';
 import { z } from 'zod';
-import { ApiRefusal, invalidArgument } from './api-errors.js';
+import { ApiRefusal, invalidArgument, UpstreamAnswerError } from './api-errors.js';
 import type { Route } from './api-routes.js';
 import { readJsonBody } from './json-body.js';
 import { describeIssue } from './request-schemas.js';
@@ -118,7 +118,7 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
           },
           call,
         );
-        if (res.user === undefined) throw new Error('CreateUser answered without a user');
+        if (res.user === undefined) throw new UpstreamAnswerError('CreateUser', 'a user');
         return { status: 201, body: { userId: res.userId, user: userJson(res.user) } };
       },
     },
@@ -147,7 +147,7 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
       async handle({ req, params, call }) {
         const input = await parseBody(req, confirmTotpBody);
         const res = await tokens.confirmTotp({ userId: params[0] ?? '', code: input.code }, call);
-        if (res.user === undefined) throw new Error('ConfirmTotp answered without a user');
+        if (res.user === undefined) throw new UpstreamAnswerError('ConfirmTotp', 'a user');
         return { status: 200, body: { user: userJson(res.user) } };
       },
     },
@@ -158,7 +158,7 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
       async handle({ req, call }) {
         const input = await parseBody(req, createClientBody);
         const res = await tokens.createClient(input, call);
-        if (res.client === undefined) throw new Error('CreateClient answered without a client');
+        if (res.client === undefined) throw new UpstreamAnswerError('CreateClient', 'a client');
         return {
           status: 201,
           body: {

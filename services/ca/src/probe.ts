@@ -2,6 +2,7 @@ import { generateKeyPair, parseSpiffeId } from '@zenmesh/pki';
 import { Health, HealthCheckResponse_ServingStatus } from '@zenmesh/proto';
 import { createMeshChannel, type MessageIntegrity } from '@zenmesh/rpc';
 import type { CaCore } from './ca-core.js';
+import { CaError } from './errors.js';
 import type { RotationProbe } from './rotation.js';
 
 /**
@@ -17,7 +18,7 @@ export function createMtlsProbe(
 ): RotationProbe {
   return async (target, authority) => {
     const service = parseSpiffeId(target.spiffeId).service;
-    if (!service) throw new Error(`${target.spiffeId} is not a mesh service ID`);
+    if (!service) throw new CaError('ERR_ROTATION_PROBE', `${target.spiffeId} is not a mesh service ID`);
     const keyPair = await generateKeyPair();
     const { certPem } = await core.issueProbe(authority.id, keyPair.publicKeyPem, 120);
     const once = async () => {
@@ -49,7 +50,10 @@ export function createMtlsProbe(
         continue;
       }
       if (status !== HealthCheckResponse_ServingStatus.SERVING) {
-        throw new Error(`health check answered ${HealthCheckResponse_ServingStatus[status]}`);
+        throw new CaError(
+          'ERR_ROTATION_PROBE',
+          `health check answered ${HealthCheckResponse_ServingStatus[status]}`,
+        );
       }
       return;
     }

@@ -259,7 +259,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       );
     }
     const cli = agents.get('cli');
-    if (!cli) throw new Error('no SVID for the CLI');
+    if (!cli) throw new CliError('ERR_STATE', 'the launcher holds no SVID for the CLI');
     await checkHealth(grpc, http, cli.identity.provider, integrity, options, out);
   } catch (err) {
     await stopAll();
