@@ -6,24 +6,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type BackendClients, type BffApp, createBffApp, createTokenAuth } from '@zenmesh/bff';
 import { createScratchDatabase, type ScratchDatabase } from '@zenmesh/db';
 import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
 import { TokenService } from '@zenmesh/proto';
 import { createMeshChannel, type MeshChannel } from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
+import { generateApiKey, hashApiKey, type RunningTokenService, startTokenService } from '@zenmesh/token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../packages/telemetry/dist/index.js';
-import {
-  type BackendClients,
-  type BffApp,
-  createBffApp,
-  createTokenAuth,
-} from '../services/bff/dist/index.js';
-import {
-  generateApiKey,
-  hashApiKey,
-  type RunningTokenService,
-  startTokenService,
-} from '../services/token/dist/index.js';
 
 const TD = { trustDomain: 'zenmesh.local', namespace: 'zenmesh' };
 const TENANT = 'ten_cccccccccccccccccccccccccc';

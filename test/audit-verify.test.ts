@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createBackend } from '@zenmesh/backend';
 import { createDatabase, createScratchDatabase, type Db, type ScratchDatabase } from '@zenmesh/db';
 import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
 import {
@@ -15,11 +16,10 @@ import {
   type MeshChannel,
   type MeshServer,
 } from '@zenmesh/rpc';
+// @zenmesh/telemetry is not a dependency of the e2e package; its source is imported directly.
+import { createLogger } from '@zenmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuditVerifyJson, formatAuditVerify } from '../packages/cli/src/commands/audit.js';
-// @zenmesh/telemetry is not a dependency of the e2e package; its source is imported directly.
-import { createLogger } from '../packages/telemetry/src/index.js';
-import { createBackend } from '../services/backend/src/index.js';
 
 // Issue #6: "Tampering with one audit row directly in Postgres makes `zenmesh audit verify` fail at
 // that row." Driven through the backend's AuditService over mutual TLS (as the bff calls it) and the

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createPeerGuard, createRevocationList } from '@zenmesh/identity';
 import {
   type CertificateAuthority,
   createCertificateAuthority,
@@ -23,9 +24,8 @@ import {
   type MeshServer,
   type TlsIdentity,
 } from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPeerGuard, createRevocationList } from '../packages/identity/dist/index.js';
-import { createLogger } from '../packages/telemetry/dist/index.js';
 
 const TD = 'zenmesh.local';
 const NS = 'zenmesh';

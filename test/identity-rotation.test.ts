@@ -6,14 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type RunningCaService, startCaService } from '@zenmesh/ca';
 import { loadMasterKey } from '@zenmesh/crypto';
+import { mintJoinToken, startWorkloadIdentity, type WorkloadIdentity } from '@zenmesh/identity';
 import { spiffeIdFor } from '@zenmesh/pki';
 import { CaService, EgressService } from '@zenmesh/proto';
 import { createMeshChannel, createMeshServer, MESH_POLICY, type MeshServer } from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorkloadIdentity, type WorkloadIdentity } from '../packages/identity/dist/index.js';
-import { createLogger } from '../packages/telemetry/dist/index.js';
-import { mintJoinToken, type RunningCaService, startCaService } from '../services/ca/dist/index.js';
 
 const TD = 'zenmesh.local';
 const NS = 'zenmesh';

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { createSecretBox, loadMasterKey } from '@zenmesh/crypto';
+import { isZenMeshError } from '@zenmesh/errors';
+import { verifyJoinToken } from '@zenmesh/identity';
 import {
   type CertificateAuthority,
   createCertificateAuthority,
@@ -26,7 +28,6 @@ import {
 } from './ca-state.js';
 import { openConfinedDir } from './confined-dir.js';
 import { CaError } from './errors.js';
-import { verifyJoinToken } from './join-token.js';
 
 export interface CaCoreOptions {
   /** Holds `master.key`; the CA keeps its sealed keys, state and issuance log in `<secretsDir>/ca/`. */
@@ -251,7 +252,11 @@ export async function createCaCore(opts: CaCoreOptions): Promise<CaCore> {
       try {
         claims = verifyJoinToken(masterKey, token, now());
       } catch (err) {
-        if (err instanceof CaError) throw refuse('join.refused', 'join-token', err, {});
+        for (const code of ['ERR_JOIN_TOKEN_INVALID', 'ERR_JOIN_TOKEN_EXPIRED'] as const) {
+          if (isZenMeshError(err, code)) {
+            throw refuse('join.refused', 'join-token', new CaError(code, err.message, { cause: err }), {});
+          }
+        }
         throw err;
       }
       const details = { token: claims.id, spiffeId: claims.spiffeId };

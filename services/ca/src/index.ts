@@ -9,12 +9,6 @@ export { type ConfinedDir, openConfinedDir } from './confined-dir.js';
 export type { CaErrorCode } from './errors.js';
 export { CaError } from './errors.js';
 export { JOIN_PATH } from './join-listener.js';
-export {
-  DEFAULT_JOIN_TOKEN_TTL_SECONDS,
-  type JoinTokenClaims,
-  mintJoinToken,
-  verifyJoinToken,
-} from './join-token.js';
 export { createMtlsProbe } from './probe.js';
 export {
   createRotationController,

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mintJoinToken } from '@zenmesh/ca';
 import {
   base32,
   createMessageKeyring,
@@ -11,7 +10,7 @@ import {
   type MessageSigner,
   readKeyringFile,
 } from '@zenmesh/crypto';
-import { joinTrustDomain } from '@zenmesh/identity';
+import { joinTrustDomain, mintJoinToken } from '@zenmesh/identity';
 import {
   type CertificateAuthority,
   createCertificateAuthority,

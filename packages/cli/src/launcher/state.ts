@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mintJoinToken } from '@zenmesh/ca';
 import { loadMasterKey, MASTER_KEY_FILE, randomToken, sha256Hex } from '@zenmesh/crypto';
-import { type ServiceIdentity, startServiceIdentity } from '@zenmesh/identity';
+import { mintJoinToken, type ServiceIdentity, startServiceIdentity } from '@zenmesh/identity';
 import { spiffeIdFor } from '@zenmesh/pki';
 import type { MessageIntegrity } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';

@@ -1,6 +1,6 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { parseSpiffeId } from '@zenmesh/pki';
-import { CaError } from './errors.js';
+import { IdentityError } from './errors.js';
 
 /** What a verified join token says: which SPIFFE ID it admits, until when, under which one-time id. */
 export interface JoinTokenClaims {
@@ -27,6 +27,10 @@ const tokenKey = (masterKey: Uint8Array) => {
 };
 
 /**
+ * Join tokens: the one-time credential of a workload's first SVID (DESIGN.md "Identity"). Minted by whoever
+ * holds the master key (the launcher, an operator's tooling), verified by the CA, which alone records them as
+ * spent. Both sides use this file, so it lives here rather than in either of them.
+ *
  * Mints a one-time join token bound to one SPIFFE ID: `zmjt1.<claims>.<HMAC-SHA256>`. Whoever holds the master
  * key (the CA, the launcher that created the secrets directory) can mint; only the CA accepts, once. The token
  * is a bearer secret: hand it to exactly one workload, never log it.
@@ -67,7 +71,11 @@ export function mintJoinToken(
 export function verifyJoinToken(masterKey: Uint8Array, token: string, now = new Date()): JoinTokenClaims {
   const parts = typeof token === 'string' ? token.split('.') : [];
   const invalid = () =>
-    new CaError('ERR_JOIN_TOKEN_INVALID', 'join token is malformed or not signed by this CA');
+    new IdentityError(
+      'ERR_JOIN_TOKEN_INVALID',
+      'join_token_invalid',
+      'join token is malformed or not signed by this CA',
+    );
   if (parts.length !== 3 || parts[0] !== PREFIX) throw invalid();
   const [, body, mac] = parts as [string, string, string];
   const expected = createHmac('sha256', tokenKey(masterKey)).update(`${PREFIX}.${body}`).digest();
@@ -89,7 +97,11 @@ export function verifyJoinToken(masterKey: Uint8Array, token: string, now = new 
   }
   const expiresAt = new Date(claims.exp * 1000);
   if (now >= expiresAt) {
-    throw new CaError('ERR_JOIN_TOKEN_EXPIRED', `join token expired at ${expiresAt.toISOString()}`);
+    throw new IdentityError(
+      'ERR_JOIN_TOKEN_EXPIRED',
+      'join_token_expired',
+      `join token expired at ${expiresAt.toISOString()}`,
+    );
   }
   return { spiffeId: claims.sub, expiresAt, id: claims.jti, probe: claims.use === 'probe' };
 }
