@@ -44,7 +44,6 @@ export type {
   DisabledReason,
   EndpointRecord,
   EventRecord,
-  GenericHmacConfig,
   SourceRecord,
   TenantRecord,
 } from './records.js';
@@ -53,12 +52,8 @@ export { createSecretBoxes, newSigningSecret, type SecretBoxes } from './secrets
 export {
   type CreateSourceInput,
   createSource,
-  DEFAULT_TOLERANCE_S,
-  GENERIC_DEFAULTS,
   listSources,
-  MAX_TOLERANCE_S,
   normaliseGeneric,
-  PROVIDERS,
   type RotateSourceSecretInput,
   resolveSource,
   rotateSourceSecret,

@@ -10,6 +10,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { RecordEventResponse } from '@zenmesh/proto';
+import { DEFAULT_TOLERANCE_S } from '@zenmesh/providers';
 import { Code } from '@zenmesh/rpc';
 import { closeHttp, listenHttp } from '@zenmesh/runtime';
 import type { Logger } from '@zenmesh/telemetry';
@@ -106,7 +107,7 @@ const rateHeaders = (d: RateDecision): Record<string, string> => ({
 /** The HTTP front door: verifies webhooks, records them through the backend and nudges egress. */
 export function createIngester(options: IngesterOptions): Ingester {
   const { events, egress, logger, maxBodyBytes = 1024 * 1024, requestTimeoutMs = 30_000 } = options;
-  const { toleranceS = 300, now = Date.now, keyPrefix = 'zm:ingest:' } = options;
+  const { toleranceS = DEFAULT_TOLERANCE_S, now = Date.now, keyPrefix = 'zm:ingest:' } = options;
   const sources = createSourceCache({
     sources: options.sources,
     ...(options.sourceCacheTtlMs === undefined ? {} : { ttlMs: options.sourceCacheTtlMs }),
