@@ -407,10 +407,15 @@ describe('graceful shutdown', () => {
       logger,
     });
     let release: () => void = () => {};
+    let entered: () => void = () => {};
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
     s.register(EgressService, {
       dispatch: () =>
         new Promise((resolve) => {
           release = () => resolve({ accepted: true });
+          entered();
         }),
     });
     const { address: addr } = await s.listen('127.0.0.1:0');
@@ -424,7 +429,8 @@ describe('graceful shutdown', () => {
       timeoutMs: 3000,
     });
     const inflight = ch.client(EgressService).dispatch({ eventId: 'evt_1' });
-    await new Promise((r) => setTimeout(r, 100));
+    // Shut down only once the call is really in flight (its handler runs), however slow the machine.
+    await inHandler;
     const stopped = s.shutdown({ graceMs: 2000 });
     setTimeout(() => release(), 150);
     await expect(inflight).resolves.toMatchObject({ accepted: true });

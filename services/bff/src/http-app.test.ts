@@ -1092,7 +1092,7 @@ describe('client IP behind a trusted proxy', () => {
         logger: createLogger('bff', { level: 'silent' }),
         trustedProxies: ['proxy.internal'],
       }),
-    ).toThrow('trustedProxies: "proxy.internal" is not an address or CIDR');
+    ).toThrow('trusted proxy: not an IP address or CIDR: proxy.internal');
   });
 });
 

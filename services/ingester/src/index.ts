@@ -1,5 +1,3 @@
-export type { ClientIpResolver } from './client-ip.js';
-export { createClientIpResolver } from './client-ip.js';
 export type { CloudEventJson, StoredEvent } from './cloud-event.js';
 export { toCloudEvent } from './cloud-event.js';
 export { type IngesterEnv, ingesterEnv } from './config.js';
@@ -18,8 +16,6 @@ export { slackVerifier } from './provider-slack.js';
 export { standardWebhooksVerifier } from './provider-standard-webhooks.js';
 export { stripeVerifier } from './provider-stripe.js';
 export { resolveVerifier } from './providers.js';
-export type { RateDecision, RateLimiter, RateLimitOptions } from './rate-limiter.js';
-export { createRateLimiter } from './rate-limiter.js';
 export type { RefusalCounter } from './refusal-counter.js';
 export type { ResolvedSource, SourceCache, SourcesClient } from './source-cache.js';
 export { createSourceCache } from './source-cache.js';

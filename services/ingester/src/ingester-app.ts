@@ -9,16 +9,21 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
+import { createClientIpResolver, sendJson } from '@zenmesh/http';
 import type { RecordEventResponse } from '@zenmesh/proto';
 import { DEFAULT_TOLERANCE_S } from '@zenmesh/providers';
 import { Code } from '@zenmesh/rpc';
 import { closeHttp, listenHttp } from '@zenmesh/runtime';
+import {
+  createMemoryClaimStore,
+  createRateLimiter,
+  createRedisClaimStore,
+  type RateDecision,
+} from '@zenmesh/shared-state';
 import type { Logger } from '@zenmesh/telemetry';
 import type { Redis } from 'ioredis';
-import { createClientIpResolver } from './client-ip.js';
 import { createDedupStore } from './dedup-store.js';
 import { resolveVerifier } from './providers.js';
-import { createRateLimiter, type RateDecision } from './rate-limiter.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import { createRefusalCounter, type RefusalCounter } from './refusal-counter.js';
 import { createSourceCache, type SourcesClient } from './source-cache.js';
@@ -119,8 +124,10 @@ export function createIngester(options: IngesterOptions): Ingester {
     logger.warn({ err, kind }, 'shared store failed; carrying on without it');
   };
   const dedup = createDedupStore({
-    redis: options.redis,
-    prefix: keyPrefix,
+    store:
+      options.redis === undefined
+        ? createMemoryClaimStore()
+        : createRedisClaimStore({ redis: options.redis, prefix: keyPrefix }),
     onError: storeError('dedup'),
     ...(options.dedupWaitMs === undefined ? {} : { waitMs: options.dedupWaitMs }),
   });
@@ -252,15 +259,8 @@ export function createIngester(options: IngesterOptions): Ingester {
     return accepted(eventId, recorded.duplicate);
   }
 
-  const send = (res: ServerResponse, reply: Reply): void => {
-    const payload = JSON.stringify(reply.body);
-    res.writeHead(reply.status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(payload),
-      ...reply.headers,
-    });
-    res.end(payload);
-  };
+  const send = (res: ServerResponse, reply: Reply): void =>
+    sendJson(res, reply.status, reply.body, reply.headers);
 
   async function webhook(req: IncomingMessage, res: ServerResponse, sourceId: string): Promise<void> {
     // A sender on the internet does not get to pick our trace id; its context is kept as a link only.

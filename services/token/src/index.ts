@@ -17,7 +17,7 @@ export { introspectToken, PATHS as OAUTH_PATHS } from './oauth-endpoints.js';
 export type { OAuthConfig, OAuthServer } from './oauth-server.js';
 export { createOAuthServer, DEFAULT_AUDIENCE, MAX_ACCESS_TOKEN_TTL_SEC } from './oauth-server.js';
 export type { RateLimitDecision, RateLimiter } from './rate-limit.js';
-export { clientIp, createRateLimiter } from './rate-limit.js';
+export { createRateLimiter } from './rate-limit.js';
 export type { RefreshOutcome, SecurityEvent, SessionRecord, SessionStore } from './sessions.js';
 export { createSessionStore, REFRESH_TOKEN_PREFIX } from './sessions.js';
 export type { SigningAlg, SigningKeyInfo, SigningKeyRing, SigningKeyState } from './signing-keys.js';

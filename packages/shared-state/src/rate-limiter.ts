@@ -18,7 +18,7 @@ export interface RateLimiter {
 }
 
 export interface RateLimitOptions {
-  /** Sustained requests per second per source. */
+  /** Sustained requests per second per key. */
   perSecond: number;
   /** Bucket size: how many may arrive at once. */
   burst: number;
@@ -73,12 +73,13 @@ function createLocalBuckets(perSecond: number, burst: number) {
 }
 
 /**
- * A per-key token bucket: `burst` at once, refilled at `perSecond`. With Redis the bucket is shared by
+ * The one rate limiter of the HTTP faces (ingester per source, token service per client and IP): a per-key
+ * token bucket, `burst` at once, refilled at `perSecond`. With Redis the bucket is shared by
  * every instance; if Redis fails, this instance falls back to its own bucket rather than refusing
  * (or waving through) all traffic.
  */
 export function createRateLimiter(options: RateLimitOptions): RateLimiter {
-  const { perSecond, burst, redis, prefix = 'zm:ingest:', onError = () => {} } = options;
+  const { perSecond, burst, redis, prefix = 'zm:', onError = () => {} } = options;
   if (!(perSecond > 0) || !(burst >= 1)) throw new TypeError('rate limit: perSecond > 0 and burst >= 1');
   const local = createLocalBuckets(perSecond, burst);
   return {
