@@ -1,40 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { sign as githubSign } from '@octokit/webhooks-methods';
-import {
-  createBackend,
-  createSecretBoxes,
-  createSource,
-  createTenant,
-  rotateSourceSecret,
-} from '@zenmesh/backend';
-import { createDatabase, createScratchDatabase, type Db, type ScratchDatabase } from '@zenmesh/db';
-import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
-import { type Event, EventService, SourceService } from '@zenmesh/proto';
-import { createMeshChannel, createMeshServer, type MeshChannel, type MeshServer } from '@zenmesh/rpc';
+import type { Db } from '@zenmesh/db';
+import { createIngester, type Ingester, toCloudEvent } from '@zenmesh/ingester';
+import { type Event, EventService, SourceService, TenantService } from '@zenmesh/proto';
+import type { MeshChannel } from '@zenmesh/rpc';
 import { createLogger } from '@zenmesh/telemetry';
 import { CloudEvent } from 'cloudevents';
 import { Redis } from 'ioredis';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toCloudEvent } from './cloud-event.js';
-import { createIngester, type Ingester } from './ingester-app.js';
+import { createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
 
 // The real backend (gRPC over mTLS, real Postgres with its unique constraint) behind two ingester
 // instances that share the real Redis, as two replicas would.
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `zm:test:ingest:${randomBytes(6).toString('hex')}:`;
-const TD = 'zenmesh.local';
-const NS = 'zenmesh';
 const logger = createLogger('ingester-test', { level: 'silent' });
-const masterKey = randomBytes(32);
 
-let scratch: ScratchDatabase;
+let fixture: MeshFixture;
 let db: Db;
-let server: MeshServer;
 let redis: Redis;
-const channels: MeshChannel[] = [];
 const ingesters: Ingester[] = [];
 const urls: string[] = [];
 let bff: MeshChannel;
@@ -43,48 +29,10 @@ const dispatched: string[] = [];
 let recordCalls = 0;
 
 beforeAll(async () => {
-  const ca = await createCertificateAuthority({ trustDomain: TD });
-  const identity = async (service: string) => {
-    const svid = await issueSvidWithKey({
-      ca,
-      spiffeId: spiffeIdFor(service, { trustDomain: TD, namespace: NS }),
-    });
-    return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
-  };
-  scratch = await createScratchDatabase(ADMIN_URL);
-  db = await createDatabase({ url: scratch.url });
-  const backend = createBackend({ db, masterKey });
-  await backend.migrate();
-  server = createMeshServer({
-    integrity: false,
-    service: 'backend',
-    identity: await identity('backend'),
-    trustDomain: TD,
-    namespace: NS,
-    logger,
-  });
-  // Only the services this test calls: the backend is being extended in parallel, and a service whose
-  // generated contract is ahead of its handlers must not stop this test from starting.
-  backend.register({
-    register: (service, impl) => {
-      if (service.typeName === SourceService.typeName || service.typeName === EventService.typeName) {
-        server.register(service, impl);
-      }
-    },
-  });
-  const { address } = await server.listen('127.0.0.1:0');
-  const channel = async (service: string) => {
-    const ch = createMeshChannel({
-      integrity: false,
-      address,
-      identity: await identity(service),
-      peer: 'backend',
-      trustDomain: TD,
-      namespace: NS,
-    });
-    channels.push(ch);
-    return ch;
-  };
+  fixture = await createMeshFixture('ingester-backend', { logger });
+  const backend = await fixture.startBackend();
+  db = backend.db;
+  const channel = (service: string) => fixture.channel(service, 'backend', backend.address);
   bff = await channel('bff');
   redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
@@ -108,43 +56,38 @@ beforeAll(async () => {
     ingesters.push(ingester);
     urls.push(await ingester.listen('127.0.0.1:0'));
   }
-  tenantId = (await createTenant(db, `ingest-${randomBytes(3).toString('hex')}`)).id;
+  const name = `ingest-${randomBytes(3).toString('hex')}`;
+  tenantId = (await bff.client(TenantService).createTenant({ name })).tenant?.id ?? '';
 });
 
 afterAll(async () => {
   for (const i of ingesters) await i.close();
-  for (const ch of channels) ch.close();
-  await server?.shutdown({ graceMs: 1000 });
   if (redis !== undefined) {
     const keys = await redis.keys(`${PREFIX}*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
   }
-  await db?.close();
-  await scratch?.drop();
+  await fixture?.stop();
 });
 
 /**
  * A source of any provider with a current and a previous secret, made the way an operator does: created with
- * the old secret, then rotated to the new one (the old stays accepted for the rotation window).
+ * the old secret, then rotated to the new one (the old stays accepted for the rotation window), through the
+ * backend's SourceService as the bff calls it.
  */
 async function providerSource(provider: string, secret: string, previous?: string): Promise<string> {
-  const boxes = createSecretBoxes(masterKey);
-  const source = await createSource(db, boxes, {
+  const sources = bff.client(SourceService);
+  const { source } = await sources.createSource({
     tenant: tenantId,
     provider,
     name: '',
     secret: previous ?? secret,
   });
+  const sourceId = source?.id ?? '';
   if (previous !== undefined) {
-    await rotateSourceSecret(db, boxes, {
-      tenant: tenantId,
-      sourceId: source.id,
-      secret,
-      previousValidS: 3600,
-    });
+    await sources.rotateSourceSecret({ tenant: tenantId, sourceId, secret, previousValidS: 3600 });
   }
-  return source.id;
+  return sourceId;
 }
 
 // The backend runs as zenmesh_app after migrate(): row-level security applies, so count inside the tenant.

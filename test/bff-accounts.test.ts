@@ -1,22 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createAccessTokenVerifier } from '@zenmesh/auth';
-import { createScratchDatabase, type ScratchDatabase } from '@zenmesh/db';
-import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
+import { type BackendClients, type BffApp, createBffApp, createTokenAuth } from '@zenmesh/bff';
 import { TokenService } from '@zenmesh/proto';
-import { createMeshChannel, type MeshChannel } from '@zenmesh/rpc';
 import { createLogger } from '@zenmesh/telemetry';
-import { generateApiKey, hashApiKey, type RunningTokenService, startTokenService } from '@zenmesh/token';
+import { generateApiKey, hashApiKey, type RunningTokenService } from '@zenmesh/token';
 import * as oidc from 'openid-client';
 import { TOTP, URI } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BackendClients } from './backend-clients.js';
-import { type BffApp, createBffApp } from './http-app.js';
-import { createTokenAuth } from './token-wiring.js';
+import { createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
 
-const TD = { trustDomain: 'zenmesh.local', namespace: 'zenmesh' };
 const TENANT = 'ten_aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const OTHER = 'ten_bbbbbbbbbbbbbbbbbbbbbbbbbb';
 const REDIRECT = 'http://127.0.0.1:5999/callback';
@@ -33,43 +24,21 @@ const logger = createLogger('bff-accounts-test', {
 /** Everything shown once (or typed in) by the tests below: none of it may reach a log line. */
 const shown: string[] = [];
 
-let scratch: ScratchDatabase;
-let secretsDir: string;
+let fixture: MeshFixture;
 let token: RunningTokenService;
 let app: BffApp;
 let base: string;
 let issuer: string;
-let channel: MeshChannel;
 const adminKey = generateApiKey();
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase(process.env.DATABASE_URL ?? '', 'zm_test_bff_accounts');
-  secretsDir = mkdtempSync(join(tmpdir(), 'zm-bff-accounts-'));
-  writeFileSync(join(secretsDir, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
-  const ca = await createCertificateAuthority({ trustDomain: TD.trustDomain });
-  const identity = async (service: string) => {
-    const svid = await issueSvidWithKey({ ca, spiffeId: spiffeIdFor(service, TD) });
-    return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
-  };
-  token = await startTokenService({
-    integrity: false,
-    logger,
-    identity: await identity('token'),
-    ...TD,
-    grpcListen: '127.0.0.1:0',
-    httpListen: '127.0.0.1:0',
-    databaseUrl: scratch.url,
+  fixture = await createMeshFixture('bff-accounts', { logger });
+  token = await fixture.startToken({
     bootstrapAdminKeySha256: hashApiKey(adminKey),
-    oauth: { secretsDir, loginRateLimit: { points: 1000, durationSec: 60 } },
+    oauth: { loginRateLimit: { points: 1000, durationSec: 60 } },
   });
   issuer = token.oauth?.issuer ?? '';
-  channel = createMeshChannel({
-    integrity: false,
-    ...TD,
-    address: token.ready.grpc,
-    identity: await identity('bff'),
-    peer: 'token',
-  });
+  const channel = await fixture.channel('bff', 'token', token.ready.grpc);
   app = createBffApp({
     logger,
     backend: {} as BackendClients,
@@ -77,15 +46,10 @@ beforeAll(async () => {
     authCacheTtlMs: 0,
   });
   base = await app.listen('127.0.0.1:0');
+  fixture.defer(() => app.close());
 });
 
-afterAll(async () => {
-  await app?.close();
-  channel?.close();
-  await token?.stop();
-  await scratch?.drop();
-  rmSync(secretsDir, { recursive: true, force: true });
-});
+afterAll(() => fixture?.stop());
 
 async function api(method: string, path: string, credential: string, body?: unknown) {
   const res = await fetch(`${base}${path}`, {

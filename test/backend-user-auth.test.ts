@@ -1,14 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   createAccessTokenVerifier,
   createForwardedTokenAuthorizer,
   createIntrospectionRevocationCheck,
 } from '@zenmesh/auth';
-import { createDatabase, createScratchDatabase, type Db, type ScratchDatabase } from '@zenmesh/db';
-import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
+import { spiffeIdFor } from '@zenmesh/pki';
 import {
   AuditService,
   DeliveryService,
@@ -18,32 +13,15 @@ import {
   TenantService,
   TokenService,
 } from '@zenmesh/proto';
-import {
-  Code,
-  createMeshChannel,
-  createMeshServer,
-  MESH_POLICY,
-  type MeshChannel,
-  type MeshServer,
-} from '@zenmesh/rpc';
-import { createLogger } from '@zenmesh/telemetry';
-import { type RunningTokenService, startTokenService } from '@zenmesh/token';
+import { Code, type MeshChannel } from '@zenmesh/rpc';
+import type { RunningTokenService } from '@zenmesh/token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBackend } from './backend.js';
+import { createMeshFixture, type MeshFixture, TD } from './support/mesh-fixture.js';
 
 // Issue #7, backend side: every handler the bff calls verifies the user's forwarded access token (real
 // token service, real JWKS, real introspection) over real mutual TLS, before anything else.
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const TD = { trustDomain: 'zenmesh.local', namespace: 'zenmesh' };
-const logger = createLogger('backend-auth-test', { level: 'silent' });
-
-let backendScratch: ScratchDatabase;
-let tokenScratch: ScratchDatabase;
-let db: Db;
-let secretsDir: string;
+let fixture: MeshFixture;
 let token: RunningTokenService;
-let server: MeshServer;
-const channels: MeshChannel[] = [];
 let bff: MeshChannel;
 let ingester: MeshChannel;
 /** The backend's clock offset (ms): moved forward to see a token expire without waiting. */
@@ -77,35 +55,10 @@ async function clientToken(scopes: string[], tenantId: string | null) {
 }
 
 beforeAll(async () => {
-  const ca = await createCertificateAuthority({ trustDomain: TD.trustDomain });
-  const identity = async (service: string) => {
-    const svid = await issueSvidWithKey({ ca, spiffeId: spiffeIdFor(service, TD) });
-    return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
-  };
-  tokenScratch = await createScratchDatabase(ADMIN_URL, 'zm_test_be_token');
-  backendScratch = await createScratchDatabase(ADMIN_URL, 'zm_test_be_auth');
-  secretsDir = mkdtempSync(join(tmpdir(), 'zm-backend-auth-'));
-  writeFileSync(join(secretsDir, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
-  token = await startTokenService({
-    integrity: false,
-    logger,
-    identity: await identity('token'),
-    ...TD,
-    grpcListen: '127.0.0.1:0',
-    httpListen: '127.0.0.1:0',
-    databaseUrl: tokenScratch.url,
-    oauth: { secretsDir },
-  });
+  fixture = await createMeshFixture('backend-user-auth');
+  token = await fixture.startToken();
   // Wired as main.ts wires it: the backend's own mTLS channel to the token service for Introspect.
-  const toToken = createMeshChannel({
-    integrity: false,
-    ...TD,
-    address: token.ready.grpc,
-    identity: await identity('backend'),
-    peer: 'token',
-  });
-  channels.push(toToken);
-  const tokens = toToken.client(TokenService);
+  const tokens = (await fixture.channel('backend', 'token', token.ready.grpc)).client(TokenService);
   const userAuth = createForwardedTokenAuthorizer(
     createAccessTokenVerifier({
       issuer: token.oauth?.issuer ?? '',
@@ -117,34 +70,9 @@ beforeAll(async () => {
       now: () => new Date(Date.now() + skewMs),
     }),
   );
-  db = await createDatabase({ url: backendScratch.url });
-  const backend = createBackend({ db, masterKey: randomBytes(32), userAuth });
-  await backend.migrate();
-  server = createMeshServer({
-    integrity: false,
-    ...TD,
-    service: 'backend',
-    identity: await identity('backend'),
-    logger,
-    policy: MESH_POLICY,
-  });
-  backend.register(server);
-  const { address } = await server.listen('127.0.0.1:0');
-  bff = createMeshChannel({
-    integrity: false,
-    ...TD,
-    address,
-    identity: await identity('bff'),
-    peer: 'backend',
-  });
-  ingester = createMeshChannel({
-    integrity: false,
-    ...TD,
-    address,
-    identity: await identity('ingester'),
-    peer: 'backend',
-  });
-  channels.push(bff, ingester);
+  const { address } = await fixture.startBackend({ userAuth });
+  bff = await fixture.channel('bff', 'backend', address);
+  ingester = await fixture.channel('ingester', 'backend', address);
 
   const admin = await clientToken(['admin'], null);
   const tenants = bff.client(TenantService);
@@ -152,15 +80,7 @@ beforeAll(async () => {
   globex = (await tenants.createTenant({ name: 'globex' }, bearer(admin.token))).tenant?.id ?? '';
 }, 60_000);
 
-afterAll(async () => {
-  for (const c of channels) c.close();
-  await server?.shutdown({ graceMs: 1000 });
-  await token?.stop();
-  await db?.close();
-  await backendScratch?.drop();
-  await tokenScratch?.drop();
-  if (secretsDir) rmSync(secretsDir, { recursive: true, force: true });
-});
+afterAll(() => fixture?.stop());
 
 describe('forwarded user tokens at the backend', () => {
   it('refuses a call without a token with UNAUTHENTICATED missing_user_token, on every bff-facing service', async () => {

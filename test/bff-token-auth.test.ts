@@ -1,7 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import {
   createAccessTokenVerifier,
@@ -9,16 +5,13 @@ import {
   createIntrospectionRevocationCheck,
   type Principal,
 } from '@zenmesh/auth';
-import { createScratchDatabase, type ScratchDatabase } from '@zenmesh/db';
-import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
+import { type BackendClients, type BffApp, createBffApp, createTokenAuth } from '@zenmesh/bff';
 import { ListEventsResponseSchema, ListTenantsResponseSchema, TokenService } from '@zenmesh/proto';
-import { type CallOptions, Code, createMeshChannel, type MeshChannel } from '@zenmesh/rpc';
+import { type CallOptions, Code } from '@zenmesh/rpc';
 import { createLogger } from '@zenmesh/telemetry';
-import { generateApiKey, hashApiKey, type RunningTokenService, startTokenService } from '@zenmesh/token';
+import { generateApiKey, hashApiKey, type RunningTokenService } from '@zenmesh/token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BackendClients } from './backend-clients.js';
-import { type BffApp, createBffApp } from './http-app.js';
-import { createTokenAuth } from './token-wiring.js';
+import { createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
 
 /** The OAuth side of a service started with `oauth` config (always present in these tests). */
 function oauthOf(s: RunningTokenService) {
@@ -26,17 +19,14 @@ function oauthOf(s: RunningTokenService) {
   return s.oauth;
 }
 
-const TD = { trustDomain: 'zenmesh.local', namespace: 'zenmesh' };
 const TENANT = 'ten_aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const OTHER = 'ten_bbbbbbbbbbbbbbbbbbbbbbbbbb';
 const logger = createLogger('bff-token-test', { level: 'silent' });
 
-let scratch: ScratchDatabase;
-let secretsDir: string;
+let fixture: MeshFixture;
 let token: RunningTokenService;
 let app: BffApp;
 let base: string;
-const channels: MeshChannel[] = [];
 const adminKey = generateApiKey();
 /** What the in-test backend saw: the principal of each forwarded token, or the refusal. */
 const seen: Array<{ principal?: Principal; token?: string; refusal?: string }> = [];
@@ -44,41 +34,11 @@ let backendAuth: ReturnType<typeof createForwardedTokenAuthorizer>;
 let backendVerifyAt: (token: string, at: Date) => Promise<Principal>;
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase(process.env.DATABASE_URL ?? '', 'zm_test_bff_token');
-  secretsDir = mkdtempSync(join(tmpdir(), 'zm-bff-secrets-'));
-  writeFileSync(join(secretsDir, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
-  const ca = await createCertificateAuthority({ trustDomain: TD.trustDomain });
-  const identity = async (service: string) => {
-    const svid = await issueSvidWithKey({ ca, spiffeId: spiffeIdFor(service, TD) });
-    return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
-  };
-  token = await startTokenService({
-    integrity: false,
-    logger,
-    identity: await identity('token'),
-    ...TD,
-    grpcListen: '127.0.0.1:0',
-    httpListen: '127.0.0.1:0',
-    databaseUrl: scratch.url,
-    bootstrapAdminKeySha256: hashApiKey(adminKey),
-    oauth: { secretsDir },
-  });
+  fixture = await createMeshFixture('bff-token', { logger });
+  token = await fixture.startToken({ bootstrapAdminKeySha256: hashApiKey(adminKey) });
   const issuer = token.oauth?.issuer ?? '';
-  const bffChannel = createMeshChannel({
-    integrity: false,
-    ...TD,
-    address: token.ready.grpc,
-    identity: await identity('bff'),
-    peer: 'token',
-  });
-  const backendChannel = createMeshChannel({
-    integrity: false,
-    ...TD,
-    address: token.ready.grpc,
-    identity: await identity('backend'),
-    peer: 'token',
-  });
-  channels.push(bffChannel, backendChannel);
+  const bffChannel = await fixture.channel('bff', 'token', token.ready.grpc);
+  const backendChannel = await fixture.channel('backend', 'token', token.ready.grpc);
   const bffTokens = bffChannel.client(TokenService);
   const backendTokens = backendChannel.client(TokenService);
 
@@ -128,15 +88,10 @@ beforeAll(async () => {
     authCacheTtlMs: 0,
   });
   base = await app.listen('127.0.0.1:0');
+  fixture.defer(() => app.close());
 });
 
-afterAll(async () => {
-  await app?.close();
-  for (const c of channels) c.close();
-  await token?.stop();
-  await scratch?.drop();
-  rmSync(secretsDir, { recursive: true, force: true });
-});
+afterAll(() => fixture?.stop());
 
 async function api(method: string, path: string, credential: string, body?: unknown) {
   const res = await fetch(`${base}${path}`, {
