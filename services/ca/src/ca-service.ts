@@ -12,8 +12,9 @@ import {
   type PolicyTable,
 } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
-import { type CaCore, createCaCore } from './ca-core.js';
+import { createCaCore } from './ca-core.js';
 import { createCaServiceImpl } from './ca-grpc.js';
+import type { CaCore } from './ca-types.js';
 import { startJoinListener } from './join-listener.js';
 import { createMtlsProbe } from './probe.js';
 import { createRotationController, type RotationController, type RotationProbe } from './rotation.js';

@@ -1,7 +1,8 @@
 // The CA's door: what its main.ts and whole-mesh tests need. Everything else is the service's own business.
-export type { CaCore } from './ca-core.js';
+
 export type { CaServiceOptions, RunningCaService } from './ca-service.js';
 export { startCaService } from './ca-service.js';
+export type { CaCore } from './ca-types.js';
 export { type CaEnv, caEnv } from './config.js';
 export { type ConfinedDir, openConfinedDir } from './confined-dir.js';
 export type { CaErrorCode } from './errors.js';

@@ -1,7 +1,7 @@
 import { generateKeyPair, parseSpiffeId } from '@zenmesh/pki';
 import { Health, HealthCheckResponse_ServingStatus } from '@zenmesh/proto';
 import { createMeshChannel, type MessageIntegrity } from '@zenmesh/rpc';
-import type { CaCore } from './ca-core.js';
+import type { CaCore } from './ca-types.js';
 import { CaError } from './errors.js';
 import type { RotationProbe } from './rotation.js';
 

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { ZenMeshError } from '@zenmesh/errors';
 import { parseSpiffeId, spiffeIdFor } from '@zenmesh/pki';
 import type { Logger } from '@zenmesh/telemetry';
-import type { CaCore } from './ca-core.js';
 import type { AuthorityRecord, RotationRecord } from './ca-state.js';
+import type { CaCore } from './ca-types.js';
 import { CaError } from './errors.js';
 
 /** Checks one canary over mutual TLS; throws an Error whose message says why it failed. */

@@ -1,4 +1,5 @@
-import { PROBES, verifyMesh } from '../launcher/security-probe.js';
+import { PROBES } from '../launcher/security-flows.js';
+import { verifyMesh } from '../launcher/security-probe.js';
 import type { RegisterCommands } from './context.js';
 
 const SHORT: Record<(typeof PROBES)[number], string> = {
