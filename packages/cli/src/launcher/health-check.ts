@@ -3,7 +3,10 @@ import { createMeshChannel, type IdentityProvider, type MessageIntegrity } from 
 import { CliError } from '../errors.js';
 import { type Endpoints, paths } from '../home.js';
 import type { Output } from '../output.js';
-import type { UpOptions } from './up.js';
+import type { TrustDomainOptions } from './state.js';
+
+/** What these read of the launcher's options. */
+type MeshOptions = TrustDomainOptions & { home: string };
 
 /** Every service's health over mTLS (as the operator's `sa/cli`) and every HTTP face's /healthz. */
 export async function checkHealth(
@@ -11,7 +14,7 @@ export async function checkHealth(
   http: Record<string, string>,
   identity: IdentityProvider,
   integrity: MessageIntegrity,
-  options: UpOptions,
+  options: MeshOptions,
   out: Output,
 ): Promise<void> {
   out.progress('Checking health over mTLS');
@@ -46,7 +49,7 @@ export async function checkHealth(
 
 export function printEndpoints(
   e: Endpoints,
-  options: UpOptions,
+  options: MeshOptions,
   adminKeyCreated: boolean,
   out: Output,
 ): void {
