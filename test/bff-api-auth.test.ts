@@ -3,7 +3,8 @@ import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 
 // ---- a small in-test backend: the real one is another service; this one records what it was asked ----
-import { ACME, expectLogsWithoutSecrets, GLOBEX, useBffApp } from './support/bff-app.js';
+import { expectLogsWithoutSecrets, useBffApp } from './support/bff-app.js';
+import { ACME, GLOBEX } from './support/bff-test-backend.js';
 
 const bff = useBffApp();
 

@@ -7,7 +7,8 @@ import { createApiKeyVerifier } from '@zenmesh/token';
 import { describe, expect, it } from 'vitest';
 
 // ---- a small in-test backend: the real one is another service; this one records what it was asked ----
-import { ACME, createTestBackend, expectLogsWithoutSecrets, GLOBEX, useBffApp } from './support/bff-app.js';
+import { expectLogsWithoutSecrets, useBffApp } from './support/bff-app.js';
+import { ACME, createTestBackend, GLOBEX } from './support/bff-test-backend.js';
 
 const bff = useBffApp();
 

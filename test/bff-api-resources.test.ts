@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 // ---- a small in-test backend: the real one is another service; this one records what it was asked ----
-import {
-  ACME,
-  ENDPOINT_DEFAULTS,
-  expectLogsWithoutSecrets,
-  GLOBEX,
-  SIGNING_SECRET,
-  SOURCE_SECRET,
-  useBffApp,
-} from './support/bff-app.js';
+import { ENDPOINT_DEFAULTS, expectLogsWithoutSecrets, useBffApp } from './support/bff-app.js';
+import { ACME, GLOBEX, SIGNING_SECRET, SOURCE_SECRET } from './support/bff-test-backend.js';
 
 const bff = useBffApp();
 

@@ -2,5 +2,5 @@
 export type { CloudEventJson, StoredEvent } from './cloud-event.js';
 export { toCloudEvent } from './cloud-event.js';
 export { type IngesterEnv, ingesterEnv } from './config.js';
-export type { EgressClient, EventsClient, Ingester, IngesterOptions } from './ingester-app.js';
 export { createIngester } from './ingester-app.js';
+export type { EgressClient, EventsClient, Ingester, IngesterOptions } from './ingester-options.js';

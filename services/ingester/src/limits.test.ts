@@ -6,7 +6,8 @@ import { RecordEventResponseSchema, ResolveSourceResponseSchema } from '@zenmesh
 import { Code, RpcError } from '@zenmesh/rpc';
 import { createLogger } from '@zenmesh/telemetry';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createIngester, type Ingester, type IngesterOptions } from './ingester-app.js';
+import { createIngester } from './ingester-app.js';
+import type { Ingester, IngesterOptions } from './ingester-options.js';
 
 let ingester: Ingester | undefined;
 afterEach(async () => {
