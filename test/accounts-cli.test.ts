@@ -2,8 +2,6 @@
 // the password goes in on stdin only, secrets come out once.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { type BackendClients, type BffApp, createBffApp, createTokenAuth } from '@zenmesh/bff';
-import { TokenService } from '@zenmesh/proto';
 import { createLogger } from '@zenmesh/telemetry';
 import { generateApiKey, hashApiKey, type RunningTokenService } from '@zenmesh/token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,24 +14,12 @@ const adminKey = generateApiKey();
 
 let fixture: MeshFixture;
 let token: RunningTokenService;
-let app: BffApp;
 let base: string;
 
 beforeAll(async () => {
   fixture = await createMeshFixture('accounts-cli', { logger });
   token = await fixture.startToken({ bootstrapAdminKeySha256: hashApiKey(adminKey) });
-  const channel = await fixture.channel('bff', 'token', token.ready.grpc);
-  app = createBffApp({
-    logger,
-    backend: {} as BackendClients,
-    ...createTokenAuth(channel.client(TokenService), {
-      issuer: token.oauth?.issuer ?? '',
-      revocationCacheMs: 0,
-    }),
-    authCacheTtlMs: 0,
-  });
-  base = await app.listen('127.0.0.1:0');
-  fixture.defer(() => app.close());
+  base = await fixture.startBff(token);
 });
 
 afterAll(() => fixture?.stop());

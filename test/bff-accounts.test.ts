@@ -1,12 +1,10 @@
 import { createAccessTokenVerifier } from '@zenmesh/auth';
-import { type BackendClients, type BffApp, createBffApp, createTokenAuth } from '@zenmesh/bff';
-import { TokenService } from '@zenmesh/proto';
 import { createLogger } from '@zenmesh/telemetry';
 import { generateApiKey, hashApiKey, type RunningTokenService } from '@zenmesh/token';
 import * as oidc from 'openid-client';
 import { TOTP, URI } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
+import { bffApi, createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
 
 const TENANT = 'ten_aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const OTHER = 'ten_bbbbbbbbbbbbbbbbbbbbbbbbbb';
@@ -26,7 +24,6 @@ const shown: string[] = [];
 
 let fixture: MeshFixture;
 let token: RunningTokenService;
-let app: BffApp;
 let base: string;
 let issuer: string;
 const adminKey = generateApiKey();
@@ -38,30 +35,12 @@ beforeAll(async () => {
     oauth: { loginRateLimit: { points: 1000, durationSec: 60 } },
   });
   issuer = token.oauth?.issuer ?? '';
-  const channel = await fixture.channel('bff', 'token', token.ready.grpc);
-  app = createBffApp({
-    logger,
-    backend: {} as BackendClients,
-    ...createTokenAuth(channel.client(TokenService), { issuer, revocationCacheMs: 0 }),
-    authCacheTtlMs: 0,
-  });
-  base = await app.listen('127.0.0.1:0');
-  fixture.defer(() => app.close());
+  base = await fixture.startBff(token);
 });
 
 afterAll(() => fixture?.stop());
 
-async function api(method: string, path: string, credential: string, body?: unknown) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${credential}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const api = bffApi(() => base);
 
 const invalid = (message: string) => ({ status: 400, body: { error: 'invalid_argument', message } });
 const forbidden = { status: 403, body: { error: 'forbidden' } };

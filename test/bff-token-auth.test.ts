@@ -11,7 +11,7 @@ import { type CallOptions, Code } from '@zenmesh/rpc';
 import { createLogger } from '@zenmesh/telemetry';
 import { generateApiKey, hashApiKey, type RunningTokenService } from '@zenmesh/token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
+import { bffApi, createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
 
 /** The OAuth side of a service started with `oauth` config (always present in these tests). */
 function oauthOf(s: RunningTokenService) {
@@ -93,17 +93,7 @@ beforeAll(async () => {
 
 afterAll(() => fixture?.stop());
 
-async function api(method: string, path: string, credential: string, body?: unknown) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${credential}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const api = bffApi(() => base);
 
 async function clientToken(scopes: string[], tenantId: string | null, scope?: string) {
   const { client, clientSecret } = await oauthOf(token).clients.create({

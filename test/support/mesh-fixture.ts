@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ForwardedTokenAuthorizer } from '@zenmesh/auth';
 import { createBackend } from '@zenmesh/backend';
+import { type BackendClients, createBffApp, createTokenAuth } from '@zenmesh/bff';
 import { createDatabase, createScratchDatabase, type Db, type ScratchDatabase } from '@zenmesh/db';
 import {
   type CertificateAuthority,
@@ -14,6 +15,7 @@ import {
   issueSvidWithKey,
   spiffeIdFor,
 } from '@zenmesh/pki';
+import { TokenService } from '@zenmesh/proto';
 import {
   createMeshChannel,
   createMeshServer,
@@ -63,6 +65,11 @@ export interface MeshFixture {
     masterKey?: Uint8Array;
     only?: readonly string[];
   }): Promise<BackendUnderTest>;
+  /**
+   * The bff's HTTP app in front of `token` (as `sa/bff` over mTLS; no answer caching), with `backend` as its
+   * backend clients (default: none, for the account routes). Resolves with its base URL.
+   */
+  startBff(token: RunningTokenService, backend?: BackendClients): Promise<string>;
   /** Registers one more step for `stop()`. */
   defer(step: () => void | Promise<void>): void;
   stop(): Promise<void>;
@@ -150,6 +157,21 @@ export async function createMeshFixture(
       cleanup.defer(() => server.shutdown({ graceMs: 1000 }));
       return { address, db, url: scratch.url, server };
     },
+    async startBff(token, backend = {} as BackendClients) {
+      const ch = await channel('bff', 'token', token.ready.grpc);
+      const app = createBffApp({
+        logger,
+        backend,
+        ...createTokenAuth(ch.client(TokenService), {
+          issuer: token.oauth?.issuer ?? '',
+          revocationCacheMs: 0,
+        }),
+        authCacheTtlMs: 0,
+      });
+      const base = await app.listen('127.0.0.1:0');
+      cleanup.defer(() => app.close());
+      return base;
+    },
     defer: cleanup.defer,
     async stop() {
       const errors: unknown[] = [];
@@ -158,3 +180,17 @@ export async function createMeshFixture(
     },
   };
 }
+
+/** Calls the bff's /api/v1 at `base()` with a bearer credential; answers status and JSON body. */
+export const bffApi =
+  (base: () => string) => async (method: string, path: string, credential: string, body?: unknown) => {
+    const res = await fetch(`${base()}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${credential}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };

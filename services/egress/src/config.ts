@@ -1,21 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { grpcServerEnv, hostPort, meshServiceEnv, positiveInt, z } from '@zenmesh/config';
+import { commaList, grpcServerEnv, hostPort, meshServiceEnv, positiveInt, z } from '@zenmesh/config';
 import ipaddr from 'ipaddr.js';
 import type { TargetPolicy } from './target-policy.js';
 
-const cidrList = z
-  .string()
-  .default('')
-  .transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== ''),
-  )
-  .refine(
-    (list) => list.every((c) => ipaddr.isValidCIDR(c)),
-    'expected comma-separated CIDRs, e.g. 127.0.0.0/8,::1/128',
-  );
+const cidrList = commaList().refine(
+  (list) => list.every((c) => ipaddr.isValidCIDR(c)),
+  'expected comma-separated CIDRs, e.g. 127.0.0.0/8,::1/128',
+);
 
 /**
  * Every variable egress reads: the mesh ones (the workload agent provides the certificate, so
