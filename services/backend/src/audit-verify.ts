@@ -8,23 +8,21 @@ import {
   toEntry,
 } from './audit.js';
 import { pageSize } from './records.js';
-import { resolveTenant } from './tenants.js';
+import { queryTenantRows, resolveTenant } from './tenants.js';
 
 /** One page of a tenant's audit chain (by id or name), in seq order after `afterSeq`. */
-export async function listAudit(
+export const listAudit = (
   db: Db,
   tenantRef: string,
   options: { limit?: number; afterSeq?: number } = {},
-): Promise<AuditEntryRecord[]> {
-  const tenant = await resolveTenant(db, tenantRef);
-  return db.withTenant(tenant.id, async (tx) => {
-    const { rows } = await tx.query<AuditRow>(
-      `select ${AUDIT_COLUMNS} from core.audit where tenant_id = $1 and seq > $2 order by seq limit $3`,
-      [tenant.id, options.afterSeq ?? 0, pageSize(options.limit, 100, 1000)],
-    );
-    return rows.map(toEntry);
-  });
-}
+): Promise<AuditEntryRecord[]> =>
+  queryTenantRows(
+    db,
+    tenantRef,
+    `select ${AUDIT_COLUMNS} from core.audit where tenant_id = $1 and seq > $2 order by seq limit $3`,
+    (id) => [id, options.afterSeq ?? 0, pageSize(options.limit, 100, 1000)],
+    toEntry,
+  );
 
 export type AuditBreak = 'hash_mismatch' | 'prev_hash_mismatch' | 'seq_gap' | 'head_mismatch';
 

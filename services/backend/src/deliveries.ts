@@ -1,26 +1,24 @@
 import type { Db } from '@zenmesh/db';
-import { type DeliveryRecord, type DeliveryRow, pageSize, toDelivery } from './records.js';
-import { resolveTenant } from './tenants.js';
+import { type DeliveryRecord, pageSize, toDelivery } from './records.js';
+import { queryTenantRows } from './tenants.js';
 
 export const DELIVERY_COLUMNS =
   'id, tenant_id, event_id, endpoint_id, state, attempts, next_attempt_at, last_status_code, last_error, updated_at, lease_token, lease_owner, lease_expires_at, attempts_at_replay, replays, dead_at';
 
-export async function listDeliveries(
+export const listDeliveries = (
   db: Db,
   tenantRef: string,
   options: { limit?: number; eventId?: string } = {},
-): Promise<DeliveryRecord[]> {
-  const tenant = await resolveTenant(db, tenantRef);
-  return db.withTenant(tenant.id, async (tx) => {
-    const { rows } = await tx.query<DeliveryRow>(
-      `select ${DELIVERY_COLUMNS} from core.deliveries
-        where tenant_id = $3 and ($1::text is null or event_id = $1)
-        order by updated_at desc, id desc limit $2`,
-      [options.eventId || null, pageSize(options.limit, 50, 500), tenant.id],
-    );
-    return rows.map(toDelivery);
-  });
-}
+): Promise<DeliveryRecord[]> =>
+  queryTenantRows(
+    db,
+    tenantRef,
+    `select ${DELIVERY_COLUMNS} from core.deliveries
+      where tenant_id = $3 and ($1::text is null or event_id = $1)
+      order by updated_at desc, id desc limit $2`,
+    (id) => [options.eventId || null, pageSize(options.limit, 50, 500), id],
+    toDelivery,
+  );
 
 export interface AttemptRecord {
   id: string;

@@ -4,7 +4,7 @@ import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
 import { BackendError, internal, invalid, notFound } from './errors.js';
 import type { CloudEventsMode, DisabledReason, EndpointRecord } from './records.js';
 import { newSigningSecret, type SecretBoxes } from './secrets.js';
-import { resolveTenant } from './tenants.js';
+import { queryTenantRows, resolveTenant } from './tenants.js';
 import { validateClientIdentity, validateEndpointUrl, validateEventTypes } from './validate.js';
 
 export const DEFAULT_MAX_CONCURRENCY = 20;
@@ -137,16 +137,14 @@ export async function createEndpoint(
   return { endpoint, signingSecret };
 }
 
-export async function listEndpoints(db: Db, tenantRef: string): Promise<EndpointRecord[]> {
-  const tenant = await resolveTenant(db, tenantRef);
-  return db.withTenant(tenant.id, async (tx) => {
-    const { rows } = await tx.query<EndpointRow>(
-      `select ${ENDPOINT_COLUMNS} from core.endpoints where tenant_id = $1 order by created_at, id`,
-      [tenant.id],
-    );
-    return rows.map(toEndpoint);
-  });
-}
+export const listEndpoints = (db: Db, tenantRef: string): Promise<EndpointRecord[]> =>
+  queryTenantRows(
+    db,
+    tenantRef,
+    `select ${ENDPOINT_COLUMNS} from core.endpoints where tenant_id = $1 order by created_at, id`,
+    (id) => [id],
+    toEndpoint,
+  );
 
 /** The endpoint row, locked for the rest of the transaction; NOT_FOUND `endpoint_not_found`. */
 export async function lockEndpoint(tx: Tx, tenantId: string, endpointId: string): Promise<EndpointRecord> {

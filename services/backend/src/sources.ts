@@ -12,7 +12,7 @@ import { DEFAULT_PREVIOUS_SECRET_S, MAX_PREVIOUS_SECRET_S } from './endpoints.js
 import { BackendError, internal, invalid, notFound } from './errors.js';
 import type { SourceRecord } from './records.js';
 import type { SecretBoxes } from './secrets.js';
-import { resolveTenant } from './tenants.js';
+import { queryTenantRows, resolveTenant } from './tenants.js';
 import { validateSourceName } from './validate.js';
 
 export interface CreateSourceInput {
@@ -231,16 +231,14 @@ export async function rotateSourceSecret(
   });
 }
 
-export async function listSources(db: Db, tenantRef: string): Promise<SourceRecord[]> {
-  const tenant = await resolveTenant(db, tenantRef);
-  return db.withTenant(tenant.id, async (tx) => {
-    const { rows } = await tx.query<SourceRow>(
-      `select ${COLUMNS} from core.sources where tenant_id = $1 order by created_at, id`,
-      [tenant.id],
-    );
-    return rows.map(toSource);
-  });
-}
+export const listSources = (db: Db, tenantRef: string): Promise<SourceRecord[]> =>
+  queryTenantRows(
+    db,
+    tenantRef,
+    `select ${COLUMNS} from core.sources where tenant_id = $1 order by created_at, id`,
+    (id) => [id],
+    toSource,
+  );
 
 /** Looks a source up across tenants (core.resolve_source); NOT_FOUND `source_not_found`. */
 export async function findSource(

@@ -64,3 +64,18 @@ export async function resolveTenant(db: Db, ref: string): Promise<TenantRecord> 
   if (row === undefined) throw notFound('tenant_not_found');
   return toTenant(row);
 }
+
+/**
+ * The rows one query reads of a tenant (by id or name), inside that tenant's scope so row-level security
+ * applies; `params` gets the tenant's id (it must also filter on `tenant_id` explicitly).
+ */
+export async function queryTenantRows<R, T>(
+  db: Db,
+  tenantRef: string,
+  sql: string,
+  params: (tenantId: string) => unknown[],
+  map: (row: R) => T,
+): Promise<T[]> {
+  const tenant = await resolveTenant(db, tenantRef);
+  return db.withTenant(tenant.id, async (tx) => (await tx.query<R>(sql, params(tenant.id))).rows.map(map));
+}
