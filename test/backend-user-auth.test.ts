@@ -16,7 +16,7 @@ import {
 import { Code, type MeshChannel } from '@zenmesh/rpc';
 import type { RunningTokenService } from '@zenmesh/token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMeshFixture, type MeshFixture, TD } from './support/mesh-fixture.js';
+import { clientCredentials, createMeshFixture, type MeshFixture, TD } from './support/mesh-fixture.js';
 
 // Issue #7, backend side: every handler the bff calls verifies the user's forwarded access token (real
 // token service, real JWKS, real introspection) over real mutual TLS, before anything else.
@@ -32,26 +32,8 @@ let globex = '';
 const bearer = (t: string) => ({ metadata: { authorization: `Bearer ${t}` } });
 
 async function clientToken(scopes: string[], tenantId: string | null) {
-  const oauth = token.oauth;
-  if (oauth === undefined) throw new Error('oauth not configured');
-  const { client, clientSecret } = await oauth.clients.create({
-    name: 'svc',
-    authMethod: 'client_secret_post',
-    grantTypes: ['client_credentials'],
-    scopes,
-    tenantId,
-  });
-  const res = await fetch(`${oauth.issuer}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_id: client.id,
-      client_secret: clientSecret ?? '',
-    }),
-  });
-  const body = (await res.json()) as { access_token: string };
-  return { token: body.access_token, clientId: client.id, clientSecret: clientSecret ?? '' };
+  const c = await clientCredentials(token, scopes, tenantId);
+  return { token: c.body.access_token, clientId: c.clientId, clientSecret: c.clientSecret };
 }
 
 beforeAll(async () => {

@@ -11,13 +11,7 @@ import { type CallOptions, Code } from '@zenmesh/rpc';
 import { createLogger } from '@zenmesh/telemetry';
 import { generateApiKey, hashApiKey, type RunningTokenService } from '@zenmesh/token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bffApi, createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
-
-/** The OAuth side of a service started with `oauth` config (always present in these tests). */
-function oauthOf(s: RunningTokenService) {
-  if (s.oauth === undefined) throw new Error('oauth not configured');
-  return s.oauth;
-}
+import { bffApi, clientCredentials, createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
 
 const TENANT = 'ten_aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const OTHER = 'ten_bbbbbbbbbbbbbbbbbbbbbbbbbb';
@@ -96,28 +90,8 @@ afterAll(() => fixture?.stop());
 const api = bffApi(() => base);
 
 async function clientToken(scopes: string[], tenantId: string | null, scope?: string) {
-  const { client, clientSecret } = await oauthOf(token).clients.create({
-    name: 'svc',
-    authMethod: 'client_secret_post',
-    grantTypes: ['client_credentials'],
-    scopes,
-    tenantId,
-  });
-  const res = await fetch(`${token.oauth?.issuer}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_id: client.id,
-      client_secret: clientSecret ?? '',
-      ...(scope ? { scope } : {}),
-    }),
-  });
-  return {
-    ...((await res.json()) as { access_token: string }),
-    clientId: client.id,
-    clientSecret: clientSecret ?? '',
-  };
+  const c = await clientCredentials(token, scopes, tenantId, scope);
+  return { ...c.body, clientId: c.clientId, clientSecret: c.clientSecret };
 }
 
 describe('API keys through the bff', () => {

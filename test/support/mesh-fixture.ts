@@ -194,3 +194,43 @@ export const bffApi =
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
+
+/**
+ * A `client_credentials` access token from `token` for a fresh confidential client with `scopes` (bound to
+ * `tenantId`, or cluster-wide with null), asking for `scope` when given; the token endpoint's JSON answer.
+ */
+export async function clientCredentials(
+  token: RunningTokenService,
+  scopes: string[],
+  tenantId: string | null,
+  scope?: string,
+): Promise<{
+  body: { access_token: string } & Record<string, unknown>;
+  clientId: string;
+  clientSecret: string;
+}> {
+  const oauth = token.oauth;
+  if (oauth === undefined) throw new TypeError('clientCredentials: the token service has no OAuth server');
+  const { client, clientSecret } = await oauth.clients.create({
+    name: 'svc',
+    authMethod: 'client_secret_post',
+    grantTypes: ['client_credentials'],
+    scopes,
+    tenantId,
+  });
+  const res = await fetch(`${oauth.issuer}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: client.id,
+      client_secret: clientSecret ?? '',
+      ...(scope ? { scope } : {}),
+    }),
+  });
+  return {
+    body: (await res.json()) as { access_token: string } & Record<string, unknown>,
+    clientId: client.id,
+    clientSecret: clientSecret ?? '',
+  };
+}
