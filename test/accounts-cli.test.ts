@@ -1,87 +1,28 @@
 // `zenmesh user …` and `zenmesh oauth-client …` as a separate process against a real bff and token service:
 // the password goes in on stdin only, secrets come out once.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createScratchDatabase, type ScratchDatabase } from '@zenmesh/db';
-import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
-import { TokenService } from '@zenmesh/proto';
-import { createMeshChannel, type MeshChannel } from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
+import { generateApiKey, hashApiKey, type RunningTokenService } from '@zenmesh/token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../packages/telemetry/dist/index.js';
-import {
-  type BackendClients,
-  type BffApp,
-  createBffApp,
-  createTokenAuth,
-} from '../services/bff/dist/index.js';
-import {
-  generateApiKey,
-  hashApiKey,
-  type RunningTokenService,
-  startTokenService,
-} from '../services/token/dist/index.js';
+import { createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
 
-const TD = { trustDomain: 'zenmesh.local', namespace: 'zenmesh' };
 const TENANT = 'ten_cccccccccccccccccccccccccc';
 const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
 const logger = createLogger('accounts-cli', { level: 'silent' });
 const adminKey = generateApiKey();
 
-let scratch: ScratchDatabase;
-let secretsDir: string;
+let fixture: MeshFixture;
 let token: RunningTokenService;
-let channel: MeshChannel;
-let app: BffApp;
 let base: string;
 
 beforeAll(async () => {
-  scratch = await createScratchDatabase(process.env.DATABASE_URL ?? '', 'zm_test_accounts_cli');
-  secretsDir = mkdtempSync(join(tmpdir(), 'zm-accounts-cli-'));
-  writeFileSync(join(secretsDir, 'master.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
-  const ca = await createCertificateAuthority({ trustDomain: TD.trustDomain });
-  const identity = async (service: string) => {
-    const svid = await issueSvidWithKey({ ca, spiffeId: spiffeIdFor(service, TD) });
-    return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
-  };
-  token = await startTokenService({
-    logger,
-    identity: await identity('token'),
-    ...TD,
-    grpcListen: '127.0.0.1:0',
-    httpListen: '127.0.0.1:0',
-    databaseUrl: scratch.url,
-    bootstrapAdminKeySha256: hashApiKey(adminKey),
-    oauth: { secretsDir },
-  });
-  channel = createMeshChannel({
-    ...TD,
-    address: token.ready.grpc,
-    identity: await identity('bff'),
-    peer: 'token',
-  });
-  app = createBffApp({
-    logger,
-    backend: {} as BackendClients,
-    ...createTokenAuth(channel.client(TokenService), {
-      issuer: token.oauth?.issuer ?? '',
-      revocationCacheMs: 0,
-    }),
-    authCacheTtlMs: 0,
-  });
-  base = await app.listen('127.0.0.1:0');
+  fixture = await createMeshFixture('accounts-cli', { logger });
+  token = await fixture.startToken({ bootstrapAdminKeySha256: hashApiKey(adminKey) });
+  base = await fixture.startBff(token);
 });
 
-afterAll(async () => {
-  await app?.close();
-  channel?.close();
-  await token?.stop();
-  await scratch?.drop();
-  rmSync(secretsDir, { recursive: true, force: true });
-});
+afterAll(() => fixture?.stop());
 
 /** Runs the built CLI as its own process with `stdin` piped in. */
 function zenmesh(

@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { createDatabase, createScratchDatabase, type Db, type ScratchDatabase } from '@zenmesh/db';
-import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
+import { createDatabase, type Db } from '@zenmesh/db';
 import {
   type AuditChainStatus,
   AuditService,
@@ -8,30 +6,16 @@ import {
   SourceService,
   TenantService,
 } from '@zenmesh/proto';
-import {
-  createMeshChannel,
-  createMeshServer,
-  MESH_POLICY,
-  type MeshChannel,
-  type MeshServer,
-} from '@zenmesh/rpc';
+import type { MeshChannel } from '@zenmesh/rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuditVerifyJson, formatAuditVerify } from '../packages/cli/src/commands/audit.js';
-// @zenmesh/telemetry is not a dependency of the e2e package; its source is imported directly.
-import { createLogger } from '../packages/telemetry/src/index.js';
-import { createBackend } from '../services/backend/src/index.js';
+import { createMeshFixture, type MeshFixture, TD } from './support/mesh-fixture.js';
 
 // Issue #6: "Tampering with one audit row directly in Postgres makes `zenmesh audit verify` fail at
 // that row." Driven through the backend's AuditService over mutual TLS (as the bff calls it) and the
 // CLI's own formatting of the answer.
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const TD = 'zenmesh.local';
-const NS = 'zenmesh';
-
-let scratch: ScratchDatabase;
-let db: Db;
+let fixture: MeshFixture;
 let admin: Db;
-let server: MeshServer;
 let bff: MeshChannel;
 
 /** What the bff's GET /api/v1/audit/verify answers for a VerifyAuditResponse (the REST contract). */
@@ -47,45 +31,15 @@ const toJson = (res: { ok: boolean; chains: AuditChainStatus[] }): AuditVerifyJs
 });
 
 beforeAll(async () => {
-  const ca = await createCertificateAuthority({ trustDomain: TD });
-  const identity = async (service: string) => {
-    const svid = await issueSvidWithKey({
-      ca,
-      spiffeId: spiffeIdFor(service, { trustDomain: TD, namespace: NS }),
-    });
-    return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
-  };
-  scratch = await createScratchDatabase(ADMIN_URL);
-  db = await createDatabase({ url: scratch.url });
-  admin = await createDatabase({ url: scratch.url });
-  const backend = createBackend({ db, masterKey: randomBytes(32) });
-  await backend.migrate();
-  server = createMeshServer({
-    service: 'backend',
-    identity: await identity('backend'),
-    trustDomain: TD,
-    namespace: NS,
-    logger: createLogger('audit-test', { level: 'silent' }),
-    policy: MESH_POLICY,
-  });
-  backend.register(server);
-  const { address } = await server.listen('127.0.0.1:0');
-  bff = createMeshChannel({
-    address,
-    identity: await identity('bff'),
-    peer: 'backend',
-    trustDomain: TD,
-    namespace: NS,
-  });
+  fixture = await createMeshFixture('audit-verify');
+  const backend = await fixture.startBackend();
+  // A second connection, as an attacker with database access would have: it edits rows behind the backend.
+  admin = await createDatabase({ url: backend.url });
+  fixture.defer(() => admin.close());
+  bff = await fixture.channel('bff', 'backend', backend.address);
 });
 
-afterAll(async () => {
-  bff?.close();
-  await server?.shutdown({ graceMs: 1000 });
-  await db?.close();
-  await admin?.close();
-  await scratch?.drop();
-});
+afterAll(() => fixture?.stop());
 
 describe('zenmesh audit verify', () => {
   it('is intact after real mutations, then names the row tampered with in Postgres', async () => {
@@ -111,7 +65,7 @@ describe('zenmesh audit verify', () => {
     ]);
     expect(entries[3]).toMatchObject({
       actor: 'api_key:key_audit',
-      via: `spiffe://${TD}/ns/${NS}/sa/bff`,
+      via: `spiffe://${TD.trustDomain}/ns/${TD.namespace}/sa/bff`,
       ip: '198.51.100.4',
       userAgent: 'zenmesh-cli/0.1',
       target: `endpoint/${endpoint?.id}`,

@@ -6,18 +6,12 @@ import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMasterKey } from '@zenmesh/crypto';
+import { mintJoinToken } from '@zenmesh/identity';
 import { createCsr, generateKeyPair, signRenewalProof } from '@zenmesh/pki';
 import { CaService, EgressService, SourceService, TokenService } from '@zenmesh/proto';
-import {
-  Code,
-  createMeshChannel,
-  createMessageIntegrity,
-  type TlsIdentity,
-  useMessageIntegrity,
-} from '@zenmesh/rpc';
+import { Code, createMeshChannel, createMessageIntegrity, type TlsIdentity } from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../packages/telemetry/dist/index.js';
-import { mintJoinToken } from '../services/ca/dist/index.js';
 import { joinAs, NS, TD } from './support/ca-join.js';
 import { createTestDatabase } from './support/database.js';
 import { type RunningMesh, startMesh } from './support/mesh.js';
@@ -243,10 +237,10 @@ describe('identities from the CA service', () => {
 describe('revocation on the whole mesh', () => {
   it('`zenmesh ca revoke SERIAL` makes every guarded server refuse that certificate within seconds, on open connections too', async () => {
     const integrity = await createMessageIntegrityFor(mesh.home);
-    useMessageIntegrity(integrity);
     const victim = await joinAs(mesh.home, 'bff');
     const channel = (peer: string) =>
       createMeshChannel({
+        integrity: integrity,
         address: mesh.endpoints.grpc[peer] ?? '',
         identity: victim,
         peer,
@@ -300,7 +294,6 @@ describe('revocation on the whole mesh', () => {
       }
     } finally {
       for (const c of Object.values(ch)) c.close();
-      useMessageIntegrity(undefined);
       await integrity.close();
     }
   }, 60_000);
@@ -340,8 +333,8 @@ describe('join tokens and renewal on the whole mesh', () => {
     const a = await join1('renewtest-a');
     const b = await join1('renewtest-b');
     const integrity = await createMessageIntegrityFor(mesh.home);
-    useMessageIntegrity(integrity);
     const channel = createMeshChannel({
+      integrity: integrity,
       address: mesh.endpoints.grpc.ca ?? '',
       identity: a,
       peer: 'ca',
@@ -376,7 +369,6 @@ describe('join tokens and renewal on the whole mesh', () => {
       expect(refused.map((e) => e.details.code)).toEqual(['ERR_RENEW_IDENTITY', 'ERR_RENEW_IDENTITY']);
     } finally {
       channel.close();
-      useMessageIntegrity(undefined);
       await integrity.close();
     }
   });

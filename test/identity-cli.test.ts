@@ -4,21 +4,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type RunningCaService, startCaService } from '@zenmesh/ca';
 import { loadMasterKey } from '@zenmesh/crypto';
+import { mintJoinToken, startWorkloadIdentity, type WorkloadIdentity } from '@zenmesh/identity';
 import { spiffeIdFor } from '@zenmesh/pki';
-import {
-  createMessageIntegrity,
-  MESH_POLICY,
-  type RunningMessageIntegrity,
-  useMessageIntegrity,
-} from '@zenmesh/rpc';
+import { createMessageIntegrity, MESH_POLICY, type RunningMessageIntegrity } from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerCaCommands } from '../packages/cli/dist/commands/ca.js';
 import { createContextFactory } from '../packages/cli/dist/commands/context.js';
 import { createProgram } from '../packages/cli/dist/program.js';
-import { startWorkloadIdentity, type WorkloadIdentity } from '../packages/identity/dist/index.js';
-import { createLogger } from '../packages/telemetry/dist/index.js';
-import { mintJoinToken, type RunningCaService, startCaService } from '../services/ca/dist/index.js';
 
 const TD = 'zenmesh.local';
 const logger = createLogger('identity-cli', { level: 'silent' });
@@ -32,6 +27,7 @@ const workloads: WorkloadIdentity[] = [];
 
 const workload = async (service: string, files?: { cert: string; key: string; bundle: string }) => {
   const w = await startWorkloadIdentity({
+    integrity: integrity,
     service,
     trustDomain: TD,
     namespace: 'zenmesh',
@@ -77,9 +73,9 @@ let integrity: RunningMessageIntegrity;
 beforeAll(async () => {
   // Every mesh call is signed (issue 4): the CA, the workloads and the CLI of this process share the keyring.
   integrity = await createMessageIntegrity({ secretsDir: secrets, cluster: TD, logger });
-  useMessageIntegrity(integrity);
   mkdirSync(join(home, 'ca'), { recursive: true });
   ca = await startCaService({
+    integrity: integrity,
     bundleFile: join(home, 'ca', 'bundle.pem'),
     logger,
     trustDomain: TD,
@@ -103,7 +99,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const w of workloads) w.stop();
   await ca?.stop();
-  useMessageIntegrity(undefined);
   await integrity?.close();
   rmSync(home, { recursive: true, force: true });
 });

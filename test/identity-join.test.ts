@@ -5,23 +5,19 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openConfinedDir, type RunningCaService, startCaService } from '@zenmesh/ca';
 import { loadMasterKey } from '@zenmesh/crypto';
+import {
+  joinTrustDomain,
+  mintJoinToken,
+  startWorkloadIdentity,
+  type WorkloadIdentity,
+} from '@zenmesh/identity';
 import { createCsr, generateKeyPair, signRenewalProof, spiffeIdFor } from '@zenmesh/pki';
 import { CaService } from '@zenmesh/proto';
 import { Code, createMeshChannel, MESH_POLICY, type TlsIdentity } from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  joinTrustDomain,
-  startWorkloadIdentity,
-  type WorkloadIdentity,
-} from '../packages/identity/dist/index.js';
-import { createLogger } from '../packages/telemetry/dist/index.js';
-import {
-  mintJoinToken,
-  openConfinedDir,
-  type RunningCaService,
-  startCaService,
-} from '../services/ca/dist/index.js';
 
 const TD = 'zenmesh.local';
 const NS = 'zenmesh';
@@ -39,6 +35,7 @@ const workloads: WorkloadIdentity[] = [];
 
 const start = (secretsDir = secrets) =>
   startCaService({
+    integrity: false,
     logger,
     trustDomain: TD,
     namespace: NS,
@@ -78,6 +75,7 @@ const refusal = (p: Promise<unknown>) =>
 
 async function workload(service: string) {
   const w = await startWorkloadIdentity({
+    integrity: false,
     service,
     trustDomain: TD,
     namespace: NS,
@@ -92,6 +90,7 @@ async function workload(service: string) {
 }
 const caClient = (identity: TlsIdentity | WorkloadIdentity['provider']) => {
   const channel = createMeshChannel({
+    integrity: false,
     address: ca.ready.grpc,
     identity,
     peer: 'ca',

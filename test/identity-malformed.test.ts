@@ -1,12 +1,13 @@
 // The table of malformed client certificates from issue 3, thrown at real mutual-TLS servers. OpenSSL crafts
 // the bad certificates (it is the independent judge of what they contain); the servers are real grpc-js over
 // loopback. Each row names who refuses: the TLS handshake, the mesh server's SPIFFE/policy admission alone, or
-// the per-call peer guard of @zenmesh/identity in that admission (`createMeshServer({ verifyPeer })`, which
+// the per-call peer guard of @zenmesh/identity in that admission (`createMeshServer({ integrity: false, verifyPeer })`, which
 // every service of the mesh runs).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createPeerGuard, createRevocationList } from '@zenmesh/identity';
 import {
   type CertificateAuthority,
   createCertificateAuthority,
@@ -23,9 +24,8 @@ import {
   type MeshServer,
   type TlsIdentity,
 } from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPeerGuard, createRevocationList } from '../packages/identity/dist/index.js';
-import { createLogger } from '../packages/telemetry/dist/index.js';
 
 const TD = 'zenmesh.local';
 const NS = 'zenmesh';
@@ -123,6 +123,7 @@ beforeAll(async () => {
 
   // A real mesh service (health checks bypass admission), open to sa/ingester.
   const mesh = createMeshServer({
+    integrity: false,
     service: 'backend',
     identity: serverIdentity,
     trustDomain: TD,
@@ -136,6 +137,7 @@ beforeAll(async () => {
   // The same server with the per-call peer guard of @zenmesh/identity in admission (`verifyPeer`), as every
   // mesh service runs it.
   guarded = createMeshServer({
+    integrity: false,
     service: 'backend',
     identity: serverIdentity,
     trustDomain: TD,
@@ -226,6 +228,7 @@ afterAll(async () => {
 
 async function call(address: string, identity: TlsIdentity): Promise<'ok' | [Code, string]> {
   const channel = createMeshChannel({
+    integrity: false,
     address,
     identity,
     peer: 'backend',

@@ -6,14 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type RunningCaService, startCaService } from '@zenmesh/ca';
 import { loadMasterKey } from '@zenmesh/crypto';
+import { mintJoinToken, startWorkloadIdentity, type WorkloadIdentity } from '@zenmesh/identity';
 import { spiffeIdFor } from '@zenmesh/pki';
 import { CaService, EgressService } from '@zenmesh/proto';
 import { createMeshChannel, createMeshServer, MESH_POLICY, type MeshServer } from '@zenmesh/rpc';
+import { createLogger } from '@zenmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorkloadIdentity, type WorkloadIdentity } from '../packages/identity/dist/index.js';
-import { createLogger } from '../packages/telemetry/dist/index.js';
-import { mintJoinToken, type RunningCaService, startCaService } from '../services/ca/dist/index.js';
 
 const TD = 'zenmesh.local';
 const NS = 'zenmesh';
@@ -33,6 +33,7 @@ let backendAddress: string;
 async function workload(service: string): Promise<WorkloadIdentity> {
   const { token } = mintJoinToken(loadMasterKey(secrets), { spiffeId: spiffeIdFor(service) });
   return startWorkloadIdentity({
+    integrity: false,
     service,
     trustDomain: TD,
     namespace: NS,
@@ -49,6 +50,7 @@ function startTraffic() {
   const stats = { ok: 0, failed: 0, freshChannels: 0, errors: [] as string[] };
   let running = true;
   const longLived = createMeshChannel({
+    integrity: false,
     address: backendAddress,
     identity: ingester.provider,
     peer: 'backend',
@@ -60,6 +62,7 @@ function startTraffic() {
     while (running) {
       const channel = fresh
         ? createMeshChannel({
+            integrity: false,
             address: backendAddress,
             identity: ingester.provider,
             peer: 'backend',
@@ -102,6 +105,7 @@ const until = async (what: string, check: () => boolean | Promise<boolean>, time
 
 beforeAll(async () => {
   ca = await startCaService({
+    integrity: false,
     logger,
     trustDomain: TD,
     namespace: NS,
@@ -116,6 +120,7 @@ beforeAll(async () => {
   ingester = await workload('ingester');
   cli = await workload('cli');
   server = createMeshServer({
+    integrity: false,
     service: 'backend',
     identity: backend.provider,
     trustDomain: TD,
@@ -141,6 +146,7 @@ afterAll(async () => {
 
 const cliStatus = async () => {
   const channel = createMeshChannel({
+    integrity: false,
     address: ca.ready.grpc,
     identity: cli.provider,
     peer: 'ca',

@@ -29,6 +29,7 @@ beforeAll(async () => {
     logger: createLogger('token-edge', { level: 'silent' }),
     identity: { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem },
     ...TD,
+    integrity: false,
     grpcListen: '127.0.0.1:0',
     httpListen: '127.0.0.1:0',
     databaseUrl: scratch.url,

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMasterKey } from '@zenmesh/crypto';
+import { joinTrustDomain, mintJoinToken } from '@zenmesh/identity';
 import { createCsr, generateKeyPair, spiffeIdFor } from '@zenmesh/pki';
-import { joinTrustDomain } from '../../packages/identity/dist/index.js';
-import { mintJoinToken } from '../../services/ca/dist/index.js';
 
 export const TD = 'zenmesh.local';
 export const NS = 'zenmesh';

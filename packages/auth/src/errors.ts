@@ -1,3 +1,5 @@
+import { ZenMeshError } from '@zenmesh/errors';
+
 export type AuthErrorCode =
   | 'ERR_TOKEN_MISSING'
   | 'ERR_TOKEN_INVALID'
@@ -7,13 +9,8 @@ export type AuthErrorCode =
   | 'ERR_JWKS_UNAVAILABLE';
 
 /** The one error type of @zenmesh/auth; narrow on `code` (stable across versions), not on `instanceof`. */
-export class AuthError extends Error {
+export class AuthError extends ZenMeshError<AuthErrorCode> {
   override readonly name = 'AuthError';
-  readonly code: AuthErrorCode;
-  constructor(code: AuthErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-  }
 }
 
 export const isAuthError = (err: unknown, code?: AuthErrorCode): err is AuthError =>

@@ -1,3 +1,5 @@
+import { ZenMeshError } from '@zenmesh/errors';
+
 export type CliErrorCode =
   | 'ERR_USAGE'
   | 'ERR_NOT_RUNNING'
@@ -8,13 +10,11 @@ export type CliErrorCode =
   | 'ERR_UNHEALTHY';
 
 /** Errors the CLI reports as one line on stderr with a non-zero exit code. */
-export class CliError extends Error {
+export class CliError extends ZenMeshError<CliErrorCode> {
   override readonly name = 'CliError';
-  readonly code: CliErrorCode;
   readonly status: number | undefined;
   constructor(code: CliErrorCode, message: string, options?: ErrorOptions & { status?: number }) {
-    super(message, options);
-    this.code = code;
+    super(code, message, options);
     this.status = options?.status;
   }
 }

@@ -4,7 +4,7 @@ export type { CliErrorCode } from './errors.js';
 export { CliError } from './errors.js';
 export type { Endpoints } from './home.js';
 export { paths, readAdminKey, readEndpoints, zenmeshHome } from './home.js';
+export { SERVICES } from './launcher/launch-env.js';
 export type { LocalState, SvidFiles } from './launcher/state.js';
 export { ensureLocalState, issueLocalSvid } from './launcher/state.js';
-export { SERVICES } from './launcher/up.js';
 export { createProgram, main } from './program.js';

@@ -1,6 +1,11 @@
+import { ZenMeshError } from '@zenmesh/errors';
+
 export type ConfigErrorCode = 'ERR_CONFIG';
 
-export class ConfigError extends Error {
+/** A missing or invalid variable: the message is the one line an operator reads (`NAME: unset: ...`). */
+export class ConfigError extends ZenMeshError<ConfigErrorCode> {
   override readonly name = 'ConfigError';
-  readonly code: ConfigErrorCode = 'ERR_CONFIG';
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_CONFIG', message, options);
+  }
 }

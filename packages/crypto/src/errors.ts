@@ -1,3 +1,5 @@
+import { ZenMeshError } from '@zenmesh/errors';
+
 export type CryptoErrorCode =
   | 'ERR_MASTER_KEY_UNREADABLE'
   | 'ERR_MASTER_KEY_INVALID'
@@ -7,11 +9,6 @@ export type CryptoErrorCode =
   | 'ERR_NONCE_STORE_UNAVAILABLE';
 
 /** The one error type of this package; narrow on `code` (stable across versions). */
-export class CryptoError extends Error {
+export class CryptoError extends ZenMeshError<CryptoErrorCode> {
   override readonly name = 'CryptoError';
-  readonly code: CryptoErrorCode;
-  constructor(code: CryptoErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-  }
 }

@@ -29,7 +29,7 @@ export {
   DEFAULT_WINDOW_SECONDS,
 } from './message-signer.js';
 export type { NonceStore, RedisNonceStoreOptions } from './nonce-store.js';
-export { createMemoryNonceStore, createRedisNonceStore } from './nonce-store.js';
+export { createMemoryNonceStore, createNonceStore, createRedisNonceStore } from './nonce-store.js';
 export { base32, hmac, newId, randomToken, safeEqual, sha256Hex } from './primitives.js';
 export type { SecretBox } from './secret-box.js';
 export { createSecretBox } from './secret-box.js';

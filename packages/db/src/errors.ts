@@ -1,3 +1,5 @@
+import { ZenMeshError } from '@zenmesh/errors';
+
 /** Stable codes callers narrow on (check `code`, not `instanceof`, across packages). */
 export type DbErrorCode =
   | 'ERR_UNIQUE_VIOLATION'
@@ -14,9 +16,8 @@ export type DbErrorCode =
   | 'ERR_MIGRATION'
   | 'ERR_ROLE';
 
-export class DbError extends Error {
+export class DbError extends ZenMeshError<DbErrorCode> {
   override readonly name = 'DbError';
-  readonly code: DbErrorCode;
   /** Postgres SQLSTATE when the server reported one. */
   readonly sqlState: string | undefined;
   /** Name of the violated constraint, when there was one (e.g. `events_source_delivery_key`). */
@@ -27,8 +28,7 @@ export class DbError extends Error {
     message: string,
     options: { cause?: unknown; sqlState?: string | undefined; constraint?: string | undefined } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options.cause === undefined ? undefined : { cause: options.cause });
     this.sqlState = options.sqlState;
     this.constraint = options.constraint;
   }

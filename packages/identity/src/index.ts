@@ -1,5 +1,11 @@
 export { IdentityError, type IdentityErrorCode } from './errors.js';
 export { joinTrustDomain } from './join-client.js';
+export {
+  DEFAULT_JOIN_TOKEN_TTL_SECONDS,
+  type JoinTokenClaims,
+  mintJoinToken,
+  verifyJoinToken,
+} from './join-token.js';
 export { createPeerGuard, type PeerGuard, type PeerRefusalReason, type PeerVerdict } from './peer-guard.js';
 export { createRevocationList, type RevocationList } from './revocation-list.js';
 export {

@@ -58,7 +58,13 @@ export function joinTrustDomain(opts: {
           if (res.statusCode === 200) {
             try {
               const svid = fromBinary(JoinResponseSchema, text).svid;
-              if (!svid) throw new Error('empty JoinResponse');
+              if (!svid) {
+                throw new IdentityError(
+                  'ERR_CA_MALFORMED_ANSWER',
+                  'malformed_response',
+                  'empty JoinResponse',
+                );
+              }
               resolve(svid);
             } catch (cause) {
               reject(

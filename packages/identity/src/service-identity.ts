@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { spiffeIdFor } from '@zenmesh/pki';
-import { type IdentityProvider, loadTlsIdentity, type PeerCheck } from '@zenmesh/rpc';
+import { type IdentityProvider, loadTlsIdentity, type MessageIntegrity, type PeerCheck } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
 import { createPeerGuard, type PeerGuard } from './peer-guard.js';
 import { createRevocationList } from './revocation-list.js';
@@ -12,6 +12,8 @@ export interface ServiceIdentityOptions {
   trustDomain: string;
   namespace: string;
   logger: Logger;
+  /** Signs the agent's calls to the CA (the process's message integrity, built first); `false` for mTLS alone. */
+  integrity: MessageIntegrity | false;
   /**
    * Run the workload agent (the normal case): join with the token, renew, watch bundle and revocations.
    * `files` keeps the SVID on disk so a restart can resume from it without a token.
@@ -72,6 +74,7 @@ export async function startServiceIdentity(opts: ServiceIdentityOptions): Promis
       caAddress: opts.agent.caAddress,
       caJoinAddress: opts.agent.caJoinAddress,
       bundlePem: opts.agent.bundlePem,
+      integrity: opts.integrity,
       ...(opts.agent.joinToken ? { joinToken: opts.agent.joinToken } : {}),
       ...(opts.agent.files ? { files: opts.agent.files } : {}),
       ...(opts.agent.servingAddress ? { servingAddress: opts.agent.servingAddress } : {}),

@@ -6,6 +6,7 @@ import {
   createMeshChannel,
   type IdentityProvider,
   type MeshChannel,
+  type MessageIntegrity,
   type TlsIdentity,
 } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
@@ -26,6 +27,8 @@ export interface WorkloadIdentityOptions {
   caJoinAddress: string;
   /** PEM bundle given out of band (ZENMESH_TLS_CA): authenticates the CA at join. */
   bundlePem: string;
+  /** Signs the agent's own calls to the CA (renewals, watches) like every mesh call; `false` for mTLS alone. */
+  integrity: MessageIntegrity | false;
   /** One-time join token (ZENMESH_JOIN_TOKEN); not needed when `files` hold a still-valid SVID. */
   joinToken?: string;
   /** Where to keep the SVID, key and bundle (rewritten on every change), e.g. for the CLI. */
@@ -145,6 +148,7 @@ export async function startWorkloadIdentity(opts: WorkloadIdentityOptions): Prom
     peer: 'ca',
     trustDomain,
     namespace,
+    integrity: opts.integrity,
     timeoutMs: 10_000,
   });
   const ca = channel.client(CaService);
@@ -191,7 +195,9 @@ export async function startWorkloadIdentity(opts: WorkloadIdentityOptions): Prom
           currentCertificatePem: current.cert,
           proof: signRenewalProof(current.key, csrPem),
         });
-        if (!res.svid) throw new Error('empty RenewResponse');
+        if (!res.svid) {
+          throw new IdentityError('ERR_CA_MALFORMED_ANSWER', 'malformed_response', 'empty RenewResponse');
+        }
         const version = Number(res.svid.bundleVersion);
         const ca2 = version >= svid.bundleVersion ? bundleText(res.svid.bundlePem) : current.ca;
         provider.update({ cert: res.svid.certificatePem, key: keyPair.privateKeyPem, ca: ca2 });
@@ -294,7 +300,9 @@ export async function startWorkloadIdentity(opts: WorkloadIdentityOptions): Prom
 }
 
 function stateOf(issued: IssuedSvid, renewals: number): SvidState {
-  if (!issued.notAfter) throw new Error('issued SVID without notAfter');
+  if (!issued.notAfter) {
+    throw new IdentityError('ERR_CA_MALFORMED_ANSWER', 'malformed_response', 'issued SVID without notAfter');
+  }
   return {
     spiffeId: issued.spiffeId,
     serial: issued.serial,

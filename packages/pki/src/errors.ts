@@ -1,3 +1,5 @@
+import { ZenMeshError } from '@zenmesh/errors';
+
 /**
  * Stable refusal codes. Callers (and other packages) narrow on `code`, never on `instanceof`,
  * because two copies of this package may be loaded side by side.
@@ -22,12 +24,6 @@ export type PkiErrorCode =
   | 'ERR_SVID_UNTRUSTED'
   | 'ERR_SVID_ID_MISMATCH';
 
-export class PkiError extends Error {
-  readonly code: PkiErrorCode;
-
-  constructor(code: PkiErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PkiError';
-    this.code = code;
-  }
+export class PkiError extends ZenMeshError<PkiErrorCode> {
+  override readonly name = 'PkiError';
 }

@@ -1,44 +1,23 @@
-import type { PeerCertificate } from 'node:tls';
 import { create, type DescMethod, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import * as grpc from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { parseSpiffeId, spiffeIdFor, spiffeIdFromCertificate } from '@zenmesh/pki';
+import { createCallSigner, type SignedRequest } from './call-signer.js';
+import { toIdentityProvider } from './certificate-provider.js';
 import { Code, RpcError } from './errors.js';
-import { type IdentityProvider, type TlsIdentity, toIdentityProvider } from './identity.js';
-import { meshDefaults } from './mesh-defaults.js';
-import {
-  INTEGRITY_METADATA,
-  isExempt,
-  type MessageIntegrity,
-  resolveIntegrity,
-  signatureMetadata,
-} from './message-integrity.js';
-import type { PeerCheck } from './server.js';
+import { INTEGRITY_METADATA } from './message-integrity.js';
+import { createServerIdentityCheck } from './server-identity-check.js';
 import { metadataSetter } from './trace-context.js';
-import type { CallOptions, ServiceClient } from './types.js';
+import type { CallOptions, MeshTransport, ServiceClient } from './types.js';
 
-export interface MeshChannelOptions {
+export interface MeshChannelOptions extends MeshTransport {
   /** host:port of the server. */
   address: string;
-  identity: TlsIdentity | IdentityProvider;
   /** Service account name the server's certificate must carry (`sa/<peer>`), e.g. 'backend'. */
   peer: string;
-  trustDomain: string;
-  namespace: string;
   /** Default deadline of every call. Default 5 s; no call is ever made without one. */
   timeoutMs?: number;
-  /**
-   * Per-message HMAC: requests signed, unary responses verified before parsing. Default: what
-   * `useMessageIntegrity` installed for the process; `false` turns it off.
-   */
-  integrity?: MessageIntegrity | false;
-  /**
-   * An extra check of the server's certificate at each handshake, after its SPIFFE ID matched (e.g. the
-   * revocation list and the X509-SVID profile, `@zenmesh/identity` `guard.verify`). Default: what
-   * `useMeshDefaults` installed for the process.
-   */
-  verifyPeer?: PeerCheck;
 }
 
 export interface MeshChannel {
@@ -52,9 +31,9 @@ export interface MeshChannel {
 const passThrough = (value: Buffer) => value;
 
 /**
- * One mutual-TLS channel to one mesh server. The server is authenticated by its SPIFFE ID, not its host
- * name: `checkServerIdentity` accepts exactly one URI SAN equal to the expected ID
- * (https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md#5-validation).
+ * One mutual-TLS channel to one mesh server: a thin grpc-js adapter over `server-identity-check.ts` (the
+ * server is authenticated by its SPIFFE ID, not its host name) and `call-signer.ts` (every request signed
+ * over its exact bytes, every unary response verified before it is parsed).
  */
 export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   const expectedServerId = spiffeIdFor(options.peer, {
@@ -63,24 +42,7 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   });
   parseSpiffeId(expectedServerId);
   const identity = toIdentityProvider(options.identity);
-  const verifyPeer = options.verifyPeer ?? meshDefaults().verifyPeer;
-  const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
-    try {
-      const actual = spiffeIdFromCertificate(cert);
-      if (actual !== expectedServerId) {
-        return new Error(`server SPIFFE ID ${actual} is not the expected ${expectedServerId}`);
-      }
-      const verdict = verifyPeer?.(cert);
-      if (verdict && !verdict.ok) {
-        return new Error(
-          `server ${actual} refused: ${verdict.reason}${verdict.detail ? ` (${verdict.detail})` : ''}`,
-        );
-      }
-      return undefined;
-    } catch (err) {
-      return err instanceof Error ? err : new Error(String(err));
-    }
-  };
+  const checkServerIdentity = createServerIdentityCheck(expectedServerId, options.verifyPeer);
   const credentials = grpc.experimental.createCertificateProviderChannelCredentials(identity, identity, {
     checkServerIdentity,
   });
@@ -94,7 +56,7 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   });
   const defaultTimeout = options.timeoutMs ?? 5_000;
   const tracer = trace.getTracer('@zenmesh/rpc');
-  const integrity = resolveIntegrity(options.integrity);
+  const signer = createCallSigner(options.integrity);
   // Our own SPIFFE ID goes into every signature; read from the current certificate (it may be renewed).
   let callerCache = { cert: '', id: '' };
   const callerId = () => {
@@ -120,12 +82,9 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
     const bytes = Buffer.from(
       toBinary(method.input, create(method.input, request as Record<string, unknown>)),
     );
-    let signature: { keyId: string; nonce: string } | undefined;
-    if (integrity && !isExempt(integrity, path)) {
-      const sig = integrity.signer.signRequest({ path, callerId: callerId(), body: bytes });
-      for (const [key, value] of Object.entries(signatureMetadata(sig))) metadata.set(key, value);
-      signature = { keyId: sig.keyId, nonce: sig.nonce };
-    }
+    const signing = signer.sign(path, callerId, bytes);
+    if (signing) for (const [key, value] of Object.entries(signing.metadata)) metadata.set(key, value);
+    const signature = signing?.signed;
     const deadline = Date.now() + (callOptions?.timeoutMs ?? defaultTimeout);
     return { span, metadata, bytes, deadline, signature };
   };
@@ -133,15 +92,18 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   /** A unary response is parsed only once its signature over the exact received bytes is verified. */
   const checkResponse = (
     path: string,
-    signature: { keyId: string; nonce: string } | undefined,
+    signature: SignedRequest | undefined,
     reply: Buffer,
     trailers: grpc.Metadata | undefined,
   ): RpcError | undefined => {
-    if (!integrity || !signature) return undefined;
     const given = trailers?.get(INTEGRITY_METADATA.responseSignature)[0];
-    if (given === undefined) return new RpcError(Code.UNAUTHENTICATED, 'missing_response_signature');
-    const ok = integrity.signer.verifyResponse({ path, ...signature, body: reply, signature: String(given) });
-    return ok ? undefined : new RpcError(Code.UNAUTHENTICATED, 'bad_response_signature');
+    const refusal = signer.checkResponse(
+      path,
+      signature,
+      reply,
+      given === undefined ? undefined : String(given),
+    );
+    return refusal === undefined ? undefined : new RpcError(Code.UNAUTHENTICATED, refusal);
   };
 
   const toRpcError = (err: grpc.ServiceError): RpcError =>

@@ -1,4 +1,5 @@
 import { status as Code } from '@grpc/grpc-js';
+import { ZenMeshError } from '@zenmesh/errors';
 
 export { Code };
 
@@ -6,13 +7,11 @@ export { Code };
  * A refusal or failure of one RPC. `reason` is a short, stable, machine-readable string that crosses the
  * wire (the gRPC status details); anything more specific stays in the server log via `cause`.
  */
-export class RpcError extends Error {
+export class RpcError extends ZenMeshError<Code> {
   override readonly name = 'RpcError';
-  readonly code: Code;
   readonly reason: string;
   constructor(code: Code, reason: string, options?: ErrorOptions) {
-    super(`${Code[code] ?? code}: ${reason}`, options);
-    this.code = code;
+    super(code, `${Code[code] ?? code}: ${reason}`, options);
     this.reason = reason;
   }
 }

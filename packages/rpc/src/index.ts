@@ -1,9 +1,17 @@
+export type {
+  Admission,
+  AdmissionOptions,
+  AdmissionRequest,
+  AdmissionVerdict,
+  MetadataReader,
+  RefusalStatus,
+} from './admission.js';
+export { createAdmission } from './admission.js';
+export type { IdentityProvider, TlsIdentity } from './certificate-provider.js';
+export { createIdentityProvider } from './certificate-provider.js';
 export type { MeshChannel, MeshChannelOptions } from './client.js';
 export { createMeshChannel } from './client.js';
 export { Code, isRpcError, RpcError } from './errors.js';
-export type { FileTlsIdentity, IdentityProvider, TlsIdentity } from './identity.js';
-export { createIdentityProvider, loadTlsIdentity, TlsIdentityError } from './identity.js';
-export { type MeshDefaults, useMeshDefaults } from './mesh-defaults.js';
 export type {
   IntegrityRefusal,
   MessageIntegrity,
@@ -15,13 +23,15 @@ export {
   INTEGRITY_EXEMPT,
   INTEGRITY_METADATA,
   signatureMetadata,
-  useMessageIntegrity,
 } from './message-integrity.js';
+export type { PeerCheck } from './peer.js';
 export { peerFromCall } from './peer.js';
+export type { FileTlsIdentity } from './pem-identity.js';
+export { loadTlsIdentity, TlsIdentityError } from './pem-identity.js';
 export type { Peer, PolicyDecision, PolicyTable } from './policy.js';
 export { authorize, MESH_POLICY } from './policy.js';
 export type { ProbeResult, ProbeTarget } from './probe.js';
 export { encodeRequest, probeCall } from './probe.js';
-export type { MeshServer, MeshServerOptions, PeerCheck } from './server.js';
+export type { MeshServer, MeshServerOptions } from './server.js';
 export { createMeshServer } from './server.js';
-export type { CallContext, CallOptions, ServiceClient, ServiceImpl } from './types.js';
+export type { CallContext, CallOptions, MeshTransport, ServiceClient, ServiceImpl } from './types.js';

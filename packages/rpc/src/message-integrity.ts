@@ -45,21 +45,6 @@ export interface MessageIntegrity {
 
 export type IntegrityRefusal = RequestRefusal | 'replayed_nonce' | 'replay_store_unavailable';
 
-let processDefault: MessageIntegrity | undefined;
-
-/**
- * Installs the integrity every mesh server and channel of this process uses unless given one explicitly.
- * Each service's main.ts calls this once, before creating servers and channels.
- */
-export function useMessageIntegrity(integrity: MessageIntegrity | undefined): void {
-  processDefault = integrity;
-}
-
-/** `false` turns integrity off for one server or channel (tests of mTLS alone); undefined means the default. */
-export const resolveIntegrity = (
-  option: MessageIntegrity | false | undefined,
-): MessageIntegrity | undefined => (option === false ? undefined : (option ?? processDefault));
-
 export const isExempt = (integrity: MessageIntegrity, path: string) =>
   (integrity.exempt ?? INTEGRITY_EXEMPT).includes(path);
 
@@ -111,6 +96,15 @@ export async function admitMessage(
     return { ok: false, reason: 'replay_store_unavailable', cause };
   }
 }
+
+/** The response signature of a unary answer: HMAC over its exact bytes, bound to the request's key and nonce. */
+export const signResponse = (
+  integrity: MessageIntegrity,
+  path: string,
+  signed: { keyId: string; nonce: string },
+  body: Uint8Array,
+): string | undefined =>
+  integrity.signer.signResponse({ path, keyId: signed.keyId, nonce: signed.nonce, body });
 
 export interface MessageIntegrityOptions {
   /** Holds master.key and the keyring file. */

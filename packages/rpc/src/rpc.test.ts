@@ -35,7 +35,6 @@ import {
   type MeshServer,
   RpcError,
   type TlsIdentity,
-  useMeshDefaults,
 } from './index.js';
 
 const logger = createLogger('rpc-test', { level: 'silent' });
@@ -77,6 +76,7 @@ beforeAll(async () => {
     identity: { ...egress, ca: `${ca.certPem}\n${foreignCa.certPem}` },
     trustDomain: TD,
     namespace: NS,
+    integrity: false,
     logger,
   });
   server.register(EgressService, {
@@ -102,6 +102,7 @@ const channelAs = (identity: TlsIdentity, peer = 'egress', timeoutMs?: number) =
     peer,
     trustDomain: TD,
     namespace: NS,
+    integrity: false,
     ...(timeoutMs ? { timeoutMs } : {}),
   });
 
@@ -284,6 +285,7 @@ describe('mesh rpc over mutual TLS', () => {
       peer: 'egress',
       trustDomain: TD,
       namespace: NS,
+      integrity: false,
     });
     await ch.client(EgressService).dispatch({ eventId: 'evt_a' });
     // A different identity the policy refuses: if the new certificate is used, the refusal proves it.
@@ -295,6 +297,7 @@ describe('mesh rpc over mutual TLS', () => {
       peer: 'egress',
       trustDomain: TD,
       namespace: NS,
+      integrity: false,
     });
     await expectRpcError(ch2.client(EgressService).dispatch({ eventId: 'evt_b' }), Code.PERMISSION_DENIED);
     ch2.close();
@@ -309,6 +312,7 @@ describe('per-call peer checks (verifyPeer)', () => {
       identity: identities.get('egress') as TlsIdentity,
       trustDomain: TD,
       namespace: NS,
+      integrity: false,
       logger,
       verifyPeer: (cert) =>
         cert && refused.has(cert.fingerprint256) ? { ok: false, reason: 'svid_revoked' } : { ok: true },
@@ -321,6 +325,7 @@ describe('per-call peer checks (verifyPeer)', () => {
       peer: 'egress',
       trustDomain: TD,
       namespace: NS,
+      integrity: false,
     });
     await ch.client(EgressService).dispatch({ eventId: 'evt_a' });
     // Refused on the same, already open connection: the check runs per call, not per handshake.
@@ -336,15 +341,19 @@ describe('per-call peer checks (verifyPeer)', () => {
     await guarded.shutdown({ graceMs: 100 });
   });
 
-  it('a channel refuses a server its check refuses; useMeshDefaults installs the check process-wide', async () => {
-    useMeshDefaults({ verifyPeer: () => ({ ok: false, reason: 'svid_revoked', detail: 'test' }) });
-    try {
-      const ch = channelAs(identities.get('ingester') as TlsIdentity, 'egress', 3000);
-      await expectRpcError(ch.client(EgressService).dispatch({ eventId: 'evt_1' }), Code.UNAVAILABLE);
-      ch.close();
-    } finally {
-      useMeshDefaults({});
-    }
+  it('a channel refuses a server its check refuses (the check is an explicit option, never a process default)', async () => {
+    const refusing = createMeshChannel({
+      address,
+      identity: identities.get('ingester') as TlsIdentity,
+      peer: 'egress',
+      trustDomain: TD,
+      namespace: NS,
+      integrity: false,
+      timeoutMs: 3000,
+      verifyPeer: () => ({ ok: false, reason: 'svid_revoked', detail: 'test' }),
+    });
+    await expectRpcError(refusing.client(EgressService).dispatch({ eventId: 'evt_1' }), Code.UNAVAILABLE);
+    refusing.close();
     const ok = channelAs(identities.get('ingester') as TlsIdentity, 'egress', 3000);
     await ok.client(EgressService).dispatch({ eventId: 'evt_2' });
     ok.close();
@@ -375,6 +384,7 @@ describe('per-call peer checks (verifyPeer)', () => {
         peer: 'egress',
         trustDomain: TD,
         namespace: NS,
+        integrity: false,
       });
       await expectRpcError(ch.client(EgressService).dispatch({ eventId: 'evt_c' }), Code.PERMISSION_DENIED);
       ch.close();
@@ -393,13 +403,19 @@ describe('graceful shutdown', () => {
       identity: egress,
       trustDomain: TD,
       namespace: NS,
+      integrity: false,
       logger,
     });
     let release: () => void = () => {};
+    let entered: () => void = () => {};
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
     s.register(EgressService, {
       dispatch: () =>
         new Promise((resolve) => {
           release = () => resolve({ accepted: true });
+          entered();
         }),
     });
     const { address: addr } = await s.listen('127.0.0.1:0');
@@ -409,10 +425,12 @@ describe('graceful shutdown', () => {
       peer: 'egress',
       trustDomain: TD,
       namespace: NS,
+      integrity: false,
       timeoutMs: 3000,
     });
     const inflight = ch.client(EgressService).dispatch({ eventId: 'evt_1' });
-    await new Promise((r) => setTimeout(r, 100));
+    // Shut down only once the call is really in flight (its handler runs), however slow the machine.
+    await inHandler;
     const stopped = s.shutdown({ graceMs: 2000 });
     setTimeout(() => release(), 150);
     await expect(inflight).resolves.toMatchObject({ accepted: true });

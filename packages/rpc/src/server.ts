@@ -1,69 +1,26 @@
-import type { PeerCertificate } from 'node:tls';
-import { create, type DescMethod, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import * as grpc from '@grpc/grpc-js';
-import {
-  context,
-  metrics,
-  propagation,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-} from '@opentelemetry/api';
+import { metrics } from '@opentelemetry/api';
 import type { Logger } from '@zenmesh/telemetry';
 import { HealthImplementation } from 'grpc-health-check';
-import { Code, isRpcError, RpcError } from './errors.js';
-import { type IdentityProvider, type TlsIdentity, toIdentityProvider } from './identity.js';
-import { meshDefaults } from './mesh-defaults.js';
-import {
-  admitMessage,
-  INTEGRITY_METADATA,
-  isExempt,
-  type MessageIntegrity,
-  resolveIntegrity,
-} from './message-integrity.js';
-import { peerFromCall } from './peer.js';
-import { authorize, MESH_POLICY, type Peer, type PolicyTable } from './policy.js';
-import { metadataGetter } from './trace-context.js';
-import type { CallContext, ServiceImpl } from './types.js';
+import { type AdmissionVerdict, createAdmission } from './admission.js';
+import { toIdentityProvider } from './certificate-provider.js';
+import { Code } from './errors.js';
+import { INTEGRITY_METADATA, signResponse } from './message-integrity.js';
+import { MESH_POLICY, type PolicyTable } from './policy.js';
+import { type AnyServerCall, createCallRunner, serviceError } from './server-calls.js';
+import type { CallContext, MeshTransport, ServiceImpl } from './types.js';
 
-export interface MeshServerOptions {
+export interface MeshServerOptions extends MeshTransport {
   /** Our own service account name (`sa/<service>`), for logs and spans. */
   service: string;
-  identity: TlsIdentity | IdentityProvider;
-  trustDomain: string;
-  namespace: string;
   logger: Logger;
   policy?: PolicyTable;
   /** Largest accepted request, bytes. Default 4 MiB (the gRPC default). */
   maxRequestBytes?: number;
-  /**
-   * Per-message HMAC and replay protection. Default: what `useMessageIntegrity` installed for the process;
-   * `false` (tests of mTLS alone) turns it off.
-   */
-  integrity?: MessageIntegrity | false;
-  /**
-   * A per-call check of the caller's certificate on top of the handshake (e.g. the revocation list and the
-   * X509-SVID profile, `@zenmesh/identity` `guard.verify`). It runs on every call, so a certificate revoked
-   * while its connection is open is refused on that connection's next call: UNAUTHENTICATED with the reason.
-   * Default: what `useMeshDefaults` installed for the process.
-   */
-  verifyPeer?: PeerCheck;
-  /**
-   * Close each client connection this long after it was opened (HTTP/2 GOAWAY), letting calls in flight
-   * finish within `connectionGraceMs`; the client reconnects with a fresh handshake, so connections never
-   * outlive the certificates they were authenticated with by much. Default: `useMeshDefaults`, else never.
-   */
-  maxConnectionAgeMs?: number;
   /** Grace for calls in flight on a connection past its maximum age. Default 30 s. */
   connectionGraceMs?: number;
 }
-
-/** What a per-call peer check answers: ok, or a short reason (the refusal's details) and a log-only detail. */
-export type PeerCheck = (
-  cert: PeerCertificate | undefined,
-) => { ok: true } | { ok: false; reason: string; detail?: string };
 
 export interface MeshServer {
   register<S extends GenServiceMethods>(service: GenService<S>, impl: ServiceImpl<S>): void;
@@ -78,32 +35,20 @@ export interface MeshServer {
 
 const passThrough = (value: Buffer) => value;
 
-type AnyServerCall = grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerWritableStream<Buffer, Buffer>;
-
-/** Who is calling, and the key version and nonce its request was signed with (for the response signature). */
-interface Admitted {
-  peer: Peer;
-  keyId: string | undefined;
-  nonce: string | undefined;
-}
-
 const refusalCounter = metrics.getMeter('@zenmesh/rpc').createCounter('zenmesh.rpc.refusals', {
   description: 'RPCs refused before reaching a handler, by reason',
 });
 
 /**
- * A gRPC server that accepts only mutual TLS with certificates chaining to the trust bundle, reads the
- * caller's SPIFFE ID from its certificate, checks it against the policy table for the method, and hands the
- * handler a typed request and the caller's identity. Requests are deserialised here, not by grpc-js, so the
- * exact received bytes stay available (the message-integrity layer signs those bytes) and a malformed
- * message is INVALID_ARGUMENT rather than INTERNAL.
+ * A gRPC server that accepts only mutual TLS with certificates chaining to the trust bundle and runs every
+ * call through the admission core (`admission.ts`: peer check, SPIFFE ID against the policy table, message
+ * integrity) before its handler gets a typed request and the caller's identity. This file only adapts grpc-js
+ * to that core: requests are deserialised here, not by grpc-js, so the exact received bytes stay available
+ * for the HMAC, and each refusal becomes a status, a log line and a counter.
  */
 export function createMeshServer(options: MeshServerOptions): MeshServer {
-  const { logger, trustDomain, namespace } = options;
-  const policy = options.policy ?? MESH_POLICY;
+  const { logger, maxConnectionAgeMs } = options;
   const identity = toIdentityProvider(options.identity);
-  const verifyPeer = options.verifyPeer ?? meshDefaults().verifyPeer;
-  const maxConnectionAgeMs = options.maxConnectionAgeMs ?? meshDefaults().maxConnectionAgeMs;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxRequestBytes ?? 4 * 1024 * 1024,
     ...(maxConnectionAgeMs
@@ -113,142 +58,61 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
         }
       : {}),
   });
-  const integrity = resolveIntegrity(options.integrity);
+  const integrity = options.integrity === false ? undefined : options.integrity;
+  const admission = createAdmission({
+    trustDomain: options.trustDomain,
+    namespace: options.namespace,
+    policy: options.policy ?? MESH_POLICY,
+    verifyPeer: options.verifyPeer,
+    integrity: options.integrity,
+  });
+  const runner = createCallRunner({ service: options.service, logger });
   const health = new HealthImplementation({ '': 'SERVING' });
   const healthNames = new Set<string>(['']);
   const refusals = new Map<string, number>();
-  const tracer = trace.getTracer('@zenmesh/rpc');
 
-  const refuse = (
-    reason: string,
-    code: Code,
-    path: string,
-    peer: Peer | undefined,
-    detail?: string,
-  ): grpc.ServiceError => {
+  /** The call as the admission core sees it, and its verdict as a grpc-js error when refused. */
+  const admit = async (call: AnyServerCall, path: string) => {
+    const verdict = await admission.admit({
+      method: path,
+      peer: call.getAuthContext()?.sslPeerCertificate,
+      metadata: (name) => {
+        const value = call.metadata.get(name)[0];
+        return value === undefined ? undefined : String(value);
+      },
+      body: call.request,
+    });
+    if (!verdict.ok) return refuse(verdict, path);
+    return verdict;
+  };
+
+  const refuse = (verdict: Extract<AdmissionVerdict, { ok: false }>, path: string): grpc.ServiceError => {
+    const { reason, caller, detail } = verdict;
     refusals.set(reason, (refusals.get(reason) ?? 0) + 1);
     try {
       refusalCounter.add(1, { reason, 'rpc.method': path, 'zenmesh.service': options.service });
     } catch {
       // Telemetry never throws into the request path.
     }
+    if (verdict.cause !== undefined) {
+      logger.error({ rpc: path, err: verdict.cause }, 'nonce store unavailable; refusing (fail closed)');
+    }
     logger.warn(
-      { rpc: path, reason, peer: peer?.spiffeId ?? null, ...(detail ? { detail } : {}) },
+      { rpc: path, reason, peer: caller?.spiffeId ?? null, ...(detail ? { detail } : {}) },
       'rpc refused',
     );
-    return Object.assign(new Error(reason), { code, details: reason, metadata: new grpc.Metadata() });
-  };
-
-  /**
-   * The checks every call passes before its handler runs, in the order of DESIGN.md "One internal call":
-   * client certificate (the handshake) → per-call peer check (revocation, SVID profile) → SPIFFE ID and
-   * policy → timestamp window → HMAC over the received bytes → nonce claimed. Returns the admitted caller or
-   * a refusal.
-   */
-  const admit = async (call: AnyServerCall, path: string): Promise<Admitted | grpc.ServiceError> => {
-    const peer = peerFromCall(call);
-    if (verifyPeer) {
-      const verdict = verifyPeer(call.getAuthContext()?.sslPeerCertificate);
-      if (!verdict.ok) return refuse(verdict.reason, Code.UNAUTHENTICATED, path, peer, verdict.detail);
-    }
-    if (!peer) return refuse('no_peer_identity', Code.UNAUTHENTICATED, path, undefined);
-    const decision = authorize(policy, path.slice(1), peer, { trustDomain, namespace });
-    if (!decision.allowed) return refuse(decision.reason, Code.PERMISSION_DENIED, path, peer);
-    if (!integrity || isExempt(integrity, path)) return { peer, keyId: undefined, nonce: undefined };
-    const verdict = await admitMessage(integrity, {
-      path,
-      callerId: peer.spiffeId,
-      body: call.request,
-      read: (name) => {
-        const value = call.metadata.get(name)[0];
-        return value === undefined ? undefined : String(value);
-      },
-    });
-    if (!verdict.ok) {
-      if (verdict.reason === 'replay_store_unavailable') {
-        logger.error({ rpc: path, err: verdict.cause }, 'nonce store unavailable; refusing (fail closed)');
-        return refuse(verdict.reason, Code.UNAVAILABLE, path, peer);
-      }
-      return refuse(verdict.reason, Code.UNAUTHENTICATED, path, peer);
-    }
-    return { peer, keyId: verdict.keyId, nonce: verdict.nonce };
+    return serviceError(Code[verdict.status], reason);
   };
 
   /** Trailing metadata signing a unary response over its exact bytes, bound to the request's nonce. */
-  const responseTrailer = (path: string, admitted: Admitted, body: Buffer): grpc.Metadata | undefined => {
-    if (!integrity || admitted.keyId === undefined || admitted.nonce === undefined) return undefined;
-    const signature = integrity.signer.signResponse({
-      path,
-      keyId: admitted.keyId,
-      nonce: admitted.nonce,
-      body,
-    });
-    if (signature === undefined) return undefined;
-    const trailer = new grpc.Metadata();
-    trailer.set(INTEGRITY_METADATA.responseSignature, signature);
-    return trailer;
-  };
-
-  const makeContext = (call: AnyServerCall, path: string, peer: Peer): CallContext => {
-    const controller = new AbortController();
-    call.on('cancelled', () => controller.abort(new RpcError(Code.CANCELLED, 'cancelled')));
-    const deadline = call.getDeadline();
-    const deadlineDate =
-      deadline instanceof Date ? deadline : Number.isFinite(deadline) ? new Date(deadline) : undefined;
-    return {
-      peer,
-      path,
-      signal: controller.signal,
-      deadline: deadlineDate,
-      logger: logger.child({ rpc: path, peer: peer.spiffeId }),
-      header(name) {
-        const value = call.metadata.get(name)[0];
-        return value === undefined ? undefined : String(value);
-      },
+  const trailerFor =
+    (path: string, signed: { keyId: string; nonce: string } | undefined) => (body: Buffer) => {
+      const signature = integrity && signed ? signResponse(integrity, path, signed, body) : undefined;
+      if (signature === undefined) return undefined;
+      const trailer = new grpc.Metadata();
+      trailer.set(INTEGRITY_METADATA.responseSignature, signature);
+      return trailer;
     };
-  };
-
-  const toServiceError = (err: unknown, path: string): grpc.ServiceError => {
-    if (isRpcError(err)) {
-      return Object.assign(new Error(err.reason), {
-        code: err.code,
-        details: err.reason,
-        metadata: new grpc.Metadata(),
-      });
-    }
-    logger.error({ err, rpc: path }, 'handler failed');
-    return Object.assign(new Error('internal'), {
-      code: Code.INTERNAL,
-      details: 'internal',
-      metadata: new grpc.Metadata(),
-    });
-  };
-
-  const parse = (method: DescMethod, bytes: Buffer) => {
-    try {
-      return fromBinary(method.input, bytes);
-    } catch (err) {
-      throw new RpcError(Code.INVALID_ARGUMENT, 'malformed_request', { cause: err });
-    }
-  };
-
-  const spanFor = (call: AnyServerCall, path: string, peer: Peer) => {
-    const parent = propagation.extract(ROOT_CONTEXT, call.metadata, metadataGetter);
-    const span = tracer.startSpan(
-      path.slice(1),
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'rpc.system': 'grpc',
-          'rpc.method': path,
-          'zenmesh.peer': peer.spiffeId,
-          'zenmesh.service': options.service,
-        },
-      },
-      parent,
-    );
-    return { span, ctx: trace.setSpan(parent, span) };
-  };
 
   return {
     refusals,
@@ -272,77 +136,18 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
           responseSerialize: passThrough,
           responseDeserialize: passThrough,
         };
-        if (!streaming) {
-          const unary: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) =>
-            void admit(call, path).then((admitted) => {
-              if (admitted instanceof Error) return callback(admitted);
-              return runUnary(call, callback, admitted);
-            });
-          const runUnary = (
-            call: grpc.ServerUnaryCall<Buffer, Buffer>,
-            callback: grpc.sendUnaryData<Buffer>,
-            admitted: Admitted,
-          ) => {
-            const { span, ctx } = spanFor(call, path, admitted.peer);
-            void context.with(ctx, async () => {
-              try {
-                const request = parse(method, call.request);
-                const reply = await (fn as (r: unknown, c: CallContext) => Promise<object>)(
-                  request,
-                  makeContext(call, path, admitted.peer),
-                );
-                const bytes = Buffer.from(
-                  toBinary(method.output, create(method.output, reply as Record<string, unknown>)),
-                );
-                callback(null, bytes, responseTrailer(path, admitted, bytes));
-              } catch (err) {
-                const error = toServiceError(err, path);
-                span.setStatus({ code: SpanStatusCode.ERROR, message: error.details });
-                span.setAttribute('rpc.grpc.status_code', error.code);
-                callback(error);
-              } finally {
-                span.end();
-              }
-            });
-          };
-          handlers[method.localName] = unary;
-        } else {
-          // Streamed responses are not signed (gRPC metadata cannot follow each message); the request is.
-          const stream: grpc.handleServerStreamingCall<Buffer, Buffer> = (call) =>
-            void admit(call, path).then((admitted) => {
-              if (admitted instanceof Error) call.destroy(admitted);
-              else runStream(call, admitted.peer);
-            });
-          const runStream = (call: grpc.ServerWritableStream<Buffer, Buffer>, peer: Peer) => {
-            const { span, ctx } = spanFor(call, path, peer);
-            void context.with(ctx, async () => {
-              try {
-                const request = parse(method, call.request);
-                const iterable = (fn as (r: unknown, c: CallContext) => AsyncIterable<object>)(
-                  request,
-                  makeContext(call, path, peer),
-                );
-                for await (const item of iterable) {
-                  if (call.cancelled) break;
-                  const ok = call.write(
-                    Buffer.from(
-                      toBinary(method.output, create(method.output, item as Record<string, unknown>)),
-                    ),
-                  );
-                  if (!ok) await new Promise((resolve) => call.once('drain', resolve));
-                }
-                call.end();
-              } catch (err) {
-                const error = toServiceError(err, path);
-                span.setStatus({ code: SpanStatusCode.ERROR, message: error.details });
-                call.destroy(error);
-              } finally {
-                span.end();
-              }
-            });
-          };
-          handlers[method.localName] = stream;
-        }
+        const handler = fn as (request: unknown, ctx: CallContext) => never;
+        handlers[method.localName] = streaming
+          ? (((call) =>
+              void admit(call, path).then((v) =>
+                v instanceof Error ? call.destroy(v) : runner.stream(method, path, handler, call, v.caller),
+              )) satisfies grpc.handleServerStreamingCall<Buffer, Buffer>)
+          : (((call, callback) =>
+              void admit(call, path).then((v) =>
+                v instanceof Error
+                  ? callback(v)
+                  : runner.unary(method, path, handler, call, callback, v.caller, trailerFor(path, v.signed)),
+              )) satisfies grpc.handleUnaryCall<Buffer, Buffer>);
       }
       server.addService(definition as grpc.ServiceDefinition, handlers);
     },

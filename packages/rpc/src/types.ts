@@ -1,9 +1,35 @@
 import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import type { Logger } from '@zenmesh/telemetry';
+import type { IdentityProvider, TlsIdentity } from './certificate-provider.js';
+import type { MessageIntegrity } from './message-integrity.js';
+import type { PeerCheck } from './peer.js';
 import type { Peer } from './policy.js';
 
 export type AnyService = GenService<GenServiceMethods>;
+
+/**
+ * What every server and channel of one process shares. A service's main.ts builds it once (`@zenmesh/runtime`
+ * `startMeshRuntime`) and passes it explicitly; nothing is taken from process-wide defaults.
+ */
+export interface MeshTransport {
+  identity: TlsIdentity | IdentityProvider;
+  trustDomain: string;
+  namespace: string;
+  /** Per-message HMAC and replay protection; `false` means mutual TLS alone (tests of mTLS, probes). */
+  integrity: MessageIntegrity | false;
+  /**
+   * A per-call check of the peer's certificate on top of the handshake (e.g. the revocation list and the
+   * X509-SVID profile, `@zenmesh/identity` `guard.verify`): servers run it on every call, channels on every
+   * handshake. A certificate revoked while its connection is open is refused on that connection's next call.
+   */
+  verifyPeer?: PeerCheck | undefined;
+  /**
+   * Servers close each client connection this long after it was opened (HTTP/2 GOAWAY), so connections never
+   * outlive the certificates they were authenticated with by much; channels reconnect. Default: never.
+   */
+  maxConnectionAgeMs?: number | undefined;
+}
 
 /** What a handler knows about the call besides the request: who is calling, and until when. */
 export interface CallContext {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createDatabase, createScratchDatabase, type Db } from '@zenmesh/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditRowHash, GENESIS_HASH, listAudit, verifyAudit } from './audit.js';
+import { auditRowHash, GENESIS_HASH } from './audit.js';
+import { listAudit, verifyAudit } from './audit-verify.js';
 import { createBackend } from './backend.js';
 import { createEndpoint, updateEndpoint } from './endpoints.js';
 import { createSecretBoxes } from './secrets.js';

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { newId } from '@zenmesh/crypto';
-import type { Db, Tx } from '@zenmesh/db';
+import type { Tx } from '@zenmesh/db';
 import canonicalize from 'canonicalize';
-import { pageSize } from './records.js';
-import { resolveTenant } from './tenants.js';
+import { internal } from './errors.js';
 
 /** Who caused a mutation: the edge's view (actor, IP, user agent) plus the workload that carried it. */
 export interface AuditActor {
@@ -48,7 +47,7 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** Stands in for a caller that said nothing about itself. */
 export const SYSTEM_ACTOR: AuditActor = { actor: 'system' };
 
-interface AuditRow {
+export interface AuditRow {
   id: string;
   tenant_id: string;
   seq: number;
@@ -65,10 +64,10 @@ interface AuditRow {
   hash: string;
 }
 
-const COLUMNS =
+export const AUDIT_COLUMNS =
   'id, tenant_id, seq, at, actor, via, action, target, before, after, ip, user_agent, prev_hash, hash';
 
-const toEntry = (r: AuditRow): AuditEntryRecord => ({
+export const toEntry = (r: AuditRow): AuditEntryRecord => ({
   id: r.id,
   tenantId: r.tenant_id,
   seq: r.seq,
@@ -138,7 +137,7 @@ export async function appendAudit(
     [tenantId],
   );
   const head = rows[0];
-  if (head === undefined) throw new Error('audit head vanished');
+  if (head === undefined) throw internal('audit head vanished');
   // JSON round trip: what is hashed is exactly what jsonb will hand back (no undefined, no Dates).
   const snapshot = (v: unknown): unknown =>
     v === undefined || v === null ? null : JSON.parse(JSON.stringify(v));
@@ -160,7 +159,7 @@ export async function appendAudit(
   };
   const hash = auditRowHash(entry);
   await tx.query(
-    `insert into core.audit (${COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+    `insert into core.audit (${AUDIT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
     [
       entry.id,
       tenantId,
@@ -184,90 +183,4 @@ export async function appendAudit(
     hash,
   ]);
   return { ...entry, hash };
-}
-
-export async function listAudit(
-  db: Db,
-  tenantRef: string,
-  options: { limit?: number; afterSeq?: number } = {},
-): Promise<AuditEntryRecord[]> {
-  const tenant = await resolveTenant(db, tenantRef);
-  return db.withTenant(tenant.id, async (tx) => {
-    const { rows } = await tx.query<AuditRow>(
-      `select ${COLUMNS} from core.audit where tenant_id = $1 and seq > $2 order by seq limit $3`,
-      [tenant.id, options.afterSeq ?? 0, pageSize(options.limit, 100, 1000)],
-    );
-    return rows.map(toEntry);
-  });
-}
-
-export type AuditBreak = 'hash_mismatch' | 'prev_hash_mismatch' | 'seq_gap' | 'head_mismatch';
-
-export interface AuditChainStatus {
-  tenantId: string;
-  tenantName: string;
-  rows: number;
-  ok: boolean;
-  broken?: { seq: number; id: string; reason: AuditBreak };
-}
-
-const VERIFY_PAGE = 1000;
-
-/** Walks one tenant's chain in seq order, a page at a time; stops at the first broken link. */
-async function verifyChain(db: Db, tenantId: string, tenantName: string): Promise<AuditChainStatus> {
-  return db.withTenant(tenantId, async (tx) => {
-    let expectedSeq = 1;
-    let prevHash = GENESIS_HASH;
-    let checked = 0;
-    for (;;) {
-      const { rows } = await tx.query<AuditRow>(
-        `select ${COLUMNS} from core.audit where tenant_id = $1 and seq >= $2 order by seq limit $3`,
-        [tenantId, expectedSeq, VERIFY_PAGE],
-      );
-      for (const row of rows) {
-        const entry = toEntry(row);
-        const fail = (reason: AuditBreak): AuditChainStatus => ({
-          tenantId,
-          tenantName,
-          rows: checked,
-          ok: false,
-          broken: { seq: entry.seq, id: entry.id, reason },
-        });
-        if (entry.seq !== expectedSeq) return fail('seq_gap');
-        if (entry.prevHash !== prevHash) return fail('prev_hash_mismatch');
-        if (auditRowHash(entry) !== entry.hash) return fail('hash_mismatch');
-        checked += 1;
-        expectedSeq += 1;
-        prevHash = entry.hash;
-      }
-      if (rows.length < VERIFY_PAGE) break;
-    }
-    // Rows removed from the end leave an intact but shorter chain: the head remembers the last one.
-    const { rows: heads } = await tx.query<{ seq: number; hash: string }>(
-      'select seq, hash from core.audit_heads where tenant_id = $1',
-      [tenantId],
-    );
-    const head = heads[0];
-    if (head !== undefined && (head.seq !== expectedSeq - 1 || head.hash !== prevHash)) {
-      return {
-        tenantId,
-        tenantName,
-        rows: checked,
-        ok: false,
-        broken: { seq: head.seq, id: '', reason: 'head_mismatch' },
-      };
-    }
-    return { tenantId, tenantName, rows: checked, ok: true };
-  });
-}
-
-/** Verifies one tenant's chain (by id or name) or, without a tenant, every tenant's. */
-export async function verifyAudit(db: Db, tenantRef?: string): Promise<AuditChainStatus[]> {
-  const tenants =
-    tenantRef === undefined || tenantRef === ''
-      ? (await db.query<{ id: string; name: string }>('select id, name from core.list_tenants()')).rows
-      : [await resolveTenant(db, tenantRef)];
-  const out: AuditChainStatus[] = [];
-  for (const t of tenants) out.push(await verifyChain(db, t.id, t.name));
-  return out;
 }

@@ -3,7 +3,7 @@ import type { Db } from '@zenmesh/db';
 import { migrate } from '@zenmesh/db';
 import type { MeshServer } from '@zenmesh/rpc';
 import { APP_ROLE } from './db-roles.js';
-import type { EndpointHealthPolicy } from './deliveries.js';
+import type { EndpointHealthPolicy } from './endpoint-health.js';
 import { registerBackend } from './handlers.js';
 import { CORE_MIGRATION_SCOPE, CORE_MIGRATIONS } from './migrations.js';
 import { createSecretBoxes } from './secrets.js';

@@ -6,6 +6,8 @@ const base = {
   ZENMESH_TLS_KEY: 'k.pem',
   ZENMESH_TLS_CA: 'ca.pem',
   ZENMESH_SECRETS_DIR: '/s',
+  ZENMESH_TOKEN_ADDR: '127.0.0.1:4001',
+  ZENMESH_TOKEN_ISSUER: 'http://127.0.0.1:4000',
 };
 
 describe('backend config', () => {

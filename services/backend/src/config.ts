@@ -1,24 +1,33 @@
-import { grpcServerEnv, loadConfig, meshEnv, z } from '@zenmesh/config';
+import {
+  grpcServerEnv,
+  hostPort,
+  httpUrl,
+  loadConfig,
+  meshServiceEnv,
+  postgresUrl,
+  z,
+} from '@zenmesh/config';
 
-const postgresUrl = z.string().refine((v) => {
-  try {
-    const u = new URL(v);
-    return u.protocol === 'postgres:' || u.protocol === 'postgresql:';
-  } catch {
-    return false;
-  }
-}, 'expected a postgres:// URL');
-
+/**
+ * Every variable the backend reads: the mesh ones (the workload agent provides the certificate, so
+ * ZENMESH_TLS_CERT/_KEY are optional), its database, and where to check the users' forwarded tokens.
+ */
 export const backendEnv = z.object({
-  ...meshEnv,
+  ...meshServiceEnv,
   ...grpcServerEnv,
   /** A Postgres server; when unset the embedded PGlite database in ZENMESH_DATA_DIR is used. */
-  DATABASE_URL: postgresUrl.optional(),
+  DATABASE_URL: postgresUrl().optional(),
   ZENMESH_DATA_DIR: z.string().min(1).optional(),
-  ZENMESH_SECRETS_DIR: z.string({ error: 'directory holding master.key is required' }).min(1),
+  // The token service: its gRPC address (TokenService.Introspect, for revocation) and its public base URL,
+  // the `iss` of every access token and the home of the JWKS that verifies them.
+  ZENMESH_TOKEN_ADDR: hostPort(),
+  ZENMESH_TOKEN_ISSUER: httpUrl(),
+  // Where to fetch the issuer's keys when its public URL is not reachable from inside the deployment
+  // (compose, Kubernetes); default `<issuer>/.well-known/jwks.json`.
+  ZENMESH_TOKEN_JWKS_URL: httpUrl().optional(),
 });
 
-export type BackendConfig = z.output<typeof backendEnv>;
+export type BackendEnv = z.output<typeof backendEnv>;
 
-export const loadBackendConfig = (env: Record<string, string | undefined> = process.env): BackendConfig =>
+export const loadBackendConfig = (env: Record<string, string | undefined> = process.env): BackendEnv =>
   loadConfig(backendEnv, env);

@@ -3,20 +3,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDatabase, createScratchDatabase, type Db } from '@zenmesh/db';
+import type { Db } from '@zenmesh/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit } from './audit.js';
+import { listAudit } from './audit-verify.js';
 import { createBackend } from './backend.js';
 import { MAX_ATTEMPTS } from './backoff.js';
-import { leaseDeliveries, listDeliveries, reportAttempt } from './deliveries.js';
+import { listDeliveries } from './deliveries.js';
+import { leaseDeliveries } from './delivery-lease.js';
+import { reportAttempt } from './delivery-report.js';
 import { createEndpoint, listEndpoints, rotateEndpointSecret, updateEndpoint } from './endpoints.js';
 import { recordEvent } from './events.js';
 import { replayDelivery, replayEndpoint, replayEvent } from './replay.js';
 import { createSecretBoxes } from './secrets.js';
 import { createSource } from './sources.js';
 import { createTenant } from './tenants.js';
+import { DATABASE_KINDS } from './test-support/databases.js';
 
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const masterKey = randomBytes(32);
 const boxes = createSecretBoxes(masterKey);
 const data = new TextEncoder().encode('{"n":1}');
@@ -52,16 +54,7 @@ function clientIdentity(): { cert: string; key: string } {
   }
 }
 
-const backends = [
-  {
-    name: 'postgres',
-    open: async () => {
-      const scratch = await createScratchDatabase(ADMIN_URL);
-      return { db: await createDatabase({ url: scratch.url }), cleanup: scratch.drop };
-    },
-  },
-  { name: 'pglite', open: async () => ({ db: await createDatabase(), cleanup: async () => {} }) },
-];
+const backends = DATABASE_KINDS;
 
 describe.each(backends)('durable delivery on $name (as zenmesh_app)', ({ open }) => {
   let db: Db;

@@ -1,10 +1,10 @@
 import { newId } from '@zenmesh/crypto';
 import type { Db, Tx } from '@zenmesh/db';
 import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
-import { BackendError, invalid, notFound } from './errors.js';
+import { BackendError, internal, invalid, notFound } from './errors.js';
 import type { CloudEventsMode, DisabledReason, EndpointRecord } from './records.js';
 import { newSigningSecret, type SecretBoxes } from './secrets.js';
-import { resolveTenant } from './tenants.js';
+import { queryTenantRows, resolveTenant } from './tenants.js';
 import { validateClientIdentity, validateEndpointUrl, validateEventTypes } from './validate.js';
 
 export const DEFAULT_MAX_CONCURRENCY = 20;
@@ -124,7 +124,7 @@ export async function createEndpoint(
       [id, tenant.id, url, eventTypes, sealed, maxConcurrency, mode, identity?.certPem ?? null, sealedKey],
     );
     const row = rows[0];
-    if (row === undefined) throw new Error('insert returned no row');
+    if (row === undefined) throw internal('endpoint insert returned no row');
     const created = toEndpoint(row);
     await appendAudit(tx, tenant.id, input.audit ?? SYSTEM_ACTOR, {
       action: 'endpoint.create',
@@ -137,16 +137,14 @@ export async function createEndpoint(
   return { endpoint, signingSecret };
 }
 
-export async function listEndpoints(db: Db, tenantRef: string): Promise<EndpointRecord[]> {
-  const tenant = await resolveTenant(db, tenantRef);
-  return db.withTenant(tenant.id, async (tx) => {
-    const { rows } = await tx.query<EndpointRow>(
-      `select ${ENDPOINT_COLUMNS} from core.endpoints where tenant_id = $1 order by created_at, id`,
-      [tenant.id],
-    );
-    return rows.map(toEndpoint);
-  });
-}
+export const listEndpoints = (db: Db, tenantRef: string): Promise<EndpointRecord[]> =>
+  queryTenantRows(
+    db,
+    tenantRef,
+    `select ${ENDPOINT_COLUMNS} from core.endpoints where tenant_id = $1 order by created_at, id`,
+    (id) => [id],
+    toEndpoint,
+  );
 
 /** The endpoint row, locked for the rest of the transaction; NOT_FOUND `endpoint_not_found`. */
 export async function lockEndpoint(tx: Tx, tenantId: string, endpointId: string): Promise<EndpointRecord> {

@@ -1,6 +1,6 @@
 import { newId } from '@zenmesh/crypto';
 import type { Db, Tx } from '@zenmesh/db';
-import { invalid } from './errors.js';
+import { internal, invalid } from './errors.js';
 import { type EventRecord, pageSize } from './records.js';
 import { findSource } from './sources.js';
 import { resolveTenant } from './tenants.js';
@@ -110,7 +110,7 @@ export async function recordEvent(db: Db, input: RecordEventInput): Promise<Reco
         [source.tenantId, source.id, providerDeliveryId],
       );
       const original = rows[0];
-      if (original === undefined) throw new Error('duplicate event vanished');
+      if (original === undefined) throw internal('duplicate event vanished');
       return {
         event: toEvent(original),
         duplicate: true,

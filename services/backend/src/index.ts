@@ -1,73 +1,12 @@
-export {
-  type AuditActor,
-  type AuditBreak,
-  type AuditChainStatus,
-  type AuditChange,
-  type AuditEntryRecord,
-  appendAudit,
-  auditRowHash,
-  GENESIS_HASH,
-  listAudit,
-  SYSTEM_ACTOR,
-  verifyAudit,
-} from './audit.js';
+// The backend's door: what its main.ts, whole-mesh tests and benchmarks need (the store functions below seed
+// data without going through gRPC in bench/ingest.bench.mjs).
 export { type Backend, type BackendOptions, createBackend } from './backend.js';
-export { MAX_ATTEMPTS, RETRY_DELAYS_S, retryDelaySeconds } from './backoff.js';
-export { type BackendConfig, backendEnv, loadBackendConfig } from './config.js';
-export { APP_ROLE, OWNER_ROLE } from './db-roles.js';
-export {
-  type AttemptRecord,
-  DEFAULT_ENDPOINT_HEALTH,
-  type EndpointHealthPolicy,
-  isSuccess,
-  type LeasedDeliveryRecord,
-  type LeaseOptions,
-  leaseDeliveries,
-  listAttempts,
-  listDeliveries,
-  type ReportAttemptInput,
-  type ReportOptions,
-  reportAttempt,
-} from './deliveries.js';
-export {
-  type CreateEndpointInput,
-  createEndpoint,
-  DEFAULT_MAX_CONCURRENCY,
-  listEndpoints,
-  rotateEndpointSecret,
-  type UpdateEndpointInput,
-  updateEndpoint,
-} from './endpoints.js';
+export { type BackendEnv, backendEnv, loadBackendConfig } from './config.js';
+// The schema and its owner role, for `zenmesh init database` (compose/Kubernetes run migrations as a job).
+export { OWNER_ROLE } from './db-roles.js';
+export type { DeliveryStateName } from './delivery-state.js';
 export { BackendError, type BackendErrorCode } from './errors.js';
-export { listEvents, type RecordEventInput, type RecordEventResult, recordEvent } from './events.js';
-export { type BackendDeps, RPC_SCOPES, registerBackend } from './handlers.js';
 export { CORE_MIGRATION_SCOPE, CORE_MIGRATIONS } from './migrations.js';
-export type {
-  CloudEventsMode,
-  DeliveryRecord,
-  DeliveryStateName,
-  DisabledReason,
-  EndpointRecord,
-  EventRecord,
-  GenericHmacConfig,
-  SourceRecord,
-  TenantRecord,
-} from './records.js';
-export { type ReplayResult, replayDelivery, replayEndpoint, replayEvent } from './replay.js';
-export { createSecretBoxes, newSigningSecret, type SecretBoxes } from './secrets.js';
-export {
-  type CreateSourceInput,
-  createSource,
-  DEFAULT_TOLERANCE_S,
-  GENERIC_DEFAULTS,
-  listSources,
-  MAX_TOLERANCE_S,
-  normaliseGeneric,
-  PROVIDERS,
-  type RotateSourceSecretInput,
-  resolveSource,
-  rotateSourceSecret,
-  validateSourceSecret,
-} from './sources.js';
-export { createTenant, listTenants, resolveTenant } from './tenants.js';
-export { auditActor, type CallUser, createUserGuard, type UserGuard } from './user-auth.js';
+export { createSecretBoxes, type SecretBoxes } from './secrets.js';
+export { createSource } from './sources.js';
+export { createTenant } from './tenants.js';

@@ -1,21 +1,10 @@
+import type { GenericHmacConfig } from '@zenmesh/providers';
+import type { DeliveryStateName } from './delivery-state.js';
 /** Plain shapes the store layer returns; handlers turn them into proto messages (to-proto.ts). */
 export interface TenantRecord {
   id: string;
   name: string;
   createdAt: Date;
-}
-
-export interface GenericHmacConfig {
-  header: string;
-  algorithm: 'sha256' | 'sha512';
-  encoding: 'hex' | 'base64';
-  prefix: string;
-  /** '' = the body alone is signed; else the header with the signed Unix-seconds timestamp. */
-  timestampHeader: string;
-  /** '' = the ingester's default (`x-event-type`). */
-  eventTypeHeader: string;
-  /** '' = the ingester's defaults (`x-delivery-id`, else `webhook-id`). */
-  deliveryIdHeader: string;
 }
 
 export interface SourceRecord {
@@ -64,8 +53,6 @@ export interface EventRecord {
   providerDeliveryId: string | null;
   receivedAt: Date;
 }
-
-export type DeliveryStateName = 'pending' | 'retrying' | 'succeeded' | 'dead';
 
 export interface DeliveryRecord {
   id: string;

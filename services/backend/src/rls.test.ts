@@ -1,20 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { createDatabase, createScratchDatabase, type Db, isDbError } from '@zenmesh/db';
+import { type Db, isDbError } from '@zenmesh/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from './audit.js';
 import { createBackend } from './backend.js';
 import { APP_ROLE } from './db-roles.js';
-import { leaseDeliveries, reportAttempt } from './deliveries.js';
+import { leaseDeliveries } from './delivery-lease.js';
+import { reportAttempt } from './delivery-report.js';
 import { createEndpoint } from './endpoints.js';
 import { recordEvent } from './events.js';
 import { createSecretBoxes } from './secrets.js';
 import { createSource } from './sources.js';
 import { createTenant } from './tenants.js';
+import { DATABASE_KINDS } from './test-support/databases.js';
 
 // "With tenant A's context, tenant B's rows are invisible and unwritable through every table and
 // query path, even with a hand-written SQL query as the application role." Proven here on a real
 // Postgres and on PGlite, with the backend's own database handle after migrate() (role zenmesh_app).
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const masterKey = randomBytes(32);
 const boxes = createSecretBoxes(masterKey);
 
@@ -39,16 +40,7 @@ interface Seeded {
   deliveryId: string;
 }
 
-const backends = [
-  {
-    name: 'postgres',
-    open: async () => {
-      const scratch = await createScratchDatabase(ADMIN_URL);
-      return { db: await createDatabase({ url: scratch.url }), cleanup: scratch.drop };
-    },
-  },
-  { name: 'pglite', open: async () => ({ db: await createDatabase(), cleanup: async () => {} }) },
-];
+const backends = DATABASE_KINDS;
 
 describe.each(backends)('row-level security on $name, as the application role', ({ name, open }) => {
   let db: Db;

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { createDatabase, createScratchDatabase, type Db, migrate, type ScratchDatabase } from '@zenmesh/db';
+import { PROVIDERS } from '@zenmesh/providers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listAudit, verifyAudit } from './audit.js';
+import { listAudit, verifyAudit } from './audit-verify.js';
 import { CORE_MIGRATION_SCOPE, CORE_MIGRATIONS } from './migrations.js';
 import { createSecretBoxes } from './secrets.js';
-import { createSource, listSources, PROVIDERS, resolveSource, rotateSourceSecret } from './sources.js';
+import { createSource, listSources, resolveSource, rotateSourceSecret } from './sources.js';
 import { createTenant } from './tenants.js';
 
 // Provider sources and secret rotation (issue #5, backend side), on a real Postgres.

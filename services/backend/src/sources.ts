@@ -1,44 +1,19 @@
 import { newId } from '@zenmesh/crypto';
 import { type Db, isDbError, type Tx } from '@zenmesh/db';
+import {
+  GENERIC_DEFAULTS,
+  type GenericHmacConfig,
+  isProviderName,
+  MAX_TOLERANCE_S,
+  WHSEC_PROVIDERS,
+} from '@zenmesh/providers';
 import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
 import { DEFAULT_PREVIOUS_SECRET_S, MAX_PREVIOUS_SECRET_S } from './endpoints.js';
-import { BackendError, invalid, notFound } from './errors.js';
-import type { GenericHmacConfig, SourceRecord } from './records.js';
+import { BackendError, internal, invalid, notFound } from './errors.js';
+import type { SourceRecord } from './records.js';
 import type { SecretBoxes } from './secrets.js';
-import { resolveTenant } from './tenants.js';
+import { queryTenantRows, resolveTenant } from './tenants.js';
 import { validateSourceName } from './validate.js';
-
-/**
- * The provider names a source may carry; the same list as the ingester's `PROVIDERS` (`svix` = alias), which
- * services/ingester/src/provider-list.test.ts checks.
- */
-export const PROVIDERS = [
-  'generic',
-  'github',
-  'stripe',
-  'slack',
-  'shopify',
-  'gitlab',
-  'standard-webhooks',
-  'svix',
-] as const;
-
-/** Providers whose secret is a Standard Webhooks `whsec_<base64 key>` (not Stripe: its whsec_ is text). */
-const WHSEC_PROVIDERS: ReadonlySet<string> = new Set(['standard-webhooks', 'svix']);
-
-/** Signed-timestamp tolerance when a source sets none (Stripe, Slack, Standard Webhooks all say 300 s). */
-export const DEFAULT_TOLERANCE_S = 300;
-export const MAX_TOLERANCE_S = 3600;
-
-export const GENERIC_DEFAULTS: GenericHmacConfig = {
-  header: 'x-signature',
-  algorithm: 'sha256',
-  encoding: 'hex',
-  prefix: 'sha256=',
-  timestampHeader: '',
-  eventTypeHeader: '',
-  deliveryIdHeader: '',
-};
 
 export interface CreateSourceInput {
   tenant: string;
@@ -132,7 +107,7 @@ const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]
 export function validateSourceSecret(provider: string, secret: string): string {
   if (secret.length === 0) throw invalid('empty_secret');
   if (secret.length > 4096) throw invalid('secret_too_long');
-  if (WHSEC_PROVIDERS.has(provider)) {
+  if (isProviderName(provider) && WHSEC_PROVIDERS.has(provider)) {
     const key = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : undefined;
     if (key === undefined || !STRICT_BASE64.test(key) || Buffer.from(key, 'base64').length < 16) {
       throw invalid('invalid_whsec_secret');
@@ -152,7 +127,7 @@ export async function createSource(
   boxes: SecretBoxes,
   input: CreateSourceInput,
 ): Promise<SourceRecord> {
-  if (!(PROVIDERS as readonly string[]).includes(input.provider)) throw invalid('invalid_provider');
+  if (!isProviderName(input.provider)) throw invalid('invalid_provider');
   // A name is optional for the caller; unnamed sources are named after their (unique) id.
   if (input.name !== '') validateSourceName(input.name);
   validateSourceSecret(input.provider, input.secret);
@@ -185,7 +160,7 @@ export async function createSource(
       }
       return created;
     });
-    if (row === undefined) throw new Error('insert returned no row');
+    if (row === undefined) throw internal('source insert returned no row');
     return toSource(row);
   } catch (err) {
     if (isDbError(err, 'ERR_UNIQUE_VIOLATION')) {
@@ -256,16 +231,14 @@ export async function rotateSourceSecret(
   });
 }
 
-export async function listSources(db: Db, tenantRef: string): Promise<SourceRecord[]> {
-  const tenant = await resolveTenant(db, tenantRef);
-  return db.withTenant(tenant.id, async (tx) => {
-    const { rows } = await tx.query<SourceRow>(
-      `select ${COLUMNS} from core.sources where tenant_id = $1 order by created_at, id`,
-      [tenant.id],
-    );
-    return rows.map(toSource);
-  });
-}
+export const listSources = (db: Db, tenantRef: string): Promise<SourceRecord[]> =>
+  queryTenantRows(
+    db,
+    tenantRef,
+    `select ${COLUMNS} from core.sources where tenant_id = $1 order by created_at, id`,
+    (id) => [id],
+    toSource,
+  );
 
 /** Looks a source up across tenants (core.resolve_source); NOT_FOUND `source_not_found`. */
 export async function findSource(

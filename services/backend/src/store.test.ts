@@ -1,31 +1,24 @@
 import { randomBytes } from 'node:crypto';
-import { createDatabase, createScratchDatabase, type Db, migrate } from '@zenmesh/db';
+import { type Db, migrate } from '@zenmesh/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ATTEMPTS } from './backoff.js';
-import { leaseDeliveries, listAttempts, listDeliveries, reportAttempt } from './deliveries.js';
+import { listAttempts, listDeliveries } from './deliveries.js';
+import { leaseDeliveries } from './delivery-lease.js';
+import { reportAttempt } from './delivery-report.js';
 import { createEndpoint, listEndpoints } from './endpoints.js';
 import { listEvents, recordEvent } from './events.js';
 import { CORE_MIGRATION_SCOPE, CORE_MIGRATIONS } from './migrations.js';
 import { createSecretBoxes } from './secrets.js';
 import { createSource, listSources, resolveSource } from './sources.js';
 import { createTenant, listTenants, resolveTenant } from './tenants.js';
+import { DATABASE_KINDS } from './test-support/databases.js';
 
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const boxes = createSecretBoxes(randomBytes(32));
 const body = (s: string) => new TextEncoder().encode(s);
 const unique = () => randomBytes(4).toString('hex');
 
 // The store behaviour suite runs on a real Postgres (fresh database) and on embedded PGlite.
-const backends = [
-  {
-    name: 'postgres',
-    open: async () => {
-      const scratch = await createScratchDatabase(ADMIN_URL);
-      return { db: await createDatabase({ url: scratch.url }), cleanup: scratch.drop };
-    },
-  },
-  { name: 'pglite', open: async () => ({ db: await createDatabase(), cleanup: async () => {} }) },
-];
+const backends = DATABASE_KINDS;
 
 describe.each(backends)('backend store on $name', ({ open }) => {
   let db: Db;

@@ -1,7 +1,7 @@
 import { newId } from '@zenmesh/crypto';
 import { type Db, isDbError } from '@zenmesh/db';
 import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
-import { BackendError, invalid, notFound } from './errors.js';
+import { BackendError, internal, invalid, notFound } from './errors.js';
 import type { TenantRecord } from './records.js';
 import { validateTenantName } from './validate.js';
 
@@ -39,7 +39,7 @@ export async function createTenant(
       }
       return created;
     });
-    if (row === undefined) throw new Error('insert returned no row');
+    if (row === undefined) throw internal('tenant insert returned no row');
     return toTenant(row);
   } catch (err) {
     if (isDbError(err, 'ERR_UNIQUE_VIOLATION')) {
@@ -63,4 +63,19 @@ export async function resolveTenant(db: Db, ref: string): Promise<TenantRecord> 
   const row = rows[0];
   if (row === undefined) throw notFound('tenant_not_found');
   return toTenant(row);
+}
+
+/**
+ * The rows one query reads of a tenant (by id or name), inside that tenant's scope so row-level security
+ * applies; `params` gets the tenant's id (it must also filter on `tenant_id` explicitly).
+ */
+export async function queryTenantRows<R, T>(
+  db: Db,
+  tenantRef: string,
+  sql: string,
+  params: (tenantId: string) => unknown[],
+  map: (row: R) => T,
+): Promise<T[]> {
+  const tenant = await resolveTenant(db, tenantRef);
+  return db.withTenant(tenant.id, async (tx) => (await tx.query<R>(sql, params(tenant.id))).rows.map(map));
 }

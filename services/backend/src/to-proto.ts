@@ -12,16 +12,12 @@ import {
   type SourceSchema,
   type TenantSchema,
 } from '@zenmesh/proto';
-import type { AuditChainStatus, AuditEntryRecord } from './audit.js';
-import type { AttemptRecord, LeasedDeliveryRecord } from './deliveries.js';
-import type {
-  DeliveryRecord,
-  DeliveryStateName,
-  EndpointRecord,
-  EventRecord,
-  SourceRecord,
-  TenantRecord,
-} from './records.js';
+import type { AuditEntryRecord } from './audit.js';
+import type { AuditChainStatus } from './audit-verify.js';
+import type { AttemptRecord } from './deliveries.js';
+import type { LeasedDeliveryRecord } from './delivery-lease.js';
+import type { DeliveryStateName } from './delivery-state.js';
+import type { DeliveryRecord, EndpointRecord, EventRecord, SourceRecord, TenantRecord } from './records.js';
 
 export const tenantToProto = (t: TenantRecord): MessageInitShape<typeof TenantSchema> => ({
   id: t.id,

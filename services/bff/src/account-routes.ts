@@ -21,7 +21,7 @@ import type {
 } from '@zenmesh/proto';
 import { type CallOptions, Code, isRpcError } from '@zenmesh/rpc';
 import { z } from 'zod';
-import { ApiRefusal, invalidArgument } from './api-errors.js';
+import { ApiRefusal, invalidArgument, UpstreamAnswerError } from './api-errors.js';
 import type { Route } from './api-routes.js';
 import { readJsonBody } from './json-body.js';
 import { describeIssue } from './request-schemas.js';
@@ -152,7 +152,7 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
           },
           call,
         );
-        if (res.user === undefined) throw new Error('CreateUser answered without a user');
+        if (res.user === undefined) throw new UpstreamAnswerError('CreateUser', 'a user');
         return { status: 201, body: { userId: res.userId, user: userJson(res.user) } };
       },
     },
@@ -195,7 +195,7 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
         const res = await mfaCall(
           tokens.confirmTotp({ userId: params[0] ?? '', code: input.code, audit }, call),
         );
-        if (res.user === undefined) throw new Error('ConfirmTotp answered without a user');
+        if (res.user === undefined) throw new UpstreamAnswerError('ConfirmTotp', 'a user');
         return { status: 200, body: { user: userJson(res.user) } };
       },
     },
@@ -207,7 +207,7 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
       async handle({ params, call, audit }) {
         const res = await mfaCall(tokens.resetTotp({ userId: params[0] ?? '', audit }, call));
         if (res.user === undefined || res.expiresAt === undefined)
-          throw new Error('ResetTotp answered without a user');
+          throw new UpstreamAnswerError('ResetTotp', 'a user and an expiry');
         return {
           status: 200,
           body: {
@@ -225,7 +225,7 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
       async handle({ req, call }) {
         const input = await parseBody(req, createClientBody);
         const res = await tokens.createClient(input, call);
-        if (res.client === undefined) throw new Error('CreateClient answered without a client');
+        if (res.client === undefined) throw new UpstreamAnswerError('CreateClient', 'a client');
         return {
           status: 201,
           body: {

@@ -17,7 +17,7 @@ import type {
 import type { CallOptions } from '@zenmesh/rpc';
 import { z } from 'zod';
 import type { TokenAccountClient } from './account-routes.js';
-import { ApiRefusal, invalidArgument } from './api-errors.js';
+import { ApiRefusal, invalidArgument, UpstreamAnswerError } from './api-errors.js';
 import type { Route } from './api-routes.js';
 import { readJsonBody } from './json-body.js';
 import { describeIssue } from './request-schemas.js';
@@ -104,7 +104,7 @@ export function createAdminRoutes(tokens: TokenAdminClient): Route[] {
           },
           call,
         );
-        if (res.key === undefined) throw new Error('CreateApiKey answered without a key');
+        if (res.key === undefined) throw new UpstreamAnswerError('CreateApiKey', 'a key');
         // The key is shown exactly once, here; it is never logged.
         return { status: 201, body: { apiKey: res.apiKey, key: apiKeyJson(res.key) } };
       },
@@ -127,7 +127,7 @@ export function createAdminRoutes(tokens: TokenAdminClient): Route[] {
       scopes: ['keys:admin'],
       async handle({ params, call }) {
         const res = await tokens.revokeApiKey({ id: params[0] ?? '' }, call);
-        if (res.key === undefined) throw new Error('RevokeApiKey answered without a key');
+        if (res.key === undefined) throw new UpstreamAnswerError('RevokeApiKey', 'a key');
         return { status: 200, body: { key: apiKeyJson(res.key) } };
       },
     },

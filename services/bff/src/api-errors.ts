@@ -1,3 +1,4 @@
+import { ZenMeshError } from '@zenmesh/errors';
 import { Code, isRpcError } from '@zenmesh/rpc';
 
 export interface ApiErrorResponse {
@@ -6,12 +7,23 @@ export interface ApiErrorResponse {
 }
 
 /** A refusal decided inside the BFF itself, thrown by route handlers and rendered by the app. */
-export class ApiRefusal extends Error {
+export class ApiRefusal extends ZenMeshError<'ERR_API_REFUSED'> {
   override readonly name = 'ApiRefusal';
   readonly response: ApiErrorResponse;
   constructor(status: number, error: string, message?: string) {
-    super(message === undefined ? error : `${error}: ${message}`);
+    super('ERR_API_REFUSED', message === undefined ? error : `${error}: ${message}`);
     this.response = { status, body: message === undefined ? { error } : { error, message } };
+  }
+}
+
+/**
+ * A backend or token answer missing what its contract promises (a created resource, say): a bug upstream.
+ * Rendered as a detail-free 500 like any unexpected failure; the message reaches the log.
+ */
+export class UpstreamAnswerError extends ZenMeshError<'ERR_UPSTREAM_ANSWER'> {
+  override readonly name = 'UpstreamAnswerError';
+  constructor(rpc: string, missing: string) {
+    super('ERR_UPSTREAM_ANSWER', `${rpc} answered without ${missing}`);
   }
 }
 

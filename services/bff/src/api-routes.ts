@@ -1,3 +1,4 @@
+import { UpstreamAnswerError } from './api-errors.js';
 import type { BackendClients } from './backend-clients.js';
 import { deliveryJson, endpointJson, eventJson, sourceJson, tenantJson } from './json-mappers.js';
 import {
@@ -42,7 +43,7 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
         requireClusterKey(caller);
         const input = parse(createTenantBody, await jsonBody(req));
         const { tenant } = await backend.tenants.createTenant({ name: input.name, audit }, call);
-        if (tenant === undefined) throw new Error('CreateTenant answered without a tenant');
+        if (tenant === undefined) throw new UpstreamAnswerError('CreateTenant', 'a tenant');
         return { status: 201, body: { tenant: tenantJson(tenant) } };
       },
     },
@@ -83,7 +84,7 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
         },
         call,
       );
-      if (source === undefined) throw new Error('CreateSource answered without a source');
+      if (source === undefined) throw new UpstreamAnswerError('CreateSource', 'a source');
       const body: Record<string, unknown> = { source: sourceJson(source) };
       if (ingestBase !== undefined)
         body.ingestUrl = `${ingestBase}/v1/webhooks/${encodeURIComponent(source.id)}`;
@@ -109,7 +110,7 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
           },
           call,
         );
-        if (source === undefined) throw new Error('RotateSourceSecret answered without a source');
+        if (source === undefined) throw new UpstreamAnswerError('RotateSourceSecret', 'a source');
         return { status: 200, body: { source: sourceJson(source) } };
       },
     ),
@@ -128,7 +129,7 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
         },
         call,
       );
-      if (endpoint === undefined) throw new Error('CreateEndpoint answered without an endpoint');
+      if (endpoint === undefined) throw new UpstreamAnswerError('CreateEndpoint', 'an endpoint');
       // The signing secret is shown exactly once, here; it is never logged (see the redaction paths).
       return { status: 201, body: { endpoint: endpointJson(endpoint), signingSecret } };
     }),
@@ -155,7 +156,7 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
         },
         call,
       );
-      if (endpoint === undefined) throw new Error('UpdateEndpoint answered without an endpoint');
+      if (endpoint === undefined) throw new UpstreamAnswerError('UpdateEndpoint', 'an endpoint');
       return { status: 200, body: { endpoint: endpointJson(endpoint) } };
     }),
     route(
@@ -168,7 +169,7 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
           { tenant, endpointId: id, previousValidS: input.previousValidSeconds ?? 0, audit },
           call,
         );
-        if (endpoint === undefined) throw new Error('RotateEndpointSecret answered without an endpoint');
+        if (endpoint === undefined) throw new UpstreamAnswerError('RotateEndpointSecret', 'an endpoint');
         // The new secret is shown exactly once, here.
         return { status: 200, body: { endpoint: endpointJson(endpoint), signingSecret } };
       },

@@ -1,5 +1,5 @@
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { forbidden } from './api-errors.js';
+import { forbidden, UpstreamAnswerError } from './api-errors.js';
 import type { BackendClients } from './backend-clients.js';
 import { attemptJson, auditChainJson, auditEntryJson, deliveryJson, replayJson } from './json-mappers.js';
 import { auditQuery, emptyBody, replayEndpointBody, verifyQuery } from './request-schemas.js';
@@ -17,7 +17,7 @@ export function createDeliveryRoutes(backend: BackendClients): Route[] {
     route('POST', 'deliveries/:id/replay', ['replay:write'], async ({ req, call, audit }, tenant, id) => {
       parse(emptyBody, await optionalJsonBody(req));
       const { delivery } = await backend.deliveries.replayDelivery({ tenant, deliveryId: id, audit }, call);
-      if (delivery === undefined) throw new Error('ReplayDelivery answered without a delivery');
+      if (delivery === undefined) throw new UpstreamAnswerError('ReplayDelivery', 'a delivery');
       return { status: 200, body: { delivery: deliveryJson(delivery) } };
     }),
     route('POST', 'endpoints/:id/replay', ['replay:write'], async ({ req, call, audit }, tenant, id) => {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { BlockList, isIP } from 'node:net';
 import { type AccessTokenVerifier, hasScopes } from '@zenmesh/auth';
-import { closeHttp, listenHttp } from '@zenmesh/config';
+import { createClientIpResolver, sendJson } from '@zenmesh/http';
+import { closeHttp, listenHttp } from '@zenmesh/runtime';
 import type { Logger } from '@zenmesh/telemetry';
 import { createAccountRoutes } from './account-routes.js';
 import { createAdminRoutes, type TokenAdminClient } from './admin-routes.js';
@@ -44,70 +44,9 @@ export interface BffApp {
   close(): Promise<void>;
 }
 
-const SECURITY_HEADERS = {
-  'cache-control': 'no-store',
-  'x-content-type-options': 'nosniff',
-} as const;
-
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  extra: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...SECURITY_HEADERS,
-    ...extra,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-/** A BlockList of the trusted proxies; TypeError on an entry that is neither an address nor a CIDR. */
-function proxyList(entries: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const entry of entries) {
-    const [addr = '', bits] = entry.split('/');
-    const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
-    if (isIP(addr) === 0 || (bits !== undefined && !/^\d{1,3}$/.test(bits)))
-      throw new TypeError(`trustedProxies: ${JSON.stringify(entry)} is not an address or CIDR`);
-    if (bits === undefined) list.addAddress(addr, family);
-    else list.addSubnet(addr, Number(bits), family);
-  }
-  return list;
-}
-
-const bare = (ip: string) => ip.replace(/^::ffff:(?=\d+\.)/, '');
-
-/**
- * The real client IP: the TCP peer, unless it is a trusted proxy; then `X-Forwarded-For` is walked right to
- * left past trusted proxies (the right-most untrusted hop is the client; earlier hops can be forged).
- */
-function clientIp(req: IncomingMessage, trusted: BlockList | undefined): string {
-  let ip = bare(req.socket.remoteAddress ?? '');
-  if (trusted === undefined) return ip;
-  const isTrusted = (a: string) => isIP(a) !== 0 && trusted.check(a, isIP(a) === 6 ? 'ipv6' : 'ipv4');
-  const header = req.headers['x-forwarded-for'];
-  const hops = (Array.isArray(header) ? header.join(',') : (header ?? ''))
-    .split(',')
-    .map((h) => bare(h.trim()))
-    .filter((h) => h !== '');
-  while (isTrusted(ip) && hops.length > 0) {
-    const next = hops.pop() ?? '';
-    if (isIP(next) === 0) break;
-    ip = next;
-  }
-  return ip;
-}
-
 export function createBffApp(options: BffAppOptions): BffApp {
   const { logger } = options;
-  const trusted =
-    options.trustedProxies === undefined || options.trustedProxies.length === 0
-      ? undefined
-      : proxyList(options.trustedProxies);
+  const clientIp = createClientIpResolver(options.trustedProxies ?? []);
   const routes = [
     ...createApiRoutes({ backend: options.backend, ingestPublicUrl: options.ingestPublicUrl }),
     ...createDeliveryRoutes(options.backend),
@@ -146,7 +85,7 @@ export function createBffApp(options: BffAppOptions): BffApp {
       const call = metadata === undefined ? {} : { metadata };
       const audit = {
         actor: caller.actor,
-        ip: clientIp(req, trusted),
+        ip: clientIp(req),
         userAgent: String(req.headers['user-agent'] ?? '').slice(0, 512),
       };
       const result = await route.handle({ caller, call, req, params, query: url.searchParams, audit });
@@ -170,7 +109,8 @@ export function createBffApp(options: BffAppOptions): BffApp {
     if (url.pathname === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
       const html = renderStatusPage();
       res.writeHead(200, {
-        ...SECURITY_HEADERS,
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
         'content-type': 'text/html; charset=utf-8',
         'content-length': Buffer.byteLength(html),
         'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",

@@ -9,88 +9,22 @@ import {
   normaliseSerial,
   parseSpiffeId,
   spiffeIdFor,
-  validateSvid,
-  verifyRenewalProof,
 } from '@zenmesh/pki';
-import type { Logger } from '@zenmesh/telemetry';
-import { type AuditLog, openAuditLog } from './audit-log.js';
+import { openAuditLog } from './audit-log.js';
+import { createAuthorityOps } from './ca-authorities.js';
+import { type EnrolmentContext, joinWithToken, renewOwnSvid } from './ca-enrolment.js';
 import {
   type AuthorityRecord,
   loadState,
   openAuthority,
   type PersistedState,
-  type RotationRecord,
   type SvidRecord,
   saveState,
   sealAuthority,
 } from './ca-state.js';
+import type { CaCore, CaCoreOptions, CaEvent, IssuedResult } from './ca-types.js';
 import { openConfinedDir } from './confined-dir.js';
 import { CaError } from './errors.js';
-import { verifyJoinToken } from './join-token.js';
-
-export interface CaCoreOptions {
-  /** Holds `master.key`; the CA keeps its sealed keys, state and issuance log in `<secretsDir>/ca/`. */
-  secretsDir: string;
-  trustDomain: string;
-  namespace: string;
-  /** Lifetime of every SVID issued. Default 1 h. */
-  svidTtlSeconds?: number;
-  /** Lifetime of each CA certificate. Default 1 year. */
-  caTtlSeconds?: number;
-  logger: Logger;
-  now?: () => Date;
-}
-
-export interface IssuedResult {
-  spiffeId: string;
-  certPem: string;
-  serial: string;
-  notAfter: Date;
-  bundleVersion: number;
-  bundlePems: string[];
-}
-
-export type CaEvent = { type: 'bundle' } | { type: 'renew'; spiffeIds: string[] } | { type: 'revocations' };
-
-export interface CaCore {
-  readonly trustDomain: string;
-  readonly namespace: string;
-  readonly ownId: string;
-  readonly svidTtlSeconds: number;
-  readonly audit: AuditLog;
-  readonly state: Readonly<PersistedState>;
-  now(): Date;
-  bundle(): { version: number; pems: string[] };
-  revocations(): { version: number; serials: string[] };
-  isRevoked(serial: string): boolean;
-  join(token: string, csrPem: string): Promise<IssuedResult>;
-  renew(
-    callerId: string,
-    req: { csrPem: string; currentCertificatePem: string; proof: Uint8Array },
-  ): Promise<IssuedResult>;
-  /** The CA's own SVID (it serves and probes with it); the key pair is made in-process. */
-  issueOwn(publicKeyPem: string): Promise<IssuedResult>;
-  /** A short-lived SVID for the CA's own ID from one given authority: the client side of a health probe. */
-  issueProbe(authorityId: string, publicKeyPem: string, ttlSeconds: number): Promise<{ certPem: string }>;
-  revoke(req: { serial?: string; spiffeId?: string; reason: string }, actor: string): string[];
-  ack(spiffeId: string, version: number): void;
-  setServingAddress(spiffeId: string, address: string): void;
-  subscribe(listener: (event: CaEvent) => void): () => void;
-  // Rotation primitives, driven by rotation.ts.
-  authority(id: string): AuthorityRecord;
-  active(): AuthorityRecord;
-  prepareAuthority(): Promise<AuthorityRecord>;
-  setInBundle(id: string, inBundle: boolean): number;
-  setIssuer(spiffeIds: readonly string[], authorityId: string | undefined): void;
-  requestRenew(spiffeIds: readonly string[]): void;
-  promote(id: string): void;
-  retire(id: string, why: string): void;
-  /** The latest live (unexpired, unrevoked) SVID of every workload, by SPIFFE ID. */
-  liveWorkloads(): Map<string, SvidRecord>;
-  /** Every live SVID (superseded ones included) that chains to the authority. */
-  liveSvidsOf(authorityId: string): SvidRecord[];
-  setRotation(rotation: RotationRecord | undefined): void;
-}
 
 const asDate = (s: string) => new Date(s);
 /** Lifetime of a probe SVID (`zenmesh verify`): long enough for one run of probes, no more. */
@@ -232,6 +166,18 @@ export async function createCaCore(opts: CaCoreOptions): Promise<CaCore> {
     return err;
   };
 
+  const enrolment: EnrolmentContext = {
+    masterKey,
+    trustDomain,
+    s,
+    audit,
+    now,
+    bundle,
+    revokedSet,
+    issue,
+    refuse,
+  };
+
   return {
     trustDomain,
     namespace,
@@ -246,98 +192,8 @@ export async function createCaCore(opts: CaCoreOptions): Promise<CaCore> {
     revocations: () => ({ version: s.revocationsVersion, serials: s.revoked.map((r) => r.serial) }),
     isRevoked: (serial) => revokedSet().has(normaliseSerial(serial)),
 
-    async join(token, csrPem) {
-      let claims: ReturnType<typeof verifyJoinToken>;
-      try {
-        claims = verifyJoinToken(masterKey, token, now());
-      } catch (err) {
-        if (err instanceof CaError) throw refuse('join.refused', 'join-token', err, {});
-        throw err;
-      }
-      const details = { token: claims.id, spiffeId: claims.spiffeId };
-      const spent = () => new CaError('ERR_JOIN_TOKEN_USED', `join token ${claims.id} was already used`);
-      if (s.usedJoinTokens[claims.id]) throw refuse('join.refused', 'join-token', spent(), details);
-      let result: IssuedResult;
-      try {
-        result = await issue(claims.spiffeId, { csrPem }, claims.probe ? 'probe' : 'join', () => {
-          // Checked again after the (async) signing: two concurrent joins with one token, one wins.
-          if (s.usedJoinTokens[claims.id]) throw spent();
-          s.usedJoinTokens[claims.id] = claims.expiresAt.toISOString();
-        });
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === 'ERR_CSR_MISMATCH') {
-          throw refuse(
-            'join.refused',
-            'join-token',
-            new CaError('ERR_JOIN_TOKEN_IDENTITY', `the join token admits only ${claims.spiffeId}`, {
-              cause: err,
-            }),
-            details,
-          );
-        }
-        if (err instanceof CaError) throw refuse('join.refused', 'join-token', err, details);
-        throw err;
-      }
-      audit.append('svid.joined', claims.spiffeId, {
-        ...details,
-        ...(claims.probe ? { purpose: 'probe' } : {}),
-        serial: result.serial,
-        notAfter: result.notAfter.toISOString(),
-        issuer: s.svids.at(-1)?.issuerId,
-      });
-      return result;
-    },
-
-    async renew(callerId, req) {
-      const fail = (
-        code: 'ERR_RENEW_IDENTITY' | 'ERR_RENEW_PROOF' | 'ERR_REVOKED',
-        message: string,
-        cause?: unknown,
-      ) => refuse('renew.refused', callerId, new CaError(code, message, cause ? { cause } : undefined), {});
-      let current: ReturnType<typeof validateSvid>;
-      try {
-        current = validateSvid(req.currentCertificatePem, {
-          bundlePems: bundle().pems,
-          trustDomain,
-          now: now(),
-        });
-      } catch (err) {
-        throw fail('ERR_RENEW_PROOF', `the SVID to renew is not valid: ${(err as Error).message}`, err);
-      }
-      // A workload renews only its own identity: the one its mTLS client certificate proved.
-      if (current.spiffeId !== callerId) {
-        throw fail('ERR_RENEW_IDENTITY', `${callerId} may not renew ${current.spiffeId}`);
-      }
-      if (revokedSet().has(current.serial)) throw fail('ERR_REVOKED', `SVID ${current.serial} is revoked`);
-      // A probe SVID is for one run of probes; renewing it would turn it into a tracked workload.
-      if (s.svids.some((r) => r.serial === current.serial && r.via === 'probe')) {
-        throw fail('ERR_RENEW_IDENTITY', `SVID ${current.serial} is a probe SVID and is not renewed`);
-      }
-      if (!verifyRenewalProof(req.currentCertificatePem, req.csrPem, req.proof)) {
-        throw fail('ERR_RENEW_PROOF', 'the renewal proof does not verify with the current SVID key');
-      }
-      let result: IssuedResult;
-      try {
-        result = await issue(callerId, { csrPem: req.csrPem }, 'renew', () => {
-          if (revokedSet().has(current.serial))
-            throw new CaError('ERR_REVOKED', `SVID ${current.serial} is revoked`);
-        });
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === 'ERR_CSR_MISMATCH')
-          throw fail('ERR_RENEW_IDENTITY', `${callerId} may only ask for its own SPIFFE ID`, err);
-        if (code === 'ERR_CSR_INVALID') throw fail('ERR_RENEW_PROOF', 'the CSR is not valid', err);
-        throw err;
-      }
-      audit.append('svid.renewed', callerId, {
-        previous: current.serial,
-        serial: result.serial,
-        notAfter: result.notAfter.toISOString(),
-        issuer: s.svids.at(-1)?.issuerId,
-      });
-      return result;
-    },
+    join: (token, csrPem) => joinWithToken(enrolment, token, csrPem),
+    renew: (callerId, req) => renewOwnSvid(enrolment, callerId, req),
 
     async issueOwn(publicKeyPem) {
       const result = await issue(ownId, { publicKeyPem }, 'self', () => undefined);
@@ -413,69 +269,21 @@ export async function createCaCore(opts: CaCoreOptions): Promise<CaCore> {
 
     authority,
     active,
-    async prepareAuthority() {
-      const record = await newAuthority('prepared');
-      cas.set(record.id, openAuthority(box, trustDomain, record));
-      s.authorities.push(record);
-      save();
-      return record;
-    },
-    setInBundle(id, inBundle) {
-      authority(id).inBundle = inBundle;
-      s.bundleVersion++;
-      s.acks[ownId] = s.bundleVersion;
-      save();
-      emit({ type: 'bundle' });
-      return s.bundleVersion;
-    },
-    setIssuer(spiffeIds, authorityId) {
-      for (const id of spiffeIds) {
-        if (authorityId === undefined) delete s.issuerOverrides[id];
-        else s.issuerOverrides[id] = authorityId;
-      }
-      save();
-    },
-    requestRenew(spiffeIds) {
-      emit({ type: 'renew', spiffeIds: [...spiffeIds] });
-    },
-    promote(id) {
-      const previous = active();
-      previous.state = 'retiring';
-      authority(id).state = 'active';
-      s.issuerOverrides = {};
-      save();
-    },
-    retire(id, why) {
-      const a = authority(id);
-      a.state = 'retired';
-      a.retiredAt = now().toISOString();
-      delete a.sealedKey;
-      cas.delete(id);
-      audit.append('ca.retired', ownId, { authority: id, why });
-      a.inBundle = false;
-      s.bundleVersion++;
-      s.acks[ownId] = s.bundleVersion;
-      save();
-      emit({ type: 'bundle' });
-    },
-    liveWorkloads() {
-      const revoked = revokedSet();
-      const out = new Map<string, SvidRecord>();
-      for (const r of s.svids) {
-        if (r.via === 'probe' || !isLive(r, revoked)) continue;
-        const prev = out.get(r.spiffeId);
-        if (!prev || prev.issuedAt <= r.issuedAt) out.set(r.spiffeId, r);
-      }
-      return out;
-    },
-    liveSvidsOf(authorityId) {
-      const revoked = revokedSet();
-      return s.svids.filter((r) => r.issuerId === authorityId && isLive(r, revoked));
-    },
-    setRotation(rotation) {
-      if (rotation) s.rotation = rotation;
-      else delete s.rotation;
-      save();
-    },
+    ...createAuthorityOps({
+      s,
+      cas,
+      box,
+      trustDomain,
+      ownId,
+      audit,
+      now,
+      save,
+      emit,
+      authority,
+      active,
+      newAuthority,
+      revokedSet,
+      isLive,
+    }),
   };
 }

@@ -2,8 +2,8 @@ import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { describeCertificate } from '@zenmesh/pki';
 import type { CaService } from '@zenmesh/proto';
 import { Code, RpcError, type ServiceImpl } from '@zenmesh/rpc';
-import type { CaCore, CaEvent } from './ca-core.js';
 import type { RotationRecord } from './ca-state.js';
+import type { CaCore, CaEvent } from './ca-types.js';
 import { issuedSvidMessage } from './join-listener.js';
 import type { RotationController } from './rotation.js';
 

@@ -1,24 +1,28 @@
 import { renameSync, writeFileSync } from 'node:fs';
-import type { PeerCertificate } from 'node:tls';
-import { checkSvidProfile, generateKeyPair } from '@zenmesh/pki';
+import { createPeerGuard } from '@zenmesh/identity';
+import { generateKeyPair } from '@zenmesh/pki';
 import { CaService } from '@zenmesh/proto';
 import {
   createIdentityProvider,
   createMeshServer,
   type IdentityProvider,
   MESH_POLICY,
+  type MessageIntegrity,
   type PeerCheck,
   type PolicyTable,
 } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
-import { type CaCore, createCaCore } from './ca-core.js';
+import { createCaCore } from './ca-core.js';
 import { createCaServiceImpl } from './ca-grpc.js';
+import type { CaCore } from './ca-types.js';
 import { startJoinListener } from './join-listener.js';
 import { createMtlsProbe } from './probe.js';
 import { createRotationController, type RotationController, type RotationProbe } from './rotation.js';
 
 export interface CaServiceOptions {
   logger: Logger;
+  /** Verifies every request to CaService and signs the answers; `false` for mTLS alone (tests). */
+  integrity: MessageIntegrity | false;
   trustDomain: string;
   namespace: string;
   /** Holds master.key; the CA keeps everything of its own under `<secretsDir>/ca/`. */
@@ -130,13 +134,14 @@ export async function startCaService(options: CaServiceOptions): Promise<Running
   const rotation = createRotationController({
     core,
     logger,
-    probe: options.rotation?.probe ?? createMtlsProbe(core),
+    probe: options.rotation?.probe ?? createMtlsProbe(core, options.integrity),
     ...(options.rotation?.confirmTimeoutMs ? { confirmTimeoutMs: options.rotation.confirmTimeoutMs } : {}),
     ...(options.rotation?.reissueTimeoutMs ? { reissueTimeoutMs: options.rotation.reissueTimeoutMs } : {}),
   });
 
   const stopping = new AbortController();
   const server = createMeshServer({
+    integrity: options.integrity,
     verifyPeer: createCaPeerCheck(core),
     maxConnectionAgeMs: options.maxConnectionAgeMs ?? connectionAgeFor(core),
     service: 'ca',
@@ -169,35 +174,16 @@ export async function startCaService(options: CaServiceOptions): Promise<Running
 }
 
 /**
- * The CA's own per-call peer check: the X509-SVID profile of the caller's certificate (parsed once per
- * certificate) and the CA's revocation list itself, so a revoked workload is refused on its next call.
+ * The CA's own per-call peer check: the workload guard of `@zenmesh/identity` (X509-SVID profile, trust
+ * domain) over the CA's revocation list itself, so a revoked workload is refused on its next call.
  */
-function createCaPeerCheck(core: CaCore): PeerCheck {
-  const profiles = new Map<string, { serial: string } | { reason: string; detail: string }>();
-  return (cert: PeerCertificate | undefined) => {
-    if (!cert?.raw) return { ok: false, reason: 'no_peer_certificate' };
-    const key = cert.fingerprint256;
-    let profile = profiles.get(key);
-    if (!profile) {
-      const pem = `-----BEGIN CERTIFICATE-----\n${cert.raw.toString('base64')}\n-----END CERTIFICATE-----\n`;
-      try {
-        profile = { serial: checkSvidProfile(pem, { trustDomain: core.trustDomain }).serial };
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        profile = {
-          reason: code === 'ERR_SVID_TRUST_DOMAIN' ? 'foreign_trust_domain' : 'svid_malformed',
-          detail: (err as Error).message,
-        };
-      }
-      if (profiles.size >= 1024) profiles.clear();
-      profiles.set(key, profile);
-    }
-    if ('reason' in profile) return { ok: false, ...profile };
-    if (core.isRevoked(profile.serial))
-      return { ok: false, reason: 'svid_revoked', detail: `serial ${profile.serial} is revoked` };
-    return { ok: true };
-  };
-}
+const createCaPeerCheck = (core: CaCore): PeerCheck => {
+  const guard = createPeerGuard({
+    trustDomain: core.trustDomain,
+    revocations: { isRevoked: (serial) => core.isRevoked(serial) },
+  });
+  return (cert) => guard.verify(cert);
+};
 
 /** Connections re-handshake at half an SVID lifetime, so none outlives its certificates by much. */
 const connectionAgeFor = (core: CaCore) => Math.min(Math.max(core.svidTtlSeconds * 500, 30_000), 30 * 60_000);

@@ -1,3 +1,5 @@
+import { ZenMeshError } from '@zenmesh/errors';
+
 export type CaErrorCode =
   | 'ERR_TRUST_BUNDLE_UNREADABLE'
   | 'ERR_TRUST_BUNDLE_EMPTY'
@@ -12,14 +14,11 @@ export type CaErrorCode =
   | 'ERR_RENEW_IDENTITY'
   | 'ERR_RENEW_PROOF'
   | 'ERR_REVOKED'
-  | 'ERR_ROTATION_STATE';
+  | 'ERR_ROTATION_STATE'
+  | 'ERR_ROTATION_TIMEOUT'
+  | 'ERR_ROTATION_PROBE';
 
 /** The one error type of the CA service; narrow on `code` (stable across versions). */
-export class CaError extends Error {
+export class CaError extends ZenMeshError<CaErrorCode> {
   override readonly name = 'CaError';
-  readonly code: CaErrorCode;
-  constructor(code: CaErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-  }
 }

@@ -5,7 +5,7 @@ import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { JoinRequestSchema, JoinResponseSchema } from '@zenmesh/proto';
 import type { IdentityProvider } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
-import type { CaCore, IssuedResult } from './ca-core.js';
+import type { CaCore, IssuedResult } from './ca-types.js';
 
 export const JOIN_PATH = '/zenmesh.v1.CaJoinService/Join';
 const MAX_BODY = 64 * 1024;

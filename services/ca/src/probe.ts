@@ -1,7 +1,8 @@
 import { generateKeyPair, parseSpiffeId } from '@zenmesh/pki';
 import { Health, HealthCheckResponse_ServingStatus } from '@zenmesh/proto';
-import { createMeshChannel } from '@zenmesh/rpc';
-import type { CaCore } from './ca-core.js';
+import { createMeshChannel, type MessageIntegrity } from '@zenmesh/rpc';
+import type { CaCore } from './ca-types.js';
+import { CaError } from './errors.js';
 import type { RotationProbe } from './rotation.js';
 
 /**
@@ -9,10 +10,15 @@ import type { RotationProbe } from './rotation.js';
  * The CA dials with a short-lived SVID signed by the new CA and trusts only the new CA, so the probe passes
  * only if the canary presents a new-CA certificate, accepts a new-CA client, and reports SERVING.
  */
-export function createMtlsProbe(core: CaCore, timeoutMs = 5_000, retryMs = 3_000): RotationProbe {
+export function createMtlsProbe(
+  core: CaCore,
+  integrity: MessageIntegrity | false,
+  timeoutMs = 5_000,
+  retryMs = 3_000,
+): RotationProbe {
   return async (target, authority) => {
     const service = parseSpiffeId(target.spiffeId).service;
-    if (!service) throw new Error(`${target.spiffeId} is not a mesh service ID`);
+    if (!service) throw new CaError('ERR_ROTATION_PROBE', `${target.spiffeId} is not a mesh service ID`);
     const keyPair = await generateKeyPair();
     const { certPem } = await core.issueProbe(authority.id, keyPair.publicKeyPem, 120);
     const once = async () => {
@@ -22,6 +28,7 @@ export function createMtlsProbe(core: CaCore, timeoutMs = 5_000, retryMs = 3_000
         peer: service,
         trustDomain: core.trustDomain,
         namespace: core.namespace,
+        integrity,
         timeoutMs,
       });
       try {
@@ -43,7 +50,10 @@ export function createMtlsProbe(core: CaCore, timeoutMs = 5_000, retryMs = 3_000
         continue;
       }
       if (status !== HealthCheckResponse_ServingStatus.SERVING) {
-        throw new Error(`health check answered ${HealthCheckResponse_ServingStatus[status]}`);
+        throw new CaError(
+          'ERR_ROTATION_PROBE',
+          `health check answered ${HealthCheckResponse_ServingStatus[status]}`,
+        );
       }
       return;
     }

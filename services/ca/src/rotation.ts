@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { ZenMeshError } from '@zenmesh/errors';
 import { parseSpiffeId, spiffeIdFor } from '@zenmesh/pki';
 import type { Logger } from '@zenmesh/telemetry';
-import type { CaCore } from './ca-core.js';
 import type { AuthorityRecord, RotationRecord } from './ca-state.js';
+import type { CaCore } from './ca-types.js';
 import { CaError } from './errors.js';
 
 /** Checks one canary over mutual TLS; throws an Error whose message says why it failed. */
@@ -37,7 +38,13 @@ const FINAL = new Set(['completed', 'rolled_back', 'failed']);
 // Before the new CA signs everyone, going back is clean: that is when abort and automatic rollback apply.
 const ABORTABLE = new Set(['preparing', 'distributing', 'canary', 'probing', 'rolling_out']);
 
-class Aborted extends Error {}
+/** Thrown inside the workflow when an operator aborts it (or the CA stops): rolled back, reason kept. */
+class Aborted extends ZenMeshError<'ERR_ROTATION_ABORTED'> {
+  override readonly name = 'RotationAborted';
+  constructor(reason: string) {
+    super('ERR_ROTATION_ABORTED', reason);
+  }
+}
 
 /**
  * The CA rotation workflow (docs/operations.md): prepare a new CA → distribute a bundle holding old + new
@@ -87,7 +94,7 @@ export function createRotationController(opts: RotationOptions): RotationControl
       if (closed) throw new Aborted('the CA is stopping');
       const missing = check();
       if (missing === undefined) return;
-      if (Date.now() > deadline) throw new Error(`${what}: ${missing}`);
+      if (Date.now() > deadline) throw new CaError('ERR_ROTATION_TIMEOUT', `${what}: ${missing}`);
       await new Promise((r) => setTimeout(r, pollMs));
     }
   };
@@ -183,11 +190,17 @@ export function createRotationController(opts: RotationOptions): RotationControl
         step('probing', `canaries hold SVIDs from ${next.id}; probing over mTLS`);
         for (const id of canaries) {
           const address = core.state.servingAddresses[id];
-          if (!address) throw new Error(`canary ${id} reported no serving address to probe`);
+          if (!address) {
+            throw new CaError('ERR_ROTATION_PROBE', `canary ${id} reported no serving address to probe`);
+          }
           try {
             await opts.probe({ spiffeId: id, address }, core.authority(next.id));
           } catch (err) {
-            throw new Error(`mTLS probe of canary ${id} at ${address} failed: ${(err as Error).message}`);
+            throw new CaError(
+              'ERR_ROTATION_PROBE',
+              `mTLS probe of canary ${id} at ${address} failed: ${(err as Error).message}`,
+              { cause: err },
+            );
           }
         }
       } else {

@@ -1,24 +1,19 @@
 import { readFileSync } from 'node:fs';
-import { grpcServerEnv, hostPort, loadConfig, meshEnv, positiveInt, z } from '@zenmesh/config';
+import { commaList, grpcServerEnv, hostPort, meshServiceEnv, positiveInt, z } from '@zenmesh/config';
 import ipaddr from 'ipaddr.js';
 import type { TargetPolicy } from './target-policy.js';
 
-const cidrList = z
-  .string()
-  .default('')
-  .transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== ''),
-  )
-  .refine(
-    (list) => list.every((c) => ipaddr.isValidCIDR(c)),
-    'expected comma-separated CIDRs, e.g. 127.0.0.0/8,::1/128',
-  );
+const cidrList = commaList().refine(
+  (list) => list.every((c) => ipaddr.isValidCIDR(c)),
+  'expected comma-separated CIDRs, e.g. 127.0.0.0/8,::1/128',
+);
 
+/**
+ * Every variable egress reads: the mesh ones (the workload agent provides the certificate, so
+ * ZENMESH_TLS_CERT/_KEY are optional), the backend's address, and the delivery settings.
+ */
 export const egressEnv = z.object({
-  ...meshEnv,
+  ...meshServiceEnv,
   ...grpcServerEnv,
   ZENMESH_BACKEND_ADDR: hostPort(),
   ZENMESH_EGRESS_POLL_MS: positiveInt(1000),
@@ -34,13 +29,10 @@ export const egressEnv = z.object({
   ZENMESH_EGRESS_TARGET_CA: z.string().min(1).optional(),
 });
 
-export type EgressConfig = z.output<typeof egressEnv>;
-
-export const loadEgressConfig = (env: Record<string, string | undefined> = process.env): EgressConfig =>
-  loadConfig(egressEnv, env);
+export type EgressEnv = z.output<typeof egressEnv>;
 
 /** The engine options that come from configuration: SSRF policy and extra target roots. */
-export function targetOptions(config: EgressConfig): { targetPolicy: TargetPolicy; targetCa?: string } {
+export function targetOptions(config: EgressEnv): { targetPolicy: TargetPolicy; targetCa?: string } {
   return {
     targetPolicy: { allow: config.ZENMESH_EGRESS_ALLOW_CIDRS },
     ...(config.ZENMESH_EGRESS_TARGET_CA === undefined

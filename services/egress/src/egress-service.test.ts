@@ -44,6 +44,7 @@ const identities = new Map<string, TlsIdentity>();
 
 const channelAs = (service: string, address: string): MeshChannel => {
   const channel = createMeshChannel({
+    integrity: false,
     ...mesh,
     identity: identities.get(service) as TlsIdentity,
     address,
@@ -71,6 +72,7 @@ beforeAll(async () => {
     targetPolicy: LOOPBACK,
   });
   server = createMeshServer({
+    integrity: false,
     ...mesh,
     service: 'egress',
     identity: identities.get('egress') as TlsIdentity,

@@ -1,16 +1,2 @@
-export { type EgressConfig, egressEnv, loadEgressConfig, targetOptions } from './config.js';
-export type { AttemptResult, DeliverOptions } from './deliver.js';
-export { deliver, deliveryHeaders, deliveryRequest, structuredEvent } from './deliver.js';
-export type { DeliveriesClient, DeliveryEngine, DeliveryEngineOptions } from './delivery-engine.js';
-export { createDeliveryEngine } from './delivery-engine.js';
-export { createEgressService } from './egress-service.js';
-export { parseRetryAfter } from './retry-after.js';
-export { createTargetAgents, type TargetAgents, type TargetAgentsOptions } from './target-agents.js';
-export {
-  type AddressCheck,
-  createAddressCheck,
-  STRICT_TARGET_POLICY,
-  type TargetPolicy,
-  TargetRefusedError,
-} from './target-policy.js';
-export { SigningSecretError, signWebhook } from './webhook-signature.js';
+// Egress's door: its variables. It is reached over gRPC only (EgressService), and its main.ts wires the rest.
+export { type EgressEnv, egressEnv } from './config.js';

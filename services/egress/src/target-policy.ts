@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { ZenMeshError } from '@zenmesh/errors';
 import ipaddr from 'ipaddr.js';
 
 /**
@@ -17,14 +18,21 @@ export interface TargetPolicy {
 
 export const STRICT_TARGET_POLICY: TargetPolicy = { allow: [] };
 
-export class TargetRefusedError extends Error {
+export class TargetRefusedError extends ZenMeshError<'ERR_SSRF_BLOCKED'> {
   override readonly name = 'TargetRefusedError';
-  readonly code = 'ERR_SSRF_BLOCKED';
   constructor(
     readonly address: string,
     readonly range: string,
   ) {
-    super(`ssrf_blocked: ${address} is ${range}; not in the egress allow-list`);
+    super('ERR_SSRF_BLOCKED', `ssrf_blocked: ${address} is ${range}; not in the egress allow-list`);
+  }
+}
+
+/** A target host name that resolves to no address at all. */
+export class TargetUnresolvedError extends ZenMeshError<'ERR_TARGET_UNRESOLVED'> {
+  override readonly name = 'TargetUnresolvedError';
+  constructor(readonly hostname: string) {
+    super('ERR_TARGET_UNRESOLVED', `no address for ${hostname}`);
   }
 }
 
@@ -68,7 +76,7 @@ export function createAddressCheck(
         return { address: literal, family: isIP(literal) as 4 | 6 };
       }
       const found = await dnsLookup(literal);
-      if (found.length === 0) throw new Error(`no address for ${literal}`);
+      if (found.length === 0) throw new TargetUnresolvedError(literal);
       // Every answer must pass: a name that also resolves to an internal address is refused outright,
       // rather than depending on which answer the connection happens to use.
       for (const a of found) check(a.address);

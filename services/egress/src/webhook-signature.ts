@@ -1,11 +1,14 @@
 import { hmac } from '@zenmesh/crypto';
+import { ZenMeshError } from '@zenmesh/errors';
 
 const SECRET_PREFIX = 'whsec_';
 
 /** Thrown for a signing secret that is not `whsec_` + base64; a backend bug, never a target's fault. */
-export class SigningSecretError extends Error {
-  readonly code = 'ERR_SIGNING_SECRET';
+export class SigningSecretError extends ZenMeshError<'ERR_SIGNING_SECRET'> {
   override readonly name = 'SigningSecretError';
+  constructor(message: string) {
+    super('ERR_SIGNING_SECRET', message);
+  }
 }
 
 function secretKey(secret: string): Buffer {

@@ -2,11 +2,12 @@ import { request } from 'node:http';
 import { create } from '@bufbuild/protobuf';
 import { newId } from '@zenmesh/crypto';
 import { RecordEventResponseSchema, ResolveSourceResponseSchema } from '@zenmesh/proto';
+import { PROVIDERS } from '@zenmesh/providers';
 import { Code, RpcError } from '@zenmesh/rpc';
 import { createLogger } from '@zenmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIngester, type Ingester } from './ingester-app.js';
-import { PROVIDERS } from './providers.js';
+import { createIngester } from './ingester-app.js';
+import type { Ingester } from './ingester-options.js';
 
 // Bounded and seeded: the same inputs every run; a failure prints the seed and case to replay.
 const SEED = 0x5eed_2024;

@@ -1,4 +1,5 @@
 import { hmac } from '@zenmesh/crypto';
+import { DEFAULT_TOLERANCE_S } from '@zenmesh/providers';
 import { anyEqual, BASE64, checkTimestamp, HEX, header, refuse, verified } from './verify-util.js';
 import type { SignatureRefusal, VerifyInput, WebhookVerifier } from './webhook-verifier.js';
 
@@ -93,7 +94,7 @@ export function verifyGenericHmac(input: {
   let signed: Uint8Array = body;
   if (scheme.timestampHeader !== '') {
     const ts = header({ t: input.timestampHeader }, 't');
-    const stamp = checkTimestamp(ts, input.nowMs ?? Date.now(), input.toleranceS ?? 300);
+    const stamp = checkTimestamp(ts, input.nowMs ?? Date.now(), input.toleranceS ?? DEFAULT_TOLERANCE_S);
     if (!stamp.ok) return stamp;
     signed = Buffer.concat([Buffer.from(`${ts}.`), body]);
   }

@@ -19,7 +19,8 @@ import {
 import { Code, RpcError } from '@zenmesh/rpc';
 import { createLogger } from '@zenmesh/telemetry';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createIngester, type EventsClient, type Ingester } from './ingester-app.js';
+import { createIngester } from './ingester-app.js';
+import type { EventsClient, Ingester } from './ingester-options.js';
 
 const exporter = new InMemorySpanExporter();
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());

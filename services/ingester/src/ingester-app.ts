@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import {
   type Link,
@@ -9,77 +9,27 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import { closeHttp, listenHttp } from '@zenmesh/config';
+import { createClientIpResolver, sendJson } from '@zenmesh/http';
 import type { RecordEventResponse } from '@zenmesh/proto';
+import { DEFAULT_TOLERANCE_S } from '@zenmesh/providers';
 import { Code } from '@zenmesh/rpc';
-import type { Logger } from '@zenmesh/telemetry';
-import type { Redis } from 'ioredis';
-import { createClientIpResolver } from './client-ip.js';
+import { closeHttp, listenHttp } from '@zenmesh/runtime';
+import { createMemoryClaimStore, createRateLimiter, createRedisClaimStore } from '@zenmesh/shared-state';
 import { createDedupStore } from './dedup-store.js';
+import type { Ingester, IngesterOptions } from './ingester-options.js';
 import { resolveVerifier } from './providers.js';
-import { createRateLimiter, type RateDecision } from './rate-limiter.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
-import { createRefusalCounter, type RefusalCounter } from './refusal-counter.js';
-import { createSourceCache, type SourcesClient } from './source-cache.js';
-
-/** The slice of the backend's EventService the ingester uses. */
-export interface EventsClient {
-  recordEvent(request: {
-    sourceId: string;
-    type: string;
-    time: ReturnType<typeof timestampFromDate>;
-    datacontenttype: string;
-    data: Uint8Array;
-    providerDeliveryId: string;
-  }): Promise<RecordEventResponse>;
-}
-
-/** The slice of EgressService the ingester uses: a nudge that deliveries of an event are due. */
-export interface EgressClient {
-  dispatch(request: { eventId: string }): Promise<unknown>;
-}
-
-export interface IngesterOptions {
-  sources: SourcesClient;
-  events: EventsClient;
-  egress: EgressClient;
-  logger: Logger;
-  /** Hard limit on a webhook body; default 1 MiB. */
-  maxBodyBytes?: number;
-  /** Time allowed to receive a whole request; default 30 s (then 408 and the connection is closed). */
-  requestTimeoutMs?: number;
-  /** Reports whether the gRPC peers are reachable, for GET /healthz; default: always healthy. */
-  health?: () => Promise<boolean>;
-  sourceCacheTtlMs?: number;
-  /**
-   * Shared state for deduplication and rate limits across instances (REDIS_URL). Without it both live
-   * in this process, which is only right for a single instance. The caller owns the connection.
-   */
-  redis?: Redis | undefined;
-  /** Prefix of every Redis key; default `zm:ingest:`. */
-  keyPrefix?: string;
-  /** Per-source token bucket; default 100/s with a burst of 200; `false` turns it off. */
-  rateLimit?: { perSecond: number; burst: number } | false;
-  /** Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed; default none. */
-  trustedProxies?: readonly string[];
-  /** Allowed age (and clock skew) of a signed timestamp, when the source does not say; default 300 s. */
-  toleranceS?: number;
-  /** How long a retry waits for a concurrent first attempt's answer before asking the backend; default 5 s. */
-  dedupWaitMs?: number;
-  /** The clock signatures are checked against, in ms since the epoch; tests freeze it. */
-  now?: () => number;
-}
-
-export interface Ingester {
-  readonly server: Server;
-  readonly refusals: RefusalCounter;
-  /** Failures of the shared store (Redis), by kind; the ingester carries on without it. */
-  readonly storeErrors: RefusalCounter;
-  /** Listens on host:port (port 0 for any) and resolves to the base URL. */
-  listen(hostPort: string): Promise<string>;
-  /** Stops accepting, lets in-flight requests finish for up to graceMs, then closes what is left. */
-  close(graceMs?: number): Promise<void>;
-}
+import { createRefusalCounter } from './refusal-counter.js';
+import {
+  INTERNAL,
+  INVALID_SIGNATURE,
+  type Reply,
+  rateHeaders,
+  refusal,
+  UNAVAILABLE,
+  UNKNOWN_SOURCE,
+} from './replies.js';
+import { createSourceCache } from './source-cache.js';
 
 const WEBHOOK_ROUTE = /^\/v1\/webhooks\/([^/]+)$/;
 // Ids are a type prefix plus 26 base32 characters (@zenmesh/crypto newId); anything else cannot exist.
@@ -88,25 +38,10 @@ const SOURCE_ID = /^src_[a-z2-7]{26}$/;
 const CONTENT_TYPE = /^[\x20-\x7e]{1,256}$/;
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
-type Reply = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
-
-const refusal = (status: number, error: string): Reply => ({ status, body: { error } });
-const UNAVAILABLE: Reply = { status: 503, body: { error: 'unavailable' }, headers: { 'retry-after': '5' } };
-const INTERNAL: Reply = refusal(500, 'internal');
-// One answer for every signature problem, so a sender learns nothing about which check failed.
-const INVALID_SIGNATURE: Reply = refusal(401, 'invalid_signature');
-const UNKNOWN_SOURCE: Reply = refusal(404, 'unknown_source');
-
-const rateHeaders = (d: RateDecision): Record<string, string> => ({
-  'x-ratelimit-limit': String(d.limit),
-  'x-ratelimit-remaining': String(d.remaining),
-  'x-ratelimit-reset': String(d.resetS),
-});
-
 /** The HTTP front door: verifies webhooks, records them through the backend and nudges egress. */
 export function createIngester(options: IngesterOptions): Ingester {
   const { events, egress, logger, maxBodyBytes = 1024 * 1024, requestTimeoutMs = 30_000 } = options;
-  const { toleranceS = 300, now = Date.now, keyPrefix = 'zm:ingest:' } = options;
+  const { toleranceS = DEFAULT_TOLERANCE_S, now = Date.now, keyPrefix = 'zm:ingest:' } = options;
   const sources = createSourceCache({
     sources: options.sources,
     ...(options.sourceCacheTtlMs === undefined ? {} : { ttlMs: options.sourceCacheTtlMs }),
@@ -118,8 +53,10 @@ export function createIngester(options: IngesterOptions): Ingester {
     logger.warn({ err, kind }, 'shared store failed; carrying on without it');
   };
   const dedup = createDedupStore({
-    redis: options.redis,
-    prefix: keyPrefix,
+    store:
+      options.redis === undefined
+        ? createMemoryClaimStore()
+        : createRedisClaimStore({ redis: options.redis, prefix: keyPrefix }),
     onError: storeError('dedup'),
     ...(options.dedupWaitMs === undefined ? {} : { waitMs: options.dedupWaitMs }),
   });
@@ -251,15 +188,8 @@ export function createIngester(options: IngesterOptions): Ingester {
     return accepted(eventId, recorded.duplicate);
   }
 
-  const send = (res: ServerResponse, reply: Reply): void => {
-    const payload = JSON.stringify(reply.body);
-    res.writeHead(reply.status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(payload),
-      ...reply.headers,
-    });
-    res.end(payload);
-  };
+  const send = (res: ServerResponse, reply: Reply): void =>
+    sendJson(res, reply.status, reply.body, reply.headers);
 
   async function webhook(req: IncomingMessage, res: ServerResponse, sourceId: string): Promise<void> {
     // A sender on the internet does not get to pick our trace id; its context is kept as a link only.

@@ -14,7 +14,8 @@ import { Webhook as StandardWebhook } from 'standardwebhooks';
 import Stripe from 'stripe';
 import { Webhook as SvixWebhook } from 'svix';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createIngester, type EventsClient, type Ingester } from './ingester-app.js';
+import { createIngester } from './ingester-app.js';
+import type { EventsClient, Ingester } from './ingester-options.js';
 
 // Every scheme is judged by the provider's own signing code or documented example, never ours.
 const data = (name: string) =>

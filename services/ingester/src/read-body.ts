@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
+import { ZenMeshError } from '@zenmesh/errors';
 
 /** Thrown when a request body exceeds the limit; the rest of the body is never buffered. */
-export class BodyTooLargeError extends Error {
-  readonly code = 'ERR_BODY_TOO_LARGE';
+export class BodyTooLargeError extends ZenMeshError<'ERR_BODY_TOO_LARGE'> {
+  override readonly name = 'BodyTooLargeError';
   constructor(readonly limit: number) {
-    super(`request body exceeds ${limit} bytes`);
-    this.name = 'BodyTooLargeError';
+    super('ERR_BODY_TOO_LARGE', `request body exceeds ${limit} bytes`);
   }
 }
 

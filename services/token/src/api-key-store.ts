@@ -91,7 +91,7 @@ export function createApiKeyStore(opts: { db: Queryable; now?: () => Date }): Ap
         ],
       );
       const row = rows[0];
-      if (row === undefined) throw new Error('INSERT ... RETURNING returned no row');
+      if (row === undefined) throw new TokenError('ERR_INTERNAL', 'INSERT ... RETURNING returned no row');
       return { apiKey, record: toRecord(row) };
     },
 

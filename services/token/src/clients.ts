@@ -115,7 +115,7 @@ export function createClientStore(
         ],
       );
       const created = await row(id);
-      if (created === null) throw new Error('client vanished after insert');
+      if (created === null) throw new TokenError('ERR_INTERNAL', 'client vanished after insert');
       return { client: toClient(created), clientSecret: secret };
     },
     async get(id) {

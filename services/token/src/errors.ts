@@ -1,3 +1,5 @@
+import { ZenMeshError } from '@zenmesh/errors';
+
 export type TokenErrorCode =
   | 'ERR_BOOTSTRAP_HASH_INVALID'
   | 'ERR_API_KEY_ARGUMENT'
@@ -5,28 +7,25 @@ export type TokenErrorCode =
   | 'ERR_SIGNING_KEYS'
   | 'ERR_USER_ARGUMENT'
   | 'ERR_USER_EXISTS'
-  | 'ERR_CLIENT_ARGUMENT';
+  | 'ERR_CLIENT_ARGUMENT'
+  /** A broken invariant (a row that must exist does not). */
+  | 'ERR_INTERNAL';
 
 /** The one error type of the token service; narrow on `code` (stable across versions). */
-export class TokenError extends Error {
+export class TokenError extends ZenMeshError<TokenErrorCode> {
   override readonly name = 'TokenError';
-  readonly code: TokenErrorCode;
-  constructor(code: TokenErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-  }
 }
 
 /**
  * An OAuth 2.0 error answer (RFC 6749 §5.2 and friends): `error` is the registered code, `status` the HTTP
  * status. The description is short and never names which credential was wrong.
  */
-export class OAuthError extends Error {
+export class OAuthError extends ZenMeshError<'ERR_OAUTH'> {
   override readonly name = 'OAuthError';
   readonly error: string;
   readonly status: number;
   constructor(error: string, description: string, status = 400) {
-    super(description);
+    super('ERR_OAUTH', description);
     this.error = error;
     this.status = status;
   }

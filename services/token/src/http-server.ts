@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { closeHttp, listenHttp } from '@zenmesh/config';
 import type { Queryable } from '@zenmesh/db';
+import { closeHttp, listenHttp } from '@zenmesh/runtime';
 import type { Logger } from '@zenmesh/telemetry';
 import { OAuthError } from './errors.js';
 import { sendJson } from './http-util.js';

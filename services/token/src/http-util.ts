@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendJson as sendJsonResponse } from '@zenmesh/http';
 import { OAuthError } from './errors.js';
 
 export const MAX_FORM_BYTES = 64 * 1024;
@@ -9,21 +10,13 @@ const BASE_HEADERS = {
   'x-content-type-options': 'nosniff',
 } as const;
 
-export function sendJson(
+/** The shared JSON answer, with `pragma: no-cache` as RFC 6749 §5.1 asks of token responses. */
+export const sendJson = (
   res: ServerResponse,
   status: number,
   body: unknown,
   extra: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...BASE_HEADERS,
-    ...extra,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
+): void => sendJsonResponse(res, status, body, { pragma: 'no-cache', ...extra });
 
 /**
  * An HTML page under a CSP that allows no script and no framing. `formAction` adds origins a form on the

@@ -46,6 +46,7 @@ async function start(oauth: Partial<OAuthConfig> = {}): Promise<RunningTokenServ
     spiffeId: spiffeIdFor('token', { trustDomain: 'zenmesh.local', namespace: 'zenmesh' }),
   });
   const s = await startTokenService({
+    integrity: false,
     logger,
     identity: { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem },
     trustDomain: 'zenmesh.local',

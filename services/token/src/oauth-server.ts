@@ -1,6 +1,6 @@
-import type { IncomingMessage } from 'node:http';
 import { createSecretBox, loadMasterKey } from '@zenmesh/crypto';
 import type { Db } from '@zenmesh/db';
+import { createClientIpResolver } from '@zenmesh/http';
 import type { Logger } from '@zenmesh/telemetry';
 import { type AccessTokens, createAccessTokens } from './access-tokens.js';
 import { type AccountAudit, createAccountAudit } from './account-audit.js';
@@ -13,7 +13,7 @@ import type { HttpRouter } from './http-server.js';
 import { createKnownDevices } from './known-devices.js';
 import { type BackoffPolicy, createLoginBackoff, type LoginBackoff } from './login-backoff.js';
 import { createOAuthEndpoints, PATHS } from './oauth-endpoints.js';
-import { clientIp, createRateLimiter } from './rate-limit.js';
+import { createRateLimiter } from './rate-limit.js';
 import { createSessionStore, type SessionStore } from './sessions.js';
 import { openSigningKeyRing, type SigningAlg, type SigningKeyRing } from './signing-keys.js';
 import { createTotpEnrollmentPage } from './totp-enrollment-page.js';
@@ -129,8 +129,7 @@ export async function createOAuthServer(db: Db, logger: Logger, config: OAuthCon
   const grants = createGrants({ db, tokens, sessions, codeTtlSec: config.codeTtlSec ?? 60, now });
   const users = createUserStore({ db, box, now });
   const clients = createClientStore(db);
-  const trusted = new Set(config.trustedProxies ?? []);
-  const ip = (req: IncomingMessage) => clientIp(req, trusted);
+  const ip = createClientIpResolver(config.trustedProxies ?? []);
   const backoff = createLoginBackoff({
     db,
     now,

@@ -86,7 +86,9 @@ async function makeKey(
 async function load(stored: StoredKey, box: SecretBox): Promise<LoadedKey> {
   const jwk = JSON.parse(box.open(stored.sealedPrivateJwk, `token-signing-key/${stored.kid}`)) as JWK;
   const privateKey = await importJWK(jwk, stored.alg);
-  if (privateKey instanceof Uint8Array) throw new Error('a signing key must be asymmetric');
+  if (privateKey instanceof Uint8Array) {
+    throw new TokenError('ERR_SIGNING_KEYS', `signing key ${stored.kid} is not asymmetric`);
+  }
   // RFC 7518 §6: the public JWK is the private one without its private members.
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = jwk;
   return {
@@ -122,7 +124,9 @@ export async function openSigningKeyRing(options: SigningKeyRingOptions): Promis
       const st = statSync(file);
       mtimeMs = st.mtimeMs;
       const doc = JSON.parse(readFileSync(file, 'utf8')) as { version?: number; keys?: StoredKey[] };
-      if (doc.version !== 1 || !Array.isArray(doc.keys)) throw new Error('unknown format');
+      if (doc.version !== 1 || !Array.isArray(doc.keys)) {
+        throw new TokenError('ERR_SIGNING_KEYS', `${file}: unknown format`);
+      }
       return doc.keys;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;

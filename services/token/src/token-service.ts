@@ -1,12 +1,6 @@
 import { createDatabase, type Db, migrate } from '@zenmesh/db';
 import { TokenService } from '@zenmesh/proto';
-import {
-  createMeshServer,
-  type IdentityProvider,
-  MESH_POLICY,
-  type PolicyTable,
-  type TlsIdentity,
-} from '@zenmesh/rpc';
+import { createMeshServer, MESH_POLICY, type MeshTransport, type PolicyTable } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
 import { type ApiKeyStore, createApiKeyStore } from './api-key-store.js';
 import { createTokenHttpServer } from './http-server.js';
@@ -14,11 +8,9 @@ import { TOKEN_MIGRATIONS, TOKEN_SCHEMA } from './migrations.js';
 import { createOAuthServer, type OAuthConfig, type OAuthServer } from './oauth-server.js';
 import { createTokenServiceImpl } from './token-grpc.js';
 
-export interface TokenServiceOptions {
+/** The mesh transport (identity, integrity, peer guard) of the gRPC server, and the service's own settings. */
+export interface TokenServiceOptions extends MeshTransport {
   logger: Logger;
-  identity: TlsIdentity | IdentityProvider;
-  trustDomain: string;
-  namespace: string;
   /** host:port for gRPC; port 0 picks a free one. */
   grpcListen: string;
   /** host:port for HTTP; port 0 picks a free one. */
@@ -97,6 +89,9 @@ export async function startTokenService(options: TokenServiceOptions): Promise<R
       identity: options.identity,
       trustDomain: options.trustDomain,
       namespace: options.namespace,
+      integrity: options.integrity,
+      verifyPeer: options.verifyPeer,
+      maxConnectionAgeMs: options.maxConnectionAgeMs,
       logger,
       policy: options.policy ?? MESH_POLICY,
     });

@@ -171,7 +171,7 @@ export function createUserStore(options: {
       );
       if (rowCount !== 1) throw new TokenError('ERR_USER_EXISTS', 'username already taken');
       const row = await byId(id);
-      if (row === null) throw new Error('user vanished after insert');
+      if (row === null) throw new TokenError('ERR_INTERNAL', 'user vanished after insert');
       return record(row);
     },
     async setRole(userId, tenantId, role) {

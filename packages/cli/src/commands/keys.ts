@@ -8,7 +8,8 @@ import {
 import { InvalidArgumentError, Option } from 'commander';
 import { CliError } from '../errors.js';
 import { paths } from '../home.js';
-import { openProbeKit, type ProbeKit, serverAccepts } from '../launcher/security-probe.js';
+import { openProbeKit, type ProbeKit } from '../launcher/probe-kit.js';
+import { serverAccepts } from '../launcher/security-probe.js';
 import type { RegisterCommands } from './context.js';
 
 const seconds = (min: number) => (value: string) => {

@@ -1,5 +1,6 @@
 import { readEndpoints } from '../home.js';
-import { PROBES, verifyMesh } from '../launcher/security-probe.js';
+import { PROBES } from '../launcher/security-flows.js';
+import { verifyMesh } from '../launcher/security-probe.js';
 import { type CodeFlowClient, probeTokenEdge } from '../launcher/token-edge-probe.js';
 import type { RegisterCommands } from './context.js';
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { mintJoinToken } from '@zenmesh/ca';
 import { loadMasterKey, randomToken, sha256Hex } from '@zenmesh/crypto';
+import { mintJoinToken } from '@zenmesh/identity';
 import { spiffeIdFor } from '@zenmesh/pki';
 import { CliError } from '../errors.js';
 import { chownTree, ensureDir, keepOrCreate, type Owner, writeFileAtomic } from './files.js';

@@ -10,8 +10,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { verifyJoinToken } from '@zenmesh/ca';
 import { loadMasterKey } from '@zenmesh/crypto';
+import { verifyJoinToken } from '@zenmesh/identity';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bootstrapCompose, composeLayout } from './compose-bootstrap.js';
 import { setupDatabase } from './database-setup.js';

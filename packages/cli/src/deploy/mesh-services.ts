@@ -1,4 +1,4 @@
-import { SERVICES } from '../launcher/up.js';
+import { SERVICES } from '../launcher/launch-env.js';
 
 /** The six services of the mesh, in start order (each after the ones it calls): the launcher's list. */
 export const MESH_SERVICES = SERVICES;

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { mintJoinToken } from '@zenmesh/ca';
 import { KEYRING_FILE, loadMasterKey, MASTER_KEY_FILE, parseMasterKey } from '@zenmesh/crypto';
+import { mintJoinToken } from '@zenmesh/identity';
 import { spiffeIdFor } from '@zenmesh/pki';
 import { CliError } from '../errors.js';
 import { ensureDir, writeFileAtomic } from './files.js';

@@ -1,35 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { mintJoinToken } from '@zenmesh/ca';
-import { joinTrustDomain } from '@zenmesh/config';
 import {
-  base32,
   createMessageKeyring,
   createMessageSigner,
   type KeyringState,
-  loadMasterKey,
   type MessageSigner,
   readKeyringFile,
 } from '@zenmesh/crypto';
-import {
-  type CertificateAuthority,
-  createCertificateAuthority,
-  createCsr,
-  generateKeyPair,
-  issueSvidWithKey,
-  parseSpiffeId,
-  spiffeIdFor,
-  spiffeIdFromCertificate,
-} from '@zenmesh/pki';
-import {
-  CaService,
-  DeliveryService,
-  EgressService,
-  SourceService,
-  TenantService,
-  TokenService,
-} from '@zenmesh/proto';
+import { spiffeIdFor } from '@zenmesh/pki';
 import {
   Code,
   encodeRequest,
@@ -39,90 +16,8 @@ import {
   signatureMetadata,
 } from '@zenmesh/rpc';
 import { CliError } from '../errors.js';
-import { type Endpoints, paths, readEndpoints } from '../home.js';
-
-/** The attacks `zenmesh verify` tries on every internal flow, and the legitimate call that must pass. */
-export const PROBES = [
-  'no_client_cert',
-  'foreign_trust_domain',
-  'wrong_spiffe_id',
-  'no_hmac',
-  'bad_hmac',
-  'stale_timestamp',
-  'replayed_nonce',
-  'legitimate',
-] as const;
-export type ProbeName = (typeof PROBES)[number];
-
-interface FlowSpec {
-  client: string;
-  server: string;
-  // biome-ignore lint/suspicious/noExplicitAny: a table of different services
-  service: any;
-  method: string;
-  /** A request whose handler has no lasting effect. */
-  request: () => Record<string, unknown>;
-  /** A SPIFFE ID from our own CA that the policy does not allow for this RPC. */
-  wrong: { service: string; namespace?: string };
-}
-
-const randomId = (prefix: string) => `${prefix}_${base32(randomBytes(16))}`;
-
-/** Every internal flow of the security matrix (DESIGN.md "Flows and the security matrix"). */
-export const FLOWS: readonly FlowSpec[] = [
-  {
-    client: 'bff',
-    server: 'backend',
-    service: TenantService,
-    method: 'listTenants',
-    request: () => ({}),
-    wrong: { service: 'ingester' },
-  },
-  {
-    client: 'bff',
-    server: 'token',
-    service: TokenService,
-    method: 'verifyApiKey',
-    request: () => ({ apiKey: 'zm_verify-probe-not-a-key' }),
-    wrong: { service: 'ingester' },
-  },
-  // Any workload of the mesh may read the trust bundle, so the wrong identity is one from another namespace.
-  {
-    client: 'bff',
-    server: 'ca',
-    service: CaService,
-    method: 'getTrustBundle',
-    request: () => ({}),
-    wrong: { service: 'bff', namespace: 'intruder' },
-  },
-  {
-    client: 'ingester',
-    server: 'backend',
-    service: SourceService,
-    method: 'resolveSource',
-    request: () => ({ sourceId: randomId('src') }),
-    wrong: { service: 'bff' },
-  },
-  {
-    client: 'ingester',
-    server: 'egress',
-    service: EgressService,
-    method: 'dispatch',
-    request: () => ({ eventId: randomId('evt') }),
-    wrong: { service: 'bff' },
-  },
-  {
-    client: 'egress',
-    server: 'backend',
-    service: DeliveryService,
-    method: 'leaseDeliveries',
-    // Leases only deliveries of an event that does not exist: nothing is taken from the real egress.
-    request: () => ({ max: 1, leaseMs: 1000, eventId: randomId('evt') }),
-    wrong: { service: 'ingester' },
-  },
-];
-
-export const flowName = (f: { client: string; server: string }) => `${f.client} → ${f.server}`;
+import { openProbeKit, type ProbeKit, signerFor } from './probe-kit.js';
+import { FLOWS, type FlowSpec, flowName, type ProbeName } from './security-flows.js';
 
 export interface Cell {
   probe: ProbeName;
@@ -139,86 +34,6 @@ export interface FlowReport {
   address: string;
   cells: Cell[];
 }
-
-/** What probing needs from the local state directory: addresses, the bundle, the master key and keyring. */
-export interface ProbeKit {
-  trustDomain: string;
-  namespace: string;
-  endpoints: Endpoints;
-  bundle: string;
-  foreignCa: CertificateAuthority;
-  masterKey: Buffer;
-  secretsDir: string;
-  /**
-   * An SVID for `sa/<service>` in `namespace`: from the mesh's CA through a probe join token (short-lived and
-   * not tracked as a workload, so it never holds up a CA rotation), or signed locally by `issuer` (a foreign CA).
-   */
-  mint(
-    service: string,
-    namespace?: string,
-    issuer?: CertificateAuthority,
-  ): Promise<{ cert: string; key: string; id: string }>;
-}
-
-export async function openProbeKit(home: string): Promise<ProbeKit> {
-  const p = paths(home);
-  const endpoints = readEndpoints(home) as Endpoints & { caJoin?: string };
-  let cliId: string;
-  let bundle: string;
-  try {
-    cliId = spiffeIdFromCertificate(readFileSync(join(p.svids, 'cli', 'svid.pem'), 'utf8'));
-    bundle = readFileSync(join(p.ca, 'bundle.pem'), 'utf8');
-  } catch (err) {
-    throw new CliError('ERR_STATE', `cannot read the local trust domain under ${home}`, { cause: err });
-  }
-  const joinAddress = endpoints.caJoin;
-  if (!joinAddress) throw new CliError('ERR_STATE', 'endpoints.json has no CA join address (caJoin)');
-  const parsed = parseSpiffeId(cliId);
-  const trustDomain = parsed.trustDomain;
-  const namespace = parsed.namespace ?? 'zenmesh';
-  const masterKey = loadMasterKey(p.secrets);
-  const foreignCa = await createCertificateAuthority({
-    trustDomain: 'attacker.example',
-    commonName: 'verify foreign CA',
-  });
-  const caSpiffeId = spiffeIdFor('ca', { trustDomain, namespace });
-  return {
-    trustDomain,
-    namespace,
-    endpoints,
-    bundle,
-    foreignCa,
-    masterKey,
-    secretsDir: p.secrets,
-    async mint(service, ns = namespace, issuer) {
-      if (issuer) {
-        const id = spiffeIdFor(service, { trustDomain: issuer.trustDomain, namespace: ns });
-        const svid = await issueSvidWithKey({ ca: issuer, spiffeId: id, ttlSeconds: 600 });
-        return { cert: svid.certPem, key: svid.keyPem, id };
-      }
-      const id = spiffeIdFor(service, { trustDomain, namespace: ns });
-      const keyPair = await generateKeyPair();
-      const svid = await joinTrustDomain({
-        joinAddress,
-        joinToken: mintJoinToken(masterKey, { spiffeId: id, probe: true, ttlSeconds: 60 }).token,
-        csrPem: await createCsr({ spiffeId: id, keyPair }),
-        bundlePem: bundle,
-        caSpiffeId,
-      });
-      return { cert: svid.certificatePem, key: keyPair.privateKeyPem, id };
-    },
-  };
-}
-
-export const signerFor = (kit: ProbeKit, state?: KeyringState, clock?: () => number): MessageSigner =>
-  createMessageSigner({
-    keyring: createMessageKeyring({
-      masterKey: kit.masterKey,
-      cluster: kit.trustDomain,
-      state: state ?? readKeyringFile(kit.secretsDir),
-    }),
-    ...(clock ? { clock } : {}),
-  });
 
 const describe = (r: ProbeResult) =>
   r.code === Code.OK

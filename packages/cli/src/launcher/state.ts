@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mintJoinToken } from '@zenmesh/ca';
-import { type ServiceIdentity, startServiceIdentity } from '@zenmesh/config';
 import { loadMasterKey, MASTER_KEY_FILE, randomToken, sha256Hex } from '@zenmesh/crypto';
+import { mintJoinToken, type ServiceIdentity, startServiceIdentity } from '@zenmesh/identity';
 import { spiffeIdFor } from '@zenmesh/pki';
+import type { MessageIntegrity } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
 import { paths } from '../home.js';
 
@@ -84,6 +84,8 @@ export async function issueLocalSvid(
   options: TrustDomainOptions & {
     caAddress: string;
     caJoinAddress: string;
+    /** Signs the agent's calls to the CA (the launcher's own message integrity). */
+    integrity: MessageIntegrity;
     logger: Logger;
     ackDelayMs?: number;
   },
@@ -100,6 +102,7 @@ export async function issueLocalSvid(
     trustDomain: options.trustDomain,
     namespace: options.namespace,
     logger: options.logger,
+    integrity: options.integrity,
     agent: {
       caAddress: options.caAddress,
       caJoinAddress: options.caJoinAddress,

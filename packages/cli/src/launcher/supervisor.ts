@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import type { ReadyMessage } from '@zenmesh/config';
+import type { ReadyMessage } from '@zenmesh/runtime';
 import { CliError } from '../errors.js';
 
 export interface ServiceSpec {

@@ -1,16 +1,19 @@
 import { createWriteStream, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Health, HealthCheckResponse_ServingStatus } from '@zenmesh/proto';
-import {
-  createMeshChannel,
-  createMessageIntegrity,
-  type IdentityProvider,
-  useMessageIntegrity,
-} from '@zenmesh/rpc';
+import { createMessageIntegrity } from '@zenmesh/rpc';
 import { createLogger } from '@zenmesh/telemetry';
 import { CliError } from '../errors.js';
 import { type Endpoints, paths } from '../home.js';
 import type { Output } from '../output.js';
+import { checkHealth, printEndpoints } from './health-check.js';
+import {
+  baseEnv,
+  insecureServices,
+  SERVICES,
+  type ServiceName,
+  serviceEnv,
+  svidTtlFromEnv,
+} from './launch-env.js';
 import {
   ensureLocalState,
   issueLocalSvid,
@@ -49,26 +52,8 @@ export type LauncherEndpoints = Endpoints & { caJoin: string };
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 
-/** Start order: each service starts after the ones it calls. */
-export const SERVICES = ['ca', 'token', 'backend', 'egress', 'ingester', 'bff'] as const;
-type ServiceName = (typeof SERVICES)[number];
-
 const resolveMain = (service: ServiceName): string =>
   new URL(import.meta.resolve(`@zenmesh/${service}/main`)).pathname;
-
-/** The parent's environment minus every ZENMESH_* setting: each child gets exactly the ones meant for it. */
-const baseEnv = (): NodeJS.ProcessEnv =>
-  Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('ZENMESH_') || k === 'ZENMESH_HOME'),
-  );
-
-/**
- * A service's own tuning variables, passed through from the launcher's environment by prefix (e.g.
- * ZENMESH_INGEST_RATE_LIMIT to the ingester only), so an operator can tune one service without the others
- * seeing it.
- */
-const tuning = (prefix: string): NodeJS.ProcessEnv =>
-  Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith(prefix)));
 
 const alive = (pid: number) => {
   try {
@@ -110,19 +95,12 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
     redisPrefix,
     logger: agentLogger,
   });
-  useMessageIntegrity(integrity);
   const agents = new Map<string, SvidFiles>();
   let caJoin = '';
 
   const running: RunningChild[] = [];
   const grpc: Record<string, string> = {};
   const http: Record<string, string> = {};
-  const dbEnv = (service: string): NodeJS.ProcessEnv =>
-    process.env.DATABASE_URL
-      ? { DATABASE_URL: process.env.DATABASE_URL }
-      : { ZENMESH_DATA_DIR: join(p.data, service) };
-  const listen = (port: number) => `${options.host}:${port}`;
-
   /** An agent in the launcher for `service` (sa/cli, or a service that does not run one): its PEM files. */
   const agentFor = async (service: string): Promise<SvidFiles> => {
     let agent = agents.get(service);
@@ -131,6 +109,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
         ...options,
         caAddress: grpc.ca ?? '',
         caJoinAddress: caJoin,
+        integrity,
         logger: agentLogger.child({ agentFor: service }),
         // A service following its files polls them every 500 ms: let it read a new bundle before confirming.
         ...(service === 'cli' ? {} : { ackDelayMs: 1500 }),
@@ -166,56 +145,16 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       ...(redisPrefix ? { ZENMESH_REDIS_PREFIX: redisPrefix } : {}),
       ...(weakened.has(service) ? { ZENMESH_INSECURE_DISABLE_HMAC: '1' } : {}),
     };
-    switch (service) {
-      case 'ca':
-        return {
-          ...common,
-          ZENMESH_CA_JOIN_LISTEN: `${options.host}:0`,
-          ZENMESH_CA_BUNDLE_FILE: state.bundleFile,
-          ZENMESH_SVID_TTL: String(svidTtl),
-          ...passThrough('ZENMESH_CA_CONFIRM_TIMEOUT_MS', 'ZENMESH_CA_REISSUE_TIMEOUT_MS'),
-        };
-      case 'token':
-        return {
-          ...common,
-          ...tuning('ZENMESH_TOKEN_'),
-          ...dbEnv('token'),
-          ZENMESH_HTTP_LISTEN: listen(options.tokenPort),
-          ZENMESH_BOOTSTRAP_ADMIN_KEY_SHA256: state.adminKeySha256,
-        };
-      case 'backend':
-        return {
-          ...common,
-          ...dbEnv('backend'),
-          ZENMESH_TOKEN_ADDR: grpc.token,
-          ZENMESH_TOKEN_ISSUER: http.token,
-        };
-      case 'egress':
-        // Loopback targets are refused by default (SSRF); on one machine the tour's targets live there.
-        return {
-          ...common,
-          ...tuning('ZENMESH_EGRESS_'),
-          ZENMESH_BACKEND_ADDR: grpc.backend,
-          ZENMESH_EGRESS_ALLOW_CIDRS: process.env.ZENMESH_EGRESS_ALLOW_CIDRS ?? '127.0.0.0/8,::1/128',
-        };
-      case 'ingester':
-        return {
-          ...common,
-          ...tuning('ZENMESH_INGEST_'),
-          ZENMESH_HTTP_LISTEN: listen(options.ingesterPort),
-          ZENMESH_BACKEND_ADDR: grpc.backend,
-          ZENMESH_EGRESS_ADDR: grpc.egress,
-        };
-      case 'bff':
-        return {
-          ...common,
-          ZENMESH_HTTP_LISTEN: listen(options.bffPort),
-          ZENMESH_BACKEND_ADDR: grpc.backend,
-          ZENMESH_TOKEN_ADDR: grpc.token,
-          ZENMESH_INGEST_PUBLIC_URL: http.ingester,
-          ZENMESH_TOKEN_ISSUER: http.token,
-        };
-    }
+    return serviceEnv(service, common, {
+      host: options.host,
+      ports: { token: options.tokenPort, ingester: options.ingesterPort, bff: options.bffPort },
+      bundleFile: state.bundleFile,
+      adminKeySha256: state.adminKeySha256,
+      svidTtl,
+      dataDir: p.data,
+      grpc,
+      http,
+    });
   };
 
   let stopping: Promise<void> | undefined;
@@ -259,8 +198,8 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       );
     }
     const cli = agents.get('cli');
-    if (!cli) throw new Error('no SVID for the CLI');
-    await checkHealth(grpc, http, cli.identity.provider, options, out);
+    if (!cli) throw new CliError('ERR_STATE', 'the launcher holds no SVID for the CLI');
+    await checkHealth(grpc, http, cli.identity.provider, integrity, options, out);
   } catch (err) {
     await stopAll();
     throw err;
@@ -339,101 +278,5 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       });
     };
     for (const r of running) supervise(r);
-  });
-}
-
-/**
- * `ZENMESH_INSECURE_DISABLE_HMAC=<service>[,<service>…]` weakens the named services on purpose (their servers
- * stop verifying message signatures), so that a test can prove `zenmesh verify` notices. Loud by design.
- */
-function insecureServices(value: string | undefined): Set<string> {
-  const names = new Set(
-    (value ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
-  for (const name of names) {
-    if (!(SERVICES as readonly string[]).includes(name)) {
-      throw new CliError('ERR_USAGE', `ZENMESH_INSECURE_DISABLE_HMAC: unknown service ${name}`);
-    }
-  }
-  if (names.size > 0) {
-    process.stderr.write(
-      `zenmesh: WARNING: message signatures are NOT verified by ${[...names].join(', ')} (ZENMESH_INSECURE_DISABLE_HMAC); never do this outside tests\n`,
-    );
-  }
-  return names;
-}
-
-/** Forwards the named variables of the launcher's environment, when set (tests tune the CA with them). */
-const passThrough = (...names: string[]): NodeJS.ProcessEnv =>
-  Object.fromEntries(names.filter((n) => process.env[n]).map((n) => [n, process.env[n]]));
-
-function svidTtlFromEnv(value: string | undefined): number {
-  if (value === undefined || value === '') return 3600;
-  const ttl = Number(value);
-  if (!Number.isInteger(ttl) || ttl < 10 || ttl > 24 * 3600) {
-    throw new CliError(
-      'ERR_USAGE',
-      `ZENMESH_SVID_TTL: expected whole seconds between 10 and 86400, got ${value}`,
-    );
-  }
-  return ttl;
-}
-
-async function checkHealth(
-  grpc: Record<string, string>,
-  http: Record<string, string>,
-  identity: IdentityProvider,
-  options: UpOptions,
-  out: Output,
-): Promise<void> {
-  out.progress('Checking health over mTLS');
-  await Promise.all([
-    ...Object.entries(grpc).map(async ([service, address]) => {
-      const channel = createMeshChannel({
-        address,
-        identity,
-        peer: service,
-        trustDomain: options.trustDomain,
-        namespace: options.namespace,
-      });
-      try {
-        const res = await channel.client(Health).check({ service: '' });
-        if (res.status !== HealthCheckResponse_ServingStatus.SERVING) {
-          throw new CliError(
-            'ERR_START_FAILED',
-            `${service} reports ${HealthCheckResponse_ServingStatus[res.status]}`,
-          );
-        }
-      } finally {
-        channel.close();
-      }
-    }),
-    ...Object.entries(http).map(async ([service, base]) => {
-      const res = await fetch(new URL('/healthz', base), { signal: AbortSignal.timeout(5000) });
-      if (!res.ok) throw new CliError('ERR_START_FAILED', `${service} /healthz answered ${res.status}`);
-    }),
-  ]);
-}
-
-function printEndpoints(e: Endpoints, options: UpOptions, adminKeyCreated: boolean, out: Output): void {
-  const p = paths(options.home);
-  out.result(e, () => {
-    out.line(`Zen Mesh is up (trust domain ${options.trustDomain})`);
-    out.line(`  ingester  ${e.ingester}   POST /v1/webhooks/{sourceId}`);
-    out.line(`  bff       ${e.bff}   admin API /api/v1`);
-    out.line(`  token     ${e.token}`);
-    out.line(
-      `  internal gRPC, mutual TLS + per-message HMAC (${process.env.REDIS_URL ? 'nonces in Redis' : 'nonces in-process'}): ${Object.entries(
-        e.grpc,
-      )
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')}`,
-    );
-    out.line(`  admin API key: ${p.adminKey}${adminKeyCreated ? ' (created now; mode 0600)' : ''}`);
-    out.line(`  state: ${options.home}   logs: ${p.logs}`);
-    out.line('Press Ctrl-C to stop.');
   });
 }

@@ -1,0 +1,1 @@
+export { type ErrorCode, isZenMeshError, ZenMeshError } from './zenmesh-error.js';

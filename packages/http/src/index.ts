@@ -1,0 +1,2 @@
+export { type ClientIpResolver, createClientIpResolver } from './client-ip.js';
+export { sendJson } from './json-response.js';

@@ -1,0 +1,318 @@
+// The security matrix (DESIGN.md "Flows and the security matrix"), cell by cell, over the pure admission core:
+// every internal flow × every attack `zenmesh verify` makes live, plus the legitimate call. No sockets: real
+// SVIDs from a real CA, a real HMAC signer and nonce store, and the exact refusal (status + reason) per cell.
+import { randomBytes, X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import {
+  createMemoryNonceStore,
+  createMessageKeyring,
+  createMessageSigner,
+  createRedisNonceStore,
+  type MessageSigner,
+} from '@zenmesh/crypto';
+import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AdmissionVerdict, createAdmission, type MetadataReader } from './admission.js';
+import { INTEGRITY_METADATA, type MessageIntegrity, signatureMetadata } from './message-integrity.js';
+import { MESH_POLICY } from './policy.js';
+
+const TD = 'zenmesh.local';
+const NS = 'zenmesh';
+
+/** Every internal flow of the matrix: who calls, whom, which RPC, and an identity the policy refuses there. */
+const FLOWS = [
+  { client: 'bff', server: 'backend', method: '/zenmesh.v1.TenantService/ListTenants', wrong: 'ingester' },
+  { client: 'bff', server: 'token', method: '/zenmesh.v1.TokenService/VerifyApiKey', wrong: 'ingester' },
+  // Any mesh workload may read the bundle: the wrong identity is one of another namespace.
+  { client: 'bff', server: 'ca', method: '/zenmesh.v1.CaService/GetTrustBundle', wrong: 'intruder/bff' },
+  { client: 'ingester', server: 'backend', method: '/zenmesh.v1.SourceService/ResolveSource', wrong: 'bff' },
+  { client: 'ingester', server: 'egress', method: '/zenmesh.v1.EgressService/Dispatch', wrong: 'bff' },
+  {
+    client: 'egress',
+    server: 'backend',
+    method: '/zenmesh.v1.DeliveryService/LeaseDeliveries',
+    wrong: 'ingester',
+  },
+] as const;
+
+type Flow = (typeof FLOWS)[number];
+
+interface Cell {
+  probe: string;
+  /** The request the attacker (or the legitimate client) sends to `flow`. */
+  request(flow: Flow): Promise<Probe>;
+  expected: { status: string; reason: string } | 'admitted';
+}
+
+interface Probe {
+  cert: PeerCertificate | undefined;
+  metadata: Record<string, string>;
+  body: Uint8Array;
+  /** Admit it this many times (the replay cell sends the same bytes twice); the last verdict counts. */
+  times?: number;
+}
+
+const masterKey = randomBytes(32);
+const signerWith = (key: Buffer, clock?: () => number): MessageSigner =>
+  createMessageSigner({
+    keyring: createMessageKeyring({ masterKey: key, cluster: TD }),
+    ...(clock ? { clock } : {}),
+  });
+const signer = signerWith(masterKey);
+const body = new Uint8Array(randomBytes(64));
+
+let ca: Awaited<ReturnType<typeof createCertificateAuthority>>;
+let foreignCa: Awaited<ReturnType<typeof createCertificateAuthority>>;
+const certs = new Map<string, PeerCertificate>();
+
+/** What a TLS session hands the server: the DER and its fingerprint (Node's `getPeerCertificate()` fields). */
+const asPeerCertificate = (pem: string) => {
+  const x = new X509Certificate(pem);
+  return { raw: x.raw, fingerprint256: x.fingerprint256 } as PeerCertificate;
+};
+
+/** `service` or `namespace/service`, from our CA unless `foreign`. */
+async function certFor(name: string, foreign = false): Promise<PeerCertificate> {
+  const key = `${foreign ? 'foreign:' : ''}${name}`;
+  const known = certs.get(key);
+  if (known) return known;
+  const [namespace, service] = name.includes('/') ? (name.split('/') as [string, string]) : [NS, name];
+  const issuer = foreign ? foreignCa : ca;
+  const svid = await issueSvidWithKey({
+    ca: issuer,
+    spiffeId: spiffeIdFor(service, { trustDomain: issuer.trustDomain, namespace }),
+  });
+  const cert = asPeerCertificate(svid.certPem);
+  certs.set(key, cert);
+  return cert;
+}
+
+const idOf = (service: string) => spiffeIdFor(service, { trustDomain: TD, namespace: NS });
+const signed = (s: MessageSigner, flow: Flow, callerId = idOf(flow.client), bytes = body) =>
+  signatureMetadata(s.signRequest({ path: flow.method, callerId, body: bytes }));
+
+const CELLS: Cell[] = [
+  {
+    probe: 'no_client_cert',
+    request: async (f) => ({ cert: undefined, metadata: signed(signer, f), body }),
+    expected: { status: 'UNAUTHENTICATED', reason: 'no_peer_identity' },
+  },
+  {
+    probe: 'foreign_trust_domain',
+    request: async (f) => ({ cert: await certFor(f.client, true), metadata: signed(signer, f), body }),
+    expected: { status: 'PERMISSION_DENIED', reason: 'foreign_trust_domain' },
+  },
+  {
+    probe: 'wrong_spiffe_id',
+    request: async (f) => ({ cert: await certFor(f.wrong), metadata: signed(signer, f), body }),
+    expected: { status: 'PERMISSION_DENIED', reason: 'spiffe_id_not_allowed' },
+  },
+  {
+    probe: 'no_hmac',
+    request: async (f) => ({ cert: await certFor(f.client), metadata: {}, body }),
+    expected: { status: 'UNAUTHENTICATED', reason: 'missing_signature' },
+  },
+  {
+    // Right fields, right key id, a key derived from another master key.
+    probe: 'bad_hmac',
+    request: async (f) => ({
+      cert: await certFor(f.client),
+      metadata: signed(signerWith(randomBytes(32)), f),
+      body,
+    }),
+    expected: { status: 'UNAUTHENTICATED', reason: 'bad_signature' },
+  },
+  {
+    probe: 'stale_timestamp',
+    request: async (f) => ({
+      cert: await certFor(f.client),
+      metadata: signed(
+        signerWith(masterKey, () => Date.now() - 2 * signer.windowSeconds * 1000),
+        f,
+      ),
+      body,
+    }),
+    expected: { status: 'UNAUTHENTICATED', reason: 'stale_timestamp' },
+  },
+  {
+    probe: 'replayed_nonce',
+    request: async (f) => ({ cert: await certFor(f.client), metadata: signed(signer, f), body, times: 2 }),
+    expected: { status: 'UNAUTHENTICATED', reason: 'replayed_nonce' },
+  },
+  {
+    // The signature covers the exact bytes: one flipped byte is a forgery.
+    probe: 'tampered_body',
+    request: async (f) => {
+      const tampered = Uint8Array.from(body);
+      tampered[0] = (tampered[0] ?? 0) ^ 1;
+      return { cert: await certFor(f.client), metadata: signed(signer, f), body: tampered };
+    },
+    expected: { status: 'UNAUTHENTICATED', reason: 'bad_signature' },
+  },
+  {
+    // A request signed in another workload's name: the HMAC binds the caller the certificate proved.
+    probe: 'signed_for_another_caller',
+    request: async (f) => ({
+      cert: await certFor(f.client),
+      metadata: signed(signer, f, idOf('backend')),
+      body,
+    }),
+    expected: { status: 'UNAUTHENTICATED', reason: 'bad_signature' },
+  },
+  {
+    probe: 'unknown_key_id',
+    request: async (f) => ({
+      cert: await certFor(f.client),
+      metadata: { ...signed(signer, f), [INTEGRITY_METADATA.keyId]: 'v99' },
+      body,
+    }),
+    expected: { status: 'UNAUTHENTICATED', reason: 'unknown_key_id' },
+  },
+  {
+    probe: 'legitimate',
+    request: async (f) => ({ cert: await certFor(f.client), metadata: signed(signer, f), body }),
+    expected: 'admitted',
+  },
+];
+
+const reader =
+  (metadata: Record<string, string>): MetadataReader =>
+  (name) =>
+    metadata[name];
+
+const integrity: MessageIntegrity = { signer, nonces: createMemoryNonceStore() };
+const admissionFor = (options: Partial<Parameters<typeof createAdmission>[0]> = {}) =>
+  createAdmission({ trustDomain: TD, namespace: NS, policy: MESH_POLICY, integrity, ...options });
+
+async function run(flow: Flow, probe: Probe, admission = admissionFor()): Promise<AdmissionVerdict> {
+  let verdict: AdmissionVerdict | undefined;
+  for (let i = 0; i < (probe.times ?? 1); i++) {
+    verdict = await admission.admit({
+      method: flow.method,
+      peer: probe.cert,
+      metadata: reader(probe.metadata),
+      body: probe.body,
+    });
+  }
+  return verdict as AdmissionVerdict;
+}
+
+beforeAll(async () => {
+  ca = await createCertificateAuthority({ trustDomain: TD });
+  foreignCa = await createCertificateAuthority({ trustDomain: 'attacker.example' });
+});
+
+describe('the security matrix over admit(), every cell', () => {
+  for (const flow of FLOWS) {
+    describe(`${flow.client} → ${flow.server} (${flow.method.slice(1)})`, () => {
+      for (const cell of CELLS) {
+        const expected = cell.expected;
+        it(`${cell.probe}: ${expected === 'admitted' ? 'admitted' : `${expected.status} ${expected.reason}`}`, async () => {
+          const verdict = await run(flow, await cell.request(flow));
+          if (expected === 'admitted') {
+            expect(verdict).toMatchObject({
+              ok: true,
+              caller: { spiffeId: idOf(flow.client), service: flow.client, trustDomain: TD, namespace: NS },
+              signed: { keyId: 'v1' },
+            });
+          } else {
+            expect(verdict).toMatchObject({ ok: false, ...expected });
+          }
+        });
+      }
+    });
+  }
+});
+
+describe('admit() beyond the matrix', () => {
+  const flow = FLOWS[4]; // ingester → egress
+
+  it('runs the per-call peer check first: its refusal is UNAUTHENTICATED with its reason and detail', async () => {
+    const revoked = await certFor(flow.client);
+    const admission = admissionFor({
+      verifyPeer: (cert) =>
+        cert?.fingerprint256 === revoked.fingerprint256
+          ? { ok: false, reason: 'svid_revoked', detail: 'serial 01 is revoked' }
+          : { ok: true },
+    });
+    const verdict = await run(flow, { cert: revoked, metadata: signed(signer, flow), body }, admission);
+    expect(verdict).toMatchObject({
+      ok: false,
+      status: 'UNAUTHENTICATED',
+      reason: 'svid_revoked',
+      detail: 'serial 01 is revoked',
+      caller: { service: 'ingester' },
+    });
+  });
+
+  it('fails closed when the nonce store cannot answer: UNAVAILABLE replay_store_unavailable', async () => {
+    // A real Redis store pointed at a port nothing listens on: every claim rejects at once.
+    const nonces = createRedisNonceStore({ url: 'redis://127.0.0.1:1', prefix: 'zm:test:admission:' });
+    try {
+      const admission = admissionFor({ integrity: { signer, nonces } });
+      const verdict = await run(
+        flow,
+        { cert: await certFor(flow.client), metadata: signed(signer, flow), body },
+        admission,
+      );
+      expect(verdict).toMatchObject({ ok: false, status: 'UNAVAILABLE', reason: 'replay_store_unavailable' });
+      expect((verdict as { cause?: unknown }).cause).toBeDefined();
+    } finally {
+      await nonces.close();
+    }
+  });
+
+  it('denies a method the policy table does not list, whoever calls', async () => {
+    const verdict = await run({ ...flow, method: '/zenmesh.v1.EgressService/Unlisted' } as unknown as Flow, {
+      cert: await certFor('ingester'),
+      metadata: {},
+      body,
+    });
+    expect(verdict).toMatchObject({
+      ok: false,
+      status: 'PERMISSION_DENIED',
+      reason: 'spiffe_id_not_allowed',
+    });
+  });
+
+  it('admits health checks on mutual TLS and the policy alone (exempt from signatures)', async () => {
+    const health = { ...flow, method: '/grpc.health.v1.Health/Check' } as unknown as Flow;
+    const verdict = await run(health, { cert: await certFor('bff'), metadata: {}, body });
+    expect(verdict).toMatchObject({ ok: true, caller: { service: 'bff' }, signed: undefined });
+  });
+
+  it('with integrity off (mTLS-only servers) admits on the policy alone, unsigned', async () => {
+    const verdict = await run(
+      flow,
+      { cert: await certFor(flow.client), metadata: {}, body },
+      admissionFor({ integrity: false }),
+    );
+    expect(verdict).toMatchObject({ ok: true, signed: undefined });
+  });
+
+  it('a weakened server (insecureSkipVerify) admits an unsigned request: what `zenmesh verify` must catch', async () => {
+    const weakened = admissionFor({ integrity: { ...integrity, insecureSkipVerify: true } });
+    const verdict = await run(flow, { cert: await certFor(flow.client), metadata: {}, body }, weakened);
+    expect(verdict).toMatchObject({ ok: true, signed: undefined });
+  });
+
+  it('refuses a certificate naming no workload (the bare trust domain, as the CA has) as spiffe_id_not_allowed', async () => {
+    const verdict = await run(flow, { cert: asPeerCertificate(ca.certPem), metadata: {}, body });
+    expect(verdict).toMatchObject({
+      ok: false,
+      status: 'PERMISSION_DENIED',
+      reason: 'spiffe_id_not_allowed',
+      caller: { spiffeId: `spiffe://${TD}`, service: undefined },
+    });
+  });
+
+  it('refuses a certificate that does not decode as no_peer_identity', async () => {
+    const garbage = { raw: randomBytes(300), fingerprint256: 'AA:BB' } as PeerCertificate;
+    const verdict = await run(flow, { cert: garbage, metadata: signed(signer, flow), body });
+    expect(verdict).toMatchObject({ ok: false, status: 'UNAUTHENTICATED', reason: 'no_peer_identity' });
+  });
+});
+
+afterAll(async () => {
+  await integrity.nonces.close();
+});

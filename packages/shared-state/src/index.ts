@@ -1,0 +1,15 @@
+export {
+  type ClaimStore,
+  ClaimStoreError,
+  type ClaimStoreErrorCode,
+  createMemoryClaimStore,
+  createRedisClaimStore,
+  type MemoryClaimStoreOptions,
+  type RedisClaimStoreOptions,
+} from './claim-store.js';
+export {
+  createRateLimiter,
+  type RateDecision,
+  type RateLimiter,
+  type RateLimitOptions,
+} from './rate-limiter.js';

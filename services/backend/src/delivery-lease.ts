@@ -1,0 +1,124 @@
+import type { Db } from '@zenmesh/db';
+import { DELIVERY_COLUMNS } from './deliveries.js';
+import { internal } from './errors.js';
+import { EVENT_COLUMNS, type EventRow, toEvent } from './events.js';
+import {
+  type CloudEventsMode,
+  type DeliveryRecord,
+  type DeliveryRow,
+  type EventRecord,
+  toDelivery,
+} from './records.js';
+import type { SecretBoxes } from './secrets.js';
+
+export interface LeaseOptions {
+  /** Most deliveries to claim; default 10, at most 100. */
+  max?: number;
+  /** Lease length; default 30 s, clamped to [1 s, 10 min]. */
+  leaseMs?: number;
+  /** Only deliveries of this event. */
+  eventId?: string;
+  /** Who holds the lease (the caller's SPIFFE ID), kept for diagnosis. */
+  owner?: string;
+}
+
+export interface LeasedDeliveryRecord {
+  delivery: DeliveryRecord;
+  event: EventRecord;
+  endpointUrl: string;
+  /** Current signing secret first; during a rotation (until it expires) the previous one follows. */
+  signingSecrets: string[];
+  leaseToken: string;
+  leaseExpiresAt: Date;
+  cloudeventsMode: CloudEventsMode;
+  /** The endpoint's mTLS client identity, when it has one. */
+  clientCertPem: string;
+  clientKeyPem: string;
+}
+
+interface EndpointSecretRow {
+  id: string;
+  url: string;
+  secret_sealed: string;
+  previous_secret_sealed: string | null;
+  previous_valid: boolean;
+  cloudevents_mode: CloudEventsMode;
+  client_cert_pem: string | null;
+  client_key_sealed: string | null;
+}
+
+const clamp = (v: number, lo: number, hi: number): number => Math.min(Math.max(v, lo), hi);
+
+/**
+ * Claims due deliveries across tenants (core.lease_deliveries: FOR UPDATE SKIP LOCKED, a fresh random
+ * lease token and expiry each), then reads each one's event and endpoint inside its own tenant's scope.
+ * A lease that is never reported simply expires and the delivery becomes due again: a crashed egress
+ * loses nothing.
+ */
+export async function leaseDeliveries(
+  db: Db,
+  boxes: SecretBoxes,
+  options: LeaseOptions = {},
+): Promise<LeasedDeliveryRecord[]> {
+  const max = options.max === undefined || options.max <= 0 ? 10 : clamp(Math.floor(options.max), 1, 100);
+  const leaseMs =
+    options.leaseMs === undefined || options.leaseMs <= 0
+      ? 30_000
+      : clamp(Math.floor(options.leaseMs), 1000, 600_000);
+  const { rows: claimed } = await db.query<DeliveryRow>(
+    `select ${DELIVERY_COLUMNS} from core.lease_deliveries($1, $2, $3, $4)`,
+    [max, leaseMs, options.eventId || null, options.owner ?? null],
+  );
+  const byTenant = new Map<string, DeliveryRow[]>();
+  for (const row of claimed) byTenant.set(row.tenant_id, [...(byTenant.get(row.tenant_id) ?? []), row]);
+
+  const out: LeasedDeliveryRecord[] = [];
+  for (const [tenantId, rows] of byTenant) {
+    const leased = await db.withTenant(tenantId, async (tx) => {
+      const events = await tx.query<EventRow>(
+        `select ${EVENT_COLUMNS} from core.events where tenant_id = $1 and id = any($2)`,
+        [tenantId, [...new Set(rows.map((r) => r.event_id))]],
+      );
+      const endpoints = await tx.query<EndpointSecretRow>(
+        `select id, url, secret_sealed, previous_secret_sealed, cloudevents_mode, client_cert_pem, client_key_sealed,
+                coalesce(previous_secret_expires_at > now(), true) as previous_valid
+           from core.endpoints where tenant_id = $1 and id = any($2)`,
+        [tenantId, [...new Set(rows.map((r) => r.endpoint_id))]],
+      );
+      const eventById = new Map(events.rows.map((e) => [e.id, e]));
+      const endpointById = new Map(endpoints.rows.map((e) => [e.id, e]));
+      return rows.map((row): LeasedDeliveryRecord => {
+        const event = eventById.get(row.event_id);
+        const endpoint = endpointById.get(row.endpoint_id);
+        if (
+          event === undefined ||
+          endpoint === undefined ||
+          row.lease_token === null ||
+          row.lease_expires_at === null
+        ) {
+          throw internal(`leased delivery ${row.id} is missing its event, endpoint or lease`);
+        }
+        const signingSecrets = [boxes.endpoint.open(endpoint.secret_sealed, endpoint.id)];
+        if (endpoint.previous_secret_sealed !== null && endpoint.previous_valid) {
+          signingSecrets.push(boxes.endpoint.open(endpoint.previous_secret_sealed, endpoint.id));
+        }
+        return {
+          delivery: toDelivery(row),
+          event: toEvent(event),
+          endpointUrl: endpoint.url,
+          signingSecrets,
+          leaseToken: row.lease_token,
+          leaseExpiresAt: row.lease_expires_at,
+          cloudeventsMode: endpoint.cloudevents_mode,
+          clientCertPem: endpoint.client_cert_pem ?? '',
+          clientKeyPem:
+            endpoint.client_key_sealed === null
+              ? ''
+              : boxes.clientKey.open(endpoint.client_key_sealed, endpoint.id),
+        };
+      });
+    });
+    out.push(...leased);
+  }
+  return out;
+}

@@ -1,0 +1,20 @@
+import { hostPort, httpUrl, meshServiceEnv, z } from '@zenmesh/config';
+
+/**
+ * Every variable the bff reads: the mesh ones (the workload agent provides the certificate, so
+ * ZENMESH_TLS_CERT/_KEY are optional), where the backend and the token service listen, and its public face.
+ */
+export const bffEnv = z.object({
+  ...meshServiceEnv,
+  ZENMESH_HTTP_LISTEN: hostPort().default('127.0.0.1:3000'),
+  ZENMESH_BACKEND_ADDR: hostPort(),
+  ZENMESH_TOKEN_ADDR: hostPort(),
+  ZENMESH_INGEST_PUBLIC_URL: httpUrl().optional(),
+  // The token service's public base URL: the issuer whose JWKS verifies bearer tokens.
+  ZENMESH_TOKEN_ISSUER: httpUrl(),
+  // Where to fetch the issuer's keys when its public URL is not reachable from inside the deployment
+  // (compose, Kubernetes); default `<issuer>/.well-known/jwks.json`.
+  ZENMESH_TOKEN_JWKS_URL: httpUrl().optional(),
+});
+
+export type BffEnv = z.output<typeof bffEnv>;

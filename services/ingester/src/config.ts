@@ -1,0 +1,20 @@
+import { commaList, hostPort, meshServiceEnv, positiveInt, z } from '@zenmesh/config';
+
+/**
+ * Every variable the ingester reads: the mesh ones (the workload agent provides the certificate, so
+ * ZENMESH_TLS_CERT/_KEY are optional), where the backend and egress listen, and the public face's limits.
+ */
+export const ingesterEnv = z.object({
+  ...meshServiceEnv,
+  ZENMESH_HTTP_LISTEN: hostPort().default('127.0.0.1:8080'),
+  ZENMESH_BACKEND_ADDR: hostPort(),
+  ZENMESH_EGRESS_ADDR: hostPort(),
+  ZENMESH_INGEST_MAX_BODY: positiveInt(1024 * 1024),
+  ZENMESH_INGEST_RATE_LIMIT: positiveInt(100),
+  ZENMESH_INGEST_RATE_BURST: positiveInt(200),
+  /** Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed. */
+  ZENMESH_INGEST_TRUSTED_PROXIES: commaList(),
+  ZENMESH_INGEST_REQUEST_TIMEOUT_MS: positiveInt(30_000),
+});
+
+export type IngesterEnv = z.output<typeof ingesterEnv>;

@@ -1,0 +1,66 @@
+import type { Server } from 'node:http';
+import type { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import type { RecordEventResponse } from '@zenmesh/proto';
+import type { Logger } from '@zenmesh/telemetry';
+import type { Redis } from 'ioredis';
+import type { RefusalCounter } from './refusal-counter.js';
+import type { SourcesClient } from './source-cache.js';
+
+/** The slice of the backend's EventService the ingester uses. */
+export interface EventsClient {
+  recordEvent(request: {
+    sourceId: string;
+    type: string;
+    time: ReturnType<typeof timestampFromDate>;
+    datacontenttype: string;
+    data: Uint8Array;
+    providerDeliveryId: string;
+  }): Promise<RecordEventResponse>;
+}
+
+/** The slice of EgressService the ingester uses: a nudge that deliveries of an event are due. */
+export interface EgressClient {
+  dispatch(request: { eventId: string }): Promise<unknown>;
+}
+
+export interface IngesterOptions {
+  sources: SourcesClient;
+  events: EventsClient;
+  egress: EgressClient;
+  logger: Logger;
+  /** Hard limit on a webhook body; default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Time allowed to receive a whole request; default 30 s (then 408 and the connection is closed). */
+  requestTimeoutMs?: number;
+  /** Reports whether the gRPC peers are reachable, for GET /healthz; default: always healthy. */
+  health?: () => Promise<boolean>;
+  sourceCacheTtlMs?: number;
+  /**
+   * Shared state for deduplication and rate limits across instances (REDIS_URL). Without it both live
+   * in this process, which is only right for a single instance. The caller owns the connection.
+   */
+  redis?: Redis | undefined;
+  /** Prefix of every Redis key; default `zm:ingest:`. */
+  keyPrefix?: string;
+  /** Per-source token bucket; default 100/s with a burst of 200; `false` turns it off. */
+  rateLimit?: { perSecond: number; burst: number } | false;
+  /** Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed; default none. */
+  trustedProxies?: readonly string[];
+  /** Allowed age (and clock skew) of a signed timestamp, when the source does not say; default 300 s. */
+  toleranceS?: number;
+  /** How long a retry waits for a concurrent first attempt's answer before asking the backend; default 5 s. */
+  dedupWaitMs?: number;
+  /** The clock signatures are checked against, in ms since the epoch; tests freeze it. */
+  now?: () => number;
+}
+
+export interface Ingester {
+  readonly server: Server;
+  readonly refusals: RefusalCounter;
+  /** Failures of the shared store (Redis), by kind; the ingester carries on without it. */
+  readonly storeErrors: RefusalCounter;
+  /** Listens on host:port (port 0 for any) and resolves to the base URL. */
+  listen(hostPort: string): Promise<string>;
+  /** Stops accepting, lets in-flight requests finish for up to graceMs, then closes what is left. */
+  close(graceMs?: number): Promise<void>;
+}
