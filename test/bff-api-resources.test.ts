@@ -203,6 +203,51 @@ describe('sources: rotate-secret; endpoints: update and rotate-secret', () => {
     });
   });
 
+  it("updates a source's tolerance, and refuses a tolerance outside 1..3600 (0 = default on update) exactly", async () => {
+    const res = await bff.call('POST', '/api/v1/tenants/acme/sources/src_1', {
+      key: bff.keys.admin,
+      body: { toleranceSeconds: 120 },
+    });
+    expect(res).toMatchObject({ status: 200, body: { source: { id: 'src_1', toleranceSeconds: 120 } } });
+    expect(bff.lastCall('updateSource')).toMatchObject({
+      tenant: 'acme',
+      sourceId: 'src_1',
+      toleranceSeconds: 120,
+    });
+    expect(
+      (
+        await bff.call('POST', '/api/v1/tenants/acme/sources/src_1', {
+          key: bff.keys.admin,
+          body: { toleranceSeconds: 0 },
+        })
+      ).status,
+    ).toBe(200);
+    const before = bff.calls.length;
+    const refused: Array<[string, object]> = [
+      ['/api/v1/tenants/acme/sources', { provider: 'stripe', secret: 's', toleranceSeconds: 3601 }],
+      ['/api/v1/tenants/acme/sources', { provider: 'stripe', secret: 's', toleranceSeconds: 0 }],
+      ['/api/v1/tenants/acme/sources', { provider: 'stripe', secret: 's', toleranceSeconds: -1 }],
+      ['/api/v1/tenants/acme/sources', { provider: 'stripe', secret: 's', toleranceSeconds: 1.5 }],
+      ['/api/v1/tenants/acme/sources', { provider: 'stripe', secret: 's', toleranceSeconds: '60' }],
+      ['/api/v1/tenants/acme/sources/src_1', { toleranceSeconds: 3601 }],
+      ['/api/v1/tenants/acme/sources/src_1', { toleranceSeconds: 86_400 }],
+      ['/api/v1/tenants/acme/sources/src_1', { toleranceSeconds: -1 }],
+      ['/api/v1/tenants/acme/sources/src_1', { toleranceSeconds: 1.5 }],
+      ['/api/v1/tenants/acme/sources/src_1', { toleranceSeconds: null }],
+      ['/api/v1/tenants/acme/sources/src_1', {}],
+    ];
+    for (const [path, body] of refused) {
+      const r = await bff.call('POST', path, { key: bff.keys.admin, body });
+      expect({ body, status: r.status, answer: r.body }).toEqual({
+        body,
+        status: 400,
+        answer: { error: 'invalid_argument', message: expect.stringContaining('toleranceSeconds: ') },
+      });
+    }
+    // Refused at the door: nothing reached the backend.
+    expect(bff.calls.length).toBe(before);
+  });
+
   it('creates a provider source with a tolerance and generic header options', async () => {
     const res = await bff.call('POST', '/api/v1/tenants/acme/sources', {
       key: bff.keys.admin,

@@ -248,3 +248,43 @@ describe('rate limit shared through Redis', () => {
     expect(await countEvents(id)).toBe(2);
   });
 });
+
+describe('per-source tolerance through the real backend (issue 12, defect 5)', () => {
+  it('verifies with the tolerance set at creation and changed by UpdateSource, as ResolveSource hands it over', async () => {
+    const secret = 'whsec_tolerance-test';
+    const sources = bff.client(SourceService);
+    const tight = (
+      await sources.createSource({
+        tenant: tenantId,
+        provider: 'stripe',
+        name: '',
+        secret,
+        toleranceSeconds: 60,
+      })
+    ).source ?? { id: '' };
+    const widened = (await sources.createSource({ tenant: tenantId, provider: 'stripe', name: '', secret }))
+      .source ?? { id: '' };
+    const { source } = await bff
+      .client(SourceService)
+      .updateSource({ tenant: tenantId, sourceId: widened.id, toleranceSeconds: 1200 });
+    expect(source?.toleranceSeconds).toBe(1200);
+    let n = 0;
+    const send = async (id: string, ageS: number) => {
+      const t = Math.floor(Date.now() / 1000) - ageS;
+      const payload = JSON.stringify({ id: `evt_tol_${n++}`, type: 'charge.succeeded', created: t });
+      const res = await fetch(`${urls[0]}/v1/webhooks/${id}`, {
+        method: 'POST',
+        body: payload,
+        headers: {
+          'content-type': 'application/json',
+          'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp: t }),
+        },
+      });
+      return res.status;
+    };
+    expect(await send(tight.id, 30)).toBe(202);
+    expect(await send(tight.id, 120)).toBe(401);
+    expect(await send(widened.id, 900)).toBe(202);
+    expect(await send(widened.id, 1300)).toBe(401);
+  });
+});

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { sign as signGithub } from '@octokit/webhooks-methods';
 import { Webhook } from 'standardwebhooks';
 import Stripe from 'stripe';
@@ -244,5 +246,127 @@ describe('Stripe source', () => {
     );
     expect(whsec.code).not.toBe(0);
     expect(whsec.stderr).toContain('invalid_whsec_secret');
+  });
+});
+
+describe('a source signed-timestamp tolerance, through the CLI and /api/v1 (issue 12, defect 5)', () => {
+  const SECRET = 'whsec_tolerance-mesh';
+  const stripeAged = async (url: string, ageS: number) => {
+    const t = Math.floor(Date.now() / 1000) - ageS;
+    const payload = JSON.stringify({ id: `evt_tol_${t}_${ageS}`, type: 'charge.succeeded', created: t });
+    const res = await fetch(url, {
+      method: 'POST',
+      body: payload,
+      headers: {
+        'content-type': 'application/json',
+        'stripe-signature': Stripe.webhooks.generateTestHeaderString({
+          payload,
+          secret: SECRET,
+          timestamp: t,
+        }),
+      },
+    });
+    return res.status;
+  };
+  const api = (path: string, body: unknown) =>
+    fetch(`${mesh.endpoints.bff}${path}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${readFileSync(join(mesh.home, 'admin-api-key'), 'utf8').trim()}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({
+      status: r.status,
+      body: (await r.json()) as { error?: string; message?: string },
+    }));
+
+  it('refuses more than an hour, zero or a non-number at creation, in the CLI and at /api/v1, creating nothing', async () => {
+    const before = await mesh.cli<{ sources: unknown[] }>('source', 'list', '--tenant', 'shop');
+    for (const t of ['3601', '0', '-5', '1.5', 'soon']) {
+      const r = await mesh.cliRaw(
+        'source',
+        'create',
+        '--tenant',
+        'shop',
+        '--provider',
+        'stripe',
+        '--secret',
+        SECRET,
+        '--tolerance',
+        t,
+      );
+      // Commander refuses the argument before any request is made (its exit code is 1).
+      expect({ t, code: r.code }).toEqual({ t, code: 1 });
+      expect(r.stderr).toContain('expected 1-3600 seconds');
+    }
+    for (const toleranceSeconds of [3601, 0, -5, 1.5]) {
+      expect(
+        await api('/api/v1/tenants/shop/sources', { provider: 'stripe', secret: SECRET, toleranceSeconds }),
+      ).toEqual({
+        status: 400,
+        body: { error: 'invalid_argument', message: expect.stringContaining('toleranceSeconds: ') },
+      });
+    }
+    const after = await mesh.cli<{ sources: unknown[] }>('source', 'list', '--tenant', 'shop');
+    expect(after.sources).toHaveLength(before.sources.length);
+  });
+
+  it('is honoured by the ingester as created and as changed by `source update`, and refused above an hour', async () => {
+    const tight = await mesh.cli<CreatedSource>(
+      'source',
+      'create',
+      '--tenant',
+      'shop',
+      '--provider',
+      'stripe',
+      '--secret',
+      SECRET,
+      '--tolerance',
+      '60',
+    );
+    expect(await stripeAged(tight.ingestUrl, 30)).toBe(202);
+    expect(await stripeAged(tight.ingestUrl, 120)).toBe(401);
+
+    const wide = await mesh.cli<CreatedSource>(
+      'source',
+      'create',
+      '--tenant',
+      'shop',
+      '--provider',
+      'stripe',
+      '--secret',
+      SECRET,
+    );
+    const refused = await mesh.cliRaw(
+      'source',
+      'update',
+      wide.source.id,
+      '--tenant',
+      'shop',
+      '--tolerance',
+      '3601',
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('expected 1-3600 seconds');
+    expect(await api(`/api/v1/tenants/shop/sources/${wide.source.id}`, { toleranceSeconds: 86_400 })).toEqual(
+      {
+        status: 400,
+        body: { error: 'invalid_argument', message: expect.stringContaining('toleranceSeconds: ') },
+      },
+    );
+    const updated = await mesh.cliRaw(
+      'source',
+      'update',
+      wide.source.id,
+      '--tenant',
+      'shop',
+      '--tolerance',
+      '1200',
+    );
+    expect(updated.code).toBe(0);
+    expect(updated.stdout).toContain(`Source ${wide.source.id} accepts signed timestamps within 1200 s`);
+    expect(await stripeAged(wide.ingestUrl, 900)).toBe(202);
+    expect(await stripeAged(wide.ingestUrl, 1300)).toBe(401);
   });
 });

@@ -27,6 +27,7 @@ interface Report {
     cells: Array<{ probe: string; observed: string; pass: boolean }>;
   }>;
   failures: unknown[];
+  peerEdge: { ok: boolean; flow: string; results: Array<{ check: string; pass: boolean; observed: string }> };
 }
 
 beforeAll(async () => {
@@ -87,6 +88,30 @@ describe('zenmesh verify on a healthy mesh', () => {
     }
   });
 
+  it('watches a probe certificate expire on an open connection: refused svid_expired there, at the handshake after', async () => {
+    const { report } = await verify();
+    expect(report.peerEdge).toEqual({
+      ok: true,
+      flow: 'ingester → egress',
+      results: [
+        {
+          check: 'expired_svid_open_connection',
+          pass: true,
+          expected: expect.any(String),
+          observed: expect.stringMatching(
+            /^OK \(served\) while valid; UNAUTHENTICATED svid_expired after notAfter$/,
+          ),
+        },
+        {
+          check: 'expired_svid_new_connection',
+          pass: true,
+          expected: 'UNAVAILABLE (TLS handshake refused)',
+          observed: expect.stringMatching(/^UNAVAILABLE \(TLS handshake refused\)/),
+        },
+      ],
+    });
+  });
+
   it('prints the matrix for people', async () => {
     const r = await mesh.cliRaw('verify');
     expect(r.code).toBe(0);
@@ -94,6 +119,9 @@ describe('zenmesh verify on a healthy mesh', () => {
       /FLOW\s+RPC\s+NO CERT\s+FOREIGN TD\s+WRONG ID\s+NO HMAC\s+BAD HMAC\s+STALE TS\s+REPLAY\s+LEGIT/,
     );
     expect(r.stdout).toContain('All 48 cells hold.');
+    expect(r.stdout).toMatch(
+      /Peer certificate edge \(ingester → egress\):\n {2}ok {3}expired_svid_open_connection/,
+    );
   });
 });
 

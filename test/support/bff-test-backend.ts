@@ -111,6 +111,19 @@ export function createTestBackend(calls: Array<{ method: string; req: unknown }>
           }),
         };
       },
+      async updateSource(req) {
+        record('updateSource', req);
+        return {
+          $typeName: 'zenmesh.v1.UpdateSourceResponse',
+          source: create(SourceSchema, {
+            id: req.sourceId ?? '',
+            tenantId: ACME.id,
+            provider: 'stripe',
+            name: 's',
+            toleranceSeconds: req.toleranceSeconds ?? 0,
+          }),
+        };
+      },
     },
     endpoints: {
       async createEndpoint(req) {

@@ -9,6 +9,7 @@ export {
 export { createPeerGuard, type PeerGuard, type PeerRefusalReason, type PeerVerdict } from './peer-guard.js';
 export { createRevocationList, type RevocationList } from './revocation-list.js';
 export {
+  connectionAgeFor,
   type ServiceIdentity,
   type ServiceIdentityOptions,
   startServiceIdentity,

@@ -13,12 +13,20 @@ export interface JoinTokenClaims {
    * holds up a rotation waiting for bundle confirmations and does not replace the workload's row in status.
    */
   probe: boolean;
+  /**
+   * Probe tokens only: a shorter lifetime for the probe SVID (the CA still caps it), so `zenmesh verify` can
+   * watch a certificate expire on an open connection within seconds.
+   */
+  svidTtlSeconds?: number;
 }
 
 const PREFIX = 'zmjt1';
 export const DEFAULT_JOIN_TOKEN_TTL_SECONDS = 600;
 // Join tokens are meant to be used within minutes of minting; a day is already generous.
 const MAX_JOIN_TOKEN_TTL_SECONDS = 24 * 3600;
+const MAX_PROBE_SVID_TTL_SECONDS = 3600;
+const validSvidTtl = (t: unknown): t is number =>
+  Number.isSafeInteger(t) && (t as number) > 0 && (t as number) <= MAX_PROBE_SVID_TTL_SECONDS;
 
 /** HKDF-SHA256 (RFC 5869) of the master key, for this purpose only. */
 const tokenKey = (masterKey: Uint8Array) => {
@@ -37,7 +45,7 @@ const tokenKey = (masterKey: Uint8Array) => {
  */
 export function mintJoinToken(
   masterKey: Uint8Array,
-  opts: { spiffeId: string; ttlSeconds?: number; now?: Date; probe?: boolean },
+  opts: { spiffeId: string; ttlSeconds?: number; now?: Date; probe?: boolean; svidTtlSeconds?: number },
 ): { token: string; claims: JoinTokenClaims } {
   const parsed = parseSpiffeId(opts.spiffeId);
   if (parsed.path === '') throw new TypeError('join tokens are for workload IDs, not a bare trust domain');
@@ -45,12 +53,16 @@ export function mintJoinToken(
   if (!Number.isSafeInteger(ttl) || ttl <= 0 || ttl > MAX_JOIN_TOKEN_TTL_SECONDS) {
     throw new TypeError(`join token ttlSeconds must be 1..${MAX_JOIN_TOKEN_TTL_SECONDS}`);
   }
+  if (opts.svidTtlSeconds !== undefined && (opts.probe !== true || !validSvidTtl(opts.svidTtlSeconds))) {
+    throw new TypeError(`svidTtlSeconds is for probe tokens only, 1..${MAX_PROBE_SVID_TTL_SECONDS}`);
+  }
   const now = opts.now ?? new Date();
   const claims: JoinTokenClaims = {
     spiffeId: opts.spiffeId,
     expiresAt: new Date(Math.floor(now.getTime() / 1000 + ttl) * 1000),
     id: randomBytes(16).toString('hex'),
     probe: opts.probe === true,
+    ...(opts.svidTtlSeconds === undefined ? {} : { svidTtlSeconds: opts.svidTtlSeconds }),
   };
   const body = Buffer.from(
     JSON.stringify({
@@ -58,6 +70,7 @@ export function mintJoinToken(
       exp: claims.expiresAt.getTime() / 1000,
       jti: claims.id,
       ...(claims.probe ? { use: 'probe' } : {}),
+      ...(claims.svidTtlSeconds === undefined ? {} : { ttl: claims.svidTtlSeconds }),
     }),
   ).toString('base64url');
   const mac = createHmac('sha256', tokenKey(masterKey)).update(`${PREFIX}.${body}`).digest('base64url');
@@ -81,7 +94,10 @@ export function verifyJoinToken(masterKey: Uint8Array, token: string, now = new 
   const expected = createHmac('sha256', tokenKey(masterKey)).update(`${PREFIX}.${body}`).digest();
   const given = Buffer.from(mac, 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid();
-  let claims: { sub?: unknown; exp?: unknown; jti?: unknown; use?: unknown };
+  // Node's base64url decoder ignores stray characters and padding bits, so several spellings decode to the
+  // same MAC; only the canonical one is the token that was minted.
+  if (given.toString('base64url') !== mac) throw invalid();
+  let claims: { sub?: unknown; exp?: unknown; jti?: unknown; use?: unknown; ttl?: unknown };
   try {
     claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as typeof claims;
   } catch {
@@ -89,13 +105,14 @@ export function verifyJoinToken(masterKey: Uint8Array, token: string, now = new 
   }
   if (
     typeof claims.sub !== 'string' ||
-    typeof claims.exp !== 'number' ||
+    !Number.isSafeInteger(claims.exp) ||
     typeof claims.jti !== 'string' ||
-    (claims.use !== undefined && claims.use !== 'probe')
+    (claims.use !== undefined && claims.use !== 'probe') ||
+    (claims.ttl !== undefined && (claims.use !== 'probe' || !validSvidTtl(claims.ttl)))
   ) {
     throw invalid();
   }
-  const expiresAt = new Date(claims.exp * 1000);
+  const expiresAt = new Date((claims.exp as number) * 1000);
   if (now >= expiresAt) {
     throw new IdentityError(
       'ERR_JOIN_TOKEN_EXPIRED',
@@ -103,5 +120,11 @@ export function verifyJoinToken(masterKey: Uint8Array, token: string, now = new 
       `join token expired at ${expiresAt.toISOString()}`,
     );
   }
-  return { spiffeId: claims.sub, expiresAt, id: claims.jti, probe: claims.use === 'probe' };
+  return {
+    spiffeId: claims.sub,
+    expiresAt,
+    id: claims.jti,
+    probe: claims.use === 'probe',
+    ...(typeof claims.ttl === 'number' ? { svidTtlSeconds: claims.ttl } : {}),
+  };
 }

@@ -6,6 +6,8 @@ export type PeerRefusalReason =
   | 'no_peer_certificate'
   | 'svid_malformed'
   | 'foreign_trust_domain'
+  | 'svid_expired'
+  | 'svid_not_yet_valid'
   | 'svid_revoked';
 
 export type PeerVerdict =
@@ -14,9 +16,11 @@ export type PeerVerdict =
 
 /**
  * The per-call check every verifier runs on its peer's certificate, on top of the TLS handshake (which already
- * checked the chain to the bundle and the validity dates): the X509-SVID profile (one URI SAN, CA=false,
- * no keyCertSign/cRLSign, both EKUs), the trust domain, and the revocation list. It runs per call, not per
- * handshake, so a serial revoked while a connection is open is refused on that connection's next call.
+ * checked the chain to the bundle, its pathLen and name constraints, and the dates at that moment): the
+ * X509-SVID profile (one URI SAN with a path, CA=false, no keyCertSign/cRLSign, both EKUs), the trust domain,
+ * the certificate's own notBefore/notAfter against the clock, and the revocation list. It runs per call, not
+ * per handshake, so a certificate that expires or is revoked while its connection stays open is refused on
+ * that connection's next call.
  */
 export interface PeerGuard {
   verify(cert: PeerCertificate | string | null | undefined): PeerVerdict;
@@ -32,14 +36,21 @@ const pemOf = (raw: Buffer) =>
 
 const MAX_CACHED = 1024;
 
+type Profile =
+  | { ok: true; spiffeId: string; serial: string; notBefore: Date; notAfter: Date }
+  | { ok: false; reason: PeerRefusalReason; detail: string };
+
 export function createPeerGuard(opts: {
   trustDomain: string;
   revocations: Pick<RevocationList, 'isRevoked'>;
+  /** The clock the certificate's validity window is judged by; injected so tests can freeze it. */
+  now?: () => Date;
 }): PeerGuard {
+  const now = opts.now ?? (() => new Date());
   // The profile of a certificate never changes: parse each one once (keyed by the SHA-256 Node computes over
-  // the exact DER) and look only the revocation list up per call.
-  const profiles = new Map<string, PeerVerdict>();
-  const profileOf = (pem: string): PeerVerdict => {
+  // the exact DER) and look only the clock and the revocation list up per call.
+  const profiles = new Map<string, Profile>();
+  const profileOf = (pem: string): Profile => {
     try {
       return { ok: true, ...checkSvidProfile(pem, { trustDomain: opts.trustDomain }) };
     } catch (err) {
@@ -65,6 +76,21 @@ export function createPeerGuard(opts: {
       }
     }
     if (!svid.ok) return svid;
+    const at = now();
+    if (at < svid.notBefore) {
+      return {
+        ok: false,
+        reason: 'svid_not_yet_valid',
+        detail: `${svid.spiffeId} serial ${svid.serial} is not valid before ${svid.notBefore.toISOString()}`,
+      };
+    }
+    if (at > svid.notAfter) {
+      return {
+        ok: false,
+        reason: 'svid_expired',
+        detail: `${svid.spiffeId} serial ${svid.serial} expired at ${svid.notAfter.toISOString()}`,
+      };
+    }
     if (opts.revocations.isRevoked(svid.serial)) {
       return {
         ok: false,
@@ -72,7 +98,7 @@ export function createPeerGuard(opts: {
         detail: `${svid.spiffeId} serial ${svid.serial} is revoked`,
       };
     }
-    return svid;
+    return { ok: true, spiffeId: svid.spiffeId, serial: svid.serial };
   };
   return {
     verify,

@@ -47,8 +47,9 @@ export interface ServiceIdentity {
   /** `{ identity, verifyPeer }`, to spread into createMeshServer / createMeshChannel options. */
   readonly mesh: { identity: IdentityProvider; verifyPeer: PeerCheck };
   /**
-   * For `maxConnectionAgeMs` of servers: half the SVID lifetime (30 s to 30 min), so connections re-handshake
-   * with current certificates well before the ones they were opened with expire.
+   * For `maxConnectionAgeMs` of servers: 0.4 of the SVID lifetime (1 s to 30 min), so connections re-handshake
+   * with current certificates before the ones they were opened with expire (the peer guard refuses an expired
+   * certificate on every call, open connection or not).
    */
   readonly connectionAgeMs: number;
   /** The agent, in agent mode. */
@@ -112,8 +113,20 @@ export async function startServiceIdentity(opts: ServiceIdentityOptions): Promis
   };
 }
 
+// Our CA back-dates notBefore by a minute for clock skew; that minute is not part of the usable lifetime.
+const BACKDATE_MS = 60_000;
+
+/**
+ * How long a server keeps a connection: a workload renews at half its SVID's lifetime, so a connection opened
+ * just before a renewal, with the old certificate, must close before that certificate expires — 0.4 of the
+ * lifetime leaves room for grpc-js's ±10% jitter on the connection age.
+ */
+export function connectionAgeFor(lifetimeMs: number): number {
+  return Math.min(Math.max(Math.floor(lifetimeMs * 0.4), 1_000), 30 * 60_000);
+}
+
 function connectionAgeOf(certPem: string): number {
   const cert = new X509Certificate(certPem);
-  const lifetime = new Date(cert.validTo).getTime() - new Date(cert.validFrom).getTime();
-  return Math.min(Math.max(Math.floor(lifetime / 2), 30_000), 30 * 60_000);
+  const span = cert.validToDate.getTime() - cert.validFromDate.getTime();
+  return connectionAgeFor(span > BACKDATE_MS ? span - BACKDATE_MS : span);
 }

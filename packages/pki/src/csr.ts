@@ -55,10 +55,25 @@ export async function readVerifiedCsr(csrPem: string): Promise<VerifiedCsr> {
     throw new PkiError('ERR_CSR_INVALID', 'CSR signature could not be checked', { cause });
   }
   if (!signatureOk) throw new PkiError('ERR_CSR_INVALID', 'CSR signature does not verify');
+  // Mesh keys are ECDSA P-256 (DESIGN "Identity"); a CSR for any other key (RSA-1024, say) gets no SVID.
+  let key: ReturnType<typeof createPublicKey>;
+  try {
+    key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
+  } catch (cause) {
+    throw new PkiError('ERR_CSR_INVALID', 'CSR public key could not be read', { cause });
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new PkiError('ERR_CSR_INVALID', 'CSR key must be ECDSA P-256');
+  }
   const uriSans: string[] = [];
-  for (const ext of csr.getExtensions(OID.subjectAltName)) {
-    const san = new x509.SubjectAlternativeNameExtension(ext.rawData);
-    for (const name of san.names.items) if (name.type === 'url') uriSans.push(name.value);
+  // A correctly signed CSR may still carry a malformed extension: that is a bad request, not a CA fault.
+  try {
+    for (const ext of csr.getExtensions(OID.subjectAltName)) {
+      const san = new x509.SubjectAlternativeNameExtension(ext.rawData);
+      for (const name of san.names.items) if (name.type === 'url') uriSans.push(name.value);
+    }
+  } catch (cause) {
+    throw new PkiError('ERR_CSR_INVALID', 'CSR subjectAltName could not be decoded', { cause });
   }
   return { spki: csr.publicKey.rawData, uriSans };
 }

@@ -22,6 +22,9 @@ export type PkiErrorCode =
   | 'ERR_SVID_EXPIRED'
   | 'ERR_SVID_NOT_YET_VALID'
   | 'ERR_SVID_UNTRUSTED'
+  | 'ERR_SVID_NO_PATH'
+  | 'ERR_SVID_PATH_LENGTH'
+  | 'ERR_SVID_NAME_CONSTRAINTS'
   | 'ERR_SVID_ID_MISMATCH';
 
 export class PkiError extends ZenMeshError<PkiErrorCode> {

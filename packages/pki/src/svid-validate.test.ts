@@ -12,7 +12,7 @@ import { generateKeyPair } from './keys.js';
 import { spiffeIdFromCertificate } from './san.js';
 import { spiffeIdFor } from './spiffe-id.js';
 import { issueSvid, issueSvidWithKey } from './svid-issue.js';
-import { validateSvid } from './svid-validate.js';
+import { checkSvidProfile, validateSvid } from './svid-validate.js';
 
 const TD = 'zenmesh.local';
 const HOUR = 3600_000;
@@ -183,6 +183,11 @@ describe('validateSvid refuses (X509-SVID §5)', () => {
       async () => (await craft(issuer, { uris: ['https://x/y'] })).pem,
       'ERR_SPIFFE_ID_INVALID',
     ],
+    [
+      'the bare trust domain ID, without a path (X509-SVID §5.2)',
+      async () => (await craft(issuer, { uris: ['spiffe://zenmesh.local'] })).pem,
+      'ERR_SVID_NO_PATH',
+    ],
     ['CA=true on the leaf', async () => (await craft(issuer, { ca: true })).pem, 'ERR_SVID_CA_LEAF'],
     [
       'keyCertSign on the leaf',
@@ -197,6 +202,17 @@ describe('validateSvid refuses (X509-SVID §5)', () => {
     [
       'no keyUsage extension',
       async () => (await craft(issuer, { keyUsage: null })).pem,
+      'ERR_SVID_KEY_USAGE',
+    ],
+    [
+      'keyUsage not marked critical (X509-SVID §4.3)',
+      async () =>
+        (
+          await craft(issuer, {
+            keyUsage: null,
+            extra: [new x509.KeyUsagesExtension(F.digitalSignature, false)],
+          })
+        ).pem,
       'ERR_SVID_KEY_USAGE',
     ],
     [
@@ -287,9 +303,20 @@ describe('validateSvid refuses (X509-SVID §5)', () => {
     ['text that is not PEM', async () => 'not a certificate', 'ERR_CERT_MALFORMED'],
   ];
 
+  // The chain and the dates are validateSvid's alone; checkSvidProfile (the per-call guard's half) judges the rest.
+  const CHAIN_OR_DATES = new Set(['ERR_SVID_EXPIRED', 'ERR_SVID_NOT_YET_VALID', 'ERR_SVID_UNTRUSTED']);
   it.each(table)('%s', async (_name, build, code) => {
     const pem = await build();
     expect(codeOf(() => validateSvid(pem, opts))).toBe(code);
+    const profile = codeOf(() => checkSvidProfile(pem, { trustDomain: TD }));
+    expect(profile).toBe(CHAIN_OR_DATES.has(code) ? undefined : code);
+  });
+
+  it('checkSvidProfile reports the validity window for the caller to judge against its clock', async () => {
+    const issued = await issueSvidWithKey({ ca, spiffeId: backend, ttlSeconds: 600, now: NOW });
+    const profile = checkSvidProfile(issued.certPem, { trustDomain: TD });
+    expect(profile.notAfter.getTime()).toBe(issued.notAfter.getTime());
+    expect(profile.notBefore.getTime()).toBe(NOW.getTime() - 60_000);
   });
 
   it('a valid SVID whose SPIFFE ID is not the expected one', async () => {

@@ -1,4 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
+import { checkChainConstraints, type ParsedCertificate } from './chain-constraints.js';
 import { PkiError } from './errors.js';
 import { fingerprintOf, readCertificate, splitPemCertificates } from './fingerprint.js';
 import { uriSansOf } from './san.js';
@@ -30,10 +31,7 @@ const UNDERSTOOD = new Set<string>(Object.values(OID));
 // Roots plus intermediates; SPIFFE chains are short, and a bound stops a crafted loop.
 const MAX_CHAIN_DEPTH = 8;
 
-interface Parsed {
-  node: X509Certificate;
-  ext: x509.X509Certificate;
-}
+type Parsed = ParsedCertificate;
 
 function parse(pem: string, what: string): Parsed {
   const node = readCertificate(pem, what);
@@ -78,6 +76,8 @@ function checkLeafShape(leaf: Parsed): void {
   if (bc?.ca || leaf.node.ca) throw new PkiError('ERR_SVID_CA_LEAF', 'leaf SVID has CA=true');
   const ku = leaf.ext.getExtension(x509.KeyUsagesExtension);
   if (!ku) throw new PkiError('ERR_SVID_KEY_USAGE', 'leaf SVID has no keyUsage extension');
+  // X509-SVID §4.3: "The key usage extension MUST be set on all SVIDs, and MUST be marked critical."
+  if (!ku.critical) throw new PkiError('ERR_SVID_KEY_USAGE', 'leaf SVID keyUsage is not marked critical');
   if (ku.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) {
     throw new PkiError('ERR_SVID_KEY_USAGE', 'leaf SVID sets keyCertSign or cRLSign');
   }
@@ -97,6 +97,21 @@ function checkLeafShape(leaf: Parsed): void {
   }
 }
 
+/** Exactly one URI SAN, a SPIFFE ID with a path (X509-SVID §2, §3.1, §5.2). */
+function leafIdentity(leaf: Parsed): { spiffeId: SpiffeId; trustDomain: string } {
+  const uris = uriSansOf(leaf.ext);
+  if (uris.length === 0) throw new PkiError('ERR_SVID_NO_URI_SAN', 'leaf SVID has no URI SAN');
+  if (uris.length > 1)
+    throw new PkiError('ERR_SVID_MULTIPLE_URI_SANS', `leaf SVID has ${uris.length} URI SANs`);
+  const spiffeId = uris[0] as string;
+  const id = parseSpiffeId(spiffeId);
+  // §5.2: the validator "MUST ensure that the SPIFFE ID has a non-root path component".
+  if (id.path === '') {
+    throw new PkiError('ERR_SVID_NO_PATH', `leaf SVID ${spiffeId} is a trust domain ID, not a workload's`);
+  }
+  return { spiffeId, trustDomain: id.trustDomain };
+}
+
 function checkTrustDomain(actual: string, expected: string): void {
   if (actual !== expected) {
     throw new PkiError(
@@ -108,39 +123,45 @@ function checkTrustDomain(actual: string, expected: string): void {
 
 /**
  * The X509-SVID profile checks of `validateSvid` without the chain and the validity window: exactly one URI
- * SAN that is a SPIFFE ID in `trustDomain`, CA=false, keyUsage with digitalSignature and without
- * keyCertSign/cRLSign, EKU serverAuth+clientAuth. For per-call checks on a certificate whose chain and dates
- * the TLS handshake already verified (an established connection outlives the handshake; see @zenmesh/identity).
+ * SAN that is a SPIFFE ID with a path in `trustDomain`, CA=false, critical keyUsage with digitalSignature and
+ * without keyCertSign/cRLSign, EKU serverAuth+clientAuth. For per-call checks on a certificate whose chain
+ * the TLS handshake already verified (OpenSSL enforces pathLen and name constraints there too). It returns the
+ * validity window rather than judging it: an established connection outlives the handshake, so the caller
+ * compares the dates with its clock on every call (see @zenmesh/identity).
  */
 export function checkSvidProfile(
   certPem: string,
   opts: { trustDomain: string },
-): { spiffeId: SpiffeId; serial: string } {
+): { spiffeId: SpiffeId; serial: string; notBefore: Date; notAfter: Date } {
   const first = splitPemCertificates(certPem)[0];
   if (first === undefined) throw new PkiError('ERR_CERT_MALFORMED', 'no PEM certificate found');
   const leaf = parse(first, 'leaf SVID');
-  const uris = uriSansOf(leaf.ext);
-  if (uris.length === 0) throw new PkiError('ERR_SVID_NO_URI_SAN', 'leaf SVID has no URI SAN');
-  if (uris.length > 1)
-    throw new PkiError('ERR_SVID_MULTIPLE_URI_SANS', `leaf SVID has ${uris.length} URI SANs`);
-  const spiffeId = uris[0] as string;
-  const id = parseSpiffeId(spiffeId);
+  const { spiffeId, trustDomain } = leafIdentity(leaf);
   checkLeafShape(leaf);
-  checkTrustDomain(id.trustDomain, opts.trustDomain);
-  return { spiffeId, serial: leaf.node.serialNumber.toLowerCase() };
+  checkTrustDomain(trustDomain, opts.trustDomain);
+  return {
+    spiffeId,
+    serial: leaf.node.serialNumber.toLowerCase(),
+    notBefore: leaf.node.validFromDate,
+    notAfter: leaf.node.validToDate,
+  };
 }
 
-/** Walks leaf → (intermediates) → a bundle CA; returns the bundle CA the path ends at. */
-function findAnchor(leaf: Parsed, intermediates: Parsed[], roots: Parsed[], now: Date): Parsed {
+/** Walks leaf → (intermediates) → a bundle CA; returns the path, leaf first and that bundle CA last. */
+function findPath(leaf: Parsed, intermediates: Parsed[], roots: Parsed[], now: Date): Parsed[] {
+  const path = [leaf];
   let current = leaf;
   for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth++) {
     for (const root of roots) {
-      if (maySign(root) && validAt(root.node, now) && issuedBy(current.node, root.node)) return root;
+      if (maySign(root) && validAt(root.node, now) && issuedBy(current.node, root.node)) {
+        return [...path, root];
+      }
     }
     const next = intermediates.find(
-      (i) => i !== current && maySign(i) && validAt(i.node, now) && issuedBy(current.node, i.node),
+      (i) => !path.includes(i) && maySign(i) && validAt(i.node, now) && issuedBy(current.node, i.node),
     );
     if (!next) break;
+    path.push(next);
     current = next;
   }
   throw new PkiError('ERR_SVID_UNTRUSTED', 'SVID does not chain to any CA in the trust bundle');
@@ -149,23 +170,17 @@ function findAnchor(leaf: Parsed, intermediates: Parsed[], roots: Parsed[], now:
 /**
  * Validates an X509-SVID (leaf first; any intermediates after it in the same PEM) against a trust
  * bundle, rejecting everything https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md §5
- * says to reject. Synchronous so it can run inside a TLS `checkServerIdentity` callback.
+ * says to reject, including RFC 5280 path validation's pathLenConstraint and name constraints on every CA of
+ * the path (`checkChainConstraints`). Synchronous so it can run inside a TLS `checkServerIdentity` callback.
  */
 export function validateSvid(certPem: string, opts: ValidateSvidOptions): ValidatedSvid {
   const pems = splitPemCertificates(certPem);
   const first = pems[0];
   if (first === undefined) throw new PkiError('ERR_CERT_MALFORMED', 'no PEM certificate found');
   const leaf = parse(first, 'leaf SVID');
-
-  const uris = uriSansOf(leaf.ext);
-  if (uris.length === 0) throw new PkiError('ERR_SVID_NO_URI_SAN', 'leaf SVID has no URI SAN');
-  if (uris.length > 1)
-    throw new PkiError('ERR_SVID_MULTIPLE_URI_SANS', `leaf SVID has ${uris.length} URI SANs`);
-  const spiffeId = uris[0] as string;
-  const id = parseSpiffeId(spiffeId);
-
+  const { spiffeId, trustDomain } = leafIdentity(leaf);
   checkLeafShape(leaf);
-  checkTrustDomain(id.trustDomain, opts.trustDomain);
+  checkTrustDomain(trustDomain, opts.trustDomain);
 
   const now = opts.now ?? new Date();
   const notBefore = leaf.node.validFromDate;
@@ -176,7 +191,9 @@ export function validateSvid(certPem: string, opts: ValidateSvidOptions): Valida
 
   const roots = opts.bundlePems.flatMap(splitPemCertificates).map((pem) => parse(pem, 'trust bundle CA'));
   const intermediates = pems.slice(1).map((pem) => parse(pem, 'intermediate CA'));
-  const anchor = findAnchor(leaf, intermediates, roots, now);
+  const path = findPath(leaf, intermediates, roots, now);
+  checkChainConstraints(path);
+  const anchor = path.at(-1) as Parsed;
 
   if (opts.expectedSpiffeId !== undefined && opts.expectedSpiffeId !== spiffeId) {
     throw new PkiError('ERR_SVID_ID_MISMATCH', `SVID is ${spiffeId}, expected ${opts.expectedSpiffeId}`);

@@ -13,6 +13,7 @@ export const MESH_POLICY: PolicyTable = {
   'zenmesh.v1.SourceService/ListSources': ['bff'],
   'zenmesh.v1.SourceService/ResolveSource': ['ingester'],
   'zenmesh.v1.SourceService/RotateSourceSecret': ['bff'],
+  'zenmesh.v1.SourceService/UpdateSource': ['bff'],
   'zenmesh.v1.EndpointService/CreateEndpoint': ['bff'],
   'zenmesh.v1.EndpointService/ListEndpoints': ['bff'],
   'zenmesh.v1.EndpointService/UpdateEndpoint': ['bff'],

@@ -29,18 +29,23 @@ export interface ProbeResult {
   trailers: Record<string, string>;
 }
 
+/** A private connection for raw probe calls: every call on it reuses one handshake until `close()`. */
+export interface ProbeSession {
+  call(
+    path: string,
+    body: Uint8Array,
+    metadata?: Record<string, string>,
+    timeoutMs?: number,
+  ): Promise<ProbeResult>;
+  close(): void;
+}
+
 /**
- * One raw unary call with exactly the bytes and metadata given: no signing, no checks beyond the server's
- * SPIFFE ID. For security probes (`zenmesh verify`) and tests that replay or tamper with captured requests;
- * services use `createMeshChannel`.
+ * Raw unary calls over one connection, with exactly the bytes and metadata given: no signing, no checks beyond
+ * the server's SPIFFE ID. For probes that need a connection to outlive something (a certificate that expires
+ * while it stays open); `probeCall` is the one-call form.
  */
-export function probeCall(
-  target: ProbeTarget,
-  path: string,
-  body: Uint8Array,
-  metadata: Record<string, string> = {},
-  timeoutMs = 3000,
-): Promise<ProbeResult> {
+export function createProbeSession(target: ProbeTarget): ProbeSession {
   const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
     try {
       const id = spiffeIdFromCertificate(cert);
@@ -60,35 +65,55 @@ export function probeCall(
     // A private connection per probe: probes with different certificates must never share a handshake.
     'grpc.use_local_subchannel_pool': 1,
   });
-  const md = new grpc.Metadata();
-  for (const [k, v] of Object.entries(metadata)) md.set(k, v);
-  return new Promise((resolve) => {
-    let reply: Buffer | undefined;
-    let error: grpc.ServiceError | null = null;
-    const call = client.makeUnaryRequest<Buffer, Buffer>(
-      path,
-      (b) => b,
-      (b) => b,
-      Buffer.from(body),
-      md,
-      { deadline: Date.now() + timeoutMs },
-      (err, value) => {
-        error = err;
-        reply = value ?? undefined;
-      },
-    );
-    call.on('status', (status: grpc.StatusObject) => {
-      client.close();
-      const trailers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(status.metadata.getMap())) trailers[k] = String(v);
-      resolve({
-        code: error ? error.code : status.code,
-        details: error ? error.details : status.details,
-        reply: error ? undefined : reply,
-        trailers,
+  return {
+    call: (path, body, metadata = {}, timeoutMs = 3000) => {
+      const md = new grpc.Metadata();
+      for (const [k, v] of Object.entries(metadata)) md.set(k, v);
+      return new Promise((resolve) => {
+        let reply: Buffer | undefined;
+        let error: grpc.ServiceError | null = null;
+        const call = client.makeUnaryRequest<Buffer, Buffer>(
+          path,
+          (b) => b,
+          (b) => b,
+          Buffer.from(body),
+          md,
+          { deadline: Date.now() + timeoutMs },
+          (err, value) => {
+            error = err;
+            reply = value ?? undefined;
+          },
+        );
+        call.on('status', (status: grpc.StatusObject) => {
+          const trailers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(status.metadata.getMap())) trailers[k] = String(v);
+          resolve({
+            code: error ? error.code : status.code,
+            details: error ? error.details : status.details,
+            reply: error ? undefined : reply,
+            trailers,
+          });
+        });
       });
-    });
-  });
+    },
+    close: () => client.close(),
+  };
+}
+
+/**
+ * One raw unary call with exactly the bytes and metadata given: no signing, no checks beyond the server's
+ * SPIFFE ID. For security probes (`zenmesh verify`) and tests that replay or tamper with captured requests;
+ * services use `createMeshChannel`.
+ */
+export function probeCall(
+  target: ProbeTarget,
+  path: string,
+  body: Uint8Array,
+  metadata: Record<string, string> = {},
+  timeoutMs = 3000,
+): Promise<ProbeResult> {
+  const session = createProbeSession(target);
+  return session.call(path, body, metadata, timeoutMs).finally(() => session.close());
 }
 
 /** The method path and serialized bytes of one request, for `probeCall`. */

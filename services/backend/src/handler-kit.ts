@@ -27,6 +27,7 @@ export const RPC_SCOPES = {
   createSource: ['sources:write'],
   listSources: ['sources:read'],
   rotateSourceSecret: ['sources:write'],
+  updateSource: ['sources:write'],
   createEndpoint: ['endpoints:write'],
   listEndpoints: ['endpoints:read'],
   updateEndpoint: ['endpoints:write'],

@@ -225,3 +225,71 @@ describe('backend over mutual TLS', () => {
     });
   });
 });
+
+describe('a source signed-timestamp tolerance over gRPC (issue 12, defect 5)', () => {
+  it('is capped at an hour at creation and at update, with the exact INVALID_ARGUMENT reason', async () => {
+    const bff = await as('bff');
+    const ingester = await as('ingester');
+    const name = `tol-${randomBytes(3).toString('hex')}`;
+    await bff.client(TenantService).createTenant({ name });
+    const sources = bff.client(SourceService);
+    const create = (toleranceSeconds: number) =>
+      sources.createSource({
+        tenant: name,
+        provider: 'stripe',
+        name: '',
+        secret: 'whsec_x',
+        toleranceSeconds,
+      });
+    const invalidTolerance = { code: Code.INVALID_ARGUMENT, reason: 'invalid_tolerance_seconds' };
+    // uint32 on the wire: a negative value cannot be sent; the largest one can.
+    for (const t of [3601, 86_400, 4_294_967_295]) expect(await refusal(create(t))).toEqual(invalidTolerance);
+
+    const { source } = await create(3600);
+    const id = source?.id ?? '';
+    expect(source?.toleranceSeconds).toBe(3600);
+    const update = (toleranceSeconds?: number) =>
+      sources.updateSource({
+        tenant: name,
+        sourceId: id,
+        ...(toleranceSeconds === undefined ? {} : { toleranceSeconds }),
+      });
+    for (const t of [3601, 4_294_967_295]) expect(await refusal(update(t))).toEqual(invalidTolerance);
+    expect(await refusal(update())).toEqual({ code: Code.INVALID_ARGUMENT, reason: 'no_changes' });
+    // Nothing was lost: the refused updates left the source as it was.
+    const resolve = async () =>
+      (await ingester.client(SourceService).resolveSource({ sourceId: id })).source?.toleranceSeconds;
+    expect(await resolve()).toBe(3600);
+
+    expect((await update(120)).source?.toleranceSeconds).toBe(120);
+    expect(await resolve()).toBe(120);
+    expect((await update(0)).source?.toleranceSeconds).toBe(0);
+    expect(await resolve()).toBe(0);
+
+    expect(
+      await refusal(sources.updateSource({ tenant: name, sourceId: 'src_missing', toleranceSeconds: 60 })),
+    ).toEqual({ code: Code.NOT_FOUND, reason: 'source_not_found' });
+    expect(
+      await refusal(
+        ingester.client(SourceService).updateSource({ tenant: name, sourceId: id, toleranceSeconds: 60 }),
+      ),
+    ).toEqual({ code: Code.PERMISSION_DENIED, reason: 'spiffe_id_not_allowed' });
+
+    const tenantId =
+      (await bff.client(TenantService).listTenants({})).tenants.find((t) => t.name === name)?.id ?? '';
+    const audit = await db.withTenant(
+      tenantId,
+      async (tx) =>
+        (
+          await tx.query<{ before: unknown; after: unknown }>(
+            `select before, after from core.audit where tenant_id = $1 and action = 'source.update' order by seq`,
+            [tenantId],
+          )
+        ).rows,
+    );
+    expect(audit).toEqual([
+      { before: { toleranceSeconds: 3600 }, after: { toleranceSeconds: 120 } },
+      { before: { toleranceSeconds: 120 }, after: { toleranceSeconds: 0 } },
+    ]);
+  });
+});

@@ -4,7 +4,7 @@ import { Code, type MeshServer, RpcError } from '@zenmesh/rpc';
 import { createEndpoint, listEndpoints, rotateEndpointSecret, updateEndpoint } from './endpoints.js';
 import { type BackendDeps, edge, RPC_SCOPES } from './handler-kit.js';
 import { registerTrafficHandlers } from './handlers-traffic.js';
-import { createSource, listSources, resolveSource, rotateSourceSecret } from './sources.js';
+import { createSource, listSources, resolveSource, rotateSourceSecret, updateSource } from './sources.js';
 import { createTenant, listTenants, resolveTenant } from './tenants.js';
 import { endpointToProto, sourceToProto, tenantToProto } from './to-proto.js';
 import { auditActor as actorOf, createUserGuard } from './user-auth.js';
@@ -79,6 +79,17 @@ export function registerBackend(server: Pick<MeshServer, 'register'>, deps: Back
           sourceId: req.sourceId,
           secret: req.secret,
           previousValidS: req.previousValidS,
+          audit: actorOf(user, req.audit, ctx),
+        });
+        return { source: sourceToProto(source) };
+      }),
+    updateSource: (req, ctx) =>
+      edge(async () => {
+        const { tenantId, user } = await guard.tenant(ctx, S.updateSource, req.tenant);
+        const source = await updateSource(db, {
+          tenant: tenantId,
+          sourceId: req.sourceId,
+          toleranceSeconds: req.toleranceSeconds,
           audit: actorOf(user, req.audit, ctx),
         });
         return { source: sourceToProto(source) };

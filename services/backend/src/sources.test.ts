@@ -89,6 +89,10 @@ describe('provider sources', () => {
     ['generic', 'x', { timestampHeader: 'bad header' }, 'invalid_generic_timestamp_header'],
     ['generic', 'x', { eventTypeHeader: 'ünïcode' }, 'invalid_generic_event_type_header'],
     ['generic', 'x', { deliveryIdHeader: 'a:b' }, 'invalid_generic_delivery_id_header'],
+    ['generic', 'x', { prefix: ' sha256=' }, 'invalid_generic_prefix'],
+    ['generic', 'x', { prefix: 'sig\t' }, 'invalid_generic_prefix'],
+    ['generic', 'x', { prefix: 'sïg=' }, 'invalid_generic_prefix'],
+    ['generic', 'x', { prefix: 'x'.repeat(33) }, 'invalid_generic_prefix'],
   ])('refuses a %s source with secret %j and generic %j: %s', async (provider, secret, generic, reason) => {
     await expect(
       createSource(db, boxes, { tenant: await tenant(), provider, name: 'n', secret, generic }),

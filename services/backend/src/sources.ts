@@ -85,7 +85,12 @@ export function normaliseGeneric(input: GenericHmacInput | undefined): GenericHm
   if (!FIELD_NAME.test(header)) throw invalid('invalid_generic_header');
   if (algorithm !== 'sha256' && algorithm !== 'sha512') throw invalid('invalid_generic_algorithm');
   if (encoding !== 'hex' && encoding !== 'base64') throw invalid('invalid_generic_encoding');
-  if (prefix.length > 32) throw invalid('invalid_generic_prefix');
+  // Header values arrive as visible ASCII with surrounding whitespace stripped (RFC 9110 §5.5), so a prefix
+  // that starts with a space or holds anything else could never match: refuse it rather than store a source
+  // that refuses every webhook.
+  if (prefix.length > 32 || !/^(?:[\x21-\x7e][\x20-\x7e]*)?$/.test(prefix)) {
+    throw invalid('invalid_generic_prefix');
+  }
   return {
     header,
     algorithm,
@@ -226,6 +231,44 @@ export async function rotateSourceSecret(
       target: `source/${source.id}`,
       before: { previousSecretExpiresAt: toSource(before).previousSecretExpiresAt },
       after: { previousSecretExpiresAt: source.previousSecretExpiresAt },
+    });
+    return source;
+  });
+}
+
+export interface UpdateSourceInput {
+  tenant: string;
+  sourceId: string;
+  /** 1..MAX_TOLERANCE_S, or 0 for the default (300 s); absent = unchanged. */
+  toleranceSeconds?: number | undefined;
+  audit?: AuditActor | undefined;
+}
+
+/**
+ * Changes the fields given (today the signed-timestamp tolerance, capped like at creation: a large window
+ * would let a captured webhook be replayed for that long). Audited with before and after.
+ */
+export async function updateSource(db: Db, input: UpdateSourceInput): Promise<SourceRecord> {
+  if (input.toleranceSeconds === undefined) throw invalid('no_changes');
+  const tolerance = validateTolerance(input.toleranceSeconds);
+  const tenant = await resolveTenant(db, input.tenant);
+  return db.withTenant(tenant.id, async (tx) => {
+    const before = await lockSource(tx, tenant.id, input.sourceId);
+    const config: SourceConfig = { ...before.config };
+    if (tolerance === 0) delete config.toleranceSeconds;
+    else config.toleranceSeconds = tolerance;
+    const { rows } = await tx.query<SourceRow>(
+      `update core.sources set config = $3 where tenant_id = $1 and id = $2 returning ${COLUMNS}`,
+      [tenant.id, before.id, JSON.stringify(config)],
+    );
+    const row = rows[0];
+    if (row === undefined) throw notFound('source_not_found');
+    const source = toSource(row);
+    await appendAudit(tx, tenant.id, input.audit ?? SYSTEM_ACTOR, {
+      action: 'source.update',
+      target: `source/${source.id}`,
+      before: { toleranceSeconds: toSource(before).toleranceSeconds },
+      after: { toleranceSeconds: source.toleranceSeconds },
     });
     return source;
   });

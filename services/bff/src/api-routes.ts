@@ -9,6 +9,7 @@ import {
   rotateEndpointSecretBody,
   rotateSourceSecretBody,
   updateEndpointBody,
+  updateSourceBody,
 } from './request-schemas.js';
 import {
   jsonBody,
@@ -114,6 +115,15 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
         return { status: 200, body: { source: sourceJson(source) } };
       },
     ),
+    route('POST', 'sources/:id', ['sources:write'], async ({ req, call, audit }, tenant, id) => {
+      const input = parse(updateSourceBody, await jsonBody(req));
+      const { source } = await backend.sources.updateSource(
+        { tenant, sourceId: id, toleranceSeconds: input.toleranceSeconds, audit },
+        call,
+      );
+      if (source === undefined) throw new Error('UpdateSource answered without a source');
+      return { status: 200, body: { source: sourceJson(source) } };
+    }),
     route('POST', 'endpoints', ['endpoints:write'], async ({ req, call, audit }, tenant) => {
       const input = parse(createEndpointBody, await jsonBody(req));
       const { endpoint, signingSecret } = await backend.endpoints.createEndpoint(

@@ -32,6 +32,8 @@ import type {
   RotateSourceSecretResponse,
   UpdateEndpointRequestSchema,
   UpdateEndpointResponse,
+  UpdateSourceRequestSchema,
+  UpdateSourceResponse,
   VerifyAuditRequestSchema,
   VerifyAuditResponse,
 } from '@zenmesh/proto';
@@ -67,6 +69,10 @@ export interface BackendClients {
       req: MessageInitShape<typeof RotateSourceSecretRequestSchema>,
       options?: CallOptions,
     ): Promise<RotateSourceSecretResponse>;
+    updateSource(
+      req: MessageInitShape<typeof UpdateSourceRequestSchema>,
+      options?: CallOptions,
+    ): Promise<UpdateSourceResponse>;
   };
   endpoints: {
     createEndpoint(

@@ -12,6 +12,12 @@ const secret = z.string().min(1).max(4096);
 /** How long a previous secret stays valid after a rotation: 1 s to 7 days (absent: 24 h). */
 const previousValidSeconds = z.int().min(1).max(604_800).optional();
 
+/**
+ * How far a provider's signed timestamp may be from now, seconds: at most an hour (the backend's cap), since a
+ * captured webhook can be replayed for as long as its timestamp is accepted.
+ */
+const toleranceSeconds = z.int().min(1).max(3600).optional();
+
 export const createSourceBody = z.strictObject({
   // The backend owns the provider list (generic, github, stripe, slack, shopify, gitlab, standard-webhooks, svix).
   provider: z.string().min(1).max(64),
@@ -29,8 +35,11 @@ export const createSourceBody = z.strictObject({
       deliveryIdHeader: headerName.optional(),
     })
     .optional(),
-  toleranceSeconds: z.int().min(1).max(3600).optional(),
+  toleranceSeconds,
 });
+
+/** 0 puts a source back on the default (300 s). */
+export const updateSourceBody = z.strictObject({ toleranceSeconds: z.int().min(0).max(3600) });
 
 export const rotateSourceSecretBody = z.strictObject({ secret, previousValidSeconds });
 

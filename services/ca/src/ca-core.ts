@@ -124,12 +124,14 @@ export async function createCaCore(opts: CaCoreOptions): Promise<CaCore> {
     key: { csrPem: string } | { publicKeyPem: string },
     via: SvidRecord['via'],
     commit: () => void,
+    probeTtlSeconds?: number,
   ): Promise<IssuedResult> => {
     // Probe SVIDs come from the active CA whatever the workload's override, and live briefly.
     const issuerId = (via === 'probe' ? undefined : s.issuerOverrides[spiffeId]) ?? active().id;
     const ca = cas.get(issuerId);
     if (!ca) throw new CaError('ERR_CA_STATE', `authority ${issuerId} has no key`);
-    const ttlSeconds = via === 'probe' ? Math.min(svidTtl, PROBE_SVID_TTL_SECONDS) : svidTtl;
+    const ttlSeconds =
+      via === 'probe' ? Math.min(svidTtl, PROBE_SVID_TTL_SECONDS, probeTtlSeconds ?? Infinity) : svidTtl;
     const issued = await issueSvid({ ca, spiffeId, ...key, ttlSeconds, now: now() });
     // Everything from here to the return is synchronous: the checks in commit() and the record cannot interleave.
     commit();

@@ -20,6 +20,7 @@ export interface EnrolmentContext {
     key: { csrPem: string },
     via: SvidRecord['via'],
     commit: () => void,
+    probeTtlSeconds?: number,
   ): Promise<IssuedResult>;
   refuse(
     action: 'join.refused' | 'renew.refused',
@@ -56,11 +57,17 @@ export async function joinWithToken(
   if (s.usedJoinTokens[claims.id]) throw refuse('join.refused', 'join-token', spent(), details);
   let result: IssuedResult;
   try {
-    result = await issue(claims.spiffeId, { csrPem }, claims.probe ? 'probe' : 'join', () => {
-      // Checked again after the (async) signing: two concurrent joins with one token, one wins.
-      if (s.usedJoinTokens[claims.id]) throw spent();
-      s.usedJoinTokens[claims.id] = claims.expiresAt.toISOString();
-    });
+    result = await issue(
+      claims.spiffeId,
+      { csrPem },
+      claims.probe ? 'probe' : 'join',
+      () => {
+        // Checked again after the (async) signing: two concurrent joins with one token, one wins.
+        if (s.usedJoinTokens[claims.id]) throw spent();
+        s.usedJoinTokens[claims.id] = claims.expiresAt.toISOString();
+      },
+      claims.svidTtlSeconds,
+    );
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'ERR_CSR_MISMATCH') {

@@ -1,5 +1,5 @@
 import { renameSync, writeFileSync } from 'node:fs';
-import { createPeerGuard } from '@zenmesh/identity';
+import { connectionAgeFor, createPeerGuard } from '@zenmesh/identity';
 import { generateKeyPair } from '@zenmesh/pki';
 import { CaService } from '@zenmesh/proto';
 import {
@@ -143,7 +143,7 @@ export async function startCaService(options: CaServiceOptions): Promise<Running
   const server = createMeshServer({
     integrity: options.integrity,
     verifyPeer: createCaPeerCheck(core),
-    maxConnectionAgeMs: options.maxConnectionAgeMs ?? connectionAgeFor(core),
+    maxConnectionAgeMs: options.maxConnectionAgeMs ?? connectionAgeOf(core),
     service: 'ca',
     identity,
     trustDomain: options.trustDomain,
@@ -175,15 +175,17 @@ export async function startCaService(options: CaServiceOptions): Promise<Running
 
 /**
  * The CA's own per-call peer check: the workload guard of `@zenmesh/identity` (X509-SVID profile, trust
- * domain) over the CA's revocation list itself, so a revoked workload is refused on its next call.
+ * domain, the certificate's validity window on the CA's clock) over the CA's revocation list itself, so a
+ * revoked or expired workload is refused on its next call, even on a connection that is still open.
  */
 const createCaPeerCheck = (core: CaCore): PeerCheck => {
   const guard = createPeerGuard({
     trustDomain: core.trustDomain,
     revocations: { isRevoked: (serial) => core.isRevoked(serial) },
+    now: () => core.now(),
   });
   return (cert) => guard.verify(cert);
 };
 
-/** Connections re-handshake at half an SVID lifetime, so none outlives its certificates by much. */
-const connectionAgeFor = (core: CaCore) => Math.min(Math.max(core.svidTtlSeconds * 500, 30_000), 30 * 60_000);
+/** Connections re-handshake at 0.4 of an SVID lifetime, so none outlives the certificate it was opened with. */
+const connectionAgeOf = (core: CaCore) => connectionAgeFor(core.svidTtlSeconds * 1000);

@@ -30,6 +30,7 @@ import {
   UNKNOWN_SOURCE,
 } from './replies.js';
 import { createSourceCache } from './source-cache.js';
+import { sourceToleranceS } from './source-tolerance.js';
 
 const WEBHOOK_ROUTE = /^\/v1\/webhooks\/([^/]+)$/;
 // Ids are a type prefix plus 26 base32 characters (@zenmesh/crypto newId); anything else cannot exist.
@@ -117,14 +118,12 @@ export function createIngester(options: IngesterOptions): Ingester {
     if (verifier === undefined) {
       return refuse('unsupported_scheme', INVALID_SIGNATURE, { provider: source.provider });
     }
-    // Read structurally: a per-source tolerance is not in backend.proto yet (see README).
-    const sourceTolerance = (source as { toleranceSeconds?: unknown }).toleranceSeconds;
     const verification = verifier.verify({
       headers: req.headers,
       body,
       secrets,
       nowMs: now(),
-      toleranceS: typeof sourceTolerance === 'number' && sourceTolerance > 0 ? sourceTolerance : toleranceS,
+      toleranceS: sourceToleranceS(source, toleranceS),
     });
     if (!verification.ok) {
       const reply = 'status' in verification ? refusal(400, verification.reason) : INVALID_SIGNATURE;

@@ -48,9 +48,10 @@ export const registerTenantSourceCommands: RegisterCommands = (program, ctx, act
     )
     .option('--name <name>', 'a label')
     .addOption(
-      new Option('--tolerance <seconds>', 'how old a signed timestamp may be (default 300)').argParser(
-        tolerance,
-      ),
+      new Option(
+        '--tolerance <seconds>',
+        'how old a signed timestamp may be, 1-3600 (default 300)',
+      ).argParser(tolerance),
     )
     .option('--header <name>', 'generic: signature header (default x-signature)')
     .addOption(new Option('--algorithm <alg>', 'generic: HMAC hash').choices(['sha256', 'sha512']))
@@ -111,6 +112,30 @@ export const registerTenantSourceCommands: RegisterCommands = (program, ctx, act
       ),
     );
   source
+    .command('update <sourceId>')
+    .description("change a source's settings: the signed-timestamp tolerance")
+    .requiredOption('--tenant <tenant>', 'tenant id or name')
+    .addOption(
+      new Option('--tolerance <seconds>', 'how old a signed timestamp may be, 1-3600; 0 = the default (300)')
+        .argParser(toleranceOrDefault)
+        .makeOptionMandatory(),
+    )
+    .action(
+      action(async (sourceId: string, o: { tenant: string; tolerance: number }) => {
+        const { out, api } = ctx();
+        const res = await api().post<{ source: Source & { toleranceSeconds: number } }>(
+          `/api/v1/tenants/${enc(o.tenant)}/sources/${enc(sourceId)}`,
+          { toleranceSeconds: o.tolerance },
+        );
+        out.result(res, () =>
+          out.line(
+            `Source ${res.source.id} accepts signed timestamps within ${res.source.toleranceSeconds || 300} s`,
+          ),
+        );
+        return 0;
+      }),
+    );
+  source
     .command('rotate-secret <sourceId>')
     .description('switch to a new secret; the old one is still accepted for a while')
     .requiredOption('--tenant <tenant>', 'tenant id or name')
@@ -160,9 +185,13 @@ export const registerTenantSourceCommands: RegisterCommands = (program, ctx, act
 
 const tolerance = (v: string) => {
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 3600)
-    throw new InvalidArgumentError('expected 1-3600 seconds');
+    throw new InvalidArgumentError(
+      'expected 1-3600 seconds (a larger window lets a captured webhook be replayed)',
+    );
   return Number(v);
 };
+
+const toleranceOrDefault = (v: string) => (v === '0' ? 0 : tolerance(v));
 
 interface Tenant {
   id: string;

@@ -1,4 +1,6 @@
 import { readEndpoints } from '../home.js';
+import { probePeerEdge } from '../launcher/peer-edge-probe.js';
+import { openProbeKit } from '../launcher/probe-kit.js';
 import { PROBES } from '../launcher/security-flows.js';
 import { verifyMesh } from '../launcher/security-probe.js';
 import { type CodeFlowClient, probeTokenEdge } from '../launcher/token-edge-probe.js';
@@ -20,13 +22,15 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
   program
     .command('verify')
     .description(
-      'probe every internal flow of the running mesh like an attacker (no cert, foreign trust domain, wrong SPIFFE ID, no/bad HMAC, stale timestamp, replay), then the token service edge (login cookie and CSP, forged enrollment link, anonymous introspection), and print the security matrix; exit 1 if any cell fails',
+      'probe every internal flow of the running mesh like an attacker (no cert, foreign trust domain, wrong SPIFFE ID, no/bad HMAC, stale timestamp, replay), a peer whose certificate expires on an open connection, then the token service edge (login cookie and CSP, forged enrollment link, anonymous introspection), and print the security matrix; exit 1 if any cell fails',
     )
     .action(
       action(async () => {
         const { home, out, api } = ctx();
         out.progress('Probing every internal flow…');
         const mesh = await verifyMesh(home);
+        out.progress('Probing a peer certificate that expires on an open connection…');
+        const peerEdge = await probePeerEdge(await openProbeKit(home));
         out.progress('Probing the token service edge…');
         // Read-only: the first registered code-flow client, whose login form the edge probe fetches.
         const client = await (async (): Promise<CodeFlowClient | null> => {
@@ -44,7 +48,7 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
           }
         })();
         const tokenEdge = await probeTokenEdge(readEndpoints(home).token, client);
-        const report = { ...mesh, ok: mesh.ok && tokenEdge.ok, tokenEdge };
+        const report = { ...mesh, ok: mesh.ok && peerEdge.ok && tokenEdge.ok, peerEdge, tokenEdge };
         out.result(report, () => {
           out.line(
             `Zen Mesh security matrix — trust domain ${report.trustDomain}, signing key v${report.keyring.active}`,
@@ -74,6 +78,13 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
             }
           }
           out.line();
+          out.line(`Peer certificate edge (${peerEdge.flow}):`);
+          for (const r of peerEdge.results) {
+            out.line(
+              `  ${r.pass ? 'ok  ' : 'FAIL'} ${r.check.padEnd(29)} ${r.observed}${r.pass ? '' : `   (expected ${r.expected})`}`,
+            );
+          }
+          out.line();
           out.line(`Token service edge (${tokenEdge.issuer}):`);
           for (const r of tokenEdge.results) {
             out.line(
@@ -82,6 +93,11 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
           }
           out.line();
           const total = mesh.flows.reduce((n, f) => n + f.cells.length, 0);
+          const peerFailures = peerEdge.results.filter((r) => !r.pass);
+          if (peerFailures.length > 0)
+            out.line(
+              `${peerFailures.length} peer edge check(s) FAIL: ${peerFailures.map((r) => r.check).join(', ')}`,
+            );
           const edgeFailures = tokenEdge.results.filter((r) => !r.pass);
           if (edgeFailures.length > 0)
             out.line(

@@ -39,6 +39,7 @@ export interface ProbeKit {
     service: string,
     namespace?: string,
     issuer?: CertificateAuthority,
+    options?: { svidTtlSeconds?: number },
   ): Promise<{ cert: string; key: string; id: string }>;
 }
 
@@ -72,7 +73,7 @@ export async function openProbeKit(home: string): Promise<ProbeKit> {
     foreignCa,
     masterKey,
     secretsDir: p.secrets,
-    async mint(service, ns = namespace, issuer) {
+    async mint(service, ns = namespace, issuer, options) {
       if (issuer) {
         const id = spiffeIdFor(service, { trustDomain: issuer.trustDomain, namespace: ns });
         const svid = await issueSvidWithKey({ ca: issuer, spiffeId: id, ttlSeconds: 600 });
@@ -82,7 +83,12 @@ export async function openProbeKit(home: string): Promise<ProbeKit> {
       const keyPair = await generateKeyPair();
       const svid = await joinTrustDomain({
         joinAddress,
-        joinToken: mintJoinToken(masterKey, { spiffeId: id, probe: true, ttlSeconds: 60 }).token,
+        joinToken: mintJoinToken(masterKey, {
+          spiffeId: id,
+          probe: true,
+          ttlSeconds: 60,
+          ...(options?.svidTtlSeconds === undefined ? {} : { svidTtlSeconds: options.svidTtlSeconds }),
+        }).token,
         csrPem: await createCsr({ spiffeId: id, keyPair }),
         bundlePem: bundle,
         caSpiffeId,

@@ -236,3 +236,5 @@ export async function serverAccepts(
   const r = await legitimate(kit, f, signerFor(kit, state));
   return { ok: r.pass, observed: r.observed };
 }
+
+export { describe as describeProbeResult, prepare as prepareFlow };

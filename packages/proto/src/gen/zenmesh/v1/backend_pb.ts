@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file zenmesh/v1/backend.proto.
  */
 export const file_zenmesh_v1_backend: GenFile = /*@__PURE__*/
-  fileDesc("Chh6ZW5tZXNoL3YxL2JhY2tlbmQucHJvdG8SCnplbm1lc2gudjEiPQoMQXVkaXRDb250ZXh0Eg0KBWFjdG9yGAEgASgJEgoKAmlwGAIgASgJEhIKCnVzZXJfYWdlbnQYAyABKAkiUgoGVGVuYW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTAoTQ3JlYXRlVGVuYW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiOgoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIuemVubWVzaC52MS5UZW5hbnQiFAoSTGlzdFRlbmFudHNSZXF1ZXN0IjoKE0xpc3RUZW5hbnRzUmVzcG9uc2USIwoHdGVuYW50cxgBIAMoCzISLnplbm1lc2gudjEuVGVuYW50IrkBChFHZW5lcmljSG1hY0NvbmZpZxIOCgZoZWFkZXIYASABKAkSEQoJYWxnb3JpdGhtGAIgASgJEhAKCGVuY29kaW5nGAMgASgJEhMKBnByZWZpeBgEIAEoCUgAiAEBEhgKEHRpbWVzdGFtcF9oZWFkZXIYBSABKAkSGQoRZXZlbnRfdHlwZV9oZWFkZXIYBiABKAkSGgoSZGVsaXZlcnlfaWRfaGVhZGVyGAcgASgJQgkKB19wcmVmaXgiggIKBlNvdXJjZRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEAoIcHJvdmlkZXIYAyABKAkSDAoEbmFtZRgEIAEoCRIuCgdnZW5lcmljGAUgASgLMh0uemVubWVzaC52MS5HZW5lcmljSG1hY0NvbmZpZxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChF0b2xlcmFuY2Vfc2Vjb25kcxgHIAEoDRI+ChpwcmV2aW91c19zZWNyZXRfZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiyQEKE0NyZWF0ZVNvdXJjZVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEgwKBG5hbWUYAyABKAkSDgoGc2VjcmV0GAQgASgJEi4KB2dlbmVyaWMYBSABKAsyHS56ZW5tZXNoLnYxLkdlbmVyaWNIbWFjQ29uZmlnEhkKEXRvbGVyYW5jZV9zZWNvbmRzGAYgASgNEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiOgoUQ3JlYXRlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2UiJAoSTGlzdFNvdXJjZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSI6ChNMaXN0U291cmNlc1Jlc3BvbnNlEiMKB3NvdXJjZXMYASADKAsyEi56ZW5tZXNoLnYxLlNvdXJjZSKRAQoZUm90YXRlU291cmNlU2VjcmV0UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEg4KBnNlY3JldBgDIAEoCRIYChBwcmV2aW91c192YWxpZF9zGAQgASgNEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiQAoaUm90YXRlU291cmNlU2VjcmV0UmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2UiKQoUUmVzb2x2ZVNvdXJjZVJlcXVlc3QSEQoJc291cmNlX2lkGAEgASgJIkwKFVJlc29sdmVTb3VyY2VSZXNwb25zZRIiCgZzb3VyY2UYASABKAsyEi56ZW5tZXNoLnYxLlNvdXJjZRIPCgdzZWNyZXRzGAIgAygJIoADCghFbmRwb2ludBIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEg8KB2VuYWJsZWQYBSABKAgSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPbWF4X2NvbmN1cnJlbmN5GAcgASgNEhgKEGNsb3VkZXZlbnRzX21vZGUYCCABKAkSFwoPZGlzYWJsZWRfcmVhc29uGAkgASgJEi8KC2Rpc2FibGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcChRjb25zZWN1dGl2ZV9mYWlsdXJlcxgLIAEoDRIXCg9oYXNfY2xpZW50X2NlcnQYDCABKAgSPgoacHJldmlvdXNfc2VjcmV0X2V4cGlyZXNfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItYBChVDcmVhdGVFbmRwb2ludFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIXCg9tYXhfY29uY3VycmVuY3kYBCABKA0SGAoQY2xvdWRldmVudHNfbW9kZRgFIAEoCRIXCg9jbGllbnRfY2VydF9wZW0YBiABKAkSFgoOY2xpZW50X2tleV9wZW0YByABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCKyAwoVVXBkYXRlRW5kcG9pbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtlbmRwb2ludF9pZBgCIAEoCRIQCgN1cmwYAyABKAlIAIgBARIXCg9zZXRfZXZlbnRfdHlwZXMYBCABKAgSEwoLZXZlbnRfdHlwZXMYBSADKAkSFAoHZW5hYmxlZBgGIAEoCEgBiAEBEhwKD21heF9jb25jdXJyZW5jeRgHIAEoDUgCiAEBEh0KEGNsb3VkZXZlbnRzX21vZGUYCCABKAlIA4gBARIcCg9jbGllbnRfY2VydF9wZW0YCSABKAlIBIgBARIbCg5jbGllbnRfa2V5X3BlbRgKIAEoCUgFiAEBEhkKEWNsZWFyX2NsaWVudF9jZXJ0GAsgASgIEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHRCBgoEX3VybEIKCghfZW5hYmxlZEISChBfbWF4X2NvbmN1cnJlbmN5QhMKEV9jbG91ZGV2ZW50c19tb2RlQhIKEF9jbGllbnRfY2VydF9wZW1CEQoPX2NsaWVudF9rZXlfcGVtIkAKFlVwZGF0ZUVuZHBvaW50UmVzcG9uc2USJgoIZW5kcG9pbnQYASABKAsyFC56ZW5tZXNoLnYxLkVuZHBvaW50IoUBChtSb3RhdGVFbmRwb2ludFNlY3JldFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC2VuZHBvaW50X2lkGAIgASgJEhgKEHByZXZpb3VzX3ZhbGlkX3MYAyABKA0SJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJeChxSb3RhdGVFbmRwb2ludFNlY3JldFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludBIWCg5zaWduaW5nX3NlY3JldBgCIAEoCSJYChZDcmVhdGVFbmRwb2ludFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludBIWCg5zaWduaW5nX3NlY3JldBgCIAEoCSImChRMaXN0RW5kcG9pbnRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkiQAoVTGlzdEVuZHBvaW50c1Jlc3BvbnNlEicKCWVuZHBvaW50cxgBIAMoCzIULnplbm1lc2gudjEuRW5kcG9pbnQi9wEKBUV2ZW50EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIRCglzb3VyY2VfaWQYAyABKAkSDgoGc291cmNlGAQgASgJEgwKBHR5cGUYBSABKAkSKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZGF0YWNvbnRlbnR0eXBlGAcgASgJEgwKBGRhdGEYCCABKAwSHAoUcHJvdmlkZXJfZGVsaXZlcnlfaWQYCSABKAkSLwoLcmVjZWl2ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQBChJSZWNvcmRFdmVudFJlcXVlc3QSEQoJc291cmNlX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZGF0YWNvbnRlbnR0eXBlGAQgASgJEgwKBGRhdGEYBSABKAwSHAoUcHJvdmlkZXJfZGVsaXZlcnlfaWQYBiABKAkiYAoTUmVjb3JkRXZlbnRSZXNwb25zZRIgCgVldmVudBgBIAEoCzIRLnplbm1lc2gudjEuRXZlbnQSEQoJZHVwbGljYXRlGAIgASgIEhQKDGRlbGl2ZXJ5X2lkcxgDIAMoCSIyChFMaXN0RXZlbnRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSDQoFbGltaXQYAiABKA0iNwoSTGlzdEV2ZW50c1Jlc3BvbnNlEiEKBmV2ZW50cxgBIAMoCzIRLnplbm1lc2gudjEuRXZlbnQi3QIKCERlbGl2ZXJ5EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIQCghldmVudF9pZBgDIAEoCRITCgtlbmRwb2ludF9pZBgEIAEoCRIoCgVzdGF0ZRgFIAEoDjIZLnplbm1lc2gudjEuRGVsaXZlcnlTdGF0ZRIQCghhdHRlbXB0cxgGIAEoDRIzCg9uZXh0X2F0dGVtcHRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGxhc3Rfc3RhdHVzX2NvZGUYCCABKA0SEgoKbGFzdF9lcnJvchgJIAEoCRIuCgp1cGRhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdyZXBsYXlzGAsgASgNEisKB2RlYWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIukBCg5MZWFzZWREZWxpdmVyeRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkSIAoFZXZlbnQYAiABKAsyES56ZW5tZXNoLnYxLkV2ZW50EhQKDGVuZHBvaW50X3VybBgDIAEoCRIXCg9zaWduaW5nX3NlY3JldHMYBCADKAkSEwoLbGVhc2VfdG9rZW4YBSABKAkSGAoQY2xvdWRldmVudHNfbW9kZRgGIAEoCRIXCg9jbGllbnRfY2VydF9wZW0YByABKAkSFgoOY2xpZW50X2tleV9wZW0YCCABKAkiSQoWTGVhc2VEZWxpdmVyaWVzUmVxdWVzdBILCgNtYXgYASABKA0SEAoIbGVhc2VfbXMYAiABKA0SEAoIZXZlbnRfaWQYAyABKAkiSQoXTGVhc2VEZWxpdmVyaWVzUmVzcG9uc2USLgoKZGVsaXZlcmllcxgBIAMoCzIaLnplbm1lc2gudjEuTGVhc2VkRGVsaXZlcnkikAEKFFJlcG9ydEF0dGVtcHRSZXF1ZXN0EhMKC2RlbGl2ZXJ5X2lkGAEgASgJEhMKC2xlYXNlX3Rva2VuGAIgASgJEhMKC3N0YXR1c19jb2RlGAMgASgNEg0KBWVycm9yGAQgASgJEhMKC2R1cmF0aW9uX21zGAUgASgNEhUKDXJldHJ5X2FmdGVyX3MYBiABKA0iPwoVUmVwb3J0QXR0ZW1wdFJlc3BvbnNlEiYKCGRlbGl2ZXJ5GAEgASgLMhQuemVubWVzaC52MS5EZWxpdmVyeSJIChVMaXN0RGVsaXZlcmllc1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEg0KBWxpbWl0GAIgASgNEhAKCGV2ZW50X2lkGAMgASgJIkIKFkxpc3REZWxpdmVyaWVzUmVzcG9uc2USKAoKZGVsaXZlcmllcxgBIAMoCzIULnplbm1lc2gudjEuRGVsaXZlcnkipAEKB0F0dGVtcHQSCgoCaWQYASABKAkSEwoLZGVsaXZlcnlfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoDRITCgtzdGF0dXNfY29kZRgEIAEoDRINCgVlcnJvchgFIAEoCRITCgtkdXJhdGlvbl9tcxgGIAEoDRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI6ChNMaXN0QXR0ZW1wdHNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtkZWxpdmVyeV9pZBgCIAEoCSI9ChRMaXN0QXR0ZW1wdHNSZXNwb25zZRIlCghhdHRlbXB0cxgBIAMoCzITLnplbm1lc2gudjEuQXR0ZW1wdCJlChVSZXBsYXlEZWxpdmVyeVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiQAoWUmVwbGF5RGVsaXZlcnlSZXNwb25zZRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkikAEKFVJlcGxheUVuZHBvaW50UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZW5kcG9pbnRfaWQYAiABKAkSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiXwoSUmVwbGF5RXZlbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIQCghldmVudF9pZBgCIAEoCRInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0IkkKFlJlcGxheUVuZHBvaW50UmVzcG9uc2USFAoMZGVsaXZlcnlfaWRzGAEgAygJEhkKEXNraXBwZWRfaW5fZmxpZ2h0GAIgAygJIkYKE1JlcGxheUV2ZW50UmVzcG9uc2USFAoMZGVsaXZlcnlfaWRzGAEgAygJEhkKEXNraXBwZWRfaW5fZmxpZ2h0GAIgAygJIoYCCgpBdWRpdEVudHJ5EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRILCgNzZXEYAyABKAQSJgoCYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAUgASgJEgsKA3ZpYRgGIAEoCRIOCgZhY3Rpb24YByABKAkSDgoGdGFyZ2V0GAggASgJEhMKC2JlZm9yZV9qc29uGAkgASgJEhIKCmFmdGVyX2pzb24YCiABKAkSCgoCaXAYCyABKAkSEgoKdXNlcl9hZ2VudBgMIAEoCRIRCglwcmV2X2hhc2gYDSABKAkSDAoEaGFzaBgOIAEoCSJEChBMaXN0QXVkaXRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVsaW1pdBgCIAEoDRIRCglhZnRlcl9zZXEYAyABKAQiPAoRTGlzdEF1ZGl0UmVzcG9uc2USJwoHZW50cmllcxgBIAMoCzIWLnplbm1lc2gudjEuQXVkaXRFbnRyeSIkChJWZXJpZnlBdWRpdFJlcXVlc3QSDgoGdGVuYW50GAEgASgJIosBChBBdWRpdENoYWluU3RhdHVzEhEKCXRlbmFudF9pZBgBIAEoCRITCgt0ZW5hbnRfbmFtZRgCIAEoCRIMCgRyb3dzGAMgASgEEgoKAm9rGAQgASgIEhIKCmJyb2tlbl9zZXEYBSABKAQSEQoJYnJva2VuX2lkGAYgASgJEg4KBnJlYXNvbhgHIAEoCSJPChNWZXJpZnlBdWRpdFJlc3BvbnNlEiwKBmNoYWlucxgBIAMoCzIcLnplbm1lc2gudjEuQXVkaXRDaGFpblN0YXR1cxIKCgJvaxgCIAEoCCqfAQoNRGVsaXZlcnlTdGF0ZRIeChpERUxJVkVSWV9TVEFURV9VTlNQRUNJRklFRBAAEhoKFkRFTElWRVJZX1NUQVRFX1BFTkRJTkcQARIcChhERUxJVkVSWV9TVEFURV9TVUNDRUVERUQQAhIbChdERUxJVkVSWV9TVEFURV9SRVRSWUlORxADEhcKE0RFTElWRVJZX1NUQVRFX0RFQUQQBDKyAQoNVGVuYW50U2VydmljZRJRCgxDcmVhdGVUZW5hbnQSHy56ZW5tZXNoLnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaIC56ZW5tZXNoLnYxLkNyZWF0ZVRlbmFudFJlc3BvbnNlEk4KC0xpc3RUZW5hbnRzEh4uemVubWVzaC52MS5MaXN0VGVuYW50c1JlcXVlc3QaHy56ZW5tZXNoLnYxLkxpc3RUZW5hbnRzUmVzcG9uc2Uy7QIKDVNvdXJjZVNlcnZpY2USUQoMQ3JlYXRlU291cmNlEh8uemVubWVzaC52MS5DcmVhdGVTb3VyY2VSZXF1ZXN0GiAuemVubWVzaC52MS5DcmVhdGVTb3VyY2VSZXNwb25zZRJOCgtMaXN0U291cmNlcxIeLnplbm1lc2gudjEuTGlzdFNvdXJjZXNSZXF1ZXN0Gh8uemVubWVzaC52MS5MaXN0U291cmNlc1Jlc3BvbnNlElQKDVJlc29sdmVTb3VyY2USIC56ZW5tZXNoLnYxLlJlc29sdmVTb3VyY2VSZXF1ZXN0GiEuemVubWVzaC52MS5SZXNvbHZlU291cmNlUmVzcG9uc2USYwoSUm90YXRlU291cmNlU2VjcmV0EiUuemVubWVzaC52MS5Sb3RhdGVTb3VyY2VTZWNyZXRSZXF1ZXN0GiYuemVubWVzaC52MS5Sb3RhdGVTb3VyY2VTZWNyZXRSZXNwb25zZTKEAwoPRW5kcG9pbnRTZXJ2aWNlElcKDkNyZWF0ZUVuZHBvaW50EiEuemVubWVzaC52MS5DcmVhdGVFbmRwb2ludFJlcXVlc3QaIi56ZW5tZXNoLnYxLkNyZWF0ZUVuZHBvaW50UmVzcG9uc2USVAoNTGlzdEVuZHBvaW50cxIgLnplbm1lc2gudjEuTGlzdEVuZHBvaW50c1JlcXVlc3QaIS56ZW5tZXNoLnYxLkxpc3RFbmRwb2ludHNSZXNwb25zZRJXCg5VcGRhdGVFbmRwb2ludBIhLnplbm1lc2gudjEuVXBkYXRlRW5kcG9pbnRSZXF1ZXN0GiIuemVubWVzaC52MS5VcGRhdGVFbmRwb2ludFJlc3BvbnNlEmkKFFJvdGF0ZUVuZHBvaW50U2VjcmV0EicuemVubWVzaC52MS5Sb3RhdGVFbmRwb2ludFNlY3JldFJlcXVlc3QaKC56ZW5tZXNoLnYxLlJvdGF0ZUVuZHBvaW50U2VjcmV0UmVzcG9uc2UyqwEKDEV2ZW50U2VydmljZRJOCgtSZWNvcmRFdmVudBIeLnplbm1lc2gudjEuUmVjb3JkRXZlbnRSZXF1ZXN0Gh8uemVubWVzaC52MS5SZWNvcmRFdmVudFJlc3BvbnNlEksKCkxpc3RFdmVudHMSHS56ZW5tZXNoLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gh4uemVubWVzaC52MS5MaXN0RXZlbnRzUmVzcG9uc2Uy8QQKD0RlbGl2ZXJ5U2VydmljZRJaCg9MZWFzZURlbGl2ZXJpZXMSIi56ZW5tZXNoLnYxLkxlYXNlRGVsaXZlcmllc1JlcXVlc3QaIy56ZW5tZXNoLnYxLkxlYXNlRGVsaXZlcmllc1Jlc3BvbnNlElQKDVJlcG9ydEF0dGVtcHQSIC56ZW5tZXNoLnYxLlJlcG9ydEF0dGVtcHRSZXF1ZXN0GiEuemVubWVzaC52MS5SZXBvcnRBdHRlbXB0UmVzcG9uc2USVwoOTGlzdERlbGl2ZXJpZXMSIS56ZW5tZXNoLnYxLkxpc3REZWxpdmVyaWVzUmVxdWVzdBoiLnplbm1lc2gudjEuTGlzdERlbGl2ZXJpZXNSZXNwb25zZRJRCgxMaXN0QXR0ZW1wdHMSHy56ZW5tZXNoLnYxLkxpc3RBdHRlbXB0c1JlcXVlc3QaIC56ZW5tZXNoLnYxLkxpc3RBdHRlbXB0c1Jlc3BvbnNlElcKDlJlcGxheURlbGl2ZXJ5EiEuemVubWVzaC52MS5SZXBsYXlEZWxpdmVyeVJlcXVlc3QaIi56ZW5tZXNoLnYxLlJlcGxheURlbGl2ZXJ5UmVzcG9uc2USVwoOUmVwbGF5RW5kcG9pbnQSIS56ZW5tZXNoLnYxLlJlcGxheUVuZHBvaW50UmVxdWVzdBoiLnplbm1lc2gudjEuUmVwbGF5RW5kcG9pbnRSZXNwb25zZRJOCgtSZXBsYXlFdmVudBIeLnplbm1lc2gudjEuUmVwbGF5RXZlbnRSZXF1ZXN0Gh8uemVubWVzaC52MS5SZXBsYXlFdmVudFJlc3BvbnNlMqgBCgxBdWRpdFNlcnZpY2USSAoJTGlzdEF1ZGl0EhwuemVubWVzaC52MS5MaXN0QXVkaXRSZXF1ZXN0Gh0uemVubWVzaC52MS5MaXN0QXVkaXRSZXNwb25zZRJOCgtWZXJpZnlBdWRpdBIeLnplbm1lc2gudjEuVmVyaWZ5QXVkaXRSZXF1ZXN0Gh8uemVubWVzaC52MS5WZXJpZnlBdWRpdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Chh6ZW5tZXNoL3YxL2JhY2tlbmQucHJvdG8SCnplbm1lc2gudjEiPQoMQXVkaXRDb250ZXh0Eg0KBWFjdG9yGAEgASgJEgoKAmlwGAIgASgJEhIKCnVzZXJfYWdlbnQYAyABKAkiUgoGVGVuYW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTAoTQ3JlYXRlVGVuYW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiOgoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIuemVubWVzaC52MS5UZW5hbnQiFAoSTGlzdFRlbmFudHNSZXF1ZXN0IjoKE0xpc3RUZW5hbnRzUmVzcG9uc2USIwoHdGVuYW50cxgBIAMoCzISLnplbm1lc2gudjEuVGVuYW50IrkBChFHZW5lcmljSG1hY0NvbmZpZxIOCgZoZWFkZXIYASABKAkSEQoJYWxnb3JpdGhtGAIgASgJEhAKCGVuY29kaW5nGAMgASgJEhMKBnByZWZpeBgEIAEoCUgAiAEBEhgKEHRpbWVzdGFtcF9oZWFkZXIYBSABKAkSGQoRZXZlbnRfdHlwZV9oZWFkZXIYBiABKAkSGgoSZGVsaXZlcnlfaWRfaGVhZGVyGAcgASgJQgkKB19wcmVmaXgiggIKBlNvdXJjZRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEAoIcHJvdmlkZXIYAyABKAkSDAoEbmFtZRgEIAEoCRIuCgdnZW5lcmljGAUgASgLMh0uemVubWVzaC52MS5HZW5lcmljSG1hY0NvbmZpZxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChF0b2xlcmFuY2Vfc2Vjb25kcxgHIAEoDRI+ChpwcmV2aW91c19zZWNyZXRfZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiyQEKE0NyZWF0ZVNvdXJjZVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEgwKBG5hbWUYAyABKAkSDgoGc2VjcmV0GAQgASgJEi4KB2dlbmVyaWMYBSABKAsyHS56ZW5tZXNoLnYxLkdlbmVyaWNIbWFjQ29uZmlnEhkKEXRvbGVyYW5jZV9zZWNvbmRzGAYgASgNEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiOgoUQ3JlYXRlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2UiJAoSTGlzdFNvdXJjZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSI6ChNMaXN0U291cmNlc1Jlc3BvbnNlEiMKB3NvdXJjZXMYASADKAsyEi56ZW5tZXNoLnYxLlNvdXJjZSKRAQoZUm90YXRlU291cmNlU2VjcmV0UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEg4KBnNlY3JldBgDIAEoCRIYChBwcmV2aW91c192YWxpZF9zGAQgASgNEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiQAoaUm90YXRlU291cmNlU2VjcmV0UmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2UilwEKE1VwZGF0ZVNvdXJjZVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhEKCXNvdXJjZV9pZBgCIAEoCRIeChF0b2xlcmFuY2Vfc2Vjb25kcxgDIAEoDUgAiAEBEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHRCFAoSX3RvbGVyYW5jZV9zZWNvbmRzIjoKFFVwZGF0ZVNvdXJjZVJlc3BvbnNlEiIKBnNvdXJjZRgBIAEoCzISLnplbm1lc2gudjEuU291cmNlIikKFFJlc29sdmVTb3VyY2VSZXF1ZXN0EhEKCXNvdXJjZV9pZBgBIAEoCSJMChVSZXNvbHZlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2USDwoHc2VjcmV0cxgCIAMoCSKAAwoIRW5kcG9pbnQSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEgsKA3VybBgDIAEoCRITCgtldmVudF90eXBlcxgEIAMoCRIPCgdlbmFibGVkGAUgASgIEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD21heF9jb25jdXJyZW5jeRgHIAEoDRIYChBjbG91ZGV2ZW50c19tb2RlGAggASgJEhcKD2Rpc2FibGVkX3JlYXNvbhgJIAEoCRIvCgtkaXNhYmxlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHAoUY29uc2VjdXRpdmVfZmFpbHVyZXMYCyABKA0SFwoPaGFzX2NsaWVudF9jZXJ0GAwgASgIEj4KGnByZXZpb3VzX3NlY3JldF9leHBpcmVzX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLWAQoVQ3JlYXRlRW5kcG9pbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRILCgN1cmwYAiABKAkSEwoLZXZlbnRfdHlwZXMYAyADKAkSFwoPbWF4X2NvbmN1cnJlbmN5GAQgASgNEhgKEGNsb3VkZXZlbnRzX21vZGUYBSABKAkSFwoPY2xpZW50X2NlcnRfcGVtGAYgASgJEhYKDmNsaWVudF9rZXlfcGVtGAcgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQisgMKFVVwZGF0ZUVuZHBvaW50UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZW5kcG9pbnRfaWQYAiABKAkSEAoDdXJsGAMgASgJSACIAQESFwoPc2V0X2V2ZW50X3R5cGVzGAQgASgIEhMKC2V2ZW50X3R5cGVzGAUgAygJEhQKB2VuYWJsZWQYBiABKAhIAYgBARIcCg9tYXhfY29uY3VycmVuY3kYByABKA1IAogBARIdChBjbG91ZGV2ZW50c19tb2RlGAggASgJSAOIAQESHAoPY2xpZW50X2NlcnRfcGVtGAkgASgJSASIAQESGwoOY2xpZW50X2tleV9wZW0YCiABKAlIBYgBARIZChFjbGVhcl9jbGllbnRfY2VydBgLIAEoCBInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0QgYKBF91cmxCCgoIX2VuYWJsZWRCEgoQX21heF9jb25jdXJyZW5jeUITChFfY2xvdWRldmVudHNfbW9kZUISChBfY2xpZW50X2NlcnRfcGVtQhEKD19jbGllbnRfa2V5X3BlbSJAChZVcGRhdGVFbmRwb2ludFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludCKFAQobUm90YXRlRW5kcG9pbnRTZWNyZXRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtlbmRwb2ludF9pZBgCIAEoCRIYChBwcmV2aW91c192YWxpZF9zGAMgASgNEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiXgocUm90YXRlRW5kcG9pbnRTZWNyZXRSZXNwb25zZRImCghlbmRwb2ludBgBIAEoCzIULnplbm1lc2gudjEuRW5kcG9pbnQSFgoOc2lnbmluZ19zZWNyZXQYAiABKAkiWAoWQ3JlYXRlRW5kcG9pbnRSZXNwb25zZRImCghlbmRwb2ludBgBIAEoCzIULnplbm1lc2gudjEuRW5kcG9pbnQSFgoOc2lnbmluZ19zZWNyZXQYAiABKAkiJgoUTGlzdEVuZHBvaW50c1JlcXVlc3QSDgoGdGVuYW50GAEgASgJIkAKFUxpc3RFbmRwb2ludHNSZXNwb25zZRInCgllbmRwb2ludHMYASADKAsyFC56ZW5tZXNoLnYxLkVuZHBvaW50IvcBCgVFdmVudBIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEQoJc291cmNlX2lkGAMgASgJEg4KBnNvdXJjZRgEIAEoCRIMCgR0eXBlGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2RhdGFjb250ZW50dHlwZRgHIAEoCRIMCgRkYXRhGAggASgMEhwKFHByb3ZpZGVyX2RlbGl2ZXJ5X2lkGAkgASgJEi8KC3JlY2VpdmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKkAQoSUmVjb3JkRXZlbnRSZXF1ZXN0EhEKCXNvdXJjZV9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2RhdGFjb250ZW50dHlwZRgEIAEoCRIMCgRkYXRhGAUgASgMEhwKFHByb3ZpZGVyX2RlbGl2ZXJ5X2lkGAYgASgJImAKE1JlY29yZEV2ZW50UmVzcG9uc2USIAoFZXZlbnQYASABKAsyES56ZW5tZXNoLnYxLkV2ZW50EhEKCWR1cGxpY2F0ZRgCIAEoCBIUCgxkZWxpdmVyeV9pZHMYAyADKAkiMgoRTGlzdEV2ZW50c1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEg0KBWxpbWl0GAIgASgNIjcKEkxpc3RFdmVudHNSZXNwb25zZRIhCgZldmVudHMYASADKAsyES56ZW5tZXNoLnYxLkV2ZW50It0CCghEZWxpdmVyeRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEAoIZXZlbnRfaWQYAyABKAkSEwoLZW5kcG9pbnRfaWQYBCABKAkSKAoFc3RhdGUYBSABKA4yGS56ZW5tZXNoLnYxLkRlbGl2ZXJ5U3RhdGUSEAoIYXR0ZW1wdHMYBiABKA0SMwoPbmV4dF9hdHRlbXB0X2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBsYXN0X3N0YXR1c19jb2RlGAggASgNEhIKCmxhc3RfZXJyb3IYCSABKAkSLgoKdXBkYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcmVwbGF5cxgLIAEoDRIrCgdkZWFkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLpAQoOTGVhc2VkRGVsaXZlcnkSJgoIZGVsaXZlcnkYASABKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5EiAKBWV2ZW50GAIgASgLMhEuemVubWVzaC52MS5FdmVudBIUCgxlbmRwb2ludF91cmwYAyABKAkSFwoPc2lnbmluZ19zZWNyZXRzGAQgAygJEhMKC2xlYXNlX3Rva2VuGAUgASgJEhgKEGNsb3VkZXZlbnRzX21vZGUYBiABKAkSFwoPY2xpZW50X2NlcnRfcGVtGAcgASgJEhYKDmNsaWVudF9rZXlfcGVtGAggASgJIkkKFkxlYXNlRGVsaXZlcmllc1JlcXVlc3QSCwoDbWF4GAEgASgNEhAKCGxlYXNlX21zGAIgASgNEhAKCGV2ZW50X2lkGAMgASgJIkkKF0xlYXNlRGVsaXZlcmllc1Jlc3BvbnNlEi4KCmRlbGl2ZXJpZXMYASADKAsyGi56ZW5tZXNoLnYxLkxlYXNlZERlbGl2ZXJ5IpABChRSZXBvcnRBdHRlbXB0UmVxdWVzdBITCgtkZWxpdmVyeV9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCRITCgtzdGF0dXNfY29kZRgDIAEoDRINCgVlcnJvchgEIAEoCRITCgtkdXJhdGlvbl9tcxgFIAEoDRIVCg1yZXRyeV9hZnRlcl9zGAYgASgNIj8KFVJlcG9ydEF0dGVtcHRSZXNwb25zZRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkiSAoVTGlzdERlbGl2ZXJpZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVsaW1pdBgCIAEoDRIQCghldmVudF9pZBgDIAEoCSJCChZMaXN0RGVsaXZlcmllc1Jlc3BvbnNlEigKCmRlbGl2ZXJpZXMYASADKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5IqQBCgdBdHRlbXB0EgoKAmlkGAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEg8KB2F0dGVtcHQYAyABKA0SEwoLc3RhdHVzX2NvZGUYBCABKA0SDQoFZXJyb3IYBSABKAkSEwoLZHVyYXRpb25fbXMYBiABKA0SLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOgoTTGlzdEF0dGVtcHRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZGVsaXZlcnlfaWQYAiABKAkiPQoUTGlzdEF0dGVtcHRzUmVzcG9uc2USJQoIYXR0ZW1wdHMYASADKAsyEy56ZW5tZXNoLnYxLkF0dGVtcHQiZQoVUmVwbGF5RGVsaXZlcnlSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtkZWxpdmVyeV9pZBgCIAEoCRInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0IkAKFlJlcGxheURlbGl2ZXJ5UmVzcG9uc2USJgoIZGVsaXZlcnkYASABKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5IpABChVSZXBsYXlFbmRwb2ludFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC2VuZHBvaW50X2lkGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0Il8KElJlcGxheUV2ZW50UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJJChZSZXBsYXlFbmRwb2ludFJlc3BvbnNlEhQKDGRlbGl2ZXJ5X2lkcxgBIAMoCRIZChFza2lwcGVkX2luX2ZsaWdodBgCIAMoCSJGChNSZXBsYXlFdmVudFJlc3BvbnNlEhQKDGRlbGl2ZXJ5X2lkcxgBIAMoCRIZChFza2lwcGVkX2luX2ZsaWdodBgCIAMoCSKGAgoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSCwoDc2VxGAMgASgEEiYKAmF0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVhY3RvchgFIAEoCRILCgN2aWEYBiABKAkSDgoGYWN0aW9uGAcgASgJEg4KBnRhcmdldBgIIAEoCRITCgtiZWZvcmVfanNvbhgJIAEoCRISCgphZnRlcl9qc29uGAogASgJEgoKAmlwGAsgASgJEhIKCnVzZXJfYWdlbnQYDCABKAkSEQoJcHJldl9oYXNoGA0gASgJEgwKBGhhc2gYDiABKAkiRAoQTGlzdEF1ZGl0UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSDQoFbGltaXQYAiABKA0SEQoJYWZ0ZXJfc2VxGAMgASgEIjwKEUxpc3RBdWRpdFJlc3BvbnNlEicKB2VudHJpZXMYASADKAsyFi56ZW5tZXNoLnYxLkF1ZGl0RW50cnkiJAoSVmVyaWZ5QXVkaXRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSKLAQoQQXVkaXRDaGFpblN0YXR1cxIRCgl0ZW5hbnRfaWQYASABKAkSEwoLdGVuYW50X25hbWUYAiABKAkSDAoEcm93cxgDIAEoBBIKCgJvaxgEIAEoCBISCgpicm9rZW5fc2VxGAUgASgEEhEKCWJyb2tlbl9pZBgGIAEoCRIOCgZyZWFzb24YByABKAkiTwoTVmVyaWZ5QXVkaXRSZXNwb25zZRIsCgZjaGFpbnMYASADKAsyHC56ZW5tZXNoLnYxLkF1ZGl0Q2hhaW5TdGF0dXMSCgoCb2sYAiABKAgqnwEKDURlbGl2ZXJ5U3RhdGUSHgoaREVMSVZFUllfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZERUxJVkVSWV9TVEFURV9QRU5ESU5HEAESHAoYREVMSVZFUllfU1RBVEVfU1VDQ0VFREVEEAISGwoXREVMSVZFUllfU1RBVEVfUkVUUllJTkcQAxIXChNERUxJVkVSWV9TVEFURV9ERUFEEAQysgEKDVRlbmFudFNlcnZpY2USUQoMQ3JlYXRlVGVuYW50Eh8uemVubWVzaC52MS5DcmVhdGVUZW5hbnRSZXF1ZXN0GiAuemVubWVzaC52MS5DcmVhdGVUZW5hbnRSZXNwb25zZRJOCgtMaXN0VGVuYW50cxIeLnplbm1lc2gudjEuTGlzdFRlbmFudHNSZXF1ZXN0Gh8uemVubWVzaC52MS5MaXN0VGVuYW50c1Jlc3BvbnNlMsADCg1Tb3VyY2VTZXJ2aWNlElEKDENyZWF0ZVNvdXJjZRIfLnplbm1lc2gudjEuQ3JlYXRlU291cmNlUmVxdWVzdBogLnplbm1lc2gudjEuQ3JlYXRlU291cmNlUmVzcG9uc2USTgoLTGlzdFNvdXJjZXMSHi56ZW5tZXNoLnYxLkxpc3RTb3VyY2VzUmVxdWVzdBofLnplbm1lc2gudjEuTGlzdFNvdXJjZXNSZXNwb25zZRJUCg1SZXNvbHZlU291cmNlEiAuemVubWVzaC52MS5SZXNvbHZlU291cmNlUmVxdWVzdBohLnplbm1lc2gudjEuUmVzb2x2ZVNvdXJjZVJlc3BvbnNlEmMKElJvdGF0ZVNvdXJjZVNlY3JldBIlLnplbm1lc2gudjEuUm90YXRlU291cmNlU2VjcmV0UmVxdWVzdBomLnplbm1lc2gudjEuUm90YXRlU291cmNlU2VjcmV0UmVzcG9uc2USUQoMVXBkYXRlU291cmNlEh8uemVubWVzaC52MS5VcGRhdGVTb3VyY2VSZXF1ZXN0GiAuemVubWVzaC52MS5VcGRhdGVTb3VyY2VSZXNwb25zZTKEAwoPRW5kcG9pbnRTZXJ2aWNlElcKDkNyZWF0ZUVuZHBvaW50EiEuemVubWVzaC52MS5DcmVhdGVFbmRwb2ludFJlcXVlc3QaIi56ZW5tZXNoLnYxLkNyZWF0ZUVuZHBvaW50UmVzcG9uc2USVAoNTGlzdEVuZHBvaW50cxIgLnplbm1lc2gudjEuTGlzdEVuZHBvaW50c1JlcXVlc3QaIS56ZW5tZXNoLnYxLkxpc3RFbmRwb2ludHNSZXNwb25zZRJXCg5VcGRhdGVFbmRwb2ludBIhLnplbm1lc2gudjEuVXBkYXRlRW5kcG9pbnRSZXF1ZXN0GiIuemVubWVzaC52MS5VcGRhdGVFbmRwb2ludFJlc3BvbnNlEmkKFFJvdGF0ZUVuZHBvaW50U2VjcmV0EicuemVubWVzaC52MS5Sb3RhdGVFbmRwb2ludFNlY3JldFJlcXVlc3QaKC56ZW5tZXNoLnYxLlJvdGF0ZUVuZHBvaW50U2VjcmV0UmVzcG9uc2UyqwEKDEV2ZW50U2VydmljZRJOCgtSZWNvcmRFdmVudBIeLnplbm1lc2gudjEuUmVjb3JkRXZlbnRSZXF1ZXN0Gh8uemVubWVzaC52MS5SZWNvcmRFdmVudFJlc3BvbnNlEksKCkxpc3RFdmVudHMSHS56ZW5tZXNoLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gh4uemVubWVzaC52MS5MaXN0RXZlbnRzUmVzcG9uc2Uy8QQKD0RlbGl2ZXJ5U2VydmljZRJaCg9MZWFzZURlbGl2ZXJpZXMSIi56ZW5tZXNoLnYxLkxlYXNlRGVsaXZlcmllc1JlcXVlc3QaIy56ZW5tZXNoLnYxLkxlYXNlRGVsaXZlcmllc1Jlc3BvbnNlElQKDVJlcG9ydEF0dGVtcHQSIC56ZW5tZXNoLnYxLlJlcG9ydEF0dGVtcHRSZXF1ZXN0GiEuemVubWVzaC52MS5SZXBvcnRBdHRlbXB0UmVzcG9uc2USVwoOTGlzdERlbGl2ZXJpZXMSIS56ZW5tZXNoLnYxLkxpc3REZWxpdmVyaWVzUmVxdWVzdBoiLnplbm1lc2gudjEuTGlzdERlbGl2ZXJpZXNSZXNwb25zZRJRCgxMaXN0QXR0ZW1wdHMSHy56ZW5tZXNoLnYxLkxpc3RBdHRlbXB0c1JlcXVlc3QaIC56ZW5tZXNoLnYxLkxpc3RBdHRlbXB0c1Jlc3BvbnNlElcKDlJlcGxheURlbGl2ZXJ5EiEuemVubWVzaC52MS5SZXBsYXlEZWxpdmVyeVJlcXVlc3QaIi56ZW5tZXNoLnYxLlJlcGxheURlbGl2ZXJ5UmVzcG9uc2USVwoOUmVwbGF5RW5kcG9pbnQSIS56ZW5tZXNoLnYxLlJlcGxheUVuZHBvaW50UmVxdWVzdBoiLnplbm1lc2gudjEuUmVwbGF5RW5kcG9pbnRSZXNwb25zZRJOCgtSZXBsYXlFdmVudBIeLnplbm1lc2gudjEuUmVwbGF5RXZlbnRSZXF1ZXN0Gh8uemVubWVzaC52MS5SZXBsYXlFdmVudFJlc3BvbnNlMqgBCgxBdWRpdFNlcnZpY2USSAoJTGlzdEF1ZGl0EhwuemVubWVzaC52MS5MaXN0QXVkaXRSZXF1ZXN0Gh0uemVubWVzaC52MS5MaXN0QXVkaXRSZXNwb25zZRJOCgtWZXJpZnlBdWRpdBIeLnplbm1lc2gudjEuVmVyaWZ5QXVkaXRSZXF1ZXN0Gh8uemVubWVzaC52MS5WZXJpZnlBdWRpdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Who asked for a mutation, as the edge saw it. Carried in the message (not metadata) so that the
@@ -438,6 +438,57 @@ export const RotateSourceSecretResponseSchema: GenMessage<RotateSourceSecretResp
   messageDesc(file_zenmesh_v1_backend, 13);
 
 /**
+ * @generated from message zenmesh.v1.UpdateSourceRequest
+ */
+export type UpdateSourceRequest = Message<"zenmesh.v1.UpdateSourceRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string source_id = 2;
+   */
+  sourceId: string;
+
+  /**
+   * How far a signed timestamp may be from now, seconds: 1..3600, or 0 for the default (300). Unset: unchanged.
+   *
+   * @generated from field: optional uint32 tolerance_seconds = 3;
+   */
+  toleranceSeconds?: number | undefined;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.UpdateSourceRequest.
+ * Use `create(UpdateSourceRequestSchema)` to create a new message.
+ */
+export const UpdateSourceRequestSchema: GenMessage<UpdateSourceRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 14);
+
+/**
+ * @generated from message zenmesh.v1.UpdateSourceResponse
+ */
+export type UpdateSourceResponse = Message<"zenmesh.v1.UpdateSourceResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Source source = 1;
+   */
+  source?: Source | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.UpdateSourceResponse.
+ * Use `create(UpdateSourceResponseSchema)` to create a new message.
+ */
+export const UpdateSourceResponseSchema: GenMessage<UpdateSourceResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 15);
+
+/**
  * @generated from message zenmesh.v1.ResolveSourceRequest
  */
 export type ResolveSourceRequest = Message<"zenmesh.v1.ResolveSourceRequest"> & {
@@ -452,7 +503,7 @@ export type ResolveSourceRequest = Message<"zenmesh.v1.ResolveSourceRequest"> & 
  * Use `create(ResolveSourceRequestSchema)` to create a new message.
  */
 export const ResolveSourceRequestSchema: GenMessage<ResolveSourceRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 14);
+  messageDesc(file_zenmesh_v1_backend, 16);
 
 /**
  * @generated from message zenmesh.v1.ResolveSourceResponse
@@ -476,7 +527,7 @@ export type ResolveSourceResponse = Message<"zenmesh.v1.ResolveSourceResponse"> 
  * Use `create(ResolveSourceResponseSchema)` to create a new message.
  */
 export const ResolveSourceResponseSchema: GenMessage<ResolveSourceResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 15);
+  messageDesc(file_zenmesh_v1_backend, 17);
 
 /**
  * @generated from message zenmesh.v1.Endpoint
@@ -568,7 +619,7 @@ export type Endpoint = Message<"zenmesh.v1.Endpoint"> & {
  * Use `create(EndpointSchema)` to create a new message.
  */
 export const EndpointSchema: GenMessage<Endpoint> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 16);
+  messageDesc(file_zenmesh_v1_backend, 18);
 
 /**
  * @generated from message zenmesh.v1.CreateEndpointRequest
@@ -626,7 +677,7 @@ export type CreateEndpointRequest = Message<"zenmesh.v1.CreateEndpointRequest"> 
  * Use `create(CreateEndpointRequestSchema)` to create a new message.
  */
 export const CreateEndpointRequestSchema: GenMessage<CreateEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 17);
+  messageDesc(file_zenmesh_v1_backend, 19);
 
 /**
  * @generated from message zenmesh.v1.UpdateEndpointRequest
@@ -702,7 +753,7 @@ export type UpdateEndpointRequest = Message<"zenmesh.v1.UpdateEndpointRequest"> 
  * Use `create(UpdateEndpointRequestSchema)` to create a new message.
  */
 export const UpdateEndpointRequestSchema: GenMessage<UpdateEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 18);
+  messageDesc(file_zenmesh_v1_backend, 20);
 
 /**
  * @generated from message zenmesh.v1.UpdateEndpointResponse
@@ -719,7 +770,7 @@ export type UpdateEndpointResponse = Message<"zenmesh.v1.UpdateEndpointResponse"
  * Use `create(UpdateEndpointResponseSchema)` to create a new message.
  */
 export const UpdateEndpointResponseSchema: GenMessage<UpdateEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 19);
+  messageDesc(file_zenmesh_v1_backend, 21);
 
 /**
  * @generated from message zenmesh.v1.RotateEndpointSecretRequest
@@ -753,7 +804,7 @@ export type RotateEndpointSecretRequest = Message<"zenmesh.v1.RotateEndpointSecr
  * Use `create(RotateEndpointSecretRequestSchema)` to create a new message.
  */
 export const RotateEndpointSecretRequestSchema: GenMessage<RotateEndpointSecretRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 20);
+  messageDesc(file_zenmesh_v1_backend, 22);
 
 /**
  * @generated from message zenmesh.v1.RotateEndpointSecretResponse
@@ -777,7 +828,7 @@ export type RotateEndpointSecretResponse = Message<"zenmesh.v1.RotateEndpointSec
  * Use `create(RotateEndpointSecretResponseSchema)` to create a new message.
  */
 export const RotateEndpointSecretResponseSchema: GenMessage<RotateEndpointSecretResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 21);
+  messageDesc(file_zenmesh_v1_backend, 23);
 
 /**
  * @generated from message zenmesh.v1.CreateEndpointResponse
@@ -801,7 +852,7 @@ export type CreateEndpointResponse = Message<"zenmesh.v1.CreateEndpointResponse"
  * Use `create(CreateEndpointResponseSchema)` to create a new message.
  */
 export const CreateEndpointResponseSchema: GenMessage<CreateEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 22);
+  messageDesc(file_zenmesh_v1_backend, 24);
 
 /**
  * @generated from message zenmesh.v1.ListEndpointsRequest
@@ -818,7 +869,7 @@ export type ListEndpointsRequest = Message<"zenmesh.v1.ListEndpointsRequest"> & 
  * Use `create(ListEndpointsRequestSchema)` to create a new message.
  */
 export const ListEndpointsRequestSchema: GenMessage<ListEndpointsRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 23);
+  messageDesc(file_zenmesh_v1_backend, 25);
 
 /**
  * @generated from message zenmesh.v1.ListEndpointsResponse
@@ -835,7 +886,7 @@ export type ListEndpointsResponse = Message<"zenmesh.v1.ListEndpointsResponse"> 
  * Use `create(ListEndpointsResponseSchema)` to create a new message.
  */
 export const ListEndpointsResponseSchema: GenMessage<ListEndpointsResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 24);
+  messageDesc(file_zenmesh_v1_backend, 26);
 
 /**
  * A stored webhook, in CloudEvents 1.0 terms.
@@ -903,7 +954,7 @@ export type Event = Message<"zenmesh.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 25);
+  messageDesc(file_zenmesh_v1_backend, 27);
 
 /**
  * @generated from message zenmesh.v1.RecordEventRequest
@@ -945,7 +996,7 @@ export type RecordEventRequest = Message<"zenmesh.v1.RecordEventRequest"> & {
  * Use `create(RecordEventRequestSchema)` to create a new message.
  */
 export const RecordEventRequestSchema: GenMessage<RecordEventRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 26);
+  messageDesc(file_zenmesh_v1_backend, 28);
 
 /**
  * @generated from message zenmesh.v1.RecordEventResponse
@@ -974,7 +1025,7 @@ export type RecordEventResponse = Message<"zenmesh.v1.RecordEventResponse"> & {
  * Use `create(RecordEventResponseSchema)` to create a new message.
  */
 export const RecordEventResponseSchema: GenMessage<RecordEventResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 27);
+  messageDesc(file_zenmesh_v1_backend, 29);
 
 /**
  * @generated from message zenmesh.v1.ListEventsRequest
@@ -996,7 +1047,7 @@ export type ListEventsRequest = Message<"zenmesh.v1.ListEventsRequest"> & {
  * Use `create(ListEventsRequestSchema)` to create a new message.
  */
 export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 28);
+  messageDesc(file_zenmesh_v1_backend, 30);
 
 /**
  * @generated from message zenmesh.v1.ListEventsResponse
@@ -1013,7 +1064,7 @@ export type ListEventsResponse = Message<"zenmesh.v1.ListEventsResponse"> & {
  * Use `create(ListEventsResponseSchema)` to create a new message.
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 29);
+  messageDesc(file_zenmesh_v1_backend, 31);
 
 /**
  * @generated from message zenmesh.v1.Delivery
@@ -1089,7 +1140,7 @@ export type Delivery = Message<"zenmesh.v1.Delivery"> & {
  * Use `create(DeliverySchema)` to create a new message.
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 30);
+  messageDesc(file_zenmesh_v1_backend, 32);
 
 /**
  * Work handed to egress under a lease: everything needed to deliver and sign.
@@ -1151,7 +1202,7 @@ export type LeasedDelivery = Message<"zenmesh.v1.LeasedDelivery"> & {
  * Use `create(LeasedDeliverySchema)` to create a new message.
  */
 export const LeasedDeliverySchema: GenMessage<LeasedDelivery> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 31);
+  messageDesc(file_zenmesh_v1_backend, 33);
 
 /**
  * @generated from message zenmesh.v1.LeaseDeliveriesRequest
@@ -1180,7 +1231,7 @@ export type LeaseDeliveriesRequest = Message<"zenmesh.v1.LeaseDeliveriesRequest"
  * Use `create(LeaseDeliveriesRequestSchema)` to create a new message.
  */
 export const LeaseDeliveriesRequestSchema: GenMessage<LeaseDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 32);
+  messageDesc(file_zenmesh_v1_backend, 34);
 
 /**
  * @generated from message zenmesh.v1.LeaseDeliveriesResponse
@@ -1197,7 +1248,7 @@ export type LeaseDeliveriesResponse = Message<"zenmesh.v1.LeaseDeliveriesRespons
  * Use `create(LeaseDeliveriesResponseSchema)` to create a new message.
  */
 export const LeaseDeliveriesResponseSchema: GenMessage<LeaseDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 33);
+  messageDesc(file_zenmesh_v1_backend, 35);
 
 /**
  * @generated from message zenmesh.v1.ReportAttemptRequest
@@ -1243,7 +1294,7 @@ export type ReportAttemptRequest = Message<"zenmesh.v1.ReportAttemptRequest"> & 
  * Use `create(ReportAttemptRequestSchema)` to create a new message.
  */
 export const ReportAttemptRequestSchema: GenMessage<ReportAttemptRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 34);
+  messageDesc(file_zenmesh_v1_backend, 36);
 
 /**
  * @generated from message zenmesh.v1.ReportAttemptResponse
@@ -1260,7 +1311,7 @@ export type ReportAttemptResponse = Message<"zenmesh.v1.ReportAttemptResponse"> 
  * Use `create(ReportAttemptResponseSchema)` to create a new message.
  */
 export const ReportAttemptResponseSchema: GenMessage<ReportAttemptResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 35);
+  messageDesc(file_zenmesh_v1_backend, 37);
 
 /**
  * @generated from message zenmesh.v1.ListDeliveriesRequest
@@ -1289,7 +1340,7 @@ export type ListDeliveriesRequest = Message<"zenmesh.v1.ListDeliveriesRequest"> 
  * Use `create(ListDeliveriesRequestSchema)` to create a new message.
  */
 export const ListDeliveriesRequestSchema: GenMessage<ListDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 36);
+  messageDesc(file_zenmesh_v1_backend, 38);
 
 /**
  * @generated from message zenmesh.v1.ListDeliveriesResponse
@@ -1306,7 +1357,7 @@ export type ListDeliveriesResponse = Message<"zenmesh.v1.ListDeliveriesResponse"
  * Use `create(ListDeliveriesResponseSchema)` to create a new message.
  */
 export const ListDeliveriesResponseSchema: GenMessage<ListDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 37);
+  messageDesc(file_zenmesh_v1_backend, 39);
 
 /**
  * @generated from message zenmesh.v1.Attempt
@@ -1353,7 +1404,7 @@ export type Attempt = Message<"zenmesh.v1.Attempt"> & {
  * Use `create(AttemptSchema)` to create a new message.
  */
 export const AttemptSchema: GenMessage<Attempt> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 38);
+  messageDesc(file_zenmesh_v1_backend, 40);
 
 /**
  * @generated from message zenmesh.v1.ListAttemptsRequest
@@ -1375,7 +1426,7 @@ export type ListAttemptsRequest = Message<"zenmesh.v1.ListAttemptsRequest"> & {
  * Use `create(ListAttemptsRequestSchema)` to create a new message.
  */
 export const ListAttemptsRequestSchema: GenMessage<ListAttemptsRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 39);
+  messageDesc(file_zenmesh_v1_backend, 41);
 
 /**
  * @generated from message zenmesh.v1.ListAttemptsResponse
@@ -1392,7 +1443,7 @@ export type ListAttemptsResponse = Message<"zenmesh.v1.ListAttemptsResponse"> & 
  * Use `create(ListAttemptsResponseSchema)` to create a new message.
  */
 export const ListAttemptsResponseSchema: GenMessage<ListAttemptsResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 40);
+  messageDesc(file_zenmesh_v1_backend, 42);
 
 /**
  * @generated from message zenmesh.v1.ReplayDeliveryRequest
@@ -1419,7 +1470,7 @@ export type ReplayDeliveryRequest = Message<"zenmesh.v1.ReplayDeliveryRequest"> 
  * Use `create(ReplayDeliveryRequestSchema)` to create a new message.
  */
 export const ReplayDeliveryRequestSchema: GenMessage<ReplayDeliveryRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 41);
+  messageDesc(file_zenmesh_v1_backend, 43);
 
 /**
  * @generated from message zenmesh.v1.ReplayDeliveryResponse
@@ -1436,7 +1487,7 @@ export type ReplayDeliveryResponse = Message<"zenmesh.v1.ReplayDeliveryResponse"
  * Use `create(ReplayDeliveryResponseSchema)` to create a new message.
  */
 export const ReplayDeliveryResponseSchema: GenMessage<ReplayDeliveryResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 42);
+  messageDesc(file_zenmesh_v1_backend, 44);
 
 /**
  * @generated from message zenmesh.v1.ReplayEndpointRequest
@@ -1470,7 +1521,7 @@ export type ReplayEndpointRequest = Message<"zenmesh.v1.ReplayEndpointRequest"> 
  * Use `create(ReplayEndpointRequestSchema)` to create a new message.
  */
 export const ReplayEndpointRequestSchema: GenMessage<ReplayEndpointRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 43);
+  messageDesc(file_zenmesh_v1_backend, 45);
 
 /**
  * @generated from message zenmesh.v1.ReplayEventRequest
@@ -1497,7 +1548,7 @@ export type ReplayEventRequest = Message<"zenmesh.v1.ReplayEventRequest"> & {
  * Use `create(ReplayEventRequestSchema)` to create a new message.
  */
 export const ReplayEventRequestSchema: GenMessage<ReplayEventRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 44);
+  messageDesc(file_zenmesh_v1_backend, 46);
 
 /**
  * @generated from message zenmesh.v1.ReplayEndpointResponse
@@ -1523,7 +1574,7 @@ export type ReplayEndpointResponse = Message<"zenmesh.v1.ReplayEndpointResponse"
  * Use `create(ReplayEndpointResponseSchema)` to create a new message.
  */
 export const ReplayEndpointResponseSchema: GenMessage<ReplayEndpointResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 45);
+  messageDesc(file_zenmesh_v1_backend, 47);
 
 /**
  * @generated from message zenmesh.v1.ReplayEventResponse
@@ -1549,7 +1600,7 @@ export type ReplayEventResponse = Message<"zenmesh.v1.ReplayEventResponse"> & {
  * Use `create(ReplayEventResponseSchema)` to create a new message.
  */
 export const ReplayEventResponseSchema: GenMessage<ReplayEventResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 46);
+  messageDesc(file_zenmesh_v1_backend, 48);
 
 /**
  * One row of a tenant's hash-chained audit log.
@@ -1647,7 +1698,7 @@ export type AuditEntry = Message<"zenmesh.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 47);
+  messageDesc(file_zenmesh_v1_backend, 49);
 
 /**
  * @generated from message zenmesh.v1.ListAuditRequest
@@ -1676,7 +1727,7 @@ export type ListAuditRequest = Message<"zenmesh.v1.ListAuditRequest"> & {
  * Use `create(ListAuditRequestSchema)` to create a new message.
  */
 export const ListAuditRequestSchema: GenMessage<ListAuditRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 48);
+  messageDesc(file_zenmesh_v1_backend, 50);
 
 /**
  * @generated from message zenmesh.v1.ListAuditResponse
@@ -1693,7 +1744,7 @@ export type ListAuditResponse = Message<"zenmesh.v1.ListAuditResponse"> & {
  * Use `create(ListAuditResponseSchema)` to create a new message.
  */
 export const ListAuditResponseSchema: GenMessage<ListAuditResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 49);
+  messageDesc(file_zenmesh_v1_backend, 51);
 
 /**
  * @generated from message zenmesh.v1.VerifyAuditRequest
@@ -1712,7 +1763,7 @@ export type VerifyAuditRequest = Message<"zenmesh.v1.VerifyAuditRequest"> & {
  * Use `create(VerifyAuditRequestSchema)` to create a new message.
  */
 export const VerifyAuditRequestSchema: GenMessage<VerifyAuditRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 50);
+  messageDesc(file_zenmesh_v1_backend, 52);
 
 /**
  * @generated from message zenmesh.v1.AuditChainStatus
@@ -1766,7 +1817,7 @@ export type AuditChainStatus = Message<"zenmesh.v1.AuditChainStatus"> & {
  * Use `create(AuditChainStatusSchema)` to create a new message.
  */
 export const AuditChainStatusSchema: GenMessage<AuditChainStatus> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 51);
+  messageDesc(file_zenmesh_v1_backend, 53);
 
 /**
  * @generated from message zenmesh.v1.VerifyAuditResponse
@@ -1788,7 +1839,7 @@ export type VerifyAuditResponse = Message<"zenmesh.v1.VerifyAuditResponse"> & {
  * Use `create(VerifyAuditResponseSchema)` to create a new message.
  */
 export const VerifyAuditResponseSchema: GenMessage<VerifyAuditResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_backend, 52);
+  messageDesc(file_zenmesh_v1_backend, 54);
 
 /**
  * @generated from enum zenmesh.v1.DeliveryState
@@ -1888,6 +1939,16 @@ export const SourceService: GenService<{
     methodKind: "unary";
     input: typeof RotateSourceSecretRequestSchema;
     output: typeof RotateSourceSecretResponseSchema;
+  },
+  /**
+   * Changes the fields that are set (today: the signed-timestamp tolerance).
+   *
+   * @generated from rpc zenmesh.v1.SourceService.UpdateSource
+   */
+  updateSource: {
+    methodKind: "unary";
+    input: typeof UpdateSourceRequestSchema;
+    output: typeof UpdateSourceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_zenmesh_v1_backend, 1);
