@@ -1,7 +1,7 @@
 import type { Db } from '@zenmesh/db';
 import { LRUCache } from 'lru-cache';
 import { DELIVERY_COLUMNS } from './deliveries.js';
-import type { DeliveryTenants } from './delivery-report.js';
+import type { DeliveryTenants } from './delivery-tenants.js';
 import { internal } from './errors.js';
 import { EVENT_COLUMNS, type EventRow, toEvent } from './events.js';
 import {

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { type Db, migrate } from '@zenmesh/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpenedSecrets, leaseDeliveries } from './delivery-lease.js';
-import { createDeliveryTenants, reportAttempts } from './delivery-report.js';
+import { reportAttempts } from './delivery-report.js';
+import { createDeliveryTenants } from './delivery-tenants.js';
 import { createEndpoint } from './endpoints.js';
 import { recordEvent } from './event-batch.js';
 import { CORE_MIGRATION_SCOPE, CORE_MIGRATIONS } from './migrations.js';
@@ -77,6 +78,13 @@ describe.each(DATABASE_KINDS)('reportAttempts on $name', ({ open }) => {
       ]),
     );
     expect(attempts.rows.map((r) => r.delivery_id).sort()).toEqual([a.deliveryId, c.deliveryId].sort());
+    // The endpoint's health followed the attempts in order: a success, then a failure.
+    const streak = await db.withTenant(tenant.id, (tx) =>
+      tx.query<{ n: number }>('select consecutive_failures as n from core.endpoints where id = $1', [
+        endpoint.id,
+      ]),
+    );
+    expect(streak.rows[0]?.n).toBe(1);
     // The stale one still holds its lease and is reported once its real token comes.
     const late = await reportAttempts(db, [{ ...b, statusCode: 204 }]);
     expect((late[0] as DeliveryRecord).state).toBe('succeeded');
