@@ -16,7 +16,12 @@ if (!dir) {
 const CATEGORIES = [
   ['GC', (f) => f.functionName === '(garbage collector)'],
   ['idle', (f) => f.functionName === '(idle)' || f.functionName === '(program)'],
-  ['TLS', (f) => /node:(_tls|tls)|_tls_wrap|tls_wrap|TLSWrap/.test(f.url + f.functionName)],
+  ['TLS', (f) => /node:(internal\/)?(_tls|tls)|TLSWrap/.test(f.url + f.functionName)],
+  // Native stream writes (TLS, HTTP/2 and HTTP sockets) show no file of their own.
+  [
+    'socket writes (native)',
+    (f) => f.url === '' && /^write(v|Buffer|Utf8String|Latin1String)$/.test(f.functionName),
+  ],
   [
     'HMAC/crypto',
     (f) =>
