@@ -4,201 +4,78 @@
 // end (first POST sent → last delivery received) and delivery latency p50/p99 (POST sent → target
 // received). Beside it, in the same run, a plain Node HTTP forwarder (receive, POST to the target, answer)
 // as the no-security ceiling. Loopback only, bounded: WARMUP + TOTAL webhooks, CONCURRENCY at a time.
-import { execFile, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { loadavg } from 'node:os';
 import { createScratchDatabase } from '@zenmesh/db';
-import { Agent, request } from 'undici';
+import { Redis } from 'ioredis';
+import { Agent } from 'undici';
+import { drive, drivePaced, startForwarder, startMesh, startTarget } from './lib/delivery-parts.mjs';
+import { cpuSnapshot, nonceCount, rssOf, sqlCounters } from './lib/mesh-probe.mjs';
 import { percentile, progress, writeSection } from './lib/report.mjs';
 
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const CLI = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
-const TOTAL = 2000;
-const WARMUP = 200;
+const REDIS_URL = process.env.REDIS_URL;
+/** Seconds of the paced run at half the saturated rate (latency there, and memory growth over it). */
+const HALF_PEAK_S = Number(process.env.BENCH_HALF_PEAK_S ?? 180);
+/** A directory: every service process runs with --cpu-prof into it (docs/performance.md). */
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF;
+const NONCE_PREFIX = `zm:bench:${process.pid}:nonce:`;
+const TOTAL = Number(process.env.BENCH_DELIVERY_TOTAL ?? 4000);
+const WARMUP = 300;
 const CONCURRENCY = 32;
 /** A second, light run: latency without a queue in front of egress. */
 const LIGHT = { total: 400, concurrency: 2, warmup: 20 };
 const SECRET = 'bench-source-secret';
-const run = promisify(execFile);
-
-/** The customer endpoint: notes when each key arrives. */
-function startTarget() {
-  const arrived = new Map();
-  const waiters = [];
-  const server = createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const { key } = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      if (!arrived.has(key)) arrived.set(key, performance.now());
-      res.writeHead(204).end();
-      for (const w of waiters.splice(0)) w();
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${server.address().port}/hook`,
-        arrived,
-        /** Bounded wait until every key is in. */
-        async waitAll(keys, timeoutMs = 60_000) {
-          const deadline = Date.now() + timeoutMs;
-          while (keys.some((k) => !arrived.has(k))) {
-            if (Date.now() > deadline)
-              throw new Error(`only ${keys.filter((k) => arrived.has(k)).length}/${keys.length} delivered`);
-            await new Promise((r) => {
-              waiters.push(r);
-              setTimeout(r, 200);
-            });
-          }
-        },
-        close: () => {
-          server.closeAllConnections();
-          return new Promise((r) => server.close(r));
-        },
-      }),
-    ),
-  );
-}
-
-/** Sends `keys` to `url` `concurrency` at a time; returns when each was sent. */
-async function drive(url, keys, sign, agent, concurrency = CONCURRENCY) {
-  const sentAt = new Map();
-  let next = 0;
-  const worker = async () => {
-    while (next < keys.length) {
-      const key = keys[next++];
-      const body = JSON.stringify({ key });
-      sentAt.set(key, performance.now());
-      const res = await request(url, {
-        method: 'POST',
-        dispatcher: agent,
-        headers: { 'content-type': 'application/json', 'x-event-type': 'bench.event', ...sign(body) },
-        body,
-      });
-      await res.body.dump();
-      if (res.statusCode !== 202) throw new Error(`${url} answered ${res.statusCode} for ${key}`);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return sentAt;
-}
 
 async function measure(
   name,
   url,
   sign,
   target,
-  { total = TOTAL, concurrency = CONCURRENCY, warmup = WARMUP } = {},
+  { total = TOTAL, concurrency = CONCURRENCY, warmup = WARMUP, rate, around } = {},
 ) {
-  const agent = new Agent({ connections: concurrency });
+  const agent = new Agent({ connections: rate === undefined ? concurrency : 256 });
   const warm = Array.from({ length: warmup }, (_, i) => `${name}-warm-${i}`);
-  await drive(url, warm, sign, agent, concurrency);
+  await drive(url, warm, sign, agent, Math.min(concurrency, CONCURRENCY));
   await target.waitAll(warm);
   const keys = Array.from({ length: total }, (_, i) => `${name}-${i}`);
+  const before = await around?.before();
   const t0 = performance.now();
-  const sentAt = await drive(url, keys, sign, agent, concurrency);
+  const sentAt =
+    rate === undefined
+      ? await drive(url, keys, sign, agent, concurrency)
+      : await drivePaced(url, keys, sign, agent, rate);
   progress(`${name}: all ${total} accepted in ${(performance.now() - t0).toFixed(0)} ms`);
   await target.waitAll(keys, 90_000);
   const t1 = Math.max(...keys.map((k) => target.arrived.get(k)));
+  const probe = await around?.after(before, total);
   await agent.close();
   const latency = keys.map((k) => target.arrived.get(k) - sentAt.get(k));
   return {
     eps: total / ((t1 - t0) / 1000),
     p50: percentile(latency, 50),
     p99: percentile(latency, 99),
-  };
-}
-
-/** The ceiling: a plain forwarder with no TLS, no signature, no storage. */
-function startForwarder(targetUrl) {
-  const agent = new Agent({ connections: CONCURRENCY });
-  const server = createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', async () => {
-      const r = await request(targetUrl, {
-        method: 'POST',
-        dispatcher: agent,
-        headers: { 'content-type': 'application/json' },
-        body: Buffer.concat(chunks),
-      });
-      await r.body.dump();
-      res.writeHead(202).end();
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${server.address().port}/`,
-        close: async () => {
-          server.closeAllConnections();
-          await new Promise((r) => server.close(r));
-          await agent.close();
-        },
-      }),
-    ),
-  );
-}
-
-/** `zenmesh up` on free ports with a fresh state directory and database; resolves when it is ready. */
-async function startMesh(databaseUrl) {
-  const home = mkdtempSync(join(tmpdir(), 'zm-bench-'));
-  const env = {
-    ...process.env,
-    ZENMESH_HOME: home,
-    DATABASE_URL: databaseUrl,
-    LOG_LEVEL: 'warn',
-    // The benchmark measures throughput, not the per-source rate limit (100/s by default).
-    ZENMESH_INGEST_RATE_LIMIT: '1000000',
-    ZENMESH_INGEST_RATE_BURST: '1000000',
-  };
-  const child = spawn(
-    process.execPath,
-    [CLI, 'up', '--ingester-port', '0', '--bff-port', '0', '--token-port', '0'],
-    {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr.on('data', (c) => {
-    stderr += c;
-  });
-  const file = join(home, 'endpoints.json');
-  const deadline = Date.now() + 90_000;
-  while (!existsSync(file)) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`zenmesh up did not start:\n${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const cli = async (...args) =>
-    JSON.parse((await run(process.execPath, [CLI, ...args, '--json'], { env })).stdout);
-  return {
-    endpoints: JSON.parse(readFileSync(file, 'utf8')),
-    cli,
-    async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(home, { recursive: true, force: true });
-    },
+    probe,
   };
 }
 
 const scratch = await createScratchDatabase(ADMIN_URL, 'zm_bench');
+const database = new URL(scratch.url).pathname.slice(1);
 const target = await startTarget();
+const redis = REDIS_URL ? new Redis(REDIS_URL) : undefined;
+const sql = await sqlCounters(ADMIN_URL, database);
 let mesh;
 let forwarder;
 try {
-  progress('starting the mesh');
-  mesh = await startMesh(scratch.url);
+  progress(`starting the mesh (Redis ${REDIS_URL ? 'configured' : 'NOT configured'})`);
+  mesh = await startMesh(scratch.url, {
+    ZENMESH_REDIS_PREFIX: NONCE_PREFIX,
+    ...(CPU_PROF_DIR === undefined
+      ? {}
+      : {
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}`.trim(),
+        }),
+  });
   await mesh.cli('tenant', 'create', 'bench');
   const { source } = await mesh.cli(
     'source',
@@ -215,39 +92,96 @@ try {
   const sign = (body) => ({
     'x-signature': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`,
   });
+  // Around the saturated run: CPU of every process, SQL statements and commits, signed calls.
+  const around = {
+    async before() {
+      await sql.reset();
+      return {
+        cpu: cpuSnapshot(mesh.services, database),
+        calls: redis ? await nonceCount(redis, NONCE_PREFIX) : 0,
+      };
+    },
+    async after(before, total) {
+      const cpu = cpuSnapshot(mesh.services, database);
+      const calls = redis ? await nonceCount(redis, NONCE_PREFIX) : Number.NaN;
+      const counters = await sql.read();
+      const cpuMs = Object.fromEntries(Object.keys(cpu).map((k) => [k, (cpu[k] - before.cpu[k]) / total]));
+      const statements = counters.statements.reduce((n, s) => n + s.calls, 0);
+      return {
+        cpuMs,
+        calls: (calls - before.calls) / total,
+        statements: statements / total,
+        commits: counters.commits / total,
+        top: counters.statements.slice(0, 12),
+      };
+    },
+  };
 
   progress(`mesh: ${WARMUP} warm-up + ${TOTAL} webhooks, ${CONCURRENCY} at a time`);
-  const meshResult = await measure('mesh', ingestUrl, sign, target);
+  const meshResult = await measure('mesh', ingestUrl, sign, target, { around });
+  const rssSaturated = rssOf(mesh.services);
+  const half = Math.max(1, Math.round(meshResult.eps / 2));
+  const halfTotal = Math.min(200_000, Math.round(half * HALF_PEAK_S));
+  progress(`mesh at half peak: ${half}/s for ${HALF_PEAK_S} s (${halfTotal} webhooks, open loop)`);
+  const meshHalf = await measure('mesh-half', ingestUrl, sign, target, {
+    total: halfTotal,
+    rate: half,
+    warmup: 0,
+  });
+  const rssHalf = rssOf(mesh.services);
   progress(`mesh, light load: ${LIGHT.total} webhooks, ${LIGHT.concurrency} at a time`);
   const meshLight = await measure('mesh-light', ingestUrl, sign, target, LIGHT);
-  forwarder = await startForwarder(target.url);
+  forwarder = await startForwarder(target.url, CONCURRENCY);
   progress(`plain forwarder: ${WARMUP} warm-up + ${TOTAL} requests`);
   const plain = await measure('plain', forwarder.url, () => ({}), target);
   const plainLight = await measure('plain-light', forwarder.url, () => ({}), target, LIGHT);
 
   const f = (n) => n.toFixed(1);
-  const ratio = plain.eps / meshResult.eps;
+  const share = (100 * meshResult.eps) / plain.eps;
+  const p = meshResult.probe;
+  const cpuTotal = Object.values(p.cpuMs).reduce((a, b) => a + b, 0);
+  const summary = `delivery: ${meshResult.eps.toFixed(0)} events/s saturated = ${share.toFixed(1)} % of the plain forwarder (${plain.eps.toFixed(0)}/s, ratio ${(plain.eps / meshResult.eps).toFixed(1)}×); half peak ${half}/s p99 ${f(meshHalf.p99)} ms`;
+  console.log(summary);
+  const services = Object.keys(rssSaturated).sort();
   const table = `| path | events/s end to end | delivery latency p50 | p99 |
 |---|---|---|---|
 | Zen Mesh, ${CONCURRENCY} senders (saturated: latency includes the queue before egress) | ${meshResult.eps.toFixed(0)} | ${f(meshResult.p50)} ms | ${f(meshResult.p99)} ms |
+| Zen Mesh at half that peak, ${half}/s paced for ${HALF_PEAK_S} s (open loop) | ${meshHalf.eps.toFixed(0)} | ${f(meshHalf.p50)} ms | ${f(meshHalf.p99)} ms |
 | plain Node HTTP forwarder, ${CONCURRENCY} senders | ${plain.eps.toFixed(0)} | ${f(plain.p50)} ms | ${f(plain.p99)} ms |
 | Zen Mesh, ${LIGHT.concurrency} senders (light load) | ${meshLight.eps.toFixed(0)} | ${f(meshLight.p50)} ms | ${f(meshLight.p99)} ms |
 | plain Node HTTP forwarder, ${LIGHT.concurrency} senders | ${plainLight.eps.toFixed(0)} | ${f(plainLight.p50)} ms | ${f(plainLight.p99)} ms |
 
-Zen Mesh is ingester → backend (Postgres) → egress → target, mutual TLS between the services, the
-provider signature verified and each delivery signed per Standard Webhooks; the forwarder has no TLS, no
-signature and stores nothing. Saturated, the plain forwarder moves **${ratio.toFixed(1)}×** the events per
-second of the whole mesh: the price of verifying the provider signature, the mutual-TLS gRPC hops
-(RecordEvent, Dispatch, LeaseDeliveries, ReportAttempt), committing the event and its delivery in Postgres
-before answering 202, leasing it back out, signing it and recording the attempt — all on the same two
-cores as Postgres and the load generator. ${TOTAL} events
-after ${WARMUP} warm-up, ${CONCURRENCY} senders, one endpoint (per-endpoint limit 20 in flight, egress 32),
-\`zenmesh up\` with DATABASE_URL (real Postgres), Redis not configured.`;
+**${summary}.** Saturated, the mesh runs at **${share.toFixed(1)} %** of the plain forwarder measured in the same run.
+
+Per delivered event in the saturated run: CPU ${Object.entries(p.cpuMs)
+    .map(([k, v]) => `${k} ${v.toFixed(2)} ms`)
+    .join(', ')} (total ${cpuTotal.toFixed(2)} ms;
+Postgres = its backends for the bench database); ${p.statements.toFixed(1)} SQL statements and ${p.commits.toFixed(2)} commits
+(pg_stat_statements, pg_stat_database); ${Number.isNaN(p.calls) ? 'signed calls not counted (no Redis)' : `${p.calls.toFixed(2)} signed gRPC calls (nonces claimed in Redis)`}.
+
+| RSS MiB | ${services.join(' | ')} |
+|---|${services.map(() => '---:').join('|')}|
+| after the saturated run | ${services.map((s) => f(rssSaturated[s])).join(' | ')} |
+| after ${HALF_PEAK_S} s more at half peak | ${services.map((s) => f(rssHalf[s])).join(' | ')} |
+
+Zen Mesh is ingester → backend (Postgres) → egress → target, mutual TLS + HMAC + nonce on every internal call, the
+provider signature verified, the event and its delivery committed before the 202, each delivery signed per
+Standard Webhooks and its attempt recorded; the forwarder has no TLS, no signature and stores nothing. All on the
+same two cores as Postgres, Redis and the load generator. ${TOTAL} events after ${WARMUP} warm-up, ${CONCURRENCY}
+senders, one endpoint (per-endpoint limit 20 in flight, egress 32), \`zenmesh up\` with DATABASE_URL (real Postgres)
+${REDIS_URL ? 'and REDIS_URL (nonces, dedup and rate limits in the real Redis)' : 'and Redis NOT configured (in-process nonces)'}, LOG_LEVEL=warn.
+Load average at the end: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ')} — the machine was shared with six other busy
+sessions, so compare ratios within this table rather than across runs.`;
   console.log(table);
+  console.log(p.top.map((s) => `${(s.calls / TOTAL).toFixed(2)}/event ${s.ms} ms  ${s.query}`).join('\n'));
   writeSection('delivery', 'Delivery end to end (bench/delivery.bench.mjs)', table);
 } finally {
   await forwarder?.close();
   await mesh?.stop();
   await target.close();
+  await sql.close();
+  redis?.disconnect();
   await scratch.drop();
 }

@@ -1,172 +1,143 @@
-// Ingestion: accepted webhooks per second and ack latency (POST sent → 202 received) of one in-process
-// ingester over the real path: GitHub signature verified on the raw bytes, rate limit (one bucket for
-// the source, sized not to refuse), dedup claim and answer in the real Redis, RecordEvent over gRPC with
-// mTLS to the real backend, committed in the real Postgres (fresh database). Egress is not running (the
-// nudge is a no-op), so what is measured is the ack path a provider waits on. Loopback, bounded.
-import { createHmac, randomBytes } from 'node:crypto';
+// Ingestion: accepted webhooks per second and ack latency (POST sent → 202 received) with the ingester as
+// its own process: `zenmesh up` (real Postgres in a fresh database, real Redis when REDIS_URL is set, mTLS +
+// HMAC + nonce on every internal call). Each webhook is a 1 KiB GitHub `pull_request` delivery with a unique
+// X-GitHub-Delivery: signature verified over the raw bytes, rate-limit bucket and dedup claim in Redis,
+// RecordEvent committed in Postgres, then 202. The tenant has no endpoint, so nothing fans out and no
+// Dispatch is sent: what is measured is the ack path a provider waits on. Then a paced (open-loop) run at
+// half of the saturated rate for its ack p99. Loopback, bounded.
+import { createHmac } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { createDatabase, createScratchDatabase } from '@zenmesh/db';
-import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
-import { EventService, SourceService } from '@zenmesh/proto';
-import { createMeshChannel, createMeshServer } from '@zenmesh/rpc';
-import { Redis } from 'ioredis';
+import { createScratchDatabase } from '@zenmesh/db';
+import { Agent, request } from 'undici';
+import { startMesh } from './lib/delivery-parts.mjs';
+import { cpuSnapshot, rssOf } from './lib/mesh-probe.mjs';
 import { percentile, progress, writeSection } from './lib/report.mjs';
 
-const { createBackend, createTenant, createSource, createSecretBoxes } = await import(
-  '../services/backend/dist/index.js'
-);
-const { createIngester } = await import('../services/ingester/dist/index.js');
-
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const TOTAL = 4000;
+const REDIS_URL = process.env.REDIS_URL;
+const TOTAL = Number(process.env.BENCH_INGEST_TOTAL ?? 6000);
 const WARMUP = 300;
 const CONCURRENCY = 32;
-const TD = 'zenmesh.local';
-const silent = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  fatal() {},
-  child: () => silent,
-  level: 'silent',
-};
-
-const ca = await createCertificateAuthority({ trustDomain: TD });
-const identity = async (service) => {
-  const svid = await issueSvidWithKey({
-    ca,
-    spiffeId: spiffeIdFor(service, { trustDomain: TD, namespace: 'zenmesh' }),
-  });
-  return { cert: svid.certPem, key: svid.keyPem, ca: ca.certPem };
-};
-const scratch = await createScratchDatabase(ADMIN_URL);
-const db = await createDatabase({ url: scratch.url });
-const masterKey = randomBytes(32);
-const backend = createBackend({ db, masterKey });
-await backend.migrate();
-const server = createMeshServer({
-  integrity: false,
-  service: 'backend',
-  identity: await identity('backend'),
-  trustDomain: TD,
-  namespace: 'zenmesh',
-  logger: silent,
-});
-backend.register({
-  register: (service, impl) => {
-    if (service.typeName === SourceService.typeName || service.typeName === EventService.typeName)
-      server.register(service, impl);
-  },
-});
-const { address } = await server.listen('127.0.0.1:0');
-const channel = createMeshChannel({
-  integrity: false,
-  address,
-  identity: await identity('ingester'),
-  peer: 'backend',
-  trustDomain: TD,
-  namespace: 'zenmesh',
-});
-const redis = new Redis(REDIS_URL);
-const prefix = `zm:bench:ingest:${randomBytes(4).toString('hex')}:`;
-const ingester = createIngester({
-  sources: channel.client(SourceService),
-  events: channel.client(EventService),
-  egress: { dispatch: async () => ({}) },
-  logger: silent,
-  redis,
-  keyPrefix: prefix,
-  rateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
-});
-const base = await ingester.listen('127.0.0.1:0');
-
-const tenant = await createTenant(db, `bench-${randomBytes(3).toString('hex')}`);
+const HALF_PEAK_S = Number(process.env.BENCH_INGEST_HALF_PEAK_S ?? 20);
 const SECRET = 'bench-github-secret';
-const source = await createSource(db, createSecretBoxes(masterKey), {
-  tenant: tenant.id,
-  provider: 'generic',
-  name: '',
-  secret: SECRET,
-});
-// CreateSource takes only `generic` today; the bench source is a GitHub one, set on the row.
-await db.query(`update core.sources set provider = 'github' where id = $1`, [source.id]);
 const body = JSON.stringify({ action: 'opened', number: 1, pull_request: { title: 'x'.repeat(900) } });
 const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
-const url = `${base}/v1/webhooks/${source.id}`;
 
-async function run(count, tag) {
+/** POSTs webhook `tag-i`; resolves with its ack latency, or undefined when it was not accepted. */
+async function post(url, agent, id, startedAt = performance.now()) {
+  const res = await request(url, {
+    method: 'POST',
+    dispatcher: agent,
+    body,
+    headers: {
+      'content-type': 'application/json',
+      'x-hub-signature-256': signature,
+      'x-github-event': 'pull_request',
+      'x-github-delivery': id,
+    },
+  });
+  await res.body.dump();
+  return res.statusCode === 202 ? performance.now() - startedAt : undefined;
+}
+
+async function saturated(url, count, tag) {
+  const agent = new Agent({ connections: CONCURRENCY });
   const latencies = [];
   let next = 0;
-  let failed = 0;
+  let refused = 0;
   const worker = async () => {
     while (next < count) {
-      const i = next++;
-      const t0 = performance.now();
-      const res = await fetch(url, {
-        method: 'POST',
-        body,
-        headers: {
-          'content-type': 'application/json',
-          'x-hub-signature-256': signature,
-          'x-github-event': 'pull_request',
-          'x-github-delivery': `${tag}-${i}`,
-        },
-      });
-      await res.arrayBuffer();
-      if (res.status === 202) latencies.push(performance.now() - t0);
-      else failed++;
+      const ms = await post(url, agent, `${tag}-${next++}`);
+      if (ms === undefined) refused++;
+      else latencies.push(ms);
     }
   };
   const start = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return { latencies, failed, seconds: (performance.now() - start) / 1000 };
+  const seconds = (performance.now() - start) / 1000;
+  await agent.close();
+  return { latencies, refused, seconds };
 }
 
-progress(`warm-up ${WARMUP}`);
-await run(WARMUP, 'warm');
-progress(`measuring ${TOTAL} webhooks, ${CONCURRENCY} in flight`);
-const cpu0 = process.cpuUsage();
-const { latencies, failed, seconds } = await run(TOTAL, 'run');
-const cpu = process.cpuUsage(cpu0);
-const cpuShare = (cpu.user + cpu.system) / 1e6 / seconds;
-const stored = (
-  await db.query('select count(*)::int as n from core.events where source_id = $1', [source.id])
-).rows[0].n;
-const rate = latencies.length / seconds;
-const p = (q) => percentile(latencies, q).toFixed(1);
-progress(
-  `cpu ${(cpuShare * 100).toFixed(0)}% of one core; ${rate.toFixed(0)}/s p50 ${p(50)} ms p99 ${p(99)} ms, failed ${failed}, stored ${stored}`,
-);
+/** Open loop: webhook i is due at i / rate; its latency counts from when it was due. */
+async function paced(url, rate, seconds, tag) {
+  const agent = new Agent({ connections: 256 });
+  const total = Math.round(rate * seconds);
+  const t0 = performance.now();
+  const sends = [];
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    sends.push(post(url, agent, `${tag}-${i}`, due));
+  }
+  const all = await Promise.all(sends);
+  await agent.close();
+  return {
+    latencies: all.filter((x) => x !== undefined),
+    refused: all.filter((x) => x === undefined).length,
+  };
+}
 
-writeSection(
-  'ingest',
-  'Ingestion: accepted webhooks per second and ack latency',
-  `
-One in-process ingester (\`createIngester\`) with the real backend (\`createBackend\`) over gRPC + mTLS, the real
-Postgres (fresh database) and the real Redis, all on this machine. Each webhook is a 1 KiB GitHub
-\`pull_request\` delivery with a unique \`X-GitHub-Delivery\`: signature verified over the raw bytes, rate-limit
-bucket taken in Redis, dedup claim + answer in Redis, \`RecordEvent\` committed in Postgres, then \`202\`. Latency is
-from sending the POST to receiving the 202 (the ack a provider waits for), with ${CONCURRENCY} requests in flight from
-the same Node process (client cost is included). Egress is not running; no endpoints, so no deliveries fan out.
+const scratch = await createScratchDatabase(ADMIN_URL, 'zm_bench');
+const database = new URL(scratch.url).pathname.slice(1);
+let mesh;
+try {
+  progress(`starting the mesh (Redis ${REDIS_URL ? 'configured' : 'NOT configured'})`);
+  mesh = await startMesh(scratch.url, { ZENMESH_REDIS_PREFIX: `zm:bench:${process.pid}:` });
+  await mesh.cli('tenant', 'create', 'bench');
+  const { source } = await mesh.cli(
+    'source',
+    'create',
+    '--tenant',
+    'bench',
+    '--provider',
+    'github',
+    '--secret',
+    SECRET,
+  );
+  const url = `${mesh.endpoints.ingester}/v1/webhooks/${source.id}`;
 
-| webhooks | in flight | accepted/s | ack p50 | ack p99 | refused | events stored | CPU of the bench process |
-|---|---|---|---|---|---|---|---|
-| ${TOTAL} (after ${WARMUP} warm-up) | ${CONCURRENCY} | ${rate.toFixed(0)} | ${p(50)} ms | ${p(99)} ms | ${failed} | ${stored - WARMUP} | ${(cpuShare * 100).toFixed(0)} % of one core |
+  progress(`warm-up ${WARMUP}`);
+  await saturated(url, WARMUP, 'warm');
+  progress(`saturated: ${TOTAL} webhooks, ${CONCURRENCY} in flight`);
+  const cpu0 = cpuSnapshot(mesh.services, database);
+  const sat = await saturated(url, TOTAL, 'run');
+  const cpu1 = cpuSnapshot(mesh.services, database);
+  const rate = sat.latencies.length / sat.seconds;
+  const half = Math.max(1, Math.round(rate / 2));
+  progress(`half peak: ${half}/s for ${HALF_PEAK_S} s (open loop)`);
+  const slow = await paced(url, half, HALF_PEAK_S, 'half');
+  const rss = rssOf(mesh.services);
+  const p = (list, q) => percentile(list, q).toFixed(1);
+  const perEvent = (name) => ((cpu1[name] - cpu0[name]) / TOTAL).toFixed(2);
+  const summary = `ingest: ${rate.toFixed(0)} accepted/s saturated (ack p50 ${p(sat.latencies, 50)} ms, p99 ${p(sat.latencies, 99)} ms); at half peak ${half}/s ack p99 ${p(slow.latencies, 99)} ms`;
+  console.log(summary);
+  writeSection(
+    'ingest',
+    'Ingestion: accepted webhooks per second and ack latency',
+    `
+The ingester as its own process (\`zenmesh up\`, mTLS + HMAC + nonce on every internal call), the real Postgres
+(fresh database)${REDIS_URL ? ' and the real Redis (REDIS_URL set: nonces, dedup claims, rate-limit buckets)' : ', Redis NOT configured'}.
+Each webhook is a 1 KiB GitHub \`pull_request\` delivery with a unique \`X-GitHub-Delivery\`: signature verified over
+the raw bytes, rate-limit bucket taken, dedup claim and answer, \`RecordEvent\` committed in Postgres, then \`202\`.
+Latency is from sending the POST (or, paced, from when it was due) to receiving the 202. No endpoint, so nothing
+fans out. Load generator in the bench process on the same two cores.
 
-Client, ingester and backend share one Node thread, so the rate is bounded by that core (the CPU column);
-Postgres and Redis run as their own processes. Machine load average at the end: ${loadavg()[0].toFixed(1)} (other work
-was running on the machine).
+| run | webhooks | accepted/s | ack p50 | ack p99 | refused |
+|---|---|---|---|---|---|
+| saturated, ${CONCURRENCY} in flight (after ${WARMUP} warm-up) | ${TOTAL} | ${rate.toFixed(0)} | ${p(sat.latencies, 50)} ms | ${p(sat.latencies, 99)} ms | ${sat.refused} |
+| half of that peak, ${half}/s paced for ${HALF_PEAK_S} s (open loop) | ${slow.latencies.length + slow.refused} | ${half} | ${p(slow.latencies, 50)} ms | ${p(slow.latencies, 99)} ms | ${slow.refused} |
+
+**${summary}.** CPU per accepted webhook in the saturated run: ingester ${perEvent('ingester')} ms, backend
+${perEvent('backend')} ms, Postgres ${perEvent('postgres')} ms. RSS after the runs: ${Object.entries(rss)
+      .map(([k, v]) => `${k} ${v.toFixed(0)} MiB`)
+      .join(', ')}. Load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ')} — the machine was shared with six other busy sessions.
 `,
-);
-
-await ingester.close();
-channel.close();
-await server.shutdown({ graceMs: 1000 });
-const keys = await redis.keys(`${prefix}*`);
-if (keys.length > 0) await redis.del(...keys);
-redis.disconnect();
-await db.close();
-await scratch.drop();
+  );
+} finally {
+  await mesh?.stop();
+  await scratch.drop();
+}

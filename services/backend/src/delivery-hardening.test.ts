@@ -12,7 +12,7 @@ import { listDeliveries } from './deliveries.js';
 import { leaseDeliveries } from './delivery-lease.js';
 import { reportAttempt } from './delivery-report.js';
 import { createEndpoint, listEndpoints, rotateEndpointSecret, updateEndpoint } from './endpoints.js';
-import { recordEvent } from './events.js';
+import { recordEvent } from './event-batch.js';
 import { replayDelivery, replayEndpoint, replayEvent } from './replay.js';
 import { createSecretBoxes } from './secrets.js';
 import { createSource } from './sources.js';

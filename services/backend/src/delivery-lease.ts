@@ -1,5 +1,7 @@
 import type { Db } from '@zenmesh/db';
+import { LRUCache } from 'lru-cache';
 import { DELIVERY_COLUMNS } from './deliveries.js';
+import type { DeliveryTenants } from './delivery-tenants.js';
 import { internal } from './errors.js';
 import { EVENT_COLUMNS, type EventRow, toEvent } from './events.js';
 import {
@@ -20,6 +22,41 @@ export interface LeaseOptions {
   eventId?: string;
   /** Who holds the lease (the caller's SPIFFE ID), kept for diagnosis. */
   owner?: string;
+  /** Told each leased delivery's tenant, so its report needs no lookup. */
+  tenants?: DeliveryTenants;
+  /** Opened endpoint secrets kept briefly (createOpenedSecrets); without it each lease opens them. */
+  opened?: OpenedSecrets;
+}
+
+/** Opens sealed endpoint secrets and client keys, or answers from a short-lived cache. */
+export interface OpenedSecrets {
+  endpointSecret(sealed: string, endpointId: string): string;
+  clientKey(sealed: string, endpointId: string): string;
+}
+
+const openEach = (boxes: SecretBoxes): OpenedSecrets => ({
+  endpointSecret: (sealed, id) => boxes.endpoint.open(sealed, id),
+  clientKey: (sealed, id) => boxes.clientKey.open(sealed, id),
+});
+
+/**
+ * Keyed by the endpoint id AND the sealed text itself, so a rotated secret (a new sealed value) is never
+ * answered from the cache; entries live `ttlMs` (default 60 s) and at most `max` are kept in memory.
+ */
+export function createOpenedSecrets(boxes: SecretBoxes, ttlMs = 60_000, max = 1000): OpenedSecrets {
+  const cache = new LRUCache<string, string>({ max, ttl: ttlMs });
+  const cached =
+    (kind: string, open: (sealed: string, id: string) => string) => (sealed: string, id: string) => {
+      const key = `${kind}\0${id}\0${sealed}`;
+      let value = cache.get(key);
+      if (value === undefined) {
+        value = open(sealed, id);
+        cache.set(key, value);
+      }
+      return value;
+    };
+  const each = openEach(boxes);
+  return { endpointSecret: cached('secret', each.endpointSecret), clientKey: cached('key', each.clientKey) };
 }
 
 export interface LeasedDeliveryRecord {
@@ -69,8 +106,12 @@ export async function leaseDeliveries(
     `select ${DELIVERY_COLUMNS} from core.lease_deliveries($1, $2, $3, $4)`,
     [max, leaseMs, options.eventId || null, options.owner ?? null],
   );
+  const opened = options.opened ?? openEach(boxes);
   const byTenant = new Map<string, DeliveryRow[]>();
-  for (const row of claimed) byTenant.set(row.tenant_id, [...(byTenant.get(row.tenant_id) ?? []), row]);
+  for (const row of claimed) {
+    byTenant.set(row.tenant_id, [...(byTenant.get(row.tenant_id) ?? []), row]);
+    options.tenants?.remember(row.id, row.tenant_id);
+  }
 
   const out: LeasedDeliveryRecord[] = [];
   for (const [tenantId, rows] of byTenant) {
@@ -98,9 +139,9 @@ export async function leaseDeliveries(
         ) {
           throw internal(`leased delivery ${row.id} is missing its event, endpoint or lease`);
         }
-        const signingSecrets = [boxes.endpoint.open(endpoint.secret_sealed, endpoint.id)];
+        const signingSecrets = [opened.endpointSecret(endpoint.secret_sealed, endpoint.id)];
         if (endpoint.previous_secret_sealed !== null && endpoint.previous_valid) {
-          signingSecrets.push(boxes.endpoint.open(endpoint.previous_secret_sealed, endpoint.id));
+          signingSecrets.push(opened.endpointSecret(endpoint.previous_secret_sealed, endpoint.id));
         }
         return {
           delivery: toDelivery(row),
@@ -114,7 +155,7 @@ export async function leaseDeliveries(
           clientKeyPem:
             endpoint.client_key_sealed === null
               ? ''
-              : boxes.clientKey.open(endpoint.client_key_sealed, endpoint.id),
+              : opened.clientKey(endpoint.client_key_sealed, endpoint.id),
         };
       });
     });

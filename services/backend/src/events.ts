@@ -1,8 +1,6 @@
-import { newId } from '@zenmesh/crypto';
-import type { Db, Tx } from '@zenmesh/db';
-import { internal, invalid } from './errors.js';
+import type { Db } from '@zenmesh/db';
+import { invalid } from './errors.js';
 import { type EventRecord, pageSize } from './records.js';
-import { findSource } from './sources.js';
 import { resolveTenant } from './tenants.js';
 import { validateEventType } from './validate.js';
 
@@ -57,22 +55,8 @@ export const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 /** CloudEvents `source` attribute (a URI reference, CloudEvents 1.0 §3.1.1) naming the mesh source. */
 export const cloudEventSource = (sourceId: string): string => `/sources/${sourceId}`;
 
-const deliveryIdsOf = async (tx: Tx, tenantId: string, eventId: string): Promise<string[]> =>
-  (
-    await tx.query<{ id: string }>(
-      'select id from core.deliveries where tenant_id = $1 and event_id = $2 order by id',
-      [tenantId, eventId],
-    )
-  ).rows.map((r) => r.id);
-
-/**
- * Stores the event and fans it out — one pending delivery per enabled endpoint of the tenant whose
- * event_types is empty or contains the type — in ONE transaction, so an event is never stored without
- * its deliveries. A repeated (source, provider delivery id) returns the first event with
- * `duplicate: true` and creates nothing; the partial unique index decides, so concurrent duplicates
- * are safe too (ON CONFLICT DO NOTHING waits for the first insert to commit).
- */
-export async function recordEvent(db: Db, input: RecordEventInput): Promise<RecordEventResult> {
+/** Checks one event's fields; answers the provider delivery id to store (null when it sent none). */
+export function validateEventInput(input: RecordEventInput): string | null {
   validateEventType(input.type);
   if (input.data.byteLength > MAX_EVENT_BYTES) throw invalid('event_too_large');
   const providerDeliveryId =
@@ -81,58 +65,7 @@ export async function recordEvent(db: Db, input: RecordEventInput): Promise<Reco
       : input.providerDeliveryId;
   if (providerDeliveryId !== null && providerDeliveryId.length > 200)
     throw invalid('invalid_provider_delivery_id');
-  const source = await findSource(db, input.sourceId);
-  const id = newId('evt');
-  return db.withTenant(source.tenantId, async (tx) => {
-    const inserted = await tx.query<EventRow>(
-      `insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id)
-       values ($1, $2, $3, $4, $5, coalesce($6, now()), $7, $8, $9)
-       on conflict (source_id, provider_delivery_id) where provider_delivery_id is not null do nothing
-       returning ${EVENT_COLUMNS}`,
-      [
-        id,
-        source.tenantId,
-        source.id,
-        cloudEventSource(source.id),
-        input.type,
-        input.time ?? null,
-        input.datacontenttype || 'application/octet-stream',
-        input.data,
-        providerDeliveryId,
-      ],
-    );
-    const row = inserted.rows[0];
-    if (row === undefined) {
-      // Read Committed: this statement's fresh snapshot sees the winner's committed row.
-      const { rows } = await tx.query<EventRow>(
-        `select ${EVENT_COLUMNS} from core.events
-          where tenant_id = $1 and source_id = $2 and provider_delivery_id = $3`,
-        [source.tenantId, source.id, providerDeliveryId],
-      );
-      const original = rows[0];
-      if (original === undefined) throw internal('duplicate event vanished');
-      return {
-        event: toEvent(original),
-        duplicate: true,
-        deliveryIds: await deliveryIdsOf(tx, source.tenantId, original.id),
-      };
-    }
-    const { rows: endpoints } = await tx.query<{ id: string }>(
-      `select id from core.endpoints
-        where tenant_id = $1 and enabled and (cardinality(event_types) = 0 or $2 = any(event_types))
-        order by id`,
-      [source.tenantId, input.type],
-    );
-    const deliveryIds = endpoints.map(() => newId('dlv'));
-    if (deliveryIds.length > 0) {
-      await tx.query(
-        `insert into core.deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at)
-         select d, $2, $3, e, 'pending', now() from unnest($1::text[], $4::text[]) as t(d, e)`,
-        [deliveryIds, source.tenantId, row.id, endpoints.map((e) => e.id)],
-      );
-    }
-    return { event: toEvent(row), duplicate: false, deliveryIds };
-  });
+  return providerDeliveryId;
 }
 
 export async function listEvents(db: Db, tenantRef: string, limit?: number): Promise<EventRecord[]> {

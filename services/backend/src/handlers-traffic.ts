@@ -1,13 +1,18 @@
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { Db } from '@zenmesh/db';
-import { AuditService, DeliveryService, EventService } from '@zenmesh/proto';
+import { AuditService, DeliveryService, EventService, type ReportAttemptRequest } from '@zenmesh/proto';
 import type { MeshServer } from '@zenmesh/rpc';
 import { listAudit, verifyAudit } from './audit-verify.js';
 import { listAttempts, listDeliveries } from './deliveries.js';
-import { leaseDeliveries } from './delivery-lease.js';
-import { reportAttempt } from './delivery-report.js';
-import { listEvents, recordEvent } from './events.js';
+import { createOpenedSecrets, leaseDeliveries } from './delivery-lease.js';
+import { type ReportAttemptInput, reportAttempts } from './delivery-report.js';
+import { createDeliveryTenants } from './delivery-tenants.js';
+import { BackendError } from './errors.js';
+import { createSourceTenants, recordEvents } from './event-batch.js';
+import { listEvents, type RecordEventInput, type RecordEventResult } from './events.js';
+import { createGroupCommit } from './group-commit.js';
 import { type BackendDeps, edge, RPC_SCOPES as S } from './handler-kit.js';
+import type { DeliveryRecord } from './records.js';
 import { replayDelivery, replayEndpoint, replayEvent } from './replay.js';
 import {
   attemptToProto,
@@ -33,11 +38,44 @@ export function registerTrafficHandlers(
 ): void {
   const { db, deps, guard } = ctx;
   const { boxes } = deps;
+  // Concurrent RecordEvent calls share one transaction per tenant; each answers after that commit.
+  const sourceTenants = createSourceTenants(db);
+  const recordEvent = createGroupCommit<RecordEventInput, RecordEventResult>({
+    run: (inputs) => recordEvents(db, inputs, sourceTenants),
+  });
+  // Attempt reports likewise (one transaction per tenant for all the reports of a moment).
+  const deliveryTenants = createDeliveryTenants();
+  const opened = createOpenedSecrets(boxes);
+  const reportOptions = (reporter: string) => ({
+    random: deps.random,
+    health: deps.endpointHealth,
+    reporter,
+    tenants: deliveryTenants,
+  });
+  const reportAttempt = createGroupCommit<ReportAttemptInput & { reporter: string }, DeliveryRecord>({
+    run: async (inputs) => {
+      // One reporter per batch keeps `via` exact: split by caller (egress replicas).
+      const out: Array<DeliveryRecord | Error> = new Array(inputs.length);
+      const byReporter = Map.groupBy(
+        inputs.map((input, i) => ({ input, i })),
+        (x) => x.input.reporter,
+      );
+      for (const [reporter, group] of byReporter) {
+        const answers = await reportAttempts(
+          db,
+          group.map((g) => g.input),
+          reportOptions(reporter),
+        );
+        for (const [k, g] of group.entries()) out[g.i] = answers[k] as DeliveryRecord | Error;
+      }
+      return out;
+    },
+  });
   server.register(EventService, {
     // Ingester only (workload policy).
     recordEvent: (req) =>
       edge(async () => {
-        const res = await recordEvent(db, {
+        const res = await recordEvent({
           sourceId: req.sourceId,
           type: req.type,
           time: req.time === undefined ? undefined : timestampDate(req.time),
@@ -58,29 +96,30 @@ export function registerTrafficHandlers(
     // Egress only (workload policy).
     leaseDeliveries: (req, ctx) =>
       edge(async () => {
-        const leased = await leaseDeliveries(db, boxes, {
-          max: req.max,
-          leaseMs: req.leaseMs,
-          eventId: req.eventId,
-          owner: ctx.peer.spiffeId,
-        });
-        return { deliveries: leased.map(leasedToProto) };
+        // Reports first: the attempts they record free their endpoints' slots for this round.
+        const reports = req.reports.map((r) => reportInput(r));
+        const outcomes =
+          reports.length === 0 ? [] : await reportAttempts(db, reports, reportOptions(ctx.peer.spiffeId));
+        const leased =
+          reports.length > 0 && req.max === 0
+            ? []
+            : await leaseDeliveries(db, boxes, {
+                max: req.max,
+                leaseMs: req.leaseMs,
+                eventId: req.eventId,
+                owner: ctx.peer.spiffeId,
+                tenants: deliveryTenants,
+                opened,
+              });
+        return {
+          deliveries: leased.map(leasedToProto),
+          reports: outcomes.map((o, i) => reportOutcome(reports[i]?.deliveryId ?? '', o)),
+        };
       }),
     // Egress only (workload policy).
     reportAttempt: (req, ctx) =>
       edge(async () => {
-        const delivery = await reportAttempt(
-          db,
-          {
-            deliveryId: req.deliveryId,
-            leaseToken: req.leaseToken,
-            statusCode: req.statusCode,
-            error: req.error,
-            durationMs: req.durationMs,
-            retryAfterS: req.retryAfterS,
-          },
-          { random: deps.random, health: deps.endpointHealth, reporter: ctx.peer.spiffeId },
-        );
+        const delivery = await reportAttempt({ ...reportInput(req), reporter: ctx.peer.spiffeId });
         return { delivery: deliveryToProto(delivery) };
       }),
     listDeliveries: (req, ctx) =>
@@ -142,4 +181,21 @@ export function registerTrafficHandlers(
         return { chains: chains.map(chainToProto), ok: chains.every((c) => c.ok) };
       }),
   });
+}
+
+const reportInput = (r: ReportAttemptRequest): ReportAttemptInput => ({
+  deliveryId: r.deliveryId,
+  leaseToken: r.leaseToken,
+  statusCode: r.statusCode,
+  error: r.error,
+  durationMs: r.durationMs,
+  retryAfterS: r.retryAfterS,
+});
+
+/** A refused report answers its reason; anything else (a store failure) fails the whole call. */
+function reportOutcome(deliveryId: string, outcome: DeliveryRecord | Error) {
+  if (!(outcome instanceof Error)) return { deliveryId, refusal: '', delivery: deliveryToProto(outcome) };
+  if (outcome instanceof BackendError && outcome.code !== 'ERR_INTERNAL')
+    return { deliveryId, refusal: outcome.reason };
+  throw outcome;
 }

@@ -7,7 +7,7 @@ import { APP_ROLE } from './db-roles.js';
 import { leaseDeliveries } from './delivery-lease.js';
 import { reportAttempt } from './delivery-report.js';
 import { createEndpoint } from './endpoints.js';
-import { recordEvent } from './events.js';
+import { recordEvent } from './event-batch.js';
 import { createSecretBoxes } from './secrets.js';
 import { createSource } from './sources.js';
 import { createTenant } from './tenants.js';

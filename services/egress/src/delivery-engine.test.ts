@@ -277,4 +277,29 @@ describe('Dispatch nudge', () => {
     ).rejects.toMatchObject({ code: Code.INVALID_ARGUMENT, reason: 'invalid_event_id' });
     expect(backend.leaseCalls).toHaveLength(0);
   });
+
+  it('reports finished attempts with the next lease round, not one call each, and flushes them on stop', async () => {
+    let hold: (() => void) | undefined;
+    target = await startTarget((res, r) => {
+      if (r.body.toString() === '{"slow":true}') hold = () => res.writeHead(204).end();
+      else res.writeHead(204).end();
+    });
+    const url = target.url;
+    for (let i = 0; i < 6; i++) backend.queue.push(leased(url, [secret()]));
+    start({ pollMs: 60_000 });
+    await expect.poll(() => backend.reports.length, { timeout: 10_000 }).toBe(6);
+    expect(backend.single).toHaveLength(0);
+    const carried = backend.leaseCalls.reduce((n, c) => n + c.reports, 0);
+    expect(carried).toBe(6);
+    expect(backend.leaseCalls.filter((c) => c.reports > 0).length).toBeLessThanOrEqual(6);
+
+    backend.queue.push(leased(url, [secret()], '{"slow":true}'));
+    engine?.nudge(backend.queue[0]?.event?.id ?? '');
+    await expect.poll(() => hold !== undefined, { timeout: 10_000 }).toBe(true);
+    const stopping = engine?.stop(10_000);
+    hold?.();
+    await stopping;
+    expect(backend.reports).toHaveLength(7);
+    expect(backend.leaseCalls.at(-1)).toMatchObject({ max: 0, reports: 1 });
+  });
 });

@@ -7,29 +7,37 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import type { LeaseDeliveriesResponse, LeasedDelivery } from '@zenmesh/proto';
+import type { LeaseDeliveriesResponse, LeasedDelivery, ReportOutcome } from '@zenmesh/proto';
 import type { Logger } from '@zenmesh/telemetry';
 import type { Dispatcher } from 'undici';
 import { deliver } from './deliver.js';
 import { createTargetAgents, type TargetAgents } from './target-agents.js';
 import { createAddressCheck, STRICT_TARGET_POLICY, type TargetPolicy } from './target-policy.js';
 
+/** One finished attempt, as the backend records it. */
+export interface AttemptReport {
+  deliveryId: string;
+  leaseToken: string;
+  statusCode: number;
+  error: string;
+  durationMs: number;
+  retryAfterS: number;
+}
+
 /** The slice of the backend's DeliveryService egress uses. */
 export interface DeliveriesClient {
+  /** Records `reports` (finished attempts) first, then leases up to `max` (none when max is 0 and reports are given). */
   leaseDeliveries(request: {
     max: number;
     leaseMs: number;
     eventId: string;
+    reports: AttemptReport[];
   }): Promise<LeaseDeliveriesResponse>;
-  reportAttempt(request: {
-    deliveryId: string;
-    leaseToken: string;
-    statusCode: number;
-    error: string;
-    durationMs: number;
-    retryAfterS: number;
-  }): Promise<unknown>;
+  reportAttempt(request: AttemptReport): Promise<unknown>;
 }
+
+/** Most attempt reports sent in one LeaseDeliveries call. */
+const MAX_REPORTS_PER_CALL = 256;
 
 export interface DeliveryEngineOptions {
   deliveries: DeliveriesClient;
@@ -101,6 +109,8 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   let timer: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
   let leaseFailing = false;
+  // Finished attempts not yet reported: the next round carries them.
+  const reports: AttemptReport[] = [];
 
   async function attempt(leased: LeasedDelivery, parent: Context): Promise<void> {
     const delivery = leased.delivery;
@@ -138,17 +148,9 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
             return;
           }
           const { ok: _ok, ...report } = result;
-          try {
-            await deliveries.reportAttempt({
-              deliveryId: delivery.id,
-              leaseToken: leased.leaseToken,
-              ...report,
-            });
-          } catch (err) {
-            // At-least-once: the lease expires and the backend offers the delivery again.
-            logger.warn({ deliveryId: delivery.id, err }, 'ReportAttempt failed');
-          }
-          logger.info(
+          // Sent with the next lease round (one call for every attempt finished meanwhile).
+          reports.push({ deliveryId: delivery.id, leaseToken: leased.leaseToken, ...report });
+          logger.debug(
             {
               deliveryId: delivery.id,
               eventId: leased.event?.id,
@@ -200,36 +202,51 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     return task;
   }
 
-  /** Leases as many due deliveries as there are free slots and starts them. */
+  /** Reports finished attempts and leases as many due deliveries as there are free slots, and starts them. */
   async function leaseAndLaunch(eventId: string, parent: Context): Promise<number> {
-    const max = concurrency - running.size - reserved;
-    if (max <= 0 || stopped) return 0;
-    reserved += max;
+    const max = stopped ? 0 : concurrency - running.size - reserved;
+    const sending = reports.splice(0, MAX_REPORTS_PER_CALL);
+    if (max <= 0 && sending.length === 0) return 0;
+    reserved += Math.max(max, 0);
     let leased: LeasedDelivery[] = [];
     try {
-      leased = (await context.with(parent, () => deliveries.leaseDeliveries({ max, leaseMs, eventId })))
-        .deliveries;
+      const answer = await context.with(parent, () =>
+        deliveries.leaseDeliveries({ max: Math.max(max, 0), leaseMs, eventId, reports: sending }),
+      );
+      leased = answer.deliveries;
+      noteRefusedReports(answer.reports);
       if (leaseFailing) logger.info('LeaseDeliveries works again');
       leaseFailing = false;
     } catch (err) {
       // Once per outage at warn, then debug: a backend that is down must not flood the log every poll.
       logger[leaseFailing ? 'debug' : 'warn'](
-        { err, eventId: eventId || undefined },
+        { err, eventId: eventId || undefined, reports: sending.length },
         'LeaseDeliveries failed',
       );
       leaseFailing = true;
+      // At-least-once: unreported attempts' leases expire and the backend offers those deliveries again.
+      // One more try each, on its own, before giving them up.
+      await Promise.allSettled(sending.map((r) => deliveries.reportAttempt(r)));
     } finally {
-      reserved -= max;
+      reserved -= Math.max(max, 0);
     }
+    if (reports.length > 0) kick();
     if (leased.length > max) {
       logger.error(
         { asked: max, got: leased.length },
         'backend leased more than asked; extra leases left to expire',
       );
     }
-    const now = leased.slice(0, max);
+    const now = leased.slice(0, Math.max(max, 0));
     for (const one of now) launch(one, parent);
     return now.length;
+  }
+
+  function noteRefusedReports(outcomes: ReportOutcome[]): void {
+    for (const o of outcomes) {
+      if (o.refusal !== '')
+        logger.warn({ deliveryId: o.deliveryId, reason: o.refusal }, 'attempt report refused');
+    }
   }
 
   const poll = (): void => {
@@ -294,6 +311,8 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       shutdown.abort();
       await Promise.allSettled([...running]);
     }
+    // The attempts that finished while stopping are reported before leaving (nothing more is leased).
+    while (reports.length > 0) await round('', ROOT_CONTEXT);
     await agents?.close();
   }
 }

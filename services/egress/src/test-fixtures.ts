@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { newId } from '@zenmesh/crypto';
-import { type LeasedDelivery, LeasedDeliverySchema } from '@zenmesh/proto';
+import { type LeasedDelivery, LeasedDeliverySchema, ReportOutcomeSchema } from '@zenmesh/proto';
 import type { DeliveriesClient } from './delivery-engine.js';
 
 export const secret = () =>
@@ -60,24 +60,31 @@ export type Report = Parameters<DeliveriesClient['reportAttempt']>[0];
 export function createFakeBackend() {
   const queue: LeasedDelivery[] = [];
   const reports: Report[] = [];
-  const leaseCalls: { max: number; eventId: string }[] = [];
+  const leaseCalls: { max: number; eventId: string; reports: number }[] = [];
+  /** Reports that came one per call (ReportAttempt) rather than with a lease round. */
+  const single: Report[] = [];
   const client: DeliveriesClient = {
-    async leaseDeliveries({ max, eventId }) {
-      leaseCalls.push({ max, eventId });
+    async leaseDeliveries({ max, eventId, reports: sent }) {
+      reports.push(...sent);
+      leaseCalls.push({ max, eventId, reports: sent.length });
       const picked: LeasedDelivery[] = [];
       for (let i = 0; i < queue.length && picked.length < max; ) {
         const d = queue[i] as LeasedDelivery;
         if (eventId === '' || d.event?.id === eventId) picked.push(...queue.splice(i, 1));
         else i += 1;
       }
-      return { $typeName: 'zenmesh.v1.LeaseDeliveriesResponse', deliveries: picked };
+      const outcomes = sent.map((r) =>
+        create(ReportOutcomeSchema, { deliveryId: r.deliveryId, refusal: '' }),
+      );
+      return { $typeName: 'zenmesh.v1.LeaseDeliveriesResponse', deliveries: picked, reports: outcomes };
     },
     async reportAttempt(request) {
       reports.push(request);
+      single.push(request);
       return {};
     },
   };
-  return { queue, reports, leaseCalls, client };
+  return { queue, reports, single, leaseCalls, client };
 }
 
 export function leased(url: string, secrets: string[], body = '{"order":42}'): LeasedDelivery {

@@ -149,7 +149,7 @@ export function createIngester(options: IngesterOptions): Ingester {
     }
     const accepted = (eventId: string, duplicate: boolean): Reply => {
       span.setAttributes({ 'zenmesh.event.id': eventId, 'zenmesh.event.duplicate': duplicate });
-      logger.info({ sourceId, eventId, duplicate }, 'webhook accepted');
+      logger.debug({ sourceId, eventId, duplicate }, 'webhook accepted');
       return { status: 202, body: { id: eventId, duplicate }, headers: limits };
     };
 

@@ -1,0 +1,232 @@
+import { newId } from '@zenmesh/crypto';
+import type { Db, Tx } from '@zenmesh/db';
+import { LRUCache } from 'lru-cache';
+import { internal } from './errors.js';
+import {
+  cloudEventSource,
+  EVENT_COLUMNS,
+  type EventRow,
+  type RecordEventInput,
+  type RecordEventResult,
+  toEvent,
+  validateEventInput,
+} from './events.js';
+import { findSource } from './sources.js';
+
+/** Which tenant owns a source. A source never changes tenant, so a found answer can be kept. */
+export interface SourceTenants {
+  tenantOf(sourceId: string): Promise<string>;
+}
+
+export function createSourceTenants(db: Db, max = 10_000): SourceTenants {
+  const known = new LRUCache<string, string>({ max });
+  return {
+    async tenantOf(sourceId) {
+      const hit = known.get(sourceId);
+      if (hit !== undefined) return hit;
+      const { tenantId } = await findSource(db, sourceId);
+      known.set(sourceId, tenantId);
+      return tenantId;
+    },
+  };
+}
+
+export const uncachedSourceTenants = (db: Db): SourceTenants => ({
+  tenantOf: async (sourceId) => (await findSource(db, sourceId)).tenantId,
+});
+
+interface Pending {
+  index: number;
+  id: string;
+  input: RecordEventInput;
+  providerDeliveryId: string | null;
+}
+
+/**
+ * The fan-out: the endpoints an event of `type` from `sourceId` goes to — every enabled endpoint of the
+ * tenant whose event_types is empty or contains the type.
+ */
+async function matchingEndpoints(
+  tx: Tx,
+  tenantId: string,
+  event: { sourceId: string; type: string },
+): Promise<string[]> {
+  const { rows } = await tx.query<{ id: string }>(
+    `select id from core.endpoints
+      where tenant_id = $1 and enabled and (cardinality(event_types) = 0 or $2 = any(event_types))
+      order by id`,
+    [tenantId, event.type],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** One multi-row insert of the batch's events; a repeated (source, provider delivery id) is skipped. */
+async function insertEvents(tx: Tx, tenantId: string, items: Pending[]): Promise<Map<string, EventRow>> {
+  const params: unknown[] = [tenantId];
+  const values = items.map(({ id, input, providerDeliveryId }) => {
+    const at = params.length;
+    params.push(
+      id,
+      input.sourceId,
+      cloudEventSource(input.sourceId),
+      input.type,
+      input.time ?? null,
+      input.datacontenttype || 'application/octet-stream',
+      input.data,
+      providerDeliveryId,
+    );
+    const p = (k: number) => `$${at + k}`;
+    return `(${p(1)}, $1, ${p(2)}, ${p(3)}, ${p(4)}, coalesce(${p(5)}::timestamptz, now()), ${p(6)}, ${p(7)}::bytea, ${p(8)})`;
+  });
+  const { rows } = await tx.query<EventRow>(
+    `insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id)
+     values ${values.join(', ')}
+     on conflict (source_id, provider_delivery_id) where provider_delivery_id is not null do nothing
+     returning ${EVENT_COLUMNS}`,
+    params,
+  );
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** Read Committed: this statement's fresh snapshot sees the winners' committed rows. */
+async function originalsOf(tx: Tx, tenantId: string, items: Pending[]): Promise<Map<string, EventRow>> {
+  const key = (sourceId: string, deliveryId: string | null) => `${sourceId}\0${deliveryId}`;
+  const { rows } = await tx.query<EventRow>(
+    `select ${EVENT_COLUMNS} from core.events
+      where tenant_id = $1 and source_id = any($2) and provider_delivery_id = any($3)`,
+    [tenantId, [...new Set(items.map((i) => i.input.sourceId))], items.map((i) => i.providerDeliveryId)],
+  );
+  const byKey = new Map(rows.map((r) => [key(r.source_id, r.provider_delivery_id), r]));
+  return new Map(
+    items.flatMap((i) => {
+      const row = byKey.get(key(i.input.sourceId, i.providerDeliveryId));
+      return row === undefined ? [] : [[i.id, row] as const];
+    }),
+  );
+}
+
+async function deliveryIdsByEvent(
+  tx: Tx,
+  tenantId: string,
+  eventIds: string[],
+): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>(eventIds.map((id) => [id, []]));
+  if (eventIds.length === 0) return out;
+  const { rows } = await tx.query<{ id: string; event_id: string }>(
+    'select id, event_id from core.deliveries where tenant_id = $1 and event_id = any($2) order by id',
+    [tenantId, eventIds],
+  );
+  for (const r of rows) out.get(r.event_id)?.push(r.id);
+  return out;
+}
+
+/** Stores one tenant's batch and its fan-out in the transaction `tx`; answers in the order of `items`. */
+async function writeTenantBatch(
+  tx: Tx,
+  tenantId: string,
+  items: Pending[],
+): Promise<Array<RecordEventResult | Error>> {
+  const inserted = await insertEvents(tx, tenantId, items);
+
+  const endpointsFor = new Map<string, Promise<string[]>>();
+  const fanOut: Array<{ delivery: string; event: string; endpoint: string }> = [];
+  const created = new Map<string, string[]>();
+  for (const item of items.filter((i) => inserted.has(i.id))) {
+    const routeKey = `${item.input.sourceId}\0${item.input.type}`;
+    let endpoints = endpointsFor.get(routeKey);
+    if (endpoints === undefined) {
+      endpoints = matchingEndpoints(tx, tenantId, item.input);
+      endpointsFor.set(routeKey, endpoints);
+    }
+    const ids: string[] = [];
+    for (const endpoint of await endpoints) {
+      const delivery = newId('dlv');
+      ids.push(delivery);
+      fanOut.push({ delivery, event: item.id, endpoint });
+    }
+    created.set(item.id, ids);
+  }
+  if (fanOut.length > 0) {
+    await tx.query(
+      `insert into core.deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at)
+       select d, $1, e, p, 'pending', now() from unnest($2::text[], $3::text[], $4::text[]) as t(d, e, p)`,
+      [tenantId, fanOut.map((f) => f.delivery), fanOut.map((f) => f.event), fanOut.map((f) => f.endpoint)],
+    );
+  }
+  // Repeats answer with the first event; one inserted earlier in this batch has its deliveries in `created`.
+  const repeated = items.filter((i) => !inserted.has(i.id));
+  const originals =
+    repeated.length === 0 ? new Map<string, EventRow>() : await originalsOf(tx, tenantId, repeated);
+  const older = [...new Set([...originals.values()].map((r) => r.id))].filter((id) => !created.has(id));
+  const originalDeliveries = new Map([...created, ...(await deliveryIdsByEvent(tx, tenantId, older))]);
+  return items.map((item) => {
+    const row = inserted.get(item.id);
+    if (row !== undefined)
+      return { event: toEvent(row), duplicate: false, deliveryIds: created.get(item.id) ?? [] };
+    const original = originals.get(item.id);
+    if (original === undefined) return internal('duplicate event vanished');
+    return {
+      event: toEvent(original),
+      duplicate: true,
+      deliveryIds: originalDeliveries.get(original.id) ?? [],
+    };
+  });
+}
+
+/** A statement failed, so the server rolled the transaction back: writing its items again is safe. */
+const rolledBack = (err: unknown): boolean => typeof (err as { sqlState?: unknown }).sqlState === 'string';
+
+/**
+ * Stores a batch of events, each with its deliveries, in ONE transaction per tenant (RLS scope), so an
+ * event is never stored without its deliveries. A repeated (source, provider delivery id) — across calls
+ * or inside the batch — answers with the first event and `duplicate: true` and creates nothing; the
+ * partial unique index decides. Answers in input order; an invalid item fails alone. When a tenant's
+ * transaction fails on a statement, its items are written again one by one (only the bad one fails).
+ */
+export async function recordEvents(
+  db: Db,
+  inputs: RecordEventInput[],
+  sources: SourceTenants = uncachedSourceTenants(db),
+): Promise<Array<RecordEventResult | Error>> {
+  const out: Array<RecordEventResult | Error> = new Array(inputs.length);
+  const byTenant = new Map<string, Pending[]>();
+  await Promise.all(
+    inputs.map(async (input, index) => {
+      try {
+        const providerDeliveryId = validateEventInput(input);
+        const tenantId = await sources.tenantOf(input.sourceId);
+        const list = byTenant.get(tenantId) ?? [];
+        list.push({ index, id: newId('evt'), input, providerDeliveryId });
+        byTenant.set(tenantId, list);
+      } catch (err) {
+        out[index] = err as Error;
+      }
+    }),
+  );
+  const write = async (tenantId: string, items: Pending[]): Promise<void> => {
+    try {
+      const answers = await db.withTenant(tenantId, (tx) => writeTenantBatch(tx, tenantId, items));
+      for (const [i, item] of items.entries()) out[item.index] = answers[i] as RecordEventResult | Error;
+    } catch (err) {
+      if (items.length > 1 && rolledBack(err)) {
+        for (const item of items) await write(tenantId, [item]);
+        return;
+      }
+      for (const item of items) out[item.index] = err as Error;
+    }
+  };
+  await Promise.all([...byTenant].map(([tenantId, items]) => write(tenantId, items)));
+  return out;
+}
+
+/** One event (see recordEvents); throws what that item failed with. */
+export async function recordEvent(
+  db: Db,
+  input: RecordEventInput,
+  sources?: SourceTenants,
+): Promise<RecordEventResult> {
+  const [answer] = await recordEvents(db, [input], sources);
+  if (answer === undefined) throw internal('recordEvents answered nothing');
+  if (answer instanceof Error) throw answer;
+  return answer;
+}
