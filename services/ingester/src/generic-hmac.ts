@@ -106,6 +106,8 @@ export function verifyGenericHmac(input: {
 export function createGenericVerifier(scheme: GenericScheme): WebhookVerifier {
   return {
     provider: 'generic',
+    // The delivery id is a header outside the HMAC, with or without a timestamp.
+    signsDeliveryId: false,
     verify({ headers, body, secrets, nowMs, toleranceS }: VerifyInput) {
       const check = verifyGenericHmac({
         scheme,
