@@ -156,6 +156,8 @@ async function startMesh(databaseUrl) {
     // The benchmark measures throughput, not the per-source rate limit (100/s by default).
     ZENMESH_INGEST_RATE_LIMIT: '1000000',
     ZENMESH_INGEST_RATE_BURST: '1000000',
+    ZENMESH_INGEST_IP_RATE_LIMIT: '1000000',
+    ZENMESH_INGEST_IP_RATE_BURST: '1000000',
   };
   const child = spawn(
     process.execPath,

@@ -80,6 +80,8 @@ const ingester = createIngester({
   redis,
   keyPrefix: prefix,
   rateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
+  // Every request comes from 127.0.0.1: the per-IP budget would be the only thing measured.
+  ipRateLimit: { perSecond: 1_000_000, burst: 1_000_000 },
 });
 const base = await ingester.listen('127.0.0.1:0');
 
@@ -93,8 +95,10 @@ const source = await createSource(db, createSecretBoxes(masterKey), {
 });
 // CreateSource takes only `generic` today; the bench source is a GitHub one, set on the row.
 await db.query(`update core.sources set provider = 'github' where id = $1`, [source.id]);
-const body = JSON.stringify({ action: 'opened', number: 1, pull_request: { title: 'x'.repeat(900) } });
-const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
+// A distinct body per webhook: GitHub signs no delivery id, so equal bytes would be answered as duplicates.
+const bodyOf = (n) =>
+  JSON.stringify({ action: 'opened', number: n, pull_request: { title: 'x'.repeat(900) } });
+const signatureOf = (body) => `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
 const url = `${base}/v1/webhooks/${source.id}`;
 
 async function run(count, tag) {
@@ -104,13 +108,14 @@ async function run(count, tag) {
   const worker = async () => {
     while (next < count) {
       const i = next++;
+      const body = bodyOf(`${tag}-${i}`);
       const t0 = performance.now();
       const res = await fetch(url, {
         method: 'POST',
         body,
         headers: {
           'content-type': 'application/json',
-          'x-hub-signature-256': signature,
+          'x-hub-signature-256': signatureOf(body),
           'x-github-event': 'pull_request',
           'x-github-delivery': `${tag}-${i}`,
         },

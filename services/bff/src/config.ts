@@ -18,9 +18,9 @@ export const bffEnv = z.object({
   /** Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed (audit IP, limits). */
   ZENMESH_TRUSTED_PROXIES: commaList(),
   /** /api/v1 requests per minute per API key (or bearer-token principal), after authentication. */
-  ZENMESH_API_RATE_LIMIT: positiveInt(600),
+  ZENMESH_BFF_RATE_LIMIT: positiveInt(600),
   /** /api/v1 requests per minute per client IP, before authentication. */
-  ZENMESH_API_IP_RATE_LIMIT: positiveInt(1200),
+  ZENMESH_BFF_IP_RATE_LIMIT: positiveInt(1200),
 });
 
 export type BffEnv = z.output<typeof bffEnv>;

@@ -42,8 +42,8 @@ runService('bff', bffEnv, async ({ env, logger, defer }) => {
     ingestPublicUrl: env.ZENMESH_INGEST_PUBLIC_URL,
     trustedProxies: env.ZENMESH_TRUSTED_PROXIES,
     rateLimit: {
-      perCaller: { points: env.ZENMESH_API_RATE_LIMIT, durationSec: 60 },
-      perIp: { points: env.ZENMESH_API_IP_RATE_LIMIT, durationSec: 60 },
+      perCaller: { points: env.ZENMESH_BFF_RATE_LIMIT, durationSec: 60 },
+      perIp: { points: env.ZENMESH_BFF_IP_RATE_LIMIT, durationSec: 60 },
       redis,
       prefix: `${env.ZENMESH_REDIS_PREFIX ?? 'zenmesh:'}bff:`,
       onError: (err) => logger.warn({ err }, 'rate-limit store failed; this replica uses its own'),
