@@ -26,7 +26,8 @@ function start(overrides: Partial<IngesterOptions>, down: { value: boolean } = {
         resolves.set(asked, (resolves.get(asked) ?? 0) + 1);
         if (asked !== sourceId) throw new RpcError(Code.NOT_FOUND, 'source_not_found');
         return create(ResolveSourceResponseSchema, {
-          source: { id: sourceId, provider: 'generic' },
+          // Signs the body alone (the explicit opt-out): these tests are about limits, not timestamps.
+          source: { id: sourceId, provider: 'generic', generic: { timestampHeader: '' } },
           secrets: [SECRET],
         });
       },
