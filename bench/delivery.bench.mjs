@@ -89,9 +89,14 @@ try {
   );
   await mesh.cli('endpoint', 'create', '--tenant', 'bench', '--url', target.url);
   const ingestUrl = `${mesh.endpoints.ingester}/v1/webhooks/${source.id}`;
-  const sign = (body) => ({
-    'x-signature': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`,
-  });
+  // Generic sources sign `<timestamp>.<body>` by default (the timestamp in X-Timestamp, Unix seconds).
+  const sign = (body) => {
+    const ts = String(Math.floor(Date.now() / 1000));
+    return {
+      'x-timestamp': ts,
+      'x-signature': `sha256=${createHmac('sha256', SECRET).update(`${ts}.${body}`).digest('hex')}`,
+    };
+  };
   // Around the saturated run: CPU of every process, SQL statements and commits, signed calls.
   const around = {
     async before() {

@@ -20,11 +20,17 @@ const WARMUP = 300;
 const CONCURRENCY = 32;
 const HALF_PEAK_S = Number(process.env.BENCH_INGEST_HALF_PEAK_S ?? 20);
 const SECRET = 'bench-github-secret';
-const body = JSON.stringify({ action: 'opened', number: 1, pull_request: { title: 'x'.repeat(900) } });
-const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
+const TITLE = 'x'.repeat(900);
+
+/** A distinct body per delivery (identical bodies within the dedup window are one event) and its signature. */
+function signed(id) {
+  const body = JSON.stringify({ action: 'opened', number: 1, delivery: id, pull_request: { title: TITLE } });
+  return { body, signature: `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}` };
+}
 
 /** POSTs webhook `tag-i`; resolves with its ack latency, or undefined when it was not accepted. */
 async function post(url, agent, id, startedAt = performance.now()) {
+  const { body, signature } = signed(id);
   const res = await request(url, {
     method: 'POST',
     dispatcher: agent,

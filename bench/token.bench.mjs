@@ -99,7 +99,12 @@ const ours = await startTokenService({
   grpcListen: '127.0.0.1:0',
   httpListen: '127.0.0.1:0',
   databaseUrl: scratch.url,
-  oauth: { secretsDir, accessTokenTtlSec: 600, rateLimit: { points: 1_000_000, durationSec: 60 } },
+  oauth: {
+    secretsDir,
+    accessTokenTtlSec: 600,
+    rateLimit: { points: 1_000_000, durationSec: 60 },
+    ipRateLimit: { points: 1_000_000, durationSec: 60 },
+  },
 });
 const { client: oc, clientSecret } = await ours.oauth.clients.create({
   name: 'bench',

@@ -23,7 +23,16 @@ beforeAll(async () => {
   mesh = await startMesh({ DATABASE_URL: db.url });
   await mesh.cli('tenant', 'create', 'acme');
   await mesh.cli('tenant', 'create', 'bystander');
-  const s = await mesh.cli<{ ingestUrl: string }>('source', 'create', '--tenant', 'acme', '--secret', SECRET);
+  const s = await mesh.cli<{ ingestUrl: string }>(
+    'source',
+    'create',
+    '--tenant',
+    'acme',
+    '--secret',
+    SECRET,
+    // Signs the body alone (the explicit opt-out of a signed timestamp), as the sender below does.
+    '--no-timestamp',
+  );
   ingestUrl = s.ingestUrl;
   const e = await mesh.cli<{ endpoint: { id: string }; signingSecret: string }>(
     'endpoint',

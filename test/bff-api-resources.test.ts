@@ -47,7 +47,8 @@ describe('happy paths', () => {
           algorithm: 'sha256',
           encoding: 'hex',
           prefix: 'sha256=',
-          timestampHeader: '',
+          // Unset by the (in-test) backend: the proto default, a signed timestamp.
+          timestampHeader: 'x-timestamp',
           eventTypeHeader: '',
           deliveryIdHeader: '',
         },
@@ -64,10 +65,11 @@ describe('happy paths', () => {
       secret: SOURCE_SECRET,
       generic: { header: '', algorithm: 'sha512', encoding: '' },
     });
-    // An absent prefix stays absent (the backend applies its default); only an explicit "" means none.
-    expect(
-      (bff.lastCall('createSource') as { generic?: { prefix?: string } }).generic?.prefix,
-    ).toBeUndefined();
+    // An absent prefix or timestamp header stays absent (the backend applies its default, a signed timestamp
+    // for the latter); only an explicit "" means none.
+    const sent = (bff.lastCall('createSource') as { generic?: { prefix?: string; timestampHeader?: string } })
+      .generic;
+    expect([sent?.prefix, sent?.timestampHeader]).toEqual([undefined, undefined]);
     const listed = await bff.call('GET', '/api/v1/tenants/acme/sources', { key: bff.keys.admin });
     expect(listed).toMatchObject({
       status: 200,
@@ -263,6 +265,13 @@ describe('sources: rotate-secret; endpoints: update and rotate-secret', () => {
       toleranceSeconds: 60,
       generic: { timestampHeader: 'X-Ts', eventTypeHeader: 'x-kind', deliveryIdHeader: 'x-id' },
     });
+    // The explicit opt-out of a signed timestamp reaches the backend as "" (not as "unset").
+    const optOut = await bff.call('POST', '/api/v1/tenants/acme/sources', {
+      key: bff.keys.admin,
+      body: { provider: 'generic', secret: 's', generic: { timestampHeader: '' } },
+    });
+    expect(optOut.status).toBe(201);
+    expect(bff.lastCall('createSource')).toMatchObject({ generic: { timestampHeader: '' } });
   });
 
   it('updates an endpoint: only the fields given change; eventTypes [] means every type', async () => {

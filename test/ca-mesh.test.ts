@@ -116,6 +116,8 @@ beforeAll(async () => {
     'generic',
     '--secret',
     secret,
+    // Signs the body alone (the explicit opt-out of a signed timestamp): simpler senders below.
+    '--no-timestamp',
   );
   ingestUrl = s.ingestUrl;
 }, 90_000);

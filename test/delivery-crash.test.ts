@@ -125,6 +125,8 @@ beforeAll(async () => {
     'generic',
     '--secret',
     SOURCE_SECRET,
+    // Signs the body alone (the explicit opt-out of a signed timestamp): simpler senders below.
+    '--no-timestamp',
   );
   ingestUrl = `${mesh.endpoints.ingester}/v1/webhooks/${s.source.id}`;
   const e = await mesh.cli<{ signingSecret: string }>(

@@ -146,12 +146,65 @@ describe('deduplication across two ingester instances sharing Redis, over the re
     const first = (await (
       await fetch(`${urls[0]}/v1/webhooks/${id}`, { method: 'POST', body, headers })
     ).json()) as { id: string };
-    const keys = await redis.keys(`${PREFIX}dedup:${id}:*`);
-    expect(keys).toHaveLength(1);
+    // Both answers: the delivery id's and the body digest's (GitHub's delivery id is unsigned).
+    const keys = [
+      ...(await redis.keys(`${PREFIX}dedup:${id}:*`)),
+      ...(await redis.keys(`${PREFIX}dedup-body:${id}:*`)),
+    ];
+    expect(keys).toHaveLength(2);
     await redis.del(...keys);
     const second = await fetch(`${urls[1]}/v1/webhooks/${id}`, { method: 'POST', body, headers });
     expect(await second.json()).toEqual({ id: first.id, duplicate: true });
     expect(await countEvents(id)).toBe(1);
+  });
+});
+
+describe('replay through an unsigned delivery id (issue 12, defect 2)', () => {
+  it('answers a captured GitHub webhook resent with a new X-GitHub-Delivery as a duplicate; one event', async () => {
+    const id = await providerSource('github', 'gh-replay');
+    const body = JSON.stringify({ action: 'opened', pull_request: { number: 7, title: 'captured' } });
+    // What a provider sent and an attacker captured: GitHub's own signing code, over these bytes.
+    const captured = {
+      'content-type': 'application/json',
+      'x-hub-signature-256': await githubSign('gh-replay', body),
+      'x-github-event': 'pull_request',
+      'x-github-delivery': '72d3162e-cc78-11e3-81ab-4c9367dc0958',
+    };
+    recordCalls = 0;
+    const original = await fetch(`${urls[0]}/v1/webhooks/${id}`, { method: 'POST', body, headers: captured });
+    const first = (await original.json()) as { id: string; duplicate: boolean };
+    expect([original.status, first.duplicate]).toEqual([202, false]);
+    // The replay: same signed bytes, a fresh delivery id (the signature does not cover it), the other instance.
+    const replays = await Promise.all(
+      ['a', 'b', 'c'].map((n) =>
+        fetch(`${urls[1]}/v1/webhooks/${id}`, {
+          method: 'POST',
+          body,
+          headers: { ...captured, 'x-github-delivery': `forged-${n}-${randomBytes(4).toString('hex')}` },
+        }).then(async (r) => ({ status: r.status, body: await r.json() })),
+      ),
+    );
+    for (const r of replays) expect(r).toEqual({ status: 202, body: { id: first.id, duplicate: true } });
+    expect(await countEvents(id)).toBe(1);
+    expect(recordCalls).toBe(1);
+    // The store holds a digest of (source, body), never the body.
+    const [key] = await redis.keys(`${PREFIX}dedup-body:${id}:*`);
+    expect(key).toMatch(/:[A-Za-z0-9_-]{43}$/);
+    expect(await redis.get(key ?? '')).toBe(`e:${first.id}`);
+    expect(await redis.pttl(key ?? '')).toBeGreaterThan(23 * 3600_000);
+    // A genuinely new webhook (other bytes) is still a new event.
+    const next = JSON.stringify({ action: 'closed', pull_request: { number: 7 } });
+    const other = await fetch(`${urls[1]}/v1/webhooks/${id}`, {
+      method: 'POST',
+      body: next,
+      headers: {
+        ...captured,
+        'x-hub-signature-256': await githubSign('gh-replay', next),
+        'x-github-delivery': 'n-2',
+      },
+    });
+    expect(await other.json()).toMatchObject({ duplicate: false });
+    expect(await countEvents(id)).toBe(2);
   });
 });
 
@@ -226,7 +279,8 @@ describe('rate limit shared through Redis', () => {
     const send = (i: number) =>
       fetch(`${urls[i % 2]}/v1/webhooks/${id}`, {
         method: 'POST',
-        body: '{}',
+        // Distinct bodies: GitLab signs no delivery id, so equal bytes would be one event (body dedup).
+        body: JSON.stringify({ i }),
         headers: {
           'x-gitlab-token': 'gl-token',
           'x-gitlab-event': 'Push Hook',
@@ -241,7 +295,7 @@ describe('rate limit shared through Redis', () => {
     const refused = await send(2);
     expect({ status: refused.status, body: await refused.json() }).toEqual({
       status: 429,
-      body: { error: 'rate_limited' },
+      body: { error: 'rate_limited', retry_after: 1 },
     });
     expect(refused.headers.get('retry-after')).toBe('1');
     expect(refused.headers.get('x-ratelimit-remaining')).toBe('0');

@@ -35,8 +35,14 @@ afterAll(async () => {
   expect(code).toBe(0);
 }, 60_000);
 
-const sign = (secret: string, body: string) =>
-  `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+/** The default generic scheme: a signed Unix-seconds timestamp in x-timestamp, HMAC over "<ts>.<body>". */
+const sign = (secret: string, body: string) => {
+  const ts = String(Math.floor(Date.now() / 1000));
+  return {
+    'x-timestamp': ts,
+    'x-signature': `sha256=${createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`,
+  };
+};
 
 describe('one webhook through the mesh', () => {
   const secret = 'generic-source-secret';
@@ -81,11 +87,43 @@ describe('one webhook through the mesh', () => {
     expect(signingSecret).toMatch(/^whsec_/);
   });
 
+  it('gives generic sources a signed timestamp by default; the opt-out is explicit and warned about', async () => {
+    await mesh.cli('tenant', 'create', 'cli-check');
+    const made = await mesh.cliRaw('source', 'create', '--tenant', 'cli-check', '--secret', 's');
+    expect([made.code, made.stderr]).toEqual([0, '']);
+    expect(made.stdout).toContain('HMAC-sha256 of "<unix seconds>.<body>">, timestamp in x-timestamp');
+    const weak = await mesh.cliRaw(
+      'source',
+      'create',
+      '--tenant',
+      'cli-check',
+      '--secret',
+      's',
+      '--no-timestamp',
+    );
+    expect(weak.code).toBe(0);
+    expect(weak.stderr).toMatch(/^zenmesh: WARNING: this source signs no timestamp \(--no-timestamp\)/);
+    expect(weak.stdout).toContain('HMAC-sha256 of the body> (no timestamp)');
+    const both = await mesh.cliRaw(
+      'source',
+      'create',
+      '--tenant',
+      'cli-check',
+      '--secret',
+      's',
+      '--no-timestamp',
+      '--timestamp-header',
+      'x-ts',
+    );
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toContain('--no-timestamp and --timestamp-header contradict each other');
+  });
+
   it('refuses a forged webhook with 401 and stores nothing', async () => {
     const body = JSON.stringify({ forged: true });
     const res = await fetch(ingestUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-signature': sign('wrong-secret', body) },
+      headers: { 'content-type': 'application/json', ...sign('wrong-secret', body) },
       body,
     });
     expect(res.status).toBe(401);
@@ -100,7 +138,7 @@ describe('one webhook through the mesh', () => {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        'x-signature': sign(secret, body),
+        ...sign(secret, body),
         'x-event-type': 'order.created',
       },
       body,
@@ -186,7 +224,7 @@ describe('supervision', () => {
     const already = target.requests.length;
     const res = await fetch(`${mesh.endpoints.ingester}/v1/webhooks/${sourceId}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-signature': sign('generic-source-secret', body) },
+      headers: { 'content-type': 'application/json', ...sign('generic-source-secret', body) },
       body,
     });
     expect(res.status).toBe(202);

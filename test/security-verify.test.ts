@@ -143,6 +143,8 @@ describe('zenmesh keys rotate', () => {
       'rot',
       '--secret',
       's3cret',
+      // Signs the body alone (the explicit opt-out of a signed timestamp): simpler senders below.
+      '--no-timestamp',
     );
     const ingest = `${mesh.endpoints.ingester}/v1/webhooks/${src.source.id}`;
 

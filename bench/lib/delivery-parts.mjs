@@ -150,6 +150,11 @@ export async function startMesh(databaseUrl, extraEnv) {
     // The benchmark measures throughput, not the per-source rate limit (100/s by default).
     ZENMESH_INGEST_RATE_LIMIT: '1000000',
     ZENMESH_INGEST_RATE_BURST: '1000000',
+    // All the bench's traffic comes from one address: lift the per-IP budgets of the ingester and the bff.
+    ZENMESH_INGEST_IP_RATE_LIMIT: '1000000',
+    ZENMESH_INGEST_IP_RATE_BURST: '1000000',
+    ZENMESH_BFF_IP_RATE_LIMIT: '1000000',
+    ZENMESH_BFF_RATE_LIMIT: '1000000',
     ...extraEnv,
   };
   const { NODE_OPTIONS: _profileOnlyTheMesh, ...cliEnv } = env;

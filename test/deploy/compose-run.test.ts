@@ -127,6 +127,8 @@ describe('docker compose, run outside Docker', () => {
       'generic',
       '--secret',
       's3cret',
+      // Signs the body alone (the explicit opt-out of a signed timestamp): simpler senders below.
+      '--no-timestamp',
     ) as {
       source: { id: string };
       ingestUrl: string;

@@ -6,6 +6,8 @@ export interface Output {
   line(text?: string): void;
   /** Progress for long operations: stderr, so stdout stays clean for --json consumers. */
   progress(text: string): void;
+  /** A warning the user must see: stderr, with --json too (it does not disturb the JSON on stdout). */
+  warn(text: string): void;
   table(rows: Record<string, unknown>[], columns: string[]): void;
 }
 
@@ -21,6 +23,9 @@ export function createOutput(json: boolean, out = process.stdout, err = process.
     },
     progress(text) {
       if (!json) err.write(`${text}\n`);
+    },
+    warn(text) {
+      err.write(`zenmesh: WARNING: ${text}\n`);
     },
     table(rows, columns) {
       if (rows.length === 0) {

@@ -33,7 +33,10 @@ export interface GenericHmacConfig {
   algorithm: 'sha256' | 'sha512';
   encoding: 'hex' | 'base64';
   prefix: string;
-  /** '' when the sender signs the body alone; else the header holding the signed Unix-seconds timestamp. */
+  /**
+   * The header holding the signed Unix-seconds timestamp (HMAC over `<ts>.<body>`; default `x-timestamp`), or ''
+   * when the sender signs the body alone — an explicit opt-out, chosen at creation.
+   */
   timestampHeader: string;
   /** '' = the ingester's default (`x-event-type`). */
   eventTypeHeader: string;
@@ -47,7 +50,7 @@ export const GENERIC_DEFAULTS: GenericHmacConfig = {
   algorithm: 'sha256',
   encoding: 'hex',
   prefix: 'sha256=',
-  timestampHeader: '',
+  timestampHeader: 'x-timestamp',
   eventTypeHeader: '',
   deliveryIdHeader: '',
 };

@@ -27,7 +27,10 @@ export interface CreateSourceInput {
   audit?: AuditActor | undefined;
 }
 
-/** As sent by a caller: empty or absent fields take the defaults, except prefix (see normaliseGeneric). */
+/**
+ * As sent by a caller: empty or absent fields take the defaults, except prefix and timestampHeader, where an
+ * explicit '' means "none" (see normaliseGeneric).
+ */
 export type GenericHmacInput = { [K in keyof GenericHmacConfig]?: string | undefined };
 
 interface SourceConfig {
@@ -71,7 +74,11 @@ function optionalHeader(value: string | undefined, reason: string): string {
   return v;
 }
 
-/** Empty fields take the defaults; anything set must be one of the supported values. */
+/**
+ * Empty fields take the defaults; anything set must be one of the supported values. An absent timestamp header
+ * is the default `x-timestamp`; an explicit '' signs the body alone (stored as such, so a source created before
+ * the default changed keeps its scheme).
+ */
 export function normaliseGeneric(input: GenericHmacInput | undefined): GenericHmacConfig {
   const pick = (k: 'header' | 'algorithm' | 'encoding'): string => {
     const v = input?.[k];
@@ -96,7 +103,11 @@ export function normaliseGeneric(input: GenericHmacInput | undefined): GenericHm
     algorithm,
     encoding,
     prefix,
-    timestampHeader: optionalHeader(input?.timestampHeader, 'invalid_generic_timestamp_header'),
+    // Signed timestamps by default; only an explicit '' opts out (the sender signs the body alone).
+    timestampHeader:
+      input?.timestampHeader === undefined
+        ? GENERIC_DEFAULTS.timestampHeader
+        : optionalHeader(input.timestampHeader, 'invalid_generic_timestamp_header'),
     eventTypeHeader: optionalHeader(input?.eventTypeHeader, 'invalid_generic_event_type_header'),
     deliveryIdHeader: optionalHeader(input?.deliveryIdHeader, 'invalid_generic_delivery_id_header'),
   };

@@ -131,7 +131,8 @@ describe.each(backends)('backend store on $name', ({ open }) => {
         algorithm: 'sha512',
         encoding: 'base64',
         prefix: '',
-        timestampHeader: '',
+        // Not given: the default, a signed timestamp.
+        timestampHeader: 'x-timestamp',
         eventTypeHeader: '',
         deliveryIdHeader: '',
       });
@@ -143,6 +144,16 @@ describe.each(backends)('backend store on $name', ({ open }) => {
         generic: { header: 'x-sig' },
       });
       expect(defaulted.generic?.prefix).toBe('sha256=');
+      // Only an explicit '' signs the body alone; it is stored as such.
+      const bodyOnly = await createSource(db, boxes, {
+        tenant: tenant.id,
+        provider: 'generic',
+        name: 'body-only',
+        secret: 'x',
+        generic: { timestampHeader: '' },
+      });
+      expect(bodyOnly.generic?.timestampHeader).toBe('');
+      expect((await resolveSource(db, boxes, bodyOnly.id)).source.generic?.timestampHeader).toBe('');
       // Unnamed sources are named after their id, which keeps names unique per tenant.
       expect(defaulted.name).toBe(defaulted.id);
     });

@@ -3,16 +3,27 @@ import { Code, isRpcError } from '@zenmesh/rpc';
 
 export interface ApiErrorResponse {
   status: number;
-  body: { error: string; message?: string };
+  body: { error: string; message?: string; retry_after?: number };
+  /** Extra headers of the answer (Retry-After and X-RateLimit-* of a 429). */
+  headers?: Record<string, string>;
 }
 
 /** A refusal decided inside the BFF itself, thrown by route handlers and rendered by the app. */
 export class ApiRefusal extends ZenMeshError<'ERR_API_REFUSED'> {
   override readonly name = 'ApiRefusal';
   readonly response: ApiErrorResponse;
-  constructor(status: number, error: string, message?: string) {
+  constructor(
+    status: number,
+    error: string,
+    message?: string,
+    extra: { headers?: Record<string, string>; body?: { retry_after?: number } } = {},
+  ) {
     super('ERR_API_REFUSED', message === undefined ? error : `${error}: ${message}`);
-    this.response = { status, body: message === undefined ? { error } : { error, message } };
+    this.response = {
+      status,
+      body: { error, ...(message === undefined ? {} : { message }), ...extra.body },
+      ...(extra.headers === undefined ? {} : { headers: extra.headers }),
+    };
   }
 }
 

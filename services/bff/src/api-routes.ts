@@ -75,7 +75,8 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
                   algorithm: g.algorithm ?? '',
                   encoding: g.encoding ?? '',
                   ...(g.prefix === undefined ? {} : { prefix: g.prefix }),
-                  timestampHeader: g.timestampHeader ?? '',
+                  // Absent: the backend's default (a signed timestamp); '' is the explicit opt-out.
+                  ...(g.timestampHeader === undefined ? {} : { timestampHeader: g.timestampHeader }),
                   eventTypeHeader: g.eventTypeHeader ?? '',
                   deliveryIdHeader: g.deliveryIdHeader ?? '',
                 },

@@ -1,4 +1,4 @@
-import { hostPort, httpUrl, meshServiceEnv, z } from '@zenmesh/config';
+import { commaList, hostPort, httpUrl, meshServiceEnv, positiveInt, z } from '@zenmesh/config';
 
 /**
  * Every variable the bff reads: the mesh ones (the workload agent provides the certificate, so
@@ -15,6 +15,12 @@ export const bffEnv = z.object({
   // Where to fetch the issuer's keys when its public URL is not reachable from inside the deployment
   // (compose, Kubernetes); default `<issuer>/.well-known/jwks.json`.
   ZENMESH_TOKEN_JWKS_URL: httpUrl().optional(),
+  /** Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed (audit IP, limits). */
+  ZENMESH_TRUSTED_PROXIES: commaList(),
+  /** /api/v1 requests per minute per API key (or bearer-token principal), after authentication. */
+  ZENMESH_BFF_RATE_LIMIT: positiveInt(600),
+  /** /api/v1 requests per minute per client IP, before authentication. */
+  ZENMESH_BFF_IP_RATE_LIMIT: positiveInt(1200),
 });
 
 export type BffEnv = z.output<typeof bffEnv>;

@@ -7,6 +7,7 @@ import { createAccountRoutes } from './account-routes.js';
 import { createAdminRoutes, type TokenAdminClient } from './admin-routes.js';
 import { ApiRefusal, toApiError } from './api-errors.js';
 import type { VerifyApiKey } from './api-key-auth.js';
+import { type ApiRateLimitOptions, createApiRateLimits } from './api-rate-limit.js';
 import { createApiRoutes } from './api-routes.js';
 import type { BackendClients } from './backend-clients.js';
 import { type AuthenticatedCaller, createCallerAuth, type ExchangeApiKey } from './caller-auth.js';
@@ -33,6 +34,8 @@ export interface BffAppOptions {
    * of a mutation in the audit log; default none (the TCP peer is the client).
    */
   trustedProxies?: readonly string[] | undefined;
+  /** /api/v1 budgets: per client IP before authentication, per API key (or token principal) after it. */
+  rateLimit?: ApiRateLimitOptions | undefined;
 }
 
 export interface BffApp {
@@ -60,13 +63,18 @@ export function createBffApp(options: BffAppOptions): BffApp {
     authCacheTtlMs: options.authCacheTtlMs,
   });
 
+  const limits = createApiRateLimits(options.rateLimit);
+
   const authorize = (req: IncomingMessage): Promise<AuthenticatedCaller> =>
     authenticate(req.headers.authorization);
 
   async function serveApi(req: IncomingMessage, res: ServerResponse, url: URL, log: Logger): Promise<void> {
-    // Authenticate before routing or reading a body: an anonymous caller learns nothing, costs nothing.
+    // Authenticate before routing or reading a body: an anonymous caller learns nothing, costs nothing —
+    // and made-up credentials spend only their sender's IP budget, never a real key's.
+    await limits.ip(clientIp(req));
     const caller = await authorize(req);
     log.setBindings({ keyId: caller.keyId });
+    const limitHeaders = await limits.caller(caller.actor);
     let pathMatched = false;
     for (const route of routes) {
       const match = route.pattern.exec(url.pathname);
@@ -89,15 +97,15 @@ export function createBffApp(options: BffAppOptions): BffApp {
         userAgent: String(req.headers['user-agent'] ?? '').slice(0, 512),
       };
       const result = await route.handle({ caller, call, req, params, query: url.searchParams, audit });
-      sendJson(res, result.status, result.body);
+      sendJson(res, result.status, result.body, limitHeaders);
       return;
     }
     if (pathMatched) {
       const allow = routes.filter((r) => r.pattern.test(url.pathname)).map((r) => r.method);
-      sendJson(res, 405, { error: 'method_not_allowed' }, { allow: allow.join(', ') });
+      sendJson(res, 405, { error: 'method_not_allowed' }, { ...limitHeaders, allow: allow.join(', ') });
       return;
     }
-    sendJson(res, 404, { error: 'not_found' });
+    sendJson(res, 404, { error: 'not_found' }, limitHeaders);
   }
 
   async function serve(req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
@@ -142,7 +150,7 @@ export function createBffApp(options: BffAppOptions): BffApp {
         res.destroy();
         return;
       }
-      const extra: Record<string, string> = {};
+      const extra: Record<string, string> = { ...answer.headers };
       if (answer.status === 401) {
         // RFC 6750 §3: a 401 names the scheme; `invalid_token` when a credential was presented.
         extra['www-authenticate'] =

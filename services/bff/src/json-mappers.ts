@@ -65,7 +65,8 @@ export const sourceJson = (s: Source): SourceJson => ({
           algorithm: s.generic.algorithm,
           encoding: s.generic.encoding,
           prefix: s.generic.prefix ?? 'sha256=',
-          timestampHeader: s.generic.timestampHeader,
+          // Unset on the wire is backend.proto's default, a signed timestamp in x-timestamp.
+          timestampHeader: s.generic.timestampHeader ?? 'x-timestamp',
           eventTypeHeader: s.generic.eventTypeHeader,
           deliveryIdHeader: s.generic.deliveryIdHeader,
         },

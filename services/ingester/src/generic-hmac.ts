@@ -1,15 +1,11 @@
 import { hmac } from '@zenmesh/crypto';
-import { DEFAULT_TOLERANCE_S } from '@zenmesh/providers';
+import { DEFAULT_TOLERANCE_S, GENERIC_DEFAULTS } from '@zenmesh/providers';
 import { anyEqual, BASE64, checkTimestamp, HEX, header, refuse, verified } from './verify-util.js';
 import type { SignatureRefusal, VerifyInput, WebhookVerifier } from './webhook-verifier.js';
 
 export type SignatureCheck = { ok: true } | { ok: false; reason: SignatureRefusal };
 
-/**
- * How a generic HMAC source is signed, as the backend's `GenericHmacConfig` says. Read structurally:
- * `timestampHeader`, `eventTypeHeader` and `deliveryIdHeader` are not in backend.proto yet (see README);
- * once added there under these names they take effect here without a change.
- */
+/** How a generic HMAC source is signed, as the backend's `GenericHmacConfig` says (read structurally). */
 export interface GenericHmacSettings {
   header?: string;
   algorithm?: string;
@@ -50,7 +46,8 @@ export function resolveScheme(config: GenericHmacSettings | undefined): GenericS
     algorithm,
     encoding,
     prefix: config?.prefix ?? 'sha256=',
-    timestampHeader: (config?.timestampHeader ?? '').toLowerCase(),
+    // Unset is the documented default (a signed timestamp); only an explicit '' signs the body alone.
+    timestampHeader: (config?.timestampHeader ?? GENERIC_DEFAULTS.timestampHeader).toLowerCase(),
     eventTypeHeader: (config?.eventTypeHeader || 'x-event-type').toLowerCase(),
     deliveryIdHeaders: delivery ? [delivery] : ['x-delivery-id', 'webhook-id'],
   };
@@ -106,6 +103,8 @@ export function verifyGenericHmac(input: {
 export function createGenericVerifier(scheme: GenericScheme): WebhookVerifier {
   return {
     provider: 'generic',
+    // The delivery id is a header outside the HMAC, with or without a timestamp.
+    signsDeliveryId: false,
     verify({ headers, body, secrets, nowMs, toleranceS }: VerifyInput) {
       const check = verifyGenericHmac({
         scheme,

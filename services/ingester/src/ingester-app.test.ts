@@ -105,16 +105,23 @@ const SECRET = 'whsec-test-current';
 const OLD_SECRET = 'whsec-test-previous';
 const sha256Source = newId('src');
 const sha512Source = newId('src');
+const timestampedSource = newId('src');
 
 beforeEach(async () => {
   fakes = createFakes();
-  fakes.sources.set(sha256Source, { secrets: [SECRET, OLD_SECRET] });
+  // Both sign the body alone (timestampHeader '', the explicit opt-out); timestampedSource has the default.
+  fakes.sources.set(sha256Source, {
+    generic: create(GenericHmacConfigSchema, { timestampHeader: '' }),
+    secrets: [SECRET, OLD_SECRET],
+  });
+  fakes.sources.set(timestampedSource, { secrets: [SECRET] });
   fakes.sources.set(sha512Source, {
     generic: create(GenericHmacConfigSchema, {
       header: 'x-hub-sig',
       algorithm: 'sha512',
       encoding: 'base64',
       prefix: '',
+      timestampHeader: '',
     }),
     secrets: [SECRET],
   });
@@ -198,6 +205,48 @@ describe('accepted webhooks', () => {
     const body = Buffer.alloc(LIMIT, 0x61);
     const res = await post(sha256Source, body, { 'x-signature': `sha256=${hexSig(SECRET, body)}` });
     expect(res.status).toBe(202);
+  });
+});
+
+describe('generic sources with the default scheme (a signed timestamp in x-timestamp)', () => {
+  it('accepts "<ts>.<body>" signed, refuses the body alone, a stale or a missing timestamp', async () => {
+    const body = '{"n":1}';
+    const ts = String(Math.floor(Date.now() / 1000));
+    const ok = await post(timestampedSource, body, {
+      'x-timestamp': ts,
+      'x-signature': `sha256=${hexSig(SECRET, `${ts}.${body}`)}`,
+    });
+    expect(ok.status).toBe(202);
+    // What an opted-out sender would send: refused, the scheme wants a timestamp.
+    await expectReply(
+      await post(timestampedSource, '{"n":2}', { 'x-signature': `sha256=${hexSig(SECRET, '{"n":2}')}` }),
+      401,
+      { error: 'invalid_signature' },
+    );
+    const stale = String(Math.floor(Date.now() / 1000) - 3600);
+    await expectReply(
+      await post(timestampedSource, body, {
+        'x-timestamp': stale,
+        'x-signature': `sha256=${hexSig(SECRET, `${stale}.${body}`)}`,
+      }),
+      401,
+      { error: 'invalid_signature' },
+    );
+    // The timestamp is signed: a fresh one on the old signature does not verify.
+    await expectReply(
+      await post(timestampedSource, body, {
+        'x-timestamp': String(Number(ts) + 1),
+        'x-signature': `sha256=${hexSig(SECRET, `${ts}.${body}`)}`,
+      }),
+      401,
+      { error: 'invalid_signature' },
+    );
+    expect(ingester.refusals.snapshot()).toEqual({
+      missing_timestamp: 1,
+      timestamp_out_of_tolerance: 1,
+      signature_mismatch: 1,
+    });
+    expect(fakes.recorded).toHaveLength(1);
   });
 });
 
@@ -346,7 +395,8 @@ describe('size, routing and availability', () => {
     const headers = { 'x-signature': `sha256=${hexSig(SECRET, body)}` };
     expect((await post(sha256Source, body, headers)).status).toBe(202);
     fakes.setDown(true);
-    const res = await post(sha256Source, body, headers);
+    // Another body: the same bytes again would be answered from the dedup store without the backend.
+    const res = await post(sha256Source, 'y', { 'x-signature': `sha256=${hexSig(SECRET, 'y')}` });
     expect(res.headers.get('retry-after')).toBe('5');
     await expectReply(res, 503, { error: 'unavailable' });
     expect(fakes.recorded).toHaveLength(1);

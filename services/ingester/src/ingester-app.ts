@@ -14,21 +14,14 @@ import type { RecordEventResponse } from '@zenmesh/proto';
 import { DEFAULT_TOLERANCE_S } from '@zenmesh/providers';
 import { Code } from '@zenmesh/rpc';
 import { closeHttp, listenHttp } from '@zenmesh/runtime';
-import { createMemoryClaimStore, createRateLimiter, createRedisClaimStore } from '@zenmesh/shared-state';
-import { createDedupStore } from './dedup-store.js';
+import { createMemoryClaimStore, createRedisClaimStore } from '@zenmesh/shared-state';
+import { claimWebhook, createDedupStore } from './dedup-store.js';
+import { createEdgeLimits } from './edge-limits.js';
 import type { Ingester, IngesterOptions } from './ingester-options.js';
 import { resolveVerifier } from './providers.js';
-import { BodyTooLargeError, readBody } from './read-body.js';
+import { BodyTooLargeError, declaresTooLarge, readBody } from './read-body.js';
 import { createRefusalCounter } from './refusal-counter.js';
-import {
-  INTERNAL,
-  INVALID_SIGNATURE,
-  type Reply,
-  rateHeaders,
-  refusal,
-  UNAVAILABLE,
-  UNKNOWN_SOURCE,
-} from './replies.js';
+import { INTERNAL, INVALID_SIGNATURE, type Reply, refusal, UNAVAILABLE, UNKNOWN_SOURCE } from './replies.js';
 import { createSourceCache } from './source-cache.js';
 import { sourceToleranceS } from './source-tolerance.js';
 
@@ -38,6 +31,11 @@ const SOURCE_ID = /^src_[a-z2-7]{26}$/;
 // Printable ASCII: the content type is stored and later sent on as a header by egress.
 const CONTENT_TYPE = /^[\x20-\x7e]{1,256}$/;
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+const TOO_LARGE: Reply = {
+  status: 413,
+  body: { error: 'payload_too_large' },
+  headers: { connection: 'close' },
+};
 
 /** The HTTP front door: verifies webhooks, records them through the backend and nudges egress. */
 export function createIngester(options: IngesterOptions): Ingester {
@@ -46,6 +44,7 @@ export function createIngester(options: IngesterOptions): Ingester {
   const sources = createSourceCache({
     sources: options.sources,
     ...(options.sourceCacheTtlMs === undefined ? {} : { ttlMs: options.sourceCacheTtlMs }),
+    ...(options.unknownSourceTtlMs === undefined ? {} : { negativeTtlMs: options.unknownSourceTtlMs }),
   });
   const refusals = createRefusalCounter();
   const storeErrors = createRefusalCounter();
@@ -60,12 +59,15 @@ export function createIngester(options: IngesterOptions): Ingester {
         : createRedisClaimStore({ redis: options.redis, prefix: keyPrefix }),
     onError: storeError('dedup'),
     ...(options.dedupWaitMs === undefined ? {} : { waitMs: options.dedupWaitMs }),
+    ...(options.bodyDedupWindowMs === undefined ? {} : { bodyWindowMs: options.bodyDedupWindowMs }),
   });
-  const rate = options.rateLimit ?? { perSecond: 100, burst: 200 };
-  const limiter =
-    rate === false
-      ? undefined
-      : createRateLimiter({ ...rate, redis: options.redis, prefix: keyPrefix, onError: storeError('rate') });
+  const limits = createEdgeLimits({
+    perSource: options.rateLimit ?? { perSecond: 100, burst: 200 },
+    perIp: options.ipRateLimit ?? { perSecond: 200, burst: 400 },
+    redis: options.redis,
+    prefix: keyPrefix,
+    onError: storeError('rate'),
+  });
   const clientIp = createClientIpResolver(options.trustedProxies ?? []);
   const tracer = trace.getTracer('@zenmesh/ingester');
 
@@ -90,20 +92,11 @@ export function createIngester(options: IngesterOptions): Ingester {
       return INTERNAL;
     };
 
-    let body: Buffer;
-    try {
-      body = await readBody(req, maxBodyBytes);
-    } catch (err) {
-      if (err instanceof BodyTooLargeError) {
-        return refuse('payload_too_large', {
-          status: 413,
-          body: { error: 'payload_too_large' },
-          headers: { connection: 'close' },
-        });
-      }
-      throw err;
-    }
-
+    // Cheapest refusals first: the client's budget, then the id's shape, then the (cached) source and its
+    // budget — all before a byte of the body is read or an HMAC computed.
+    const perIp = await limits.ip(ip, now());
+    if (!perIp.ok) return refuse('rate_limited_ip', perIp.reply);
+    if (declaresTooLarge(req, maxBodyBytes)) return refuse('payload_too_large', TOO_LARGE);
     if (!SOURCE_ID.test(sourceId)) return refuse('unknown_source', UNKNOWN_SOURCE);
     let resolved: Awaited<ReturnType<typeof sources.resolve>>;
     try {
@@ -112,6 +105,17 @@ export function createIngester(options: IngesterOptions): Ingester {
       return backendFailure(err, 'ResolveSource');
     }
     if (resolved?.source === undefined) return refuse('unknown_source', UNKNOWN_SOURCE);
+    // Taken before verifying: a flood of forgeries costs its sender this source's budget, not our CPU.
+    const perSource = await limits.source(sourceId, now());
+    if (!perSource.ok) return refuse('rate_limited', perSource.reply);
+
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) return refuse('payload_too_large', TOO_LARGE);
+      throw err;
+    }
 
     const { source, secrets } = resolved;
     const verifier = resolveVerifier(source);
@@ -135,26 +139,16 @@ export function createIngester(options: IngesterOptions): Ingester {
     if (!CONTENT_TYPE.test(contentType))
       return refuse('invalid_content_type', refusal(400, 'invalid_content_type'));
 
-    // Counted after verification: forged requests must not spend a genuine sender's budget.
-    let limits: Record<string, string> = {};
-    if (limiter !== undefined) {
-      const decision = await limiter.take(sourceId, now());
-      limits = rateHeaders(decision);
-      if (!decision.allowed) {
-        return refuse('rate_limited', {
-          ...refusal(429, 'rate_limited'),
-          headers: { ...limits, 'retry-after': String(decision.retryAfterS) },
-        });
-      }
-    }
     const accepted = (eventId: string, duplicate: boolean): Reply => {
       span.setAttributes({ 'zenmesh.event.id': eventId, 'zenmesh.event.duplicate': duplicate });
       logger.debug({ sourceId, eventId, duplicate }, 'webhook accepted');
-      return { status: 202, body: { id: eventId, duplicate }, headers: limits };
+      return { status: 202, body: { id: eventId, duplicate }, headers: perSource.headers };
     };
 
-    const claim = webhook.deliveryId === '' ? undefined : await dedup.claim(sourceId, webhook.deliveryId);
-    if (claim?.kind === 'answered') return accepted(claim.eventId, true);
+    // Unsigned delivery ids can be changed by whoever captured the request; the signed bytes cannot.
+    const unsignedBody = verifier.signsDeliveryId ? undefined : body;
+    const claim = await claimWebhook(dedup, sourceId, webhook.deliveryId, unsignedBody);
+    if (claim.kind === 'answered') return accepted(claim.eventId, true);
 
     let recorded: RecordEventResponse;
     try {
@@ -167,16 +161,16 @@ export function createIngester(options: IngesterOptions): Ingester {
         providerDeliveryId: webhook.deliveryId,
       });
     } catch (err) {
-      if (claim?.kind === 'claimed') await claim.release();
+      if (claim.kind === 'claimed') await claim.release();
       return backendFailure(err, 'RecordEvent');
     }
     const eventId = recorded.event?.id;
     if (eventId === undefined || eventId === '') {
-      if (claim?.kind === 'claimed') await claim.release();
+      if (claim.kind === 'claimed') await claim.release();
       logger.error({ sourceId }, 'RecordEvent answered without an event');
       return INTERNAL;
     }
-    if (claim?.kind === 'claimed') await claim.commit(eventId);
+    if (claim.kind === 'claimed') await claim.commit(eventId);
 
     // The event is committed: from here on a lost nudge loses nothing, because egress also polls.
     if (!recorded.duplicate && recorded.deliveryIds.length > 0) {
@@ -221,6 +215,8 @@ export function createIngester(options: IngesterOptions): Ingester {
         if (reply.status >= 400 && typeof reply.body.error === 'string') {
           span.setAttribute('zenmesh.refusal.reason', reply.body.error);
         }
+        // Refused before its body arrived: close rather than read the rest of it for a keep-alive.
+        if (!req.complete) reply = { ...reply, headers: { ...reply.headers, connection: 'close' } };
         send(res, reply);
         span.end();
       },

@@ -35,6 +35,8 @@ export interface IngesterOptions {
   /** Reports whether the gRPC peers are reachable, for GET /healthz; default: always healthy. */
   health?: () => Promise<boolean>;
   sourceCacheTtlMs?: number;
+  /** How long an unknown source id is answered 404 without asking the backend again; default 5 000 ms. */
+  unknownSourceTtlMs?: number;
   /**
    * Shared state for deduplication and rate limits across instances (REDIS_URL). Without it both live
    * in this process, which is only right for a single instance. The caller owns the connection.
@@ -42,8 +44,22 @@ export interface IngesterOptions {
   redis?: Redis | undefined;
   /** Prefix of every Redis key; default `zm:ingest:`. */
   keyPrefix?: string;
-  /** Per-source token bucket; default 100/s with a burst of 200; `false` turns it off. */
+  /**
+   * Per-source token bucket, taken before the body is read or verified; default 100/s with a burst of 200;
+   * `false` turns it off.
+   */
   rateLimit?: { perSecond: number; burst: number } | false;
+  /**
+   * Per-client-IP token bucket, taken before anything else (no body read, no backend call); default 200/s with
+   * a burst of 400; `false` turns it off. Behind a proxy, set `trustedProxies` or every client shares its IP.
+   */
+  ipRateLimit?: { perSecond: number; burst: number } | false;
+  /**
+   * How long SHA-256 of (source, raw body) is remembered for schemes whose signature does not cover the
+   * delivery id (GitHub, Shopify, GitLab, Slack, generic): a resend of the same bytes within it is answered as
+   * a duplicate, whatever its delivery id. Default 24 h.
+   */
+  bodyDedupWindowMs?: number;
   /** Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed; default none. */
   trustedProxies?: readonly string[];
   /** Allowed age (and clock skew) of a signed timestamp, when the source does not say; default 300 s. */

@@ -11,6 +11,7 @@ import type { WebhookVerifier } from './webhook-verifier.js';
  */
 export const githubVerifier: WebhookVerifier = {
   provider: 'github',
+  signsDeliveryId: false,
   verify({ headers, body, secrets }) {
     if (secrets.length === 0) return refuse('no_secrets');
     const value = header(headers, 'x-hub-signature-256');

@@ -12,6 +12,7 @@ import type { WebhookVerifier } from './webhook-verifier.js';
  */
 export const gitlabVerifier: WebhookVerifier = {
   provider: 'gitlab',
+  signsDeliveryId: false,
   verify({ headers, secrets }) {
     if (secrets.length === 0) return refuse('no_secrets');
     const token = header(headers, 'x-gitlab-token');

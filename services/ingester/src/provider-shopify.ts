@@ -10,6 +10,7 @@ import type { WebhookVerifier } from './webhook-verifier.js';
  */
 export const shopifyVerifier: WebhookVerifier = {
   provider: 'shopify',
+  signsDeliveryId: false,
   verify({ headers, body, secrets }) {
     if (secrets.length === 0) return refuse('no_secrets');
     const value = header(headers, 'x-shopify-hmac-sha256');

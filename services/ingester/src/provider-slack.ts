@@ -13,6 +13,7 @@ import type { Verification, WebhookVerifier } from './webhook-verifier.js';
  */
 export const slackVerifier: WebhookVerifier = {
   provider: 'slack',
+  signsDeliveryId: false,
   verify({ headers, body, secrets, nowMs, toleranceS }): Verification {
     if (secrets.length === 0) return refuse('no_secrets');
     const value = header(headers, 'x-slack-signature');

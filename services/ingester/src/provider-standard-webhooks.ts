@@ -18,6 +18,7 @@ const keyOf = (secret: string): Buffer =>
  */
 export const standardWebhooksVerifier: WebhookVerifier = {
   provider: 'standard-webhooks',
+  signsDeliveryId: true,
   verify({ headers, body, secrets, nowMs, toleranceS }) {
     if (secrets.length === 0) return refuse('no_secrets');
     // One coherent set: the unbranded headers when a signature is there, else the svix-branded ones.

@@ -20,6 +20,7 @@ import type { WebhookVerifier } from './webhook-verifier.js';
  */
 export const stripeVerifier: WebhookVerifier = {
   provider: 'stripe',
+  signsDeliveryId: true,
   verify({ headers, body, secrets, nowMs, toleranceS }) {
     if (secrets.length === 0) return refuse('no_secrets');
     const value = header(headers, 'stripe-signature');

@@ -356,7 +356,8 @@ describe('generic HMAC, for every configuration the backend accepts', () => {
             algorithm,
             encoding,
             ...(pre === undefined ? {} : { prefix: pre }),
-            ...(timestamped ? { timestampHeader: 'x-ts' } : {}),
+            // '' is the explicit opt-out (body alone); unset would be the default x-timestamp.
+            timestampHeader: timestamped ? 'x-ts' : '',
           };
           const v = verifierOf('generic', config);
           const ts = String(NOW_S);

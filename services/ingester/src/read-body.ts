@@ -9,13 +9,18 @@ export class BodyTooLargeError extends ZenMeshError<'ERR_BODY_TOO_LARGE'> {
   }
 }
 
+/** True when the request's Content-Length already says it is over `limit` (checked before anything else). */
+export function declaresTooLarge(req: IncomingMessage, limit: number): boolean {
+  const declared = Number(req.headers['content-length']);
+  return Number.isFinite(declared) && declared > limit;
+}
+
 /**
  * Reads the raw request body as bytes (signatures are over these exact bytes), refusing as soon as it
  * passes `limit`: a declared Content-Length over the limit is refused before reading anything.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BodyTooLargeError(limit));
+  if (declaresTooLarge(req, limit)) return Promise.reject(new BodyTooLargeError(limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

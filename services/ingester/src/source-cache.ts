@@ -18,17 +18,24 @@ export interface SourceCacheOptions {
   sources: SourcesClient;
   /** How long a resolved source is reused; rotation of a source secret takes effect within this time. */
   ttlMs?: number;
-  /** How long "no such source" is remembered, so a flood of unknown ids does not reach the backend. */
+  /**
+   * How long "no such source" is remembered (default 5 s), so a flood of unknown ids costs the backend one
+   * ResolveSource per id per this time. A source created meanwhile is found once it expires.
+   */
   negativeTtlMs?: number;
   max?: number;
+  /** Unknown ids remembered at most; kept apart so a flood of them never evicts a real source. */
+  maxNegative?: number;
 }
 
 type Entry = { found: true; value: ResolvedSource } | { found: false };
+const NOT_FOUND: Entry = { found: false };
 
-/** A small bounded LRU in front of ResolveSource; concurrent misses for one id share a single call. */
+/** Two bounded LRUs in front of ResolveSource; concurrent misses for one id share a single call. */
 export function createSourceCache(options: SourceCacheOptions): SourceCache {
-  const { sources, ttlMs = 30_000, negativeTtlMs = 5_000, max = 10_000 } = options;
+  const { sources, ttlMs = 30_000, negativeTtlMs = 5_000, max = 10_000, maxNegative = 100_000 } = options;
   const cache = new LRUCache<string, Entry>({ max, ttl: ttlMs });
+  const unknown = new LRUCache<string, Entry>({ max: maxNegative, ttl: negativeTtlMs });
   const pending = new Map<string, Promise<Entry>>();
 
   const load = async (sourceId: string): Promise<Entry> => {
@@ -39,9 +46,8 @@ export function createSourceCache(options: SourceCacheOptions): SourceCache {
       return entry;
     } catch (err) {
       if ((err as { code?: unknown }).code === Code.NOT_FOUND) {
-        const entry: Entry = { found: false };
-        cache.set(sourceId, entry, { ttl: negativeTtlMs });
-        return entry;
+        unknown.set(sourceId, NOT_FOUND);
+        return NOT_FOUND;
       }
       throw err;
     }
@@ -49,7 +55,7 @@ export function createSourceCache(options: SourceCacheOptions): SourceCache {
 
   return {
     async resolve(sourceId) {
-      let entry = cache.get(sourceId);
+      let entry = cache.get(sourceId) ?? unknown.get(sourceId);
       if (entry === undefined) {
         let inFlight = pending.get(sourceId);
         if (inFlight === undefined) {

@@ -46,5 +46,11 @@ export type Verification =
 /** One provider's scheme: verifies the raw request and names the event. */
 export interface WebhookVerifier {
   readonly provider: string;
+  /**
+   * True when the signature covers the delivery id (Stripe's body `id`, Standard Webhooks' `webhook-id`), so a
+   * replay cannot come back under a new one. When false, the ingester also deduplicates on SHA-256 of
+   * (source, raw body) over a window: an attacker can change an unsigned id, not the signed bytes.
+   */
+  readonly signsDeliveryId: boolean;
   verify(input: VerifyInput): Verification;
 }

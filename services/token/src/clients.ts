@@ -156,7 +156,7 @@ export function parseBasicAuth(header: string | undefined): { id: string; secret
   }
 }
 
-/** The client id a request claims, before authentication (for rate limiting and lookups). */
+/** The client id a request claims, before authentication (for the lookup; never a rate-limit key). */
 export function claimedClientId(creds: ClientCredentials): string | null {
   return creds.basic?.id ?? creds.form.get('client_id') ?? null;
 }

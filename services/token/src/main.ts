@@ -1,10 +1,17 @@
 import { runService, startMeshRuntime } from '@zenmesh/runtime';
+import { Redis } from 'ioredis';
 import { tokenEnv } from './config.js';
 import { startTokenService } from './token-service.js';
 
 runService('token', tokenEnv, async ({ env, logger, defer }) => {
   const runtime = await startMeshRuntime('token', env, logger);
   defer(() => runtime.close());
+  // Rate limits are shared through Redis across token-service replicas when it is configured; a short command
+  // timeout keeps a slow Redis from holding logins (each replica then falls back to its own budget).
+  const redis = env.REDIS_URL
+    ? new Redis(env.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 })
+    : undefined;
+  if (redis) defer(() => redis.quit().then(() => undefined));
   const token = await startTokenService({
     logger,
     ...runtime.mesh,
@@ -20,6 +27,8 @@ runService('token', tokenEnv, async ({ env, logger, defer }) => {
       accessTokenTtlSec: env.ZENMESH_TOKEN_ACCESS_TTL,
       refreshGraceSec: env.ZENMESH_TOKEN_REFRESH_GRACE,
       trustedProxies: env.ZENMESH_TRUSTED_PROXIES,
+      redis,
+      redisPrefix: `${env.ZENMESH_REDIS_PREFIX ?? 'zenmesh:'}token:`,
     },
   });
   defer(() => token.stop());

@@ -3,12 +3,7 @@ import { type AccessTokenClaims, bearerCredential, isAuthError, SCOPES } from '@
 import type { Logger } from '@zenmesh/telemetry';
 import type { AccessTokens } from './access-tokens.js';
 import type { createAuthorizeEndpoint } from './authorize-endpoint.js';
-import {
-  claimedClientId,
-  type createClientAuthenticator,
-  type OAuthClient,
-  parseBasicAuth,
-} from './clients.js';
+import { type createClientAuthenticator, type OAuthClient, parseBasicAuth } from './clients.js';
 import { ENROLLMENT_PATH } from './enrollment-links.js';
 import { OAuthError } from './errors.js';
 import type { Grants } from './grants.js';
@@ -58,7 +53,8 @@ export interface OAuthDeps {
   authenticateClient: ReturnType<typeof createClientAuthenticator>;
   authorize: ReturnType<typeof createAuthorizeEndpoint>;
   enrollment: ReturnType<typeof createTotpEnrollmentPage>;
-  limiter: RateLimiter;
+  /** `ip`: taken before the request is read; `client`: taken once the client has authenticated. */
+  limiters: { ip: RateLimiter; client: RateLimiter };
   ip: (req: IncomingMessage) => string;
 }
 
@@ -185,10 +181,8 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
     authorization_response_iss_parameter_supported: true,
   };
 
-  /** Every credential endpoint is limited per client id (when one is claimed) or else per client IP. */
-  const limit = async (req: IncomingMessage, form: URLSearchParams, basic: { id: string } | undefined) => {
-    const id = claimedClientId({ basic: basic as { id: string; secret: string } | undefined, form });
-    const decision = await deps.limiter.consume(id === null ? `ip:${deps.ip(req)}` : `client:${id}`);
+  const spend = async (limiter: RateLimiter, key: string): Promise<Record<string, string>> => {
+    const decision = await limiter.consume(key);
     if (!decision.allowed) {
       const e = new OAuthError('rate_limited', 'too many requests', 429);
       Object.assign(e, { headers: decision.headers, retryAfter: decision.retryAfterSec });
@@ -197,11 +191,18 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
     return decision.headers;
   };
 
-  const clientRequest = async (req: IncomingMessage) => {
+  /**
+   * Every credential endpoint is limited twice: per client IP before anything is read (rotating client ids
+   * does not escape it), then per client once it has authenticated (a stranger sending a real client's id
+   * fails authentication and spends only its own IP's budget). The answer carries the client's headers.
+   */
+  const clientRequest = async (req: IncomingMessage, allowPublic: boolean) => {
+    await spend(deps.limiters.ip, `ip:${deps.ip(req)}`);
     const form = await readForm(req);
     const basic = parseBasicAuth(req.headers.authorization);
-    const headers = await limit(req, form, basic);
-    return { form, basic, headers };
+    const client = await deps.authenticateClient({ basic, form }, allowPublic);
+    const headers = await spend(deps.limiters.client, `client:${client.id}`);
+    return { form, client, headers };
   };
 
   return {
@@ -222,17 +223,15 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
           return true;
         case PATHS.token: {
           if (m !== 'POST') break;
-          const { form, basic, headers } = await clientRequest(req);
-          const client = await deps.authenticateClient({ basic, form }, true);
+          const { form, client, headers } = await clientRequest(req, true);
           const answer = await deps.grants.token(client, form, deps.ip(req));
           sendJson(res, 200, answer, headers);
           return true;
         }
         case PATHS.introspect: {
           if (m !== 'POST') break;
-          const { form, basic, headers } = await clientRequest(req);
           // RFC 7662 §2.1: the caller must be authenticated; public clients may not introspect.
-          const client = await deps.authenticateClient({ basic, form }, false);
+          const { form, client, headers } = await clientRequest(req, false);
           const token = form.get('token');
           if (token === null || token === '') throw new OAuthError('invalid_request', 'token is required');
           sendJson(res, 200, await introspectToken(deps, token, { kind: 'client', client }), headers);
@@ -240,8 +239,7 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
         }
         case PATHS.revoke: {
           if (m !== 'POST') break;
-          const { form, basic, headers } = await clientRequest(req);
-          const client = await deps.authenticateClient({ basic, form }, true);
+          const { form, client, headers } = await clientRequest(req, true);
           const token = form.get('token');
           if (token === null || token === '') throw new OAuthError('invalid_request', 'token is required');
           await revoke(token, client.id);

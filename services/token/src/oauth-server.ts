@@ -2,6 +2,7 @@ import { createSecretBox, loadMasterKey } from '@zenmesh/crypto';
 import type { Db } from '@zenmesh/db';
 import { createClientIpResolver } from '@zenmesh/http';
 import type { Logger } from '@zenmesh/telemetry';
+import type { Redis } from 'ioredis';
 import { type AccessTokens, createAccessTokens } from './access-tokens.js';
 import { type AccountAudit, createAccountAudit } from './account-audit.js';
 import { createAuthorizeEndpoint } from './authorize-endpoint.js';
@@ -43,10 +44,19 @@ export interface OAuthConfig {
   refreshGraceSec?: number;
   /** Authorization code lifetime; default 60 s. */
   codeTtlSec?: number;
-  /** Token, introspection and revocation requests per client id (or IP) per window; default 300 per 60 s. */
+  /**
+   * Token, introspection and revocation requests per *authenticated* client per window, spent only once the
+   * client has proved who it is (so a stranger naming a client's id cannot spend it); default 300 per 60 s.
+   */
   rateLimit?: { points: number; durationSec: number };
+  /** The same endpoints per client IP, taken before reading the request or authenticating; default 600 per 60 s. */
+  ipRateLimit?: { points: number; durationSec: number };
   /** Login attempts per client IP per window; default 10 per 60 s. */
   loginRateLimit?: { points: number; durationSec: number };
+  /** Shares every limit above across token-service replicas (REDIS_URL); each replica's own otherwise. */
+  redis?: Redis | undefined;
+  /** Prefix of the limiters' Redis keys; default `zenmesh:token:`. */
+  redisPrefix?: string;
   /** Per-account backoff of failed logins and TOTP codes; default login-backoff.ts DEFAULT_BACKOFF. */
   loginBackoff?: BackoffPolicy;
   /** Lifetime of the one-time TOTP enrollment link an admin's reset issues; default 24 h. */
@@ -138,7 +148,16 @@ export async function createOAuthServer(db: Db, logger: Logger, config: OAuthCon
   const devices = createKnownDevices({ db, now });
   const accountAudit = createAccountAudit({ db, now });
   const links = createEnrollmentLinks({ db, issuer, ttlSec: config.enrollmentLinkTtlSec ?? 86_400, now });
-  const loginLimiter = createRateLimiter(config.loginRateLimit ?? { points: 10, durationSec: 60 });
+  // One rate limiter (@zenmesh/shared-state), shared through Redis when configured; a namespace per budget.
+  const limiter = (name: string, budget: { points: number; durationSec: number }) =>
+    createRateLimiter({
+      ...budget,
+      redis: config.redis,
+      prefix: `${config.redisPrefix ?? 'zenmesh:token:'}${name}:`,
+      onError: (err) =>
+        logger.warn({ err, limiter: name }, 'rate-limit store failed; this replica uses its own'),
+    });
+  const loginLimiter = limiter('login', config.loginRateLimit ?? { points: 10, durationSec: 60 });
   const authorize = createAuthorizeEndpoint({
     issuer,
     getClient: (id) => clients.get(id),
@@ -177,7 +196,10 @@ export async function createOAuthServer(db: Db, logger: Logger, config: OAuthCon
     }),
     authorize,
     enrollment,
-    limiter: createRateLimiter(config.rateLimit ?? { points: 300, durationSec: 60 }),
+    limiters: {
+      ip: limiter('oauth-ip', config.ipRateLimit ?? { points: 600, durationSec: 60 }),
+      client: limiter('oauth-client', config.rateLimit ?? { points: 300, durationSec: 60 }),
+    },
     ip,
   });
   return {

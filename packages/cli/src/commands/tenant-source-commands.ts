@@ -57,7 +57,14 @@ export const registerTenantSourceCommands: RegisterCommands = (program, ctx, act
     .addOption(new Option('--algorithm <alg>', 'generic: HMAC hash').choices(['sha256', 'sha512']))
     .addOption(new Option('--encoding <enc>', 'generic: signature encoding').choices(['hex', 'base64']))
     .option('--prefix <prefix>', 'generic: text before the signature (default "sha256=")')
-    .option('--timestamp-header <name>', 'generic: header with the signed timestamp (signs "<ts>.<body>")')
+    .option(
+      '--timestamp-header <name>',
+      'generic: header with the signed Unix-seconds timestamp; the HMAC covers "<ts>.<body>" (default x-timestamp)',
+    )
+    .option(
+      '--no-timestamp',
+      'generic: the sender signs the body alone (weaker: a captured webhook replays for 24 h as a duplicate only)',
+    )
     .option('--event-type-header <name>', 'generic: header naming the event type (default x-event-type)')
     .option('--delivery-id-header <name>', 'generic: header with the delivery id (default x-delivery-id)')
     .action(
@@ -73,17 +80,21 @@ export const registerTenantSourceCommands: RegisterCommands = (program, ctx, act
           encoding?: string;
           prefix?: string;
           timestampHeader?: string;
+          /** false with --no-timestamp. */
+          timestamp: boolean;
           eventTypeHeader?: string;
           deliveryIdHeader?: string;
         }) => {
           const { out, api } = ctx();
+          if (!o.timestamp && o.timestampHeader !== undefined)
+            throw new CliError('ERR_USAGE', '--no-timestamp and --timestamp-header contradict each other');
           const generic = Object.fromEntries(
             Object.entries({
               header: o.header,
               algorithm: o.algorithm,
               encoding: o.encoding,
               prefix: o.prefix,
-              timestampHeader: o.timestampHeader,
+              timestampHeader: o.timestamp ? o.timestampHeader : '',
               eventTypeHeader: o.eventTypeHeader,
               deliveryIdHeader: o.deliveryIdHeader,
             }).filter(([, v]) => v !== undefined),
@@ -93,6 +104,13 @@ export const registerTenantSourceCommands: RegisterCommands = (program, ctx, act
               'ERR_USAGE',
               'the generic options (--header, --algorithm, …) need --provider generic',
             );
+          if (!o.timestamp && o.provider === 'generic') {
+            out.warn(
+              'this source signs no timestamp (--no-timestamp): a captured webhook can be resent at any time; ' +
+                'within 24 h it is answered as a duplicate, after that it becomes a new event. ' +
+                'Prefer a signed timestamp (the default, header x-timestamp).',
+            );
+          }
           const res = await api().post<{ source: Source; ingestUrl?: string }>(
             `/api/v1/tenants/${enc(o.tenant)}/sources`,
             {
@@ -106,6 +124,14 @@ export const registerTenantSourceCommands: RegisterCommands = (program, ctx, act
           out.result(res, () => {
             out.line(`Created ${res.source.provider} source ${res.source.id}`);
             if (res.ingestUrl) out.line(`Ingest URL: ${res.ingestUrl}`);
+            const g = res.source.generic;
+            if (g !== undefined && g !== null) {
+              out.line(
+                g.timestampHeader
+                  ? `Signature: ${g.header}: ${g.prefix}<${g.encoding} HMAC-${g.algorithm} of "<unix seconds>.<body>">, timestamp in ${g.timestampHeader}`
+                  : `Signature: ${g.header}: ${g.prefix}<${g.encoding} HMAC-${g.algorithm} of the body> (no timestamp)`,
+              );
+            }
           });
           return 0;
         },
@@ -201,4 +227,12 @@ interface Tenant {
 interface Source {
   id: string;
   provider: string;
+  /** Generic sources only (the bff's JSON). */
+  generic?: {
+    header: string;
+    algorithm: string;
+    encoding: string;
+    prefix: string;
+    timestampHeader: string;
+  } | null;
 }

@@ -87,6 +87,7 @@ export function serviceEnv(
     case 'bff':
       return {
         ...common,
+        ...tuning('ZENMESH_BFF_'),
         ZENMESH_HTTP_LISTEN: listen(ctx.ports.bff),
         ZENMESH_BACKEND_ADDR: ctx.grpc.backend,
         ZENMESH_TOKEN_ADDR: ctx.grpc.token,
