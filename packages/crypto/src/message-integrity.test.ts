@@ -91,7 +91,8 @@ describe('request signatures', () => {
       callerId: INGESTER,
       serverId: EGRESS,
     };
-    const text = canonicalRequest({ ...fields, headers: [['authorization', 'Bearer x']], body });
+    const text = canonicalRequest({ ...fields, headers: [['authorization', 'Bearer x']] });
+    // The exact request bytes follow the last line break.
     expect(text.split('\n')).toEqual([
       'zenmesh-rpc-request-v2',
       'v1',
@@ -102,11 +103,11 @@ describe('request signatures', () => {
       EGRESS,
       'authorization',
       'authorization:Bearer x',
-      expect.stringMatching(/^[0-9a-f]{64}$/),
+      '',
     ]);
-    expect(() => canonicalRequest({ ...fields, path: 'a\nb', headers: [], body })).toThrow(TypeError);
-    expect(() => canonicalRequest({ ...fields, headers: [['x-zm-nonce', 'n']], body })).toThrow(TypeError);
-    expect(() => canonicalRequest({ ...fields, headers: [['a', 'x\ny']], body })).toThrow(TypeError);
+    expect(() => canonicalRequest({ ...fields, path: 'a\nb', headers: [] })).toThrow(TypeError);
+    expect(() => canonicalRequest({ ...fields, headers: [['x-zm-nonce', 'n']] })).toThrow(TypeError);
+    expect(() => canonicalRequest({ ...fields, headers: [['a', 'x\ny']] })).toThrow(TypeError);
   });
 
   it('gives each refusal its reason', () => {

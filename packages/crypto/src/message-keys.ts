@@ -197,18 +197,35 @@ export function createMessageKeyring(options: MessageKeyringOptions): MessageKey
   let state = validateKeyring(options.state ?? (secretsDir ? readKeyringFile(secretsDir) : INITIAL_KEYRING));
   // Derived once per (version, pair) and kept as a KeyObject: HKDF and key import stay off the per-message
   // path (createHmac with a cached KeyObject is ~5x cheaper than with a raw key, docs/performance.md).
-  const derived = new Map<string, KeyObject | null>();
+  const derived = new Map<number, Map<string, Map<string, KeyObject | null>>>();
+  let cached = 0;
+  /** The receiver → key map of one (version, sender); nested maps, so no joined string key per message. */
+  const slot = (version: number, sender: string) => {
+    let bySender = derived.get(version);
+    if (!bySender) {
+      bySender = new Map();
+      derived.set(version, bySender);
+    }
+    let byReceiver = bySender.get(sender);
+    if (!byReceiver) {
+      byReceiver = new Map();
+      bySender.set(sender, byReceiver);
+    }
+    return byReceiver;
+  };
   const keyFor = (version: number, pair: KeyPair): KeyObject | undefined => {
-    const id = `${version}|${pair.sender}|${pair.receiver}`;
-    let key = derived.get(id);
+    let key = slot(version, pair.sender).get(pair.receiver);
     if (key === undefined) {
       try {
         key = createSecretKey(derivePairKey(masterKey, cluster, version, pair));
       } catch {
         key = null; // an ID outside the cluster: never a key
       }
-      if (derived.size >= MAX_DERIVED) derived.clear();
-      derived.set(id, key);
+      if (++cached > MAX_DERIVED) {
+        derived.clear();
+        cached = 1;
+      }
+      slot(version, pair.sender).set(pair.receiver, key);
     }
     return key ?? undefined;
   };

@@ -10,6 +10,7 @@ import { Code } from './errors.js';
 import { INTEGRITY_METADATA, type SignedCall, signResponse } from './message-integrity.js';
 import { MESH_POLICY, type PolicyTable } from './policy.js';
 import { type AnyServerCall, createCallRunner, type OutcomeTrailer, serviceError } from './server-calls.js';
+import { sessionPeerCertificate } from './session-peer.js';
 import type { CallContext, MeshTransport, ServiceImpl } from './types.js';
 
 export interface MeshServerOptions extends MeshTransport {
@@ -84,7 +85,7 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
   const admit = async (call: AnyServerCall, path: string) => {
     const verdict = await admission.admit({
       method: path,
-      peer: call.getAuthContext()?.sslPeerCertificate,
+      peer: sessionPeerCertificate(call),
       metadata: (name) => {
         const value = call.metadata.get(name)[0];
         return value === undefined ? undefined : String(value);
