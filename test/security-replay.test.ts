@@ -74,7 +74,12 @@ const target = (address: string, who: TlsIdentity = ingester): ProbeTarget => ({
 /** A legitimate request exactly as a mesh client signs it: the bytes, and the metadata that goes with them. */
 const capture = (eventId = `evt_${'a'.repeat(26)}`) => {
   const { path, body } = encodeRequest(EgressService, 'dispatch', { eventId });
-  const sig = (integrities[0] as MessageIntegrity).signer.signRequest({ path, callerId: ingester.id, body });
+  const sig = (integrities[0] as MessageIntegrity).signer.signRequest({
+    path,
+    callerId: ingester.id,
+    serverId: `spiffe://${TD}/ns/zenmesh/sa/egress`,
+    body,
+  });
   return { path, body, metadata: signatureMetadata(sig), sig };
 };
 

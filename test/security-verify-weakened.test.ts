@@ -45,6 +45,8 @@ describe('zenmesh verify on a weakened mesh', () => {
       'ingester → egress: bad_hmac',
       'ingester → egress: stale_timestamp',
       'ingester → egress: replayed_nonce',
+      'ingester → egress: tampered_metadata',
+      'ingester → egress: other_service_key',
     ]);
     // The evidence: each attack was served.
     for (const f of report.failures) expect(f.observed).toBe('OK (served)');
@@ -53,7 +55,7 @@ describe('zenmesh verify on a weakened mesh', () => {
   it('names the failing cells in the human output too', async () => {
     const r = await mesh.cliRaw('verify');
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain('4 of 48 cells FAIL:');
+    expect(r.stdout).toContain('6 of 60 cells FAIL:');
     expect(r.stdout).toMatch(
       /ingester → egress no_hmac: expected UNAUTHENTICATED missing_signature, observed OK/,
     );

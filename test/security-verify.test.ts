@@ -58,6 +58,10 @@ const REFUSALS: Record<string, RegExp> = {
   bad_hmac: /^UNAUTHENTICATED bad_signature$/,
   stale_timestamp: /^UNAUTHENTICATED stale_timestamp$/,
   replayed_nonce: /^UNAUTHENTICATED replayed_nonce$/,
+  // Issue 12 defect 9: a covered metadata value changed in flight, and the refusal carries the server's signature.
+  tampered_metadata: /^UNAUTHENTICATED bad_signature, refusal signed$/,
+  // Issue 12 defect 10: our certificate, a message signed with another service's pair key.
+  other_service_key: /^UNAUTHENTICATED bad_signature$/,
 };
 
 const verify = async () => {
@@ -84,7 +88,7 @@ describe('zenmesh verify on a healthy mesh', () => {
         }
         expect(c.pass).toBe(true);
       }
-      expect(f.cells).toHaveLength(8);
+      expect(f.cells).toHaveLength(10);
     }
   });
 
@@ -116,9 +120,9 @@ describe('zenmesh verify on a healthy mesh', () => {
     const r = await mesh.cliRaw('verify');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
-      /FLOW\s+RPC\s+NO CERT\s+FOREIGN TD\s+WRONG ID\s+NO HMAC\s+BAD HMAC\s+STALE TS\s+REPLAY\s+LEGIT/,
+      /FLOW\s+RPC\s+NO CERT\s+FOREIGN TD\s+WRONG ID\s+NO HMAC\s+BAD HMAC\s+STALE TS\s+REPLAY\s+TAMPERED MD\s+OTHER KEY\s+LEGIT/,
     );
-    expect(r.stdout).toContain('All 48 cells hold.');
+    expect(r.stdout).toContain('All 60 cells hold.');
     expect(r.stdout).toMatch(
       /Peer certificate edge \(ingester → egress\):\n {2}ok {3}expired_svid_open_connection/,
     );
@@ -221,7 +225,14 @@ describe('zenmesh keys rotate', () => {
       },
       path,
       body,
-      signatureMetadata(v1.signer.signRequest({ path, callerId: bffId, body })),
+      signatureMetadata(
+        v1.signer.signRequest({
+          path,
+          callerId: bffId,
+          serverId: spiffeIdFor('backend', { trustDomain: 'zenmesh.local', namespace: 'zenmesh' }),
+          body,
+        }),
+      ),
     );
     expect({ code: old.code, details: old.details }).toEqual({
       code: Code.UNAUTHENTICATED,

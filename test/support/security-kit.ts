@@ -17,12 +17,15 @@ import {
 } from '@zenmesh/pki';
 import { EgressService } from '@zenmesh/proto';
 import {
+  type CallContext,
+  Code,
   createMeshChannel,
   createMeshServer,
   type MeshServer,
   type MeshServerOptions,
   type MessageIntegrity,
   type PolicyTable,
+  RpcError,
   type TlsIdentity,
 } from '@zenmesh/rpc';
 import { Redis } from 'ioredis';
@@ -78,13 +81,23 @@ export const redisNonces = (url: string, prefix: string) =>
   createRedisNonceStore({ url, prefix, onError: () => {} });
 export const memoryNonces = () => createMemoryNonceStore();
 
-/** An EgressService instance whose handler counts the calls that reach it. */
+/**
+ * An EgressService instance whose handler counts the calls that reach it, remembers the `authorization` and
+ * `x-probe` metadata it could read, and answers event id `evt_dup…` with ALREADY_EXISTS `duplicate_event`
+ * (an error a caller acts on: it would drop the event as delivered).
+ */
 export async function startEgress(options: {
   identity: TlsIdentity;
   integrity: MessageIntegrity | false;
   policy?: PolicyTable;
-}): Promise<{ server: MeshServer; address: string; handled: () => number }> {
+}): Promise<{
+  server: MeshServer;
+  address: string;
+  handled: () => number;
+  lastHeaders: () => Record<string, string | undefined>;
+}> {
   let handled = 0;
+  let lastHeaders: Record<string, string | undefined> = {};
   const server = createMeshServer({
     service: 'egress',
     identity: options.identity,
@@ -95,13 +108,15 @@ export async function startEgress(options: {
     ...(options.policy ? { policy: options.policy } : {}),
   });
   server.register(EgressService, {
-    async dispatch(req) {
+    async dispatch(req, ctx: CallContext) {
       handled++;
+      lastHeaders = { authorization: ctx.header('authorization'), 'x-probe': ctx.header('x-probe') };
+      if (req.eventId.startsWith('evt_dup')) throw new RpcError(Code.ALREADY_EXISTS, 'duplicate_event');
       return { accepted: req.eventId.startsWith('evt_') };
     },
   });
   const { address } = await server.listen('127.0.0.1:0');
-  return { server, address, handled: () => handled };
+  return { server, address, handled: () => handled, lastHeaders: () => lastHeaders };
 }
 
 export const egressChannel = (address: string, identity: TlsIdentity, integrity: MessageIntegrity | false) =>

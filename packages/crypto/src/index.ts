@@ -1,12 +1,18 @@
 export type { CryptoErrorCode } from './errors.js';
 export { CryptoError } from './errors.js';
 export { loadMasterKey, MASTER_KEY_BYTES, MASTER_KEY_FILE, parseMasterKey } from './master-key.js';
-export type { KeyringState, KeyVersion, MessageKeyring, MessageKeyringOptions } from './message-keys.js';
+export type {
+  KeyPair,
+  KeyringState,
+  KeyVersion,
+  MessageKeyring,
+  MessageKeyringOptions,
+} from './message-keys.js';
 export {
   activateKeyVersion,
   addKeyVersion,
   createMessageKeyring,
-  deriveMessageKey,
+  derivePairKey,
   INITIAL_KEYRING,
   KEYRING_FILE,
   keyIdFor,
@@ -21,12 +27,15 @@ export type {
   RequestRefusal,
   RequestSignature,
   RequestVerdict,
+  ResponseInput,
+  ResponseOutcome,
 } from './message-signer.js';
 export {
   canonicalRequest,
   canonicalResponse,
   createMessageSigner,
   DEFAULT_WINDOW_SECONDS,
+  isCoverableHeader,
 } from './message-signer.js';
 export type { NonceStore, RedisNonceStoreOptions } from './nonce-store.js';
 export { createMemoryNonceStore, createNonceStore, createRedisNonceStore } from './nonce-store.js';

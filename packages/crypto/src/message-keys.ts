@@ -1,4 +1,4 @@
-import { hkdfSync } from 'node:crypto';
+import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CryptoError } from './errors.js';
@@ -22,19 +22,41 @@ export interface KeyringState {
 export const INITIAL_KEYRING: KeyringState = { active: 1, keys: [{ version: 1 }] };
 
 const CLUSTER = /^[a-z0-9._-]{1,255}$/;
+// A SPIFFE ID of the mesh (SPIFFE-ID §2): no `|`, no line break, so the HKDF info below is unambiguous.
+const WORKLOAD_ID = /^spiffe:\/\/([a-z0-9._-]{1,255})(\/[A-Za-z0-9._-]+)+$/;
+
+/** Who signs and who verifies one direction of traffic: the key of a message is the key of its pair. */
+export interface KeyPair {
+  /** SPIFFE ID of the workload that signs (a request's caller; a response's server). */
+  sender: string;
+  /** SPIFFE ID of the workload that verifies. */
+  receiver: string;
+}
 
 /**
- * The HMAC key of one cluster (trust domain) and key version: HKDF-SHA256 of the 32-byte master key with
- * `info` = `zenmesh/message-hmac/<cluster>/v<version>` (RFC 5869 §3.2: distinct info, independent keys).
- * No salt: the master key is already uniformly random (RFC 5869 §3.1).
+ * The HMAC key of one direction between two workloads, for one cluster (trust domain) and key version:
+ * HKDF-SHA256 of the 32-byte master key with `info` =
+ * `zenmesh/message-hmac/<cluster>/v<version>|<sender SPIFFE ID>|<receiver SPIFFE ID>` (RFC 5869 §3.2:
+ * distinct info, independent keys). A key proves who signed *to whom*: a workload holding only the keys of
+ * its own pairs cannot sign as another service (docs/decisions/0004-per-pair-hmac-keys.md). Both IDs must be
+ * in `cluster`. No salt: the master key is already uniformly random (RFC 5869 §3.1).
  */
-export function deriveMessageKey(masterKey: Uint8Array, cluster: string, version: number): Buffer {
-  if (masterKey.length !== 32) throw new TypeError('deriveMessageKey: master key must be 32 bytes');
-  if (!CLUSTER.test(cluster)) throw new TypeError('deriveMessageKey: cluster must be a trust domain name');
-  if (!Number.isSafeInteger(version) || version < 1) throw new TypeError('deriveMessageKey: bad version');
-  return Buffer.from(
-    hkdfSync('sha256', masterKey, Buffer.alloc(0), `zenmesh/message-hmac/${cluster}/v${version}`, 32),
-  );
+export function derivePairKey(
+  masterKey: Uint8Array,
+  cluster: string,
+  version: number,
+  pair: KeyPair,
+): Buffer {
+  if (masterKey.length !== 32) throw new TypeError('derivePairKey: master key must be 32 bytes');
+  if (!CLUSTER.test(cluster)) throw new TypeError('derivePairKey: cluster must be a trust domain name');
+  if (!Number.isSafeInteger(version) || version < 1) throw new TypeError('derivePairKey: bad version');
+  for (const id of [pair.sender, pair.receiver]) {
+    if (WORKLOAD_ID.exec(id)?.[1] !== cluster) {
+      throw new TypeError(`derivePairKey: ${JSON.stringify(id)} is not a SPIFFE ID of ${cluster}`);
+    }
+  }
+  const info = `zenmesh/message-hmac/${cluster}/v${version}|${pair.sender}|${pair.receiver}`;
+  return Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), info, 32));
 }
 
 /** Key ids on the wire are `v<version>`. */
@@ -134,10 +156,13 @@ export function activateKeyVersion(
 }
 
 export interface MessageKeyring {
-  /** The key new messages are signed with. */
-  signingKey(): { keyId: string; key: Buffer };
-  /** The key for a key id if that version verifies at `now`; undefined for unknown or retired ids. */
-  verificationKey(keyId: string, now?: number): Buffer | undefined;
+  /** The key new messages from `pair.sender` to `pair.receiver` are signed with (the active version). */
+  signingKey(pair: KeyPair): { keyId: string; key: KeyObject };
+  /**
+   * The key of `pair` for a key id if that version verifies at `now`; undefined for unknown or retired ids
+   * and for IDs outside the cluster.
+   */
+  verificationKey(keyId: string, pair: KeyPair, now?: number): KeyObject | undefined;
   /** The keyring as last read. */
   state(): KeyringState;
 }
@@ -166,16 +191,43 @@ export function createMessageKeyring(options: MessageKeyringOptions): MessageKey
   const { masterKey, cluster, secretsDir } = options;
   const clock = options.clock ?? Date.now;
   const reloadMs = options.reloadMs ?? 1000;
-  deriveMessageKey(masterKey, cluster, 1); // validates the inputs once, at start
+  if (masterKey.length !== 32) throw new TypeError('createMessageKeyring: master key must be 32 bytes');
+  if (!CLUSTER.test(cluster))
+    throw new TypeError('createMessageKeyring: cluster must be a trust domain name');
   let state = validateKeyring(options.state ?? (secretsDir ? readKeyringFile(secretsDir) : INITIAL_KEYRING));
-  const derived = new Map<number, Buffer>();
-  const keyFor = (version: number) => {
-    let key = derived.get(version);
-    if (!key) {
-      key = deriveMessageKey(masterKey, cluster, version);
-      derived.set(version, key);
+  // Derived once per (version, pair) and kept as a KeyObject: HKDF and key import stay off the per-message
+  // path (createHmac with a cached KeyObject is ~5x cheaper than with a raw key, docs/performance.md).
+  const derived = new Map<number, Map<string, Map<string, KeyObject | null>>>();
+  let cached = 0;
+  /** The receiver → key map of one (version, sender); nested maps, so no joined string key per message. */
+  const slot = (version: number, sender: string) => {
+    let bySender = derived.get(version);
+    if (!bySender) {
+      bySender = new Map();
+      derived.set(version, bySender);
     }
-    return key;
+    let byReceiver = bySender.get(sender);
+    if (!byReceiver) {
+      byReceiver = new Map();
+      bySender.set(sender, byReceiver);
+    }
+    return byReceiver;
+  };
+  const keyFor = (version: number, pair: KeyPair): KeyObject | undefined => {
+    let key = slot(version, pair.sender).get(pair.receiver);
+    if (key === undefined) {
+      try {
+        key = createSecretKey(derivePairKey(masterKey, cluster, version, pair));
+      } catch {
+        key = null; // an ID outside the cluster: never a key
+      }
+      if (++cached > MAX_DERIVED) {
+        derived.clear();
+        cached = 1;
+      }
+      slot(version, pair.sender).set(pair.receiver, key);
+    }
+    return key ?? undefined;
   };
   let lastCheck = clock();
   let fingerprint = secretsDir ? statFingerprint(join(secretsDir, KEYRING_FILE)) : '';
@@ -203,16 +255,19 @@ export function createMessageKeyring(options: MessageKeyringOptions): MessageKey
   };
 
   return {
-    signingKey() {
+    signingKey(pair) {
       refresh();
-      return { keyId: keyIdFor(state.active), key: keyFor(state.active) };
+      const key = keyFor(state.active, pair);
+      if (!key)
+        throw new TypeError(`signingKey: ${pair.sender} -> ${pair.receiver} is not a pair of ${cluster}`);
+      return { keyId: keyIdFor(state.active), key };
     },
-    verificationKey(keyId, now = clock()) {
+    verificationKey(keyId, pair, now = clock()) {
       refresh();
       const version = parseKeyId(keyId);
       if (version === undefined) return undefined;
       const entry = state.keys.find((k) => k.version === version);
-      return entry && isLive(entry, now) ? keyFor(version) : undefined;
+      return entry && isLive(entry, now) ? keyFor(version, pair) : undefined;
     },
     state: () => {
       refresh();
@@ -220,6 +275,9 @@ export function createMessageKeyring(options: MessageKeyringOptions): MessageKey
     },
   };
 }
+
+/** Pairs × versions in the cache at most; a mesh has a few dozen, so this only bounds a hostile flood. */
+const MAX_DERIVED = 4096;
 
 function statFingerprint(path: string): string {
   try {

@@ -88,8 +88,17 @@ async function certFor(name: string, foreign = false): Promise<PeerCertificate> 
 }
 
 const idOf = (service: string) => spiffeIdFor(service, { trustDomain: TD, namespace: NS });
-const signed = (s: MessageSigner, flow: Flow, callerId = idOf(flow.client), bytes = body) =>
-  signatureMetadata(s.signRequest({ path: flow.method, callerId, body: bytes }));
+const signed = (
+  s: MessageSigner,
+  flow: Flow,
+  callerId = idOf(flow.client),
+  headers: Record<string, string> = {},
+) => ({
+  ...signatureMetadata(
+    s.signRequest({ path: flow.method, callerId, serverId: idOf(flow.server), body, headers }),
+  ),
+  ...headers,
+});
 
 const CELLS: Cell[] = [
   {
@@ -150,8 +159,22 @@ const CELLS: Cell[] = [
     expected: { status: 'UNAUTHENTICATED', reason: 'bad_signature' },
   },
   {
-    // A request signed in another workload's name: the HMAC binds the caller the certificate proved.
-    probe: 'signed_for_another_caller',
+    // Issue 12 defect 9: the forwarded user token is covered; a value changed on the way is a forgery.
+    probe: 'tampered_metadata',
+    request: async (f) => ({
+      cert: await certFor(f.client),
+      metadata: {
+        ...signed(signer, f, idOf(f.client), { authorization: 'Bearer alice' }),
+        authorization: 'Bearer mallory',
+      },
+      body,
+    }),
+    expected: { status: 'UNAUTHENTICATED', reason: 'bad_signature' },
+  },
+  {
+    // Issue 12 defect 10: signed with another service's pair key (backend → server), presented with the
+    // client's certificate: the server derives the key of the pair the handshake proved, which differs.
+    probe: 'other_service_key',
     request: async (f) => ({
       cert: await certFor(f.client),
       metadata: signed(signer, f, idOf('backend')),
@@ -182,9 +205,20 @@ const reader =
 
 const integrity: MessageIntegrity = { signer, nonces: createMemoryNonceStore() };
 const admissionFor = (options: Partial<Parameters<typeof createAdmission>[0]> = {}) =>
-  createAdmission({ trustDomain: TD, namespace: NS, policy: MESH_POLICY, integrity, ...options });
+  createAdmission({
+    trustDomain: TD,
+    namespace: NS,
+    policy: MESH_POLICY,
+    integrity,
+    selfId: () => idOf('egress'),
+    ...options,
+  });
 
-async function run(flow: Flow, probe: Probe, admission = admissionFor()): Promise<AdmissionVerdict> {
+async function run(
+  flow: Flow,
+  probe: Probe,
+  admission = admissionFor({ selfId: () => idOf(flow.server) }),
+): Promise<AdmissionVerdict> {
   let verdict: AdmissionVerdict | undefined;
   for (let i = 0; i < (probe.times ?? 1); i++) {
     verdict = await admission.admit({
@@ -304,6 +338,41 @@ describe('admit() beyond the matrix', () => {
       reason: 'spiffe_id_not_allowed',
       caller: { spiffeId: `spiffe://${TD}`, service: undefined },
     });
+  });
+
+  it('admits covered metadata and names it: a handler reads those keys and no others', async () => {
+    const verdict = await run(flow, {
+      cert: await certFor(flow.client),
+      metadata: signed(signer, flow, idOf(flow.client), {
+        authorization: 'Bearer alice',
+        'x-actor': 'usr_1',
+      }),
+      body,
+    });
+    expect(verdict).toMatchObject({ ok: true, headers: ['authorization', 'x-actor'] });
+  });
+
+  it('hands a refusal what it needs to be signed for the caller: key id, nonce and both SPIFFE IDs', async () => {
+    const metadata = signed(signer, flow, idOf(flow.client), { authorization: 'Bearer alice' });
+    const verdict = await run(flow, {
+      cert: await certFor(flow.client),
+      metadata: { ...metadata, authorization: 'Bearer mallory' },
+      body,
+    });
+    expect(verdict).toMatchObject({
+      ok: false,
+      reason: 'bad_signature',
+      replyTo: {
+        keyId: 'v1',
+        nonce: metadata[INTEGRITY_METADATA.nonce],
+        callerId: idOf(flow.client),
+        serverId: idOf('egress'),
+      },
+    });
+    // No caller identity: nothing to bind a signature to.
+    const anonymous = await run(flow, { cert: undefined, metadata, body });
+    expect(anonymous).toMatchObject({ ok: false, reason: 'no_peer_identity' });
+    expect((anonymous as { replyTo?: unknown }).replyTo).toBeUndefined();
   });
 
   it('refuses a certificate that does not decode as no_peer_identity', async () => {

@@ -1,5 +1,12 @@
 import type { PeerCertificate } from 'node:tls';
-import { admitMessage, isExempt, type MessageIntegrity } from './message-integrity.js';
+import {
+  admitMessage,
+  INTEGRITY_METADATA,
+  isExempt,
+  type MessageIntegrity,
+  type MetadataValues,
+  type SignedCall,
+} from './message-integrity.js';
 import { type PeerCheck, peerFromCertificate } from './peer.js';
 import { authorize, type Peer, type PolicyTable } from './policy.js';
 
@@ -13,6 +20,8 @@ export interface AdmissionRequest {
   /** The client certificate of the TLS session; undefined when the caller presented none. */
   peer: PeerCertificate | undefined;
   metadata: MetadataReader;
+  /** Every value of one request metadata key; defaults to `metadata` as a one-value list. */
+  metadataValues?: MetadataValues;
   /** The exact request bytes received (the HMAC covers these). */
   body: Uint8Array;
 }
@@ -24,8 +33,13 @@ export type AdmissionVerdict =
   | {
       ok: true;
       caller: Peer;
-      /** Key version and nonce the request was signed with, for the response signature; undefined: unsigned. */
-      signed: { keyId: string; nonce: string } | undefined;
+      /** The signed request, for the response signature; undefined: unsigned (exempt, or integrity off). */
+      signed: SignedCall | undefined;
+      /**
+       * The request metadata names the signature covered: a handler reads these and no others. Undefined
+       * when every key is readable (integrity off or an exempt method).
+       */
+      headers: readonly string[] | undefined;
     }
   | {
       ok: false;
@@ -36,6 +50,11 @@ export type AdmissionVerdict =
       /** Log-only detail. */
       detail?: string | undefined;
       cause?: unknown;
+      /**
+       * The call as it claims to be signed, so the refusal itself can be signed for the caller (with the
+       * server→caller key); undefined when there is no caller identity or no key id and nonce to bind to.
+       */
+      replyTo?: SignedCall | undefined;
     };
 
 export interface AdmissionOptions {
@@ -44,6 +63,8 @@ export interface AdmissionOptions {
   policy: PolicyTable;
   verifyPeer?: PeerCheck | undefined;
   integrity: MessageIntegrity | false;
+  /** Our own SPIFFE ID (from the current certificate): the receiver of every request, for its pair key. */
+  selfId: () => string;
 }
 
 export interface Admission {
@@ -61,7 +82,7 @@ const refused = (
   status: RefusalStatus,
   reason: string,
   caller: Peer | undefined,
-  extra: { detail?: string | undefined; cause?: unknown } = {},
+  extra: { detail?: string | undefined; cause?: unknown; replyTo?: SignedCall | undefined } = {},
 ): AdmissionVerdict => ({ ok: false, status, reason, caller, ...extra });
 
 /** The pure admission core of every mesh server: `server.ts` only adapts grpc-js calls to it. */
@@ -70,33 +91,47 @@ export function createAdmission(options: AdmissionOptions): Admission {
   const own = { trustDomain: options.trustDomain, namespace: options.namespace };
   const integrity = options.integrity === false ? undefined : options.integrity;
   return {
-    async admit({ method, peer: cert, metadata, body }) {
+    async admit({ method, peer: cert, metadata, metadataValues, body }) {
       const caller = peerFromCertificate(cert);
+      const signing = integrity !== undefined && !isExempt(integrity, method);
+      // A refusal is signed like an answer whenever there is a caller and a key id and nonce to bind it to.
+      const replyTo = (): SignedCall | undefined => {
+        const keyId = metadata(INTEGRITY_METADATA.keyId);
+        const nonce = metadata(INTEGRITY_METADATA.nonce);
+        return signing && caller && keyId && nonce
+          ? { keyId, nonce, callerId: caller.spiffeId, serverId: options.selfId() }
+          : undefined;
+      };
       if (verifyPeer) {
         const verdict = verifyPeer(cert);
         if (!verdict.ok)
-          return refused('UNAUTHENTICATED', verdict.reason, caller, { detail: verdict.detail });
+          return refused('UNAUTHENTICATED', verdict.reason, caller, {
+            detail: verdict.detail,
+            replyTo: replyTo(),
+          });
       }
       if (!caller) return refused('UNAUTHENTICATED', 'no_peer_identity', undefined);
       const decision = authorize(policy, method.slice(1), caller, own);
-      if (!decision.allowed) return refused('PERMISSION_DENIED', decision.reason, caller);
-      if (!integrity || isExempt(integrity, method)) return { ok: true, caller, signed: undefined };
+      if (!decision.allowed)
+        return refused('PERMISSION_DENIED', decision.reason, caller, { replyTo: replyTo() });
+      if (!integrity || !signing) return { ok: true, caller, signed: undefined, headers: undefined };
       const verdict = await admitMessage(integrity, {
         path: method,
         callerId: caller.spiffeId,
+        serverId: options.selfId(),
         body,
         read: metadata,
+        readAll:
+          metadataValues ??
+          ((name) => {
+            const v = metadata(name);
+            return v === undefined ? [] : [v];
+          }),
       });
-      if (verdict.ok) {
-        const signed =
-          verdict.keyId === undefined || verdict.nonce === undefined
-            ? undefined
-            : { keyId: verdict.keyId, nonce: verdict.nonce };
-        return { ok: true, caller, signed };
-      }
+      if (verdict.ok) return { ok: true, caller, signed: verdict.signed, headers: verdict.headers };
       return verdict.reason === 'replay_store_unavailable'
-        ? refused('UNAVAILABLE', verdict.reason, caller, { cause: verdict.cause })
-        : refused('UNAUTHENTICATED', verdict.reason, caller);
+        ? refused('UNAVAILABLE', verdict.reason, caller, { cause: verdict.cause, replyTo: replyTo() })
+        : refused('UNAUTHENTICATED', verdict.reason, caller, { replyTo: replyTo() });
     },
   };
 }

@@ -3,10 +3,10 @@ import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2
 import * as grpc from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { parseSpiffeId, spiffeIdFor, spiffeIdFromCertificate } from '@zenmesh/pki';
-import { createCallSigner, type SignedRequest } from './call-signer.js';
+import { createCallSigner } from './call-signer.js';
 import { toIdentityProvider } from './certificate-provider.js';
 import { Code, RpcError } from './errors.js';
-import { INTEGRITY_METADATA } from './message-integrity.js';
+import { INTEGRITY_METADATA, type SignedCall } from './message-integrity.js';
 import { createServerIdentityCheck } from './server-identity-check.js';
 import { metadataSetter } from './trace-context.js';
 import type { CallOptions, MeshTransport, ServiceClient } from './types.js';
@@ -76,13 +76,16 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
       attributes: { 'rpc.system': 'grpc', 'rpc.method': path, 'zenmesh.peer': expectedServerId },
     });
     const metadata = new grpc.Metadata();
-    for (const [key, value] of Object.entries(callOptions?.metadata ?? {})) metadata.set(key, value);
+    const extra = callOptions?.metadata ?? {};
+    for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
+    // Trace context is observability only (a span's parent, never a decision), so it is not covered.
     propagation.inject(trace.setSpan(context.active(), span), metadata, metadataSetter);
     // Serialised exactly once: these bytes are what goes on the wire, and what the HMAC covers.
     const bytes = Buffer.from(
       toBinary(method.input, create(method.input, request as Record<string, unknown>)),
     );
-    const signing = signer.sign(path, callerId, bytes);
+    // Every metadata entry the caller adds (a forwarded `authorization`, …) is covered by the signature.
+    const signing = signer.sign(path, callerId, expectedServerId, bytes, extra);
     if (signing) for (const [key, value] of Object.entries(signing.metadata)) metadata.set(key, value);
     const signature = signing?.signed;
     const deadline = Date.now() + (callOptions?.timeoutMs ?? defaultTimeout);
@@ -92,7 +95,7 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
   /** A unary response is parsed only once its signature over the exact received bytes is verified. */
   const checkResponse = (
     path: string,
-    signature: SignedRequest | undefined,
+    signature: SignedCall | undefined,
     reply: Buffer,
     trailers: grpc.Metadata | undefined,
   ): RpcError | undefined => {
@@ -106,11 +109,31 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
     return refusal === undefined ? undefined : new RpcError(Code.UNAUTHENTICATED, refusal);
   };
 
-  const toRpcError = (err: grpc.ServiceError): RpcError =>
-    new RpcError(err.code, err.details || Code[err.code] || 'error', { cause: err });
+  /**
+   * A server's error status, believed only when its signature verifies (over code and reason, bound to the
+   * request): a status forged or altered on the way (a fake ALREADY_EXISTS would make a caller drop work)
+   * becomes UNAUTHENTICATED `unsigned_error_reply` / `bad_error_signature`, the original kept as `cause`.
+   */
+  const toRpcError = (path: string, signature: SignedCall | undefined, err: grpc.ServiceError): RpcError => {
+    const given = err.metadata?.get(INTEGRITY_METADATA.responseSignature)[0];
+    const refusal = signer.checkStatus(
+      path,
+      signature,
+      { code: err.code, reason: err.details },
+      given === undefined ? undefined : String(given),
+    );
+    if (refusal) return new RpcError(Code.UNAUTHENTICATED, refusal, { cause: err });
+    return new RpcError(err.code, err.details || Code[err.code] || 'error', { cause: err });
+  };
 
   const unary = (method: DescMethod, path: string) => (request: object, callOptions?: CallOptions) => {
-    const { span, metadata, bytes, deadline, signature } = prepare(method, path, request, callOptions);
+    let prepared: ReturnType<typeof prepare>;
+    try {
+      prepared = prepare(method, path, request, callOptions);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const { span, metadata, bytes, deadline, signature } = prepared;
     return new Promise((resolve, reject) => {
       let outcome: { err: grpc.ServiceError | null; reply: Buffer | undefined } | undefined;
       const finish = (trailers: grpc.Metadata | undefined) => {
@@ -122,7 +145,7 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
           span.setStatus({ code: SpanStatusCode.ERROR, message: err.details });
           span.setAttribute('rpc.grpc.status_code', err.code);
           span.end();
-          return reject(toRpcError(err));
+          return reject(toRpcError(path, signature, err));
         }
         const body = reply ?? Buffer.alloc(0);
         const refused = checkResponse(path, signature, body, trailers);
@@ -159,7 +182,7 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
 
   const serverStream = (method: DescMethod, path: string) =>
     async function* (request: object, callOptions?: CallOptions) {
-      const { span, metadata, bytes } = prepare(method, path, request, callOptions);
+      const { span, metadata, bytes, signature } = prepare(method, path, request, callOptions);
       // Streams are long-lived: the deadline applies only when asked for explicitly.
       const callOpts: grpc.CallOptions = callOptions?.timeoutMs
         ? { deadline: Date.now() + callOptions.timeoutMs }
@@ -180,7 +203,9 @@ export function createMeshChannel(options: MeshChannelOptions): MeshChannel {
       } catch (err) {
         span.setStatus({ code: SpanStatusCode.ERROR });
         span.end();
-        throw (err as grpc.ServiceError).code !== undefined ? toRpcError(err as grpc.ServiceError) : err;
+        throw (err as grpc.ServiceError).code !== undefined
+          ? toRpcError(path, signature, err as grpc.ServiceError)
+          : err;
       } finally {
         callOptions?.signal?.removeEventListener('abort', onAbort);
         call.cancel();

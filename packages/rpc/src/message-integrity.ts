@@ -8,6 +8,7 @@ import {
   type NonceStore,
   type RequestRefusal,
   type RequestSignature,
+  type ResponseOutcome,
 } from '@zenmesh/crypto';
 import type { Logger } from '@zenmesh/telemetry';
 
@@ -17,7 +18,9 @@ export const INTEGRITY_METADATA = {
   timestamp: 'x-zm-timestamp',
   nonce: 'x-zm-nonce',
   signature: 'x-zm-signature',
-  /** Trailing metadata of a successful unary response. */
+  /** The request metadata names the signature covers (sorted, comma-separated); absent when none. */
+  headers: 'x-zm-signed-headers',
+  /** Trailing metadata of a unary response or of an error status: HMAC over the outcome. */
   responseSignature: 'x-zm-response-signature',
 } as const;
 
@@ -54,57 +57,93 @@ export const signatureMetadata = (sig: RequestSignature): Record<string, string>
   [INTEGRITY_METADATA.timestamp]: sig.timestamp,
   [INTEGRITY_METADATA.nonce]: sig.nonce,
   [INTEGRITY_METADATA.signature]: sig.signature,
+  ...(sig.headers === '' ? {} : { [INTEGRITY_METADATA.headers]: sig.headers }),
 });
+
+/**
+ * One signed call as both ends know it: the key version and nonce of the request, and the SPIFFE IDs of
+ * its caller and server (each side's handshake proved the other's). Responses and error statuses are signed
+ * with the reverse pair key, bound to these.
+ */
+export interface SignedCall {
+  keyId: string;
+  nonce: string;
+  callerId: string;
+  serverId: string;
+}
 
 /** Nonces live twice the window: a request stamped up to `window` in the future stays replayable that long. */
 export const nonceTtlMs = (signer: MessageSigner) => 2 * signer.windowSeconds * 1000;
 
 export type AdmitVerdict =
-  | { ok: true; keyId: string | undefined; nonce: string | undefined }
+  | {
+      ok: true;
+      signed: SignedCall | undefined;
+      /** The request metadata names the signature covered: the only ones a handler may read. */
+      headers: readonly string[] | undefined;
+    }
   | { ok: false; reason: IntegrityRefusal; cause?: unknown };
 
+/** All values of one request metadata key (a key sent twice has two). */
+export type MetadataValues = (name: string) => readonly string[];
+
 /**
- * The server side, after the policy check: timestamp window → HMAC over the received bytes → nonce claimed.
- * `read(name)` returns one request metadata value.
+ * The server side, after the policy check: timestamp window → HMAC over the received bytes and covered
+ * metadata → nonce claimed. `read(name)` returns one request metadata value, `readAll` every value.
  */
 export async function admitMessage(
   integrity: MessageIntegrity,
-  input: { path: string; callerId: string; body: Uint8Array; read: (name: string) => string | undefined },
+  input: {
+    path: string;
+    callerId: string;
+    serverId: string;
+    body: Uint8Array;
+    read: (name: string) => string | undefined;
+    readAll: MetadataValues;
+  },
 ): Promise<AdmitVerdict> {
   const signature = {
     keyId: input.read(INTEGRITY_METADATA.keyId),
     timestamp: input.read(INTEGRITY_METADATA.timestamp),
     nonce: input.read(INTEGRITY_METADATA.nonce),
     signature: input.read(INTEGRITY_METADATA.signature),
+    headers: input.read(INTEGRITY_METADATA.headers),
   };
+  const { path, callerId, serverId } = input;
   if (integrity.insecureSkipVerify) {
-    return { ok: true, keyId: signature.keyId, nonce: signature.nonce };
+    const { keyId, nonce } = signature;
+    const signed = keyId && nonce ? { keyId, nonce, callerId, serverId } : undefined;
+    return { ok: true, signed, headers: undefined };
   }
   const verdict = integrity.signer.verifyRequest({
-    path: input.path,
-    callerId: input.callerId,
+    path,
+    callerId,
+    serverId,
     body: input.body,
     signature: Object.fromEntries(Object.entries(signature).filter(([, v]) => v !== undefined)),
+    header: input.readAll,
   });
   if (!verdict.ok) return verdict;
   try {
     const fresh = await integrity.nonces.claim(verdict.nonce, nonceTtlMs(integrity.signer));
-    return fresh
-      ? { ok: true, keyId: verdict.keyId, nonce: verdict.nonce }
-      : { ok: false, reason: 'replayed_nonce' };
+    if (!fresh) return { ok: false, reason: 'replayed_nonce' };
+    const signed = { keyId: verdict.keyId, nonce: verdict.nonce, callerId, serverId };
+    return { ok: true, signed, headers: verdict.headers };
   } catch (cause) {
     return { ok: false, reason: 'replay_store_unavailable', cause };
   }
 }
 
-/** The response signature of a unary answer: HMAC over its exact bytes, bound to the request's key and nonce. */
+/**
+ * The signature of a unary answer (HMAC over its exact bytes) or of an error status (over code and reason),
+ * with the server→caller pair key, bound to the request's key version and nonce.
+ */
 export const signResponse = (
   integrity: MessageIntegrity,
   path: string,
-  signed: { keyId: string; nonce: string },
-  body: Uint8Array,
-): string | undefined =>
-  integrity.signer.signResponse({ path, keyId: signed.keyId, nonce: signed.nonce, body });
+  signed: SignedCall,
+  outcome: ResponseOutcome,
+): string | undefined => integrity.signer.signResponse({ path, ...signed, outcome });
 
 export interface MessageIntegrityOptions {
   /** Holds master.key and the keyring file. */
@@ -126,7 +165,8 @@ export interface RunningMessageIntegrity extends MessageIntegrity {
 
 /**
  * Builds the integrity of a service from its configuration: master key (validated, never logged), live
- * keyring, nonce store (Redis when a URL is given, else in-process for a single instance).
+ * keyring (per-pair keys derived from it, docs/decisions/0004-per-pair-hmac-keys.md), nonce store (Redis
+ * when a URL is given, else in-process for a single instance).
  */
 export async function createMessageIntegrity(
   options: MessageIntegrityOptions,
@@ -158,6 +198,7 @@ export async function createMessageIntegrity(
         );
       },
     });
+    // Claims wait (bounded) for the connection themselves; this only makes an unreachable Redis visible.
     if (!(await nonces.waitUntilReady(5000))) {
       logger.error('Redis nonce store not reachable at start; calls are refused until it is');
     }

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TLSSocket } from 'node:tls';
 import { create, toBinary } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import { context, propagation, trace } from '@opentelemetry/api';
@@ -129,6 +130,26 @@ describe('mesh rpc over mutual TLS', () => {
       service: 'ingester',
     });
     expect(seen.at(-1)?.deadline).toBeInstanceOf(Date);
+    ch.close();
+  });
+
+  it('reads the peer certificate once per TLS session, not once per call', async () => {
+    const ch = channelAs(identities.get('ingester') as TlsIdentity);
+    const client = ch.client(EgressService);
+    await client.dispatch({ eventId: 'evt_warm' });
+    const original = TLSSocket.prototype.getPeerCertificate;
+    let reads = 0;
+    TLSSocket.prototype.getPeerCertificate = function (this: TLSSocket, ...args: [boolean?]) {
+      reads++;
+      return original.apply(this, args as [true]);
+    } as typeof original;
+    try {
+      for (let i = 0; i < 20; i++) await client.dispatch({ eventId: `evt_s${i}` });
+    } finally {
+      TLSSocket.prototype.getPeerCertificate = original;
+    }
+    expect(reads).toBe(0);
+    expect(seen.at(-1)?.peer.service).toBe('ingester');
     ch.close();
   });
 

@@ -1,14 +1,16 @@
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import * as grpc from '@grpc/grpc-js';
 import { metrics } from '@opentelemetry/api';
+import { spiffeIdFromCertificate } from '@zenmesh/pki';
 import type { Logger } from '@zenmesh/telemetry';
 import { HealthImplementation } from 'grpc-health-check';
 import { type AdmissionVerdict, createAdmission } from './admission.js';
 import { toIdentityProvider } from './certificate-provider.js';
 import { Code } from './errors.js';
-import { INTEGRITY_METADATA, signResponse } from './message-integrity.js';
+import { INTEGRITY_METADATA, type SignedCall, signResponse } from './message-integrity.js';
 import { MESH_POLICY, type PolicyTable } from './policy.js';
-import { type AnyServerCall, createCallRunner, serviceError } from './server-calls.js';
+import { type AnyServerCall, createCallRunner, type OutcomeTrailer, serviceError } from './server-calls.js';
+import { sessionPeerCertificate } from './session-peer.js';
 import type { CallContext, MeshTransport, ServiceImpl } from './types.js';
 
 export interface MeshServerOptions extends MeshTransport {
@@ -59,7 +61,15 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
       : {}),
   });
   const integrity = options.integrity === false ? undefined : options.integrity;
+  // Our own SPIFFE ID, the receiver of every request's pair key; read from the current certificate.
+  let selfCache = { cert: '', id: '' };
+  const selfId = () => {
+    const cert = identity.current().cert;
+    if (selfCache.cert !== cert) selfCache = { cert, id: spiffeIdFromCertificate(cert) };
+    return selfCache.id;
+  };
   const admission = createAdmission({
+    selfId,
     trustDomain: options.trustDomain,
     namespace: options.namespace,
     policy: options.policy ?? MESH_POLICY,
@@ -75,11 +85,12 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
   const admit = async (call: AnyServerCall, path: string) => {
     const verdict = await admission.admit({
       method: path,
-      peer: call.getAuthContext()?.sslPeerCertificate,
+      peer: sessionPeerCertificate(call),
       metadata: (name) => {
         const value = call.metadata.get(name)[0];
         return value === undefined ? undefined : String(value);
       },
+      metadataValues: (name) => call.metadata.get(name).map(String),
       body: call.request,
     });
     if (!verdict.ok) return refuse(verdict, path);
@@ -101,13 +112,20 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
       { rpc: path, reason, peer: caller?.spiffeId ?? null, ...(detail ? { detail } : {}) },
       'rpc refused',
     );
-    return serviceError(Code[verdict.status], reason);
+    const error = serviceError(Code[verdict.status], reason);
+    const trailer = trailerFor(path, verdict.replyTo)({ code: error.code, reason });
+    if (trailer) error.metadata = trailer;
+    return error;
   };
 
-  /** Trailing metadata signing a unary response over its exact bytes, bound to the request's nonce. */
+  /**
+   * Trailing metadata signing the outcome of a call (a unary answer over its exact bytes, or an error status
+   * over its code and reason), bound to the request's key version and nonce.
+   */
   const trailerFor =
-    (path: string, signed: { keyId: string; nonce: string } | undefined) => (body: Buffer) => {
-      const signature = integrity && signed ? signResponse(integrity, path, signed, body) : undefined;
+    (path: string, signed: SignedCall | undefined): OutcomeTrailer =>
+    (outcome) => {
+      const signature = integrity && signed ? signResponse(integrity, path, signed, outcome) : undefined;
       if (signature === undefined) return undefined;
       const trailer = new grpc.Metadata();
       trailer.set(INTEGRITY_METADATA.responseSignature, signature);
@@ -140,13 +158,15 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
         handlers[method.localName] = streaming
           ? (((call) =>
               void admit(call, path).then((v) =>
-                v instanceof Error ? call.destroy(v) : runner.stream(method, path, handler, call, v.caller),
+                v instanceof Error
+                  ? call.destroy(v)
+                  : runner.stream(method, path, handler, call, v, trailerFor(path, v.signed)),
               )) satisfies grpc.handleServerStreamingCall<Buffer, Buffer>)
           : (((call, callback) =>
               void admit(call, path).then((v) =>
                 v instanceof Error
                   ? callback(v)
-                  : runner.unary(method, path, handler, call, callback, v.caller, trailerFor(path, v.signed)),
+                  : runner.unary(method, path, handler, call, callback, v, trailerFor(path, v.signed)),
               )) satisfies grpc.handleUnaryCall<Buffer, Buffer>);
       }
       server.addService(definition as grpc.ServiceDefinition, handlers);

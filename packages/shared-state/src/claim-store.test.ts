@@ -107,4 +107,43 @@ describe('claim stores, kind by kind', () => {
     await expect(store.claim('k', 'v', 1000)).rejects.toBeInstanceOf(Error);
     await store.close();
   });
+
+  it('Redis: a claim made before the connection is ready waits for it (no offline queue, no flake)', async () => {
+    const fresh = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    const store = createRedisClaimStore({ redis: fresh, prefix, ownsClient: true });
+    try {
+      expect(fresh.status).not.toBe('ready');
+      expect(await store.claim('early', '1', 60_000)).toBe(true);
+      expect(await store.claim('early', '1', 60_000)).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('Redis never ready: an operation waits at most readyWaitMs, then rejects (fail closed)', async () => {
+    const down = new Redis('redis://127.0.0.1:1', {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => 50,
+    });
+    down.on('error', () => {});
+    const store = createRedisClaimStore({ redis: down, prefix, ownsClient: true, readyWaitMs: 300 });
+    const started = Date.now();
+    await expect(store.claim('k', 'v', 1000)).rejects.toThrow(/not ready after 300 ms/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    down.disconnect();
+  });
+
+  it('Redis: release frees only a claim that still holds its value (EVALSHA script)', async () => {
+    const store = createRedisClaimStore({ redis: new Redis(url), prefix, ownsClient: true });
+    try {
+      expect(await store.claim('rel', 'mine', 60_000)).toBe(true);
+      await store.release('rel', 'theirs');
+      expect(await store.get('rel')).toBe('mine');
+      await store.release('rel', 'mine');
+      expect(await store.get('rel')).toBeNull();
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -100,6 +100,8 @@ export function createMemoryClaimStore(options: MemoryClaimStoreOptions = {}): C
 const RELEASE =
   "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
+const RELEASE_COMMAND = 'zenmeshReleaseClaim';
+
 const PREFIX = /^[A-Za-z0-9:._{}-]{1,200}$/;
 
 export interface RedisClaimStoreOptions {
@@ -109,37 +111,65 @@ export interface RedisClaimStoreOptions {
   prefix: string;
   /** `close()` quits the connection too. Default false. */
   ownsClient?: boolean;
+  /**
+   * How long an operation waits for a connection that is still being (re-)established before it fails.
+   * A claim made in the first milliseconds after start, or during a reconnect, waits for the connection
+   * instead of failing at once; after this bound it rejects (and a nonce claim fails closed). Default 1000.
+   */
+  readyWaitMs?: number;
 }
 
 export function createRedisClaimStore(options: RedisClaimStoreOptions): ClaimStore {
   const { redis, prefix } = options;
   if (!PREFIX.test(prefix))
     throw new TypeError('createRedisClaimStore: prefix must be 1-200 of [A-Za-z0-9:._{}-]');
+  const readyWaitMs = options.readyWaitMs ?? 1000;
   let closed = false;
+  // EVALSHA with a fallback to EVAL on NOSCRIPT (ioredis defineCommand): the script text is sent once.
+  if (!(RELEASE_COMMAND in redis)) redis.defineCommand(RELEASE_COMMAND, { numberOfKeys: 1, lua: RELEASE });
+  const release = (key: string, value: string) =>
+    (redis as unknown as Record<string, (k: string, v: string) => Promise<unknown>>)[RELEASE_COMMAND]?.call(
+      redis,
+      key,
+      value,
+    );
+  const waitUntilReady = (timeoutMs: number): Promise<boolean> => {
+    if (redis.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        redis.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      redis.on('ready', onReady);
+    });
+  };
+  /** Runs `op` once the connection is ready, waiting at most `readyWaitMs` for it. */
+  const whenReady = async <T>(op: () => Promise<T>): Promise<T> => {
+    // A closed connection never becomes ready: fail at once rather than after the bound.
+    if (redis.status !== 'ready' && (redis.status === 'end' || !(await waitUntilReady(readyWaitMs)))) {
+      throw new Error(`Redis not ready after ${readyWaitMs} ms (status ${redis.status})`);
+    }
+    return op();
+  };
   return {
     kind: 'redis',
-    claim: async (key, value, ttlMs) =>
-      (await redis.set(`${prefix}${key}`, value, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK',
-    get: (key) => redis.get(`${prefix}${key}`),
-    async set(key, value, ttlMs) {
-      await redis.set(`${prefix}${key}`, value, 'PX', Math.ceil(ttlMs));
-    },
-    async release(key, value) {
-      await redis.eval(RELEASE, 1, `${prefix}${key}`, value);
-    },
-    waitUntilReady(timeoutMs) {
-      if (redis.status === 'ready') return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const done = (ok: boolean) => {
-          clearTimeout(timer);
-          redis.off('ready', onReady);
-          resolve(ok);
-        };
-        const onReady = () => done(true);
-        const timer = setTimeout(() => done(false), timeoutMs);
-        redis.on('ready', onReady);
-      });
-    },
+    claim: (key, value, ttlMs) =>
+      whenReady(
+        async () => (await redis.set(`${prefix}${key}`, value, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK',
+      ),
+    get: (key) => whenReady(() => redis.get(`${prefix}${key}`)),
+    set: (key, value, ttlMs) =>
+      whenReady(async () => {
+        await redis.set(`${prefix}${key}`, value, 'PX', Math.ceil(ttlMs));
+      }),
+    release: (key, value) =>
+      whenReady(async () => {
+        await release(`${prefix}${key}`, value);
+      }),
+    waitUntilReady,
     async close() {
       if (closed || !options.ownsClient) return;
       closed = true;

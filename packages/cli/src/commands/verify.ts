@@ -14,6 +14,8 @@ const SHORT: Record<(typeof PROBES)[number], string> = {
   bad_hmac: 'bad HMAC',
   stale_timestamp: 'stale ts',
   replayed_nonce: 'replay',
+  tampered_metadata: 'tampered md',
+  other_service_key: 'other key',
   legitimate: 'legit',
 };
 
@@ -22,7 +24,7 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
   program
     .command('verify')
     .description(
-      'probe every internal flow of the running mesh like an attacker (no cert, foreign trust domain, wrong SPIFFE ID, no/bad HMAC, stale timestamp, replay), a peer whose certificate expires on an open connection, then the token service edge (login cookie and CSP, forged enrollment link, anonymous introspection), and print the security matrix; exit 1 if any cell fails',
+      'probe every internal flow of the running mesh like an attacker (no cert, foreign trust domain, wrong SPIFFE ID, no/bad HMAC, stale timestamp, replay, tampered covered metadata, a message signed with another service’s key), a peer whose certificate expires on an open connection, then the token service edge (login cookie and CSP, forged enrollment link, anonymous introspection), and print the security matrix; exit 1 if any cell fails',
     )
     .action(
       action(async () => {

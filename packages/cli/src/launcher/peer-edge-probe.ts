@@ -41,7 +41,9 @@ export async function probePeerEdge(kit: ProbeKit): Promise<PeerEdgeReport> {
   const client = await kit.mint(spec.client, kit.namespace, undefined, { svidTtlSeconds: SVID_TTL_SECONDS });
   const notAfter = new X509Certificate(client.cert).validToDate;
   const signed = () =>
-    signatureMetadata(signer.signRequest({ path: f.path, callerId: client.id, body: f.body }));
+    signatureMetadata(
+      signer.signRequest({ path: f.path, callerId: client.id, serverId: f.target.serverId, body: f.body }),
+    );
   const results: PeerEdgeResult[] = [];
 
   const session = createProbeSession({ ...f.target, client });

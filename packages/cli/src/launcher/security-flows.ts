@@ -18,6 +18,8 @@ export const PROBES = [
   'bad_hmac',
   'stale_timestamp',
   'replayed_nonce',
+  'tampered_metadata',
+  'other_service_key',
   'legitimate',
 ] as const;
 export type ProbeName = (typeof PROBES)[number];

@@ -78,7 +78,12 @@ function prepare(kit: ProbeKit, spec: FlowSpec): Prepared {
 /** The legitimate call of a flow, signed by `signer`: passes when admission lets it through to the handler. */
 async function legitimate(kit: ProbeKit, f: Prepared, signer: MessageSigner) {
   const client = await kit.mint(f.spec.client);
-  const sig = signer.signRequest({ path: f.path, callerId: client.id, body: f.body });
+  const sig = signer.signRequest({
+    path: f.path,
+    callerId: client.id,
+    serverId: f.target.serverId,
+    body: f.body,
+  });
   const metadata = signatureMetadata(sig);
   const result = await probeCall({ ...f.target, client }, f.path, f.body, metadata);
   let pass = false;
@@ -91,7 +96,9 @@ async function legitimate(kit: ProbeKit, f: Prepared, signer: MessageSigner) {
         path: f.path,
         keyId: sig.keyId,
         nonce: sig.nonce,
-        body: result.reply ?? Buffer.alloc(0),
+        callerId: client.id,
+        serverId: f.target.serverId,
+        outcome: { code: 0, body: result.reply ?? Buffer.alloc(0) },
         signature: given,
       });
     pass = ok;
@@ -114,8 +121,9 @@ export async function probeFlow(kit: ProbeKit, spec: FlowSpec): Promise<FlowRepo
     cells.push({ probe, expected, observed: describe(r), pass: pass(r) });
 
   const legit = await legitimate(kit, f, signer);
+  const serverId = f.target.serverId;
   const signedAs = (id: string, s: MessageSigner = signer) =>
-    signatureMetadata(s.signRequest({ path: f.path, callerId: id, body: f.body }));
+    signatureMetadata(s.signRequest({ path: f.path, callerId: id, serverId, body: f.body }));
 
   cell(
     'no_client_cert',
@@ -128,7 +136,8 @@ export async function probeFlow(kit: ProbeKit, spec: FlowSpec): Promise<FlowRepo
   cell(
     'foreign_trust_domain',
     'UNAVAILABLE (TLS handshake refused) or PERMISSION_DENIED foreign_trust_domain',
-    await probeCall({ ...f.target, client: foreign }, f.path, f.body, signedAs(foreign.id)),
+    // No key exists for a foreign ID: the request carries a valid signature of our own client.
+    await probeCall({ ...f.target, client: foreign }, f.path, f.body, signedAs(legit.client.id)),
     (r) => handshakeRefused(r) || refusedWith(Code.PERMISSION_DENIED, 'foreign_trust_domain')(r),
   );
 
@@ -179,6 +188,43 @@ export async function probeFlow(kit: ProbeKit, spec: FlowSpec): Promise<FlowRepo
     refusedWith(Code.UNAUTHENTICATED, 'replayed_nonce'),
   );
 
+  // A covered metadata value changed on the way: the forwarded user token of a signed request.
+  const covered = { authorization: 'Bearer zenmesh-verify-probe' };
+  const sig = signer.signRequest({
+    path: f.path,
+    callerId: legit.client.id,
+    serverId,
+    body: f.body,
+    headers: covered,
+  });
+  const tampered = await probeCall(as, f.path, f.body, {
+    ...signatureMetadata(sig),
+    authorization: 'Bearer zenmesh-verify-tampered',
+  });
+  // The refusal itself must be signed by the server (over its code and reason, bound to our nonce).
+  const refusalSigned = verifiesStatus(signer, f, sig, legit.client.id, tampered);
+  cells.push({
+    probe: 'tampered_metadata',
+    expected: 'UNAUTHENTICATED bad_signature, refusal signed',
+    observed:
+      tampered.code === Code.OK
+        ? describe(tampered)
+        : `${describe(tampered)}${refusalSigned ? ', refusal signed' : ', refusal NOT signed'}`,
+    pass: refusedWith(Code.UNAUTHENTICATED, 'bad_signature')(tampered) && refusalSigned,
+  });
+
+  // Our client's certificate, a message signed with another service's pair key (the flow's wrong caller).
+  const other = spiffeIdFor(spec.wrong.service, {
+    trustDomain: kit.trustDomain,
+    namespace: spec.wrong.namespace ?? kit.namespace,
+  });
+  cell(
+    'other_service_key',
+    'UNAUTHENTICATED bad_signature',
+    await probeCall(as, f.path, f.body, signedAs(other)),
+    refusedWith(Code.UNAUTHENTICATED, 'bad_signature'),
+  );
+
   cells.push({
     probe: 'legitimate',
     expected: 'reaches the handler; response signature verified',
@@ -193,6 +239,29 @@ export async function probeFlow(kit: ProbeKit, spec: FlowSpec): Promise<FlowRepo
     address: f.target.address,
     cells,
   };
+}
+
+/** Whether a refusal carries the server's signature over its status code and reason. */
+function verifiesStatus(
+  signer: MessageSigner,
+  f: Prepared,
+  sig: { keyId: string; nonce: string },
+  callerId: string,
+  r: ProbeResult,
+): boolean {
+  const given = r.trailers[INTEGRITY_METADATA.responseSignature];
+  return (
+    given !== undefined &&
+    signer.verifyResponse({
+      path: f.path,
+      keyId: sig.keyId,
+      nonce: sig.nonce,
+      callerId,
+      serverId: f.target.serverId,
+      outcome: { code: r.code, reason: r.details },
+      signature: given,
+    })
+  );
 }
 
 export interface VerifyReport {
