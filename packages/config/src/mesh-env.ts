@@ -4,8 +4,18 @@ import { hostPort, redisUrl } from './env-values.js';
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/**
+ * Where the process serves `GET /metrics` (Prometheus text), host:port. Unset (the default): no metrics
+ * listener at all. The launcher sets a loopback address; compose and the chart set `0.0.0.0:9464` on the
+ * internal network only, never published.
+ */
+export const metricsEnv = {
+  ZENMESH_METRICS_LISTEN: hostPort().optional(),
+};
+
 /** Variables every mesh service reads. */
 export const meshEnv = {
+  ...metricsEnv,
   ZENMESH_TRUST_DOMAIN: z
     .string()
     .regex(TRUST_DOMAIN, 'expected a lower-case trust domain')

@@ -10,8 +10,9 @@ import {
   type MeshTransport,
   type RunningMessageIntegrity,
 } from '@zenmesh/rpc';
-import type { Logger } from '@zenmesh/telemetry';
+import type { Logger, Meter } from '@zenmesh/telemetry';
 import { startMeshIdentity } from './mesh-identity.js';
+import { observeSvidExpiry } from './svid-metrics.js';
 
 /**
  * Per-message HMAC + replay protection of one process (DESIGN.md), built from `messageIntegrityEnv`. It is
@@ -63,6 +64,8 @@ export async function startMeshRuntime(
   service: string,
   env: MeshIdentityEnv & MessageIntegrityEnv,
   logger: Logger,
+  /** The process's meter (ServiceContext.meter): SVID expiry, and the rpc servers' refusal counter. */
+  meter?: Meter,
 ): Promise<MeshRuntime> {
   const integrity = await startMessageIntegrity(env, logger);
   let identity: ServiceIdentity;
@@ -80,13 +83,14 @@ export async function startMeshRuntime(
     verifyPeer: identity.verifyPeer,
     maxConnectionAgeMs: identity.connectionAgeMs,
   };
+  if (meter !== undefined) observeSvidExpiry(meter, () => identity.provider.current().cert);
   return {
     service,
     integrity,
     identity,
     mesh,
     channel: (peer, address, options = {}) => createMeshChannel({ ...mesh, ...options, peer, address }),
-    server: (options) => createMeshServer({ ...options, ...mesh, service }),
+    server: (options) => createMeshServer({ ...(meter ? { meter } : {}), ...options, ...mesh, service }),
     setServingAddress: (address) => identity.setServingAddress(address),
     async close() {
       identity.stop();

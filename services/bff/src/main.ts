@@ -10,10 +10,11 @@ import {
 import { runService, startMeshRuntime } from '@zenmesh/runtime';
 import { bffEnv } from './config.js';
 import { createBffApp } from './http-app.js';
+import { BFF_HTTP_ROUTES } from './http-routes.js';
 import { createTokenAuth } from './token-wiring.js';
 
-runService('bff', bffEnv, async ({ env, logger, defer }) => {
-  const runtime = await startMeshRuntime('bff', env, logger);
+runService('bff', bffEnv, async ({ env, logger, meter, observeHttp, defer }) => {
+  const runtime = await startMeshRuntime('bff', env, logger, meter);
   defer(() => runtime.close());
   const backend = runtime.channel('backend', env.ZENMESH_BACKEND_ADDR);
   defer(() => backend.close());
@@ -35,6 +36,7 @@ runService('bff', bffEnv, async ({ env, logger, defer }) => {
     }),
     ingestPublicUrl: env.ZENMESH_INGEST_PUBLIC_URL,
   });
+  observeHttp(BFF_HTTP_ROUTES);
   const url = await app.listen(env.ZENMESH_HTTP_LISTEN);
   defer(() => app.close());
   return { http: url };

@@ -1,4 +1,12 @@
-import { grpcServerEnv, hostPort, meshEnv, messageIntegrityEnv, positiveInt, z } from '@zenmesh/config';
+import {
+  grpcServerEnv,
+  hostPort,
+  meshEnv,
+  messageIntegrityEnv,
+  metricsEnv,
+  positiveInt,
+  z,
+} from '@zenmesh/config';
 
 /**
  * Every variable the CA reads. It has no workload identity of its own (it issues them), so it takes the trust
@@ -9,6 +17,7 @@ export const caEnv = z.object({
   ZENMESH_NAMESPACE: meshEnv.ZENMESH_NAMESPACE,
   ...grpcServerEnv,
   ...messageIntegrityEnv,
+  ...metricsEnv,
   ZENMESH_CA_JOIN_LISTEN: hostPort().default('127.0.0.1:0'),
   // Where to keep the current trust bundle for launchers and operators (public; rewritten on change).
   ZENMESH_CA_BUNDLE_FILE: z.string().min(1).optional(),

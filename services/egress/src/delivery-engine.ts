@@ -11,6 +11,7 @@ import type { LeaseDeliveriesResponse, LeasedDelivery } from '@zenmesh/proto';
 import type { Logger } from '@zenmesh/telemetry';
 import type { Dispatcher } from 'undici';
 import { deliver } from './deliver.js';
+import type { DeliveryMetrics } from './delivery-metrics.js';
 import { createTargetAgents, type TargetAgents } from './target-agents.js';
 import { createAddressCheck, STRICT_TARGET_POLICY, type TargetPolicy } from './target-policy.js';
 
@@ -55,6 +56,8 @@ export interface DeliveryEngineOptions {
    * policy and per-endpoint client certificates). Tests only.
    */
   dispatcher?: Dispatcher;
+  /** Records each attempt (delivery-metrics.ts). */
+  metrics?: DeliveryMetrics;
 }
 
 export interface DeliveryEngine {
@@ -112,6 +115,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       'zenmesh.delivery.id': delivery.id,
       'zenmesh.event.id': leased.event.id,
       'zenmesh.endpoint.id': delivery.endpointId,
+      'zenmesh.tenant.id': delivery.tenantId,
       'http.request.method': 'POST',
       // The host only: a customer URL's path or query may carry credentials.
       'server.address': safeHost(leased.endpointUrl),
@@ -132,6 +136,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
             signal: shutdown.signal,
           });
           span.setAttribute('http.response.status_code', result.statusCode);
+          options.metrics?.attempt(leased, result);
           if (!result.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
           if (shutdown.signal.aborted) {
             logger.warn({ deliveryId: delivery.id }, 'attempt cut short by shutdown; lease will expire');

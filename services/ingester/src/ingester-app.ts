@@ -47,8 +47,12 @@ export function createIngester(options: IngesterOptions): Ingester {
     sources: options.sources,
     ...(options.sourceCacheTtlMs === undefined ? {} : { ttlMs: options.sourceCacheTtlMs }),
   });
-  const refusals = createRefusalCounter();
-  const storeErrors = createRefusalCounter();
+  const refusals = createRefusalCounter(options.meter);
+  const storeErrors = createRefusalCounter(
+    options.meter,
+    'zenmesh_ingest_store_errors',
+    'Shared-store (Redis) failures the ingester carried on through, by kind',
+  );
   const storeError = (kind: string) => (err: unknown) => {
     storeErrors.increment(kind);
     logger.warn({ err, kind }, 'shared store failed; carrying on without it');
@@ -114,6 +118,7 @@ export function createIngester(options: IngesterOptions): Ingester {
     if (resolved?.source === undefined) return refuse('unknown_source', UNKNOWN_SOURCE);
 
     const { source, secrets } = resolved;
+    span.setAttribute('zenmesh.tenant.id', source.tenantId);
     const verifier = resolveVerifier(source);
     if (verifier === undefined) {
       return refuse('unsupported_scheme', INVALID_SIGNATURE, { provider: source.provider });

@@ -1,12 +1,15 @@
 import { runService, startMeshRuntime } from '@zenmesh/runtime';
 import { tokenEnv } from './config.js';
+import { TOKEN_HTTP_ROUTES } from './http-routes.js';
 import { startTokenService } from './token-service.js';
 
-runService('token', tokenEnv, async ({ env, logger, defer }) => {
-  const runtime = await startMeshRuntime('token', env, logger);
+runService('token', tokenEnv, async ({ env, logger, meter, observeHttp, defer }) => {
+  const runtime = await startMeshRuntime('token', env, logger, meter);
+  observeHttp(TOKEN_HTTP_ROUTES);
   defer(() => runtime.close());
   const token = await startTokenService({
     logger,
+    meter,
     ...runtime.mesh,
     grpcListen: env.ZENMESH_GRPC_LISTEN,
     httpListen: env.ZENMESH_HTTP_LISTEN,
