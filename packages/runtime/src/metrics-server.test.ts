@@ -33,7 +33,7 @@ describe('startMetricsServer', () => {
       expect(served.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
       const ok = await fetch(served.url);
       expect(ok.status).toBe(200);
-      expect(await ok.text()).toContain('zenmesh_probe_total 1');
+      expect(await ok.text()).toContain('zenmesh_probe_total{service_name="zenmesh-test"} 1');
       expect((await fetch(served.url.replace('/metrics', '/'))).status).toBe(404);
       expect((await fetch(`${served.url}/../admin`)).status).toBe(404);
       const post = await fetch(served.url, { method: 'POST', body: 'x' });
@@ -59,7 +59,7 @@ describe('observeSvidExpiry', () => {
     const served = await startMetricsServer(metrics, '127.0.0.1:0');
     const value = async () => {
       const text = await (await fetch(served.url)).text();
-      return Number(/^zenmesh_svid_expiry_seconds (-?\d+)$/m.exec(text)?.[1]);
+      return Number(/^zenmesh_svid_expiry_seconds\{[^}]*\} (-?\d+)$/m.exec(text)?.[1]);
     };
     try {
       const day = await value();

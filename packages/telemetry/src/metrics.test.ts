@@ -33,9 +33,9 @@ describe('createMetrics', () => {
       .createHistogram('zenmesh_wait_seconds', { advice: { explicitBucketBoundaries: [1] } })
       .record(0.5);
     const text = await scrape(metrics);
-    expect(text).toContain('zenmesh_things_total{kind="a"} 3');
-    expect(text).toContain('zenmesh_level 7');
-    expect(text).toContain('zenmesh_wait_seconds_bucket{le="1"} 1');
+    expect(text).toContain('zenmesh_things_total{kind="a",service_name="zenmesh-test"} 3');
+    expect(text).toContain('zenmesh_level{service_name="zenmesh-test"} 7');
+    expect(text).toContain('zenmesh_wait_seconds_bucket{service_name="zenmesh-test",le="1"} 1');
     expect(text).toContain('target_info{service_name="zenmesh-test"} 1');
     await metrics.shutdown();
   });
@@ -94,10 +94,10 @@ describe('observeHttpRequests', () => {
       },
     );
     expect(text).toContain(
-      'zenmesh_http_request_duration_seconds_count{method="POST",route="/v1/webhooks/{sourceId}",status="202"} 2',
+      'zenmesh_http_request_duration_seconds_count{method="POST",route="/v1/webhooks/{sourceId}",status="202",service_name="zenmesh-test"} 2',
     );
     expect(text).toContain(
-      'zenmesh_http_request_duration_seconds_count{method="GET",route="other",status="404"} 1',
+      'zenmesh_http_request_duration_seconds_count{method="GET",route="other",status="404",service_name="zenmesh-test"} 1',
     );
     expect(text).not.toMatch(/src_secretish|src_other|token=abc/);
     expect(text).not.toMatch(/route="\/metrics"|route="\/"/);

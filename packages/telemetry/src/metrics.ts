@@ -35,7 +35,12 @@ export function createMetrics(service: string, options: { enabled: boolean }): M
       shutdown: async () => {},
     };
   }
-  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+  // `service_name` on every series: the dashboard tells services apart whatever the scrape config's job names.
+  const exporter = new PrometheusExporter({
+    preventServerStart: true,
+    withoutScopeInfo: true,
+    withResourceConstantLabels: /^service\.name$/,
+  });
   const provider = new MeterProvider({
     resource: resourceFromAttributes({ 'service.name': `zenmesh-${service}` }),
     readers: [exporter],

@@ -14,6 +14,8 @@ export interface RecordEventInput {
   data: Uint8Array;
   /** The provider's own delivery id; empty or absent when it sends none. */
   providerDeliveryId?: string | undefined;
+  /** W3C traceparent of the recording span (trace-context.ts), when tracing is on. */
+  traceparent?: string | undefined;
 }
 
 export interface RecordEventResult {
@@ -33,10 +35,11 @@ export interface EventRow {
   data: Uint8Array;
   provider_delivery_id: string | null;
   received_at: Date;
+  traceparent: string | null;
 }
 
 export const EVENT_COLUMNS =
-  'id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, received_at';
+  'id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, received_at, traceparent';
 
 export const toEvent = (r: EventRow): EventRecord => ({
   id: r.id,
@@ -49,6 +52,7 @@ export const toEvent = (r: EventRow): EventRecord => ({
   data: r.data,
   providerDeliveryId: r.provider_delivery_id,
   receivedAt: r.received_at,
+  traceparent: r.traceparent,
 });
 
 /** Upper bound on a stored payload; the ingester enforces its own (smaller) body limit first. */
@@ -85,8 +89,8 @@ export async function recordEvent(db: Db, input: RecordEventInput): Promise<Reco
   const id = newId('evt');
   return db.withTenant(source.tenantId, async (tx) => {
     const inserted = await tx.query<EventRow>(
-      `insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id)
-       values ($1, $2, $3, $4, $5, coalesce($6, now()), $7, $8, $9)
+      `insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, traceparent)
+       values ($1, $2, $3, $4, $5, coalesce($6, now()), $7, $8, $9, $10)
        on conflict (source_id, provider_delivery_id) where provider_delivery_id is not null do nothing
        returning ${EVENT_COLUMNS}`,
       [
@@ -99,6 +103,7 @@ export async function recordEvent(db: Db, input: RecordEventInput): Promise<Reco
         input.datacontenttype || 'application/octet-stream',
         input.data,
         providerDeliveryId,
+        input.traceparent ?? null,
       ],
     );
     const row = inserted.rows[0];
@@ -135,12 +140,19 @@ export async function recordEvent(db: Db, input: RecordEventInput): Promise<Reco
   });
 }
 
-export async function listEvents(db: Db, tenantRef: string, limit?: number): Promise<EventRecord[]> {
+/** The tenant's latest events, newest first; only `eventId` when it is given (an unknown id: none). */
+export async function listEvents(
+  db: Db,
+  tenantRef: string,
+  limit?: number,
+  eventId = '',
+): Promise<EventRecord[]> {
   const tenant = await resolveTenant(db, tenantRef);
   return db.withTenant(tenant.id, async (tx) => {
     const { rows } = await tx.query<EventRow>(
-      `select ${EVENT_COLUMNS} from core.events where tenant_id = $1 order by received_at desc, id desc limit $2`,
-      [tenant.id, pageSize(limit, 50, 500)],
+      `select ${EVENT_COLUMNS} from core.events where tenant_id = $1 and ($3 = '' or id = $3)
+        order by received_at desc, id desc limit $2`,
+      [tenant.id, pageSize(limit, 50, 500), eventId],
     );
     return rows.map(toEvent);
   });

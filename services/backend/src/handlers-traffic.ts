@@ -2,10 +2,12 @@ import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { Db } from '@zenmesh/db';
 import { AuditService, DeliveryService, EventService } from '@zenmesh/proto';
 import type { MeshServer } from '@zenmesh/rpc';
+import { activeTraceparent, annotateActiveSpan } from '@zenmesh/telemetry';
 import { listAudit, verifyAudit } from './audit-verify.js';
 import { listAttempts, listDeliveries } from './deliveries.js';
 import { leaseDeliveries } from './delivery-lease.js';
 import { reportAttempt } from './delivery-report.js';
+import { invalid } from './errors.js';
 import { listEvents, recordEvent } from './events.js';
 import { type BackendDeps, edge, RPC_SCOPES as S } from './handler-kit.js';
 import { replayDelivery, replayEndpoint, replayEvent } from './replay.js';
@@ -18,6 +20,8 @@ import {
   leasedToProto,
 } from './to-proto.js';
 import { auditActor as actorOf, type UserGuard } from './user-auth.js';
+
+const EVENT_ID = /^evt_[a-z2-7]{26}$/;
 
 /**
  * EventService, DeliveryService and AuditService: the traffic of the mesh (events recorded by the ingester,
@@ -44,13 +48,16 @@ export function registerTrafficHandlers(
           datacontenttype: req.datacontenttype,
           data: req.data,
           providerDeliveryId: req.providerDeliveryId,
+          traceparent: activeTraceparent(),
         });
+        annotateActiveSpan({ 'zenmesh.event.id': res.event.id, 'zenmesh.tenant.id': res.event.tenantId });
         return { event: eventToProto(res.event), duplicate: res.duplicate, deliveryIds: res.deliveryIds };
       }),
     listEvents: (req, ctx) =>
       edge(async () => {
         const { tenantId } = await guard.tenant(ctx, S.listEvents, req.tenant);
-        return { events: (await listEvents(db, tenantId, req.limit)).map(eventToProto) };
+        if (req.eventId !== '' && !EVENT_ID.test(req.eventId)) throw invalid('invalid_event_id');
+        return { events: (await listEvents(db, tenantId, req.limit, req.eventId)).map(eventToProto) };
       }),
   });
 

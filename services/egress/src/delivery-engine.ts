@@ -8,7 +8,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { LeaseDeliveriesResponse, LeasedDelivery } from '@zenmesh/proto';
-import type { Logger } from '@zenmesh/telemetry';
+import { contextOfTraceparent, type Logger } from '@zenmesh/telemetry';
 import type { Dispatcher } from 'undici';
 import { deliver } from './deliver.js';
 import type { DeliveryMetrics } from './delivery-metrics.js';
@@ -120,10 +120,14 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       // The host only: a customer URL's path or query may carry credentials.
       'server.address': safeHost(leased.endpointUrl),
     };
+    // A poll or a retry has no caller's trace: the attempt joins the event's own (stored at RecordEvent).
+    const joined = trace.getSpanContext(parent)
+      ? parent
+      : contextOfTraceparent(leased.event.traceparent, parent);
     await tracer.startActiveSpan(
       'webhook.deliver',
       { kind: SpanKind.CLIENT, attributes },
-      parent,
+      joined,
       async (span) => {
         try {
           const headers: Record<string, string> = {};
@@ -252,7 +256,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       if (stopped) return false;
       // Under load (attempts in flight and a lease round under way) fold this nudge into the next
       // general round instead of one lease call per event: the event is due, so that round takes it.
-      // Its attempt then starts its own trace rather than joining the Dispatch call's.
+      // Its attempt then joins the event's trace through the traceparent stored with it, not the Dispatch call.
       if (rounds.size > 0 && running.size > 0) {
         kick();
         return true;

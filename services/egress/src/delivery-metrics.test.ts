@@ -50,13 +50,21 @@ describe('createDeliveryMetrics', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const text = await (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)).text();
     server.close();
-    expect(text).toContain('zenmesh_delivery_attempts_total{outcome="success"} 2');
-    expect(text).toContain('zenmesh_delivery_attempts_total{outcome="server_error"} 1');
-    expect(text).toContain('zenmesh_delivery_attempt_duration_seconds_count{outcome="success"} 2');
+    expect(text).toContain(
+      'zenmesh_delivery_attempts_total{outcome="success",service_name="zenmesh-egress"} 2',
+    );
+    expect(text).toContain(
+      'zenmesh_delivery_attempts_total{outcome="server_error",service_name="zenmesh-egress"} 1',
+    );
+    expect(text).toContain(
+      'zenmesh_delivery_attempt_duration_seconds_count{outcome="success",service_name="zenmesh-egress"} 2',
+    );
     // One latency sample (the replay is left out), of 3 s: in the (2.5, 5] bucket.
-    expect(text).toContain('zenmesh_delivery_latency_seconds_count 1');
-    expect(text).toContain('zenmesh_delivery_latency_seconds_sum 3');
-    expect(text).toContain('zenmesh_delivery_latency_seconds_bucket{le="2.5"} 0');
+    expect(text).toContain('zenmesh_delivery_latency_seconds_count{service_name="zenmesh-egress"} 1');
+    expect(text).toContain('zenmesh_delivery_latency_seconds_sum{service_name="zenmesh-egress"} 3');
+    expect(text).toContain(
+      'zenmesh_delivery_latency_seconds_bucket{service_name="zenmesh-egress",le="2.5"} 0',
+    );
     expect(text).not.toMatch(/dlv_1|evt_1|secret-host|token=abc/);
     await metrics.shutdown();
   });

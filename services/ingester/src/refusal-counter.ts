@@ -3,7 +3,7 @@ import type { Meter } from '@zenmesh/telemetry';
 /**
  * A count of refusals by reason code, kept in process (`snapshot`, for tests and the service's own view) and,
  * when a meter is given, exported as the counter `metric{reason}`. Reasons are our own fixed codes
- * (`invalid_signature`, `rate_limited`, ...), never a value taken from the request.
+ * (`signature_mismatch`, `rate_limited`, ...), never a value taken from the request.
  */
 export interface RefusalCounter {
   increment(reason: string): void;
