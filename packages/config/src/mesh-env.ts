@@ -67,6 +67,12 @@ export const meshIdentityEnv = {
   ZENMESH_CA_JOIN_ADDR: hostPort().optional(),
   /** Where the agent keeps its SVID (svid.pem, svid-key.pem, bundle.pem), so a restart can resume. */
   ZENMESH_SVID_DIR: z.string().min(1).optional(),
+  /**
+   * host:port at which the CA can reach this workload's gRPC server (its canary probe during a CA rotation),
+   * when the bound address is not reachable as is (`0.0.0.0:7200` in a container): compose sets the service
+   * name, the chart the pod IP. Unset: the bound address is reported.
+   */
+  ZENMESH_ADVERTISE_ADDR: hostPort().optional(),
 };
 
 /** The variables of `meshIdentityEnv` once parsed by `loadConfig`. */

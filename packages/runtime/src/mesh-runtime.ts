@@ -49,7 +49,10 @@ export interface MeshRuntime {
   channel(peer: string, address: string, options?: { timeoutMs?: number }): MeshChannel;
   /** A server for this service with this runtime's transport. */
   server(options: Omit<MeshServerOptions, keyof MeshTransport | 'service'>): MeshServer;
-  /** Tell the CA where this workload serves gRPC (it probes canaries there during a CA rotation). */
+  /**
+   * Tell the CA where this workload serves gRPC (it probes canaries there during a CA rotation):
+   * ZENMESH_ADVERTISE_ADDR when it is set, else `address`.
+   */
   setServingAddress(address: string): void;
   /** Stops the identity, then closes the integrity (its nonce store), in that order. */
   close(): Promise<void>;
@@ -91,7 +94,7 @@ export async function startMeshRuntime(
     mesh,
     channel: (peer, address, options = {}) => createMeshChannel({ ...mesh, ...options, peer, address }),
     server: (options) => createMeshServer({ ...(meter ? { meter } : {}), ...options, ...mesh, service }),
-    setServingAddress: (address) => identity.setServingAddress(address),
+    setServingAddress: (address) => identity.setServingAddress(env.ZENMESH_ADVERTISE_ADDR ?? address),
     async close() {
       identity.stop();
       await integrity.close();
