@@ -15,6 +15,7 @@ import {
 export const caEnv = z.object({
   ZENMESH_TRUST_DOMAIN: meshEnv.ZENMESH_TRUST_DOMAIN,
   ZENMESH_NAMESPACE: meshEnv.ZENMESH_NAMESPACE,
+  LOG_LEVEL: meshEnv.LOG_LEVEL,
   ...grpcServerEnv,
   ...messageIntegrityEnv,
   ...metricsEnv,
