@@ -31,7 +31,7 @@ export function traceLink(traceId: string, jaegerUiUrl: string | undefined): str
   return `${url.href.replace(/\/+$/, '')}/trace/${traceId}`;
 }
 
-/** Prints one event (never its payload): text by default, `{ event, traceUrl? }` with --json. */
+/** Prints one event: as text without its payload; with --json the API's event object (payload included, base64) and `traceUrl`. */
 export function printEvent(out: Output, event: ShownEvent, jaegerUiUrl: string | undefined): void {
   const link = traceLink(event.traceId, jaegerUiUrl);
   out.result({ event, ...(link === undefined ? {} : { traceUrl: link }) }, () => {
