@@ -126,10 +126,26 @@ describe('Helm chart: rendered and valid', () => {
   it('gives secrets as files only, never as environment values', () => {
     for (const name of MESH_SERVICES) {
       for (const e of mainContainer(name).env as { name: string; value?: string; valueFrom?: unknown }[]) {
-        expect([name, e.name, e.valueFrom]).toEqual([name, e.name, undefined]);
+        // The one value from the pod itself: its IP, for ZENMESH_ADVERTISE_ADDR (never a secretKeyRef).
+        const podIp = e.name === 'POD_IP' ? { fieldRef: { fieldPath: 'status.podIP' } } : undefined;
+        expect([name, e.name, e.valueFrom]).toEqual([name, e.name, podIp]);
         expect([name, e.name, /:\/\/[^/@\s]*:[^/@\s]*@/.test(e.value ?? '')]).toEqual([name, e.name, false]);
         expect([name, e.name, /PASSWORD|TOKEN$|_KEY$|SECRET$/.test(e.name)]).toEqual([name, e.name, false]);
       }
+    }
+  });
+
+  it('advertises each gRPC server to the CA at its pod IP, where the rotation canary probe can dial it', () => {
+    for (const [name, port] of [
+      ['token', 7100],
+      ['backend', 7200],
+      ['egress', 7300],
+    ] as const) {
+      const env = mainContainer(name).env as { name: string; value?: string }[];
+      const names = env.map((e) => e.name);
+      expect(env.find((e) => e.name === 'ZENMESH_ADVERTISE_ADDR')?.value).toBe(`$(POD_IP):${port}`);
+      // Kubernetes expands $(POD_IP) only from a variable defined earlier in the list.
+      expect(names.indexOf('POD_IP')).toBeLessThan(names.indexOf('ZENMESH_ADVERTISE_ADDR'));
     }
   });
 

@@ -161,6 +161,29 @@ describe('docker compose, run outside Docker', () => {
     expect(runner.tail('backend', 200)).not.toContain('join_token_used');
   });
 
+  it('reports to the CA an address its rotation canary probe can dial (the service name, not 0.0.0.0)', () => {
+    const state = JSON.parse(
+      readFileSync(runner.hostPath('ca', '/var/lib/zenmesh/secrets/ca/ca-state.json'), 'utf8'),
+    ) as { servingAddresses: Record<string, string> };
+    const id = (name: string) => `spiffe://zenmesh.local/ns/zenmesh/sa/${name}`;
+    expect({
+      token: state.servingAddresses[id('token')],
+      backend: state.servingAddresses[id('backend')],
+      egress: state.servingAddresses[id('egress')],
+    }).toEqual({ token: 'token:7100', backend: 'backend:7200', egress: 'egress:7300' });
+  });
+
+  it('serves /metrics on 9464 of every mesh service, counting the delivery it made', async () => {
+    for (const name of ['ca', 'token', 'backend', 'egress', 'ingester', 'bff']) {
+      const text = await (await fetch(`http://${runner.ips[name]}:9464/metrics`)).text();
+      expect([name, text]).toEqual([name, expect.stringContaining(`service_name="zenmesh-${name}"`)]);
+    }
+    const egress = await (await fetch(`http://${runner.ips.egress}:9464/metrics`)).text();
+    expect(egress).toMatch(
+      /^zenmesh_delivery_attempts_total\{outcome="success",service_name="zenmesh-egress"\} 1$/m,
+    );
+  });
+
   it('exports traces to the OTLP endpoint compose names (jaeger:4318)', async () => {
     // Batches leave every few seconds; stopping a service flushes what it holds.
     await runner.stop('ingester');

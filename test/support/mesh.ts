@@ -13,6 +13,8 @@ export interface MeshEndpoints {
   bff: string;
   token: string;
   grpc: Record<string, string>;
+  /** Each service's scrape URL (`zenmesh up` turns metrics on, on loopback). */
+  metrics: Record<string, string>;
   pid: number;
   pids: Record<string, number>;
 }
@@ -26,6 +28,11 @@ export interface RunningMesh {
   cli<T = unknown>(...args: string[]): Promise<T>;
   /** Runs the CLI without --json; resolves with exit code, stdout and stderr (never rejects). */
   cliRaw(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** cliRaw with extra environment variables for the CLI process. */
+  cliRawEnv(
+    env: NodeJS.ProcessEnv,
+    ...args: string[]
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
   /** The current endpoints.json (pids change when the launcher restarts a service). */
   readEndpoints(): MeshEndpoints;
   /** SIGTERM and wait for a clean exit; resolves with the exit code. */
@@ -62,9 +69,11 @@ export async function startMesh(env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000)
     await new Promise((r) => setTimeout(r, 100));
   }
   const endpoints = JSON.parse(readFileSync(file, 'utf8')) as MeshEndpoints;
-  const cliRaw = async (...args: string[]) => {
+  const cliRawEnv = async (extra: NodeJS.ProcessEnv, ...args: string[]) => {
     try {
-      const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: childEnv });
+      const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
+        env: { ...childEnv, ...extra },
+      });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -75,12 +84,14 @@ export async function startMesh(env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000)
       };
     }
   };
+  const cliRaw = (...args: string[]) => cliRawEnv({}, ...args);
   return {
     home,
     endpoints,
     process: child,
     output: () => output,
     cliRaw,
+    cliRawEnv,
     readEndpoints: () => JSON.parse(readFileSync(file, 'utf8')) as MeshEndpoints,
     async cli<T>(...args: string[]) {
       const r = await cliRaw(...args, '--json');

@@ -13,6 +13,8 @@ export interface Endpoints {
   token: string;
   /** Internal gRPC addresses (mutual TLS only). */
   grpc: Record<string, string>;
+  /** Each service's Prometheus scrape URL (`GET /metrics`, loopback), when metrics are on. */
+  metrics?: Record<string, string>;
   /** The CA's join listener (HTTPS, Join with a one-time token only). */
   caJoin?: string;
   /** The launcher's pid. */

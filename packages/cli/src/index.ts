@@ -1,5 +1,6 @@
 export type { ApiClient } from './api-client.js';
 export { createApiClient } from './api-client.js';
+export { SECRET_FILE_VARIABLES } from './deploy/secret-env.js';
 export type { CliErrorCode } from './errors.js';
 export { CliError } from './errors.js';
 export type { Endpoints } from './home.js';

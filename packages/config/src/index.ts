@@ -11,4 +11,5 @@ export {
   meshIdentityEnv,
   meshServiceEnv,
   messageIntegrityEnv,
+  metricsEnv,
 } from './mesh-env.js';

@@ -4,8 +4,18 @@ import { hostPort, redisUrl } from './env-values.js';
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/**
+ * Where the process serves `GET /metrics` (Prometheus text), host:port. Unset (the default): no metrics
+ * listener at all. The launcher sets a loopback address; compose and the chart set `0.0.0.0:9464` on the
+ * internal network only, never published.
+ */
+export const metricsEnv = {
+  ZENMESH_METRICS_LISTEN: hostPort().optional(),
+};
+
 /** Variables every mesh service reads. */
 export const meshEnv = {
+  ...metricsEnv,
   ZENMESH_TRUST_DOMAIN: z
     .string()
     .regex(TRUST_DOMAIN, 'expected a lower-case trust domain')
@@ -57,6 +67,12 @@ export const meshIdentityEnv = {
   ZENMESH_CA_JOIN_ADDR: hostPort().optional(),
   /** Where the agent keeps its SVID (svid.pem, svid-key.pem, bundle.pem), so a restart can resume. */
   ZENMESH_SVID_DIR: z.string().min(1).optional(),
+  /**
+   * host:port at which the CA can reach this workload's gRPC server (its canary probe during a CA rotation),
+   * when the bound address is not reachable as is (`0.0.0.0:7200` in a container): compose sets the service
+   * name, the chart the pod IP. Unset: the bound address is reported.
+   */
+  ZENMESH_ADVERTISE_ADDR: hostPort().optional(),
 };
 
 /** The variables of `meshIdentityEnv` once parsed by `loadConfig`. */

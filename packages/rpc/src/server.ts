@@ -1,6 +1,6 @@
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import * as grpc from '@grpc/grpc-js';
-import { metrics } from '@opentelemetry/api';
+import { type Meter, metrics } from '@opentelemetry/api';
 import { spiffeIdFromCertificate } from '@zenmesh/pki';
 import type { Logger } from '@zenmesh/telemetry';
 import { HealthImplementation } from 'grpc-health-check';
@@ -22,6 +22,8 @@ export interface MeshServerOptions extends MeshTransport {
   maxRequestBytes?: number;
   /** Grace for calls in flight on a connection past its maximum age. Default 30 s. */
   connectionGraceMs?: number;
+  /** Where the `zenmesh.rpc.refusals` counter is recorded (the process's meter); else the global API's. */
+  meter?: Meter;
 }
 
 export interface MeshServer {
@@ -36,10 +38,6 @@ export interface MeshServer {
 }
 
 const passThrough = (value: Buffer) => value;
-
-const refusalCounter = metrics.getMeter('@zenmesh/rpc').createCounter('zenmesh.rpc.refusals', {
-  description: 'RPCs refused before reaching a handler, by reason',
-});
 
 /**
  * A gRPC server that accepts only mutual TLS with certificates chaining to the trust bundle and runs every
@@ -80,6 +78,10 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
   const health = new HealthImplementation({ '': 'SERVING' });
   const healthNames = new Set<string>(['']);
   const refusals = new Map<string, number>();
+  const refusalCounter = (options.meter ?? metrics.getMeter('@zenmesh/rpc')).createCounter(
+    'zenmesh.rpc.refusals',
+    { description: 'RPCs refused before reaching a handler, by reason' },
+  );
 
   /** The call as the admission core sees it, and its verdict as a grpc-js error when refused. */
   const admit = async (call: AnyServerCall, path: string) => {

@@ -10,8 +10,9 @@ import {
   type MeshTransport,
   type RunningMessageIntegrity,
 } from '@zenmesh/rpc';
-import type { Logger } from '@zenmesh/telemetry';
+import type { Logger, Meter } from '@zenmesh/telemetry';
 import { startMeshIdentity } from './mesh-identity.js';
+import { observeSvidExpiry } from './svid-metrics.js';
 
 /**
  * Per-message HMAC + replay protection of one process (DESIGN.md), built from `messageIntegrityEnv`. It is
@@ -48,7 +49,10 @@ export interface MeshRuntime {
   channel(peer: string, address: string, options?: { timeoutMs?: number }): MeshChannel;
   /** A server for this service with this runtime's transport. */
   server(options: Omit<MeshServerOptions, keyof MeshTransport | 'service'>): MeshServer;
-  /** Tell the CA where this workload serves gRPC (it probes canaries there during a CA rotation). */
+  /**
+   * Tell the CA where this workload serves gRPC (it probes canaries there during a CA rotation):
+   * ZENMESH_ADVERTISE_ADDR when it is set, else `address`.
+   */
   setServingAddress(address: string): void;
   /** Stops the identity, then closes the integrity (its nonce store), in that order. */
   close(): Promise<void>;
@@ -63,6 +67,8 @@ export async function startMeshRuntime(
   service: string,
   env: MeshIdentityEnv & MessageIntegrityEnv,
   logger: Logger,
+  /** The process's meter (ServiceContext.meter): SVID expiry, and the rpc servers' refusal counter. */
+  meter?: Meter,
 ): Promise<MeshRuntime> {
   const integrity = await startMessageIntegrity(env, logger);
   let identity: ServiceIdentity;
@@ -80,14 +86,15 @@ export async function startMeshRuntime(
     verifyPeer: identity.verifyPeer,
     maxConnectionAgeMs: identity.connectionAgeMs,
   };
+  if (meter !== undefined) observeSvidExpiry(meter, () => identity.provider.current().cert);
   return {
     service,
     integrity,
     identity,
     mesh,
     channel: (peer, address, options = {}) => createMeshChannel({ ...mesh, ...options, peer, address }),
-    server: (options) => createMeshServer({ ...options, ...mesh, service }),
-    setServingAddress: (address) => identity.setServingAddress(address),
+    server: (options) => createMeshServer({ ...(meter ? { meter } : {}), ...options, ...mesh, service }),
+    setServingAddress: (address) => identity.setServingAddress(env.ZENMESH_ADVERTISE_ADDR ?? address),
     async close() {
       identity.stop();
       await integrity.close();

@@ -1,6 +1,16 @@
-import { loadConfig, type z } from '@zenmesh/config';
-import { createLogger, type Logger, startTelemetry } from '@zenmesh/telemetry';
+import { loadConfig, metricsEnv, z } from '@zenmesh/config';
+import {
+  createLogger,
+  createMetrics,
+  type Logger,
+  type Meter,
+  observeHttpRequests,
+  routeTable,
+  startTelemetry,
+} from '@zenmesh/telemetry';
 import { createCleanupStack } from './cleanup-stack.js';
+import { closeHttp } from './http-listen.js';
+import { type MetricsServer, startMetricsServer } from './metrics-server.js';
 
 export interface ReadyInfo {
   /** host:port of the gRPC server, when the service has one. */
@@ -9,6 +19,8 @@ export interface ReadyInfo {
   http?: string;
   /** host:port of the CA's join listener (the `ca` service only). */
   join?: string;
+  /** Scrape URL of the metrics listener, when ZENMESH_METRICS_LISTEN is set (filled in by runService). */
+  metrics?: string;
 }
 
 export interface ReadyMessage extends ReadyInfo {
@@ -22,6 +34,17 @@ export interface ServiceContext<E> {
   /** The service's variables, parsed and validated by its schema. */
   env: E;
   logger: Logger;
+  /**
+   * Where this process's metrics are recorded (exported on ZENMESH_METRICS_LISTEN; a no-op meter when unset).
+   * Passed explicitly to whatever records: there is no global meter provider.
+   */
+  meter: Meter;
+  /**
+   * Records `zenmesh_http_request_duration_seconds` for the requests this process's HTTP face answers (the
+   * metrics listener left out), with the route label taken from `routes` (templates like
+   * `/v1/webhooks/{sourceId}`; anything else is `other`).
+   */
+  observeHttp(routes: readonly string[]): void;
   /**
    * Registers a step that undoes part of the start (stop an engine, close a channel or a database). On
    * SIGTERM/SIGINT, and when the start itself fails, the steps run newest first.
@@ -69,7 +92,26 @@ export function runService<S extends z.ZodRawShape>(
   // The launcher is our parent: when it dies without a signal, don't linger as an orphan.
   process.once('disconnect', () => void stop('disconnect'));
 
-  const begin = async () => start({ env: loadConfig(schema), logger, defer: cleanup.defer });
+  const begin = async (): Promise<ReadyInfo> => {
+    const env = loadConfig(schema);
+    const listen = loadConfig(z.object(metricsEnv)).ZENMESH_METRICS_LISTEN;
+    const metrics = createMetrics(name, { enabled: listen !== undefined });
+    cleanup.defer(() => metrics.shutdown());
+    let served: MetricsServer | undefined;
+    if (listen !== undefined) {
+      const server = await startMetricsServer(metrics, listen);
+      cleanup.defer(() => closeHttp(server.server, 1_000));
+      served = server;
+    }
+    const observeHttp = (routes: readonly string[]) => {
+      if (!metrics.enabled) return;
+      const observer = observeHttpRequests(metrics.meter, routeTable(routes), (s) => s !== served?.server);
+      cleanup.defer(() => observer.stop());
+    };
+    const ready = await start({ env, logger, meter: metrics.meter, observeHttp, defer: cleanup.defer });
+    const scrape = served?.url;
+    return scrape === undefined ? ready : { ...ready, metrics: scrape };
+  };
   begin().then(
     (ready) => {
       started = true;

@@ -74,12 +74,13 @@ async function insertEvents(tx: Tx, tenantId: string, items: Pending[]): Promise
       input.datacontenttype || 'application/octet-stream',
       input.data,
       providerDeliveryId,
+      input.traceparent ?? null,
     );
     const p = (k: number) => `$${at + k}`;
-    return `(${p(1)}, $1, ${p(2)}, ${p(3)}, ${p(4)}, coalesce(${p(5)}::timestamptz, now()), ${p(6)}, ${p(7)}::bytea, ${p(8)})`;
+    return `(${p(1)}, $1, ${p(2)}, ${p(3)}, ${p(4)}, coalesce(${p(5)}::timestamptz, now()), ${p(6)}, ${p(7)}::bytea, ${p(8)}, ${p(9)})`;
   });
   const { rows } = await tx.query<EventRow>(
-    `insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id)
+    `insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, traceparent)
      values ${values.join(', ')}
      on conflict (source_id, provider_delivery_id) where provider_delivery_id is not null do nothing
      returning ${EVENT_COLUMNS}`,

@@ -12,6 +12,8 @@ export interface RecordEventInput {
   data: Uint8Array;
   /** The provider's own delivery id; empty or absent when it sends none. */
   providerDeliveryId?: string | undefined;
+  /** W3C traceparent of the recording span (trace-context.ts), when tracing is on. */
+  traceparent?: string | undefined;
 }
 
 export interface RecordEventResult {
@@ -31,10 +33,11 @@ export interface EventRow {
   data: Uint8Array;
   provider_delivery_id: string | null;
   received_at: Date;
+  traceparent: string | null;
 }
 
 export const EVENT_COLUMNS =
-  'id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, received_at';
+  'id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, received_at, traceparent';
 
 export const toEvent = (r: EventRow): EventRecord => ({
   id: r.id,
@@ -47,6 +50,7 @@ export const toEvent = (r: EventRow): EventRecord => ({
   data: r.data,
   providerDeliveryId: r.provider_delivery_id,
   receivedAt: r.received_at,
+  traceparent: r.traceparent,
 });
 
 /** Upper bound on a stored payload; the ingester enforces its own (smaller) body limit first. */
@@ -68,12 +72,19 @@ export function validateEventInput(input: RecordEventInput): string | null {
   return providerDeliveryId;
 }
 
-export async function listEvents(db: Db, tenantRef: string, limit?: number): Promise<EventRecord[]> {
+/** The tenant's latest events, newest first; only `eventId` when it is given (an unknown id: none). */
+export async function listEvents(
+  db: Db,
+  tenantRef: string,
+  limit?: number,
+  eventId = '',
+): Promise<EventRecord[]> {
   const tenant = await resolveTenant(db, tenantRef);
   return db.withTenant(tenant.id, async (tx) => {
     const { rows } = await tx.query<EventRow>(
-      `select ${EVENT_COLUMNS} from core.events where tenant_id = $1 order by received_at desc, id desc limit $2`,
-      [tenant.id, pageSize(limit, 50, 500)],
+      `select ${EVENT_COLUMNS} from core.events where tenant_id = $1 and ($3 = '' or id = $3)
+        order by received_at desc, id desc limit $2`,
+      [tenant.id, pageSize(limit, 50, 500), eventId],
     );
     return rows.map(toEvent);
   });

@@ -2,12 +2,13 @@ import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { Db } from '@zenmesh/db';
 import { AuditService, DeliveryService, EventService, type ReportAttemptRequest } from '@zenmesh/proto';
 import type { MeshServer } from '@zenmesh/rpc';
+import { activeTraceparent, annotateActiveSpan } from '@zenmesh/telemetry';
 import { listAudit, verifyAudit } from './audit-verify.js';
 import { listAttempts, listDeliveries } from './deliveries.js';
 import { createOpenedSecrets, leaseDeliveries } from './delivery-lease.js';
 import { type ReportAttemptInput, reportAttempts } from './delivery-report.js';
 import { createDeliveryTenants } from './delivery-tenants.js';
-import { BackendError } from './errors.js';
+import { BackendError, invalid } from './errors.js';
 import { createSourceTenants, recordEvents } from './event-batch.js';
 import { listEvents, type RecordEventInput, type RecordEventResult } from './events.js';
 import { createGroupCommit } from './group-commit.js';
@@ -23,6 +24,8 @@ import {
   leasedToProto,
 } from './to-proto.js';
 import { auditActor as actorOf, type UserGuard } from './user-auth.js';
+
+const EVENT_ID = /^evt_[a-z2-7]{26}$/;
 
 /**
  * EventService, DeliveryService and AuditService: the traffic of the mesh (events recorded by the ingester,
@@ -82,13 +85,16 @@ export function registerTrafficHandlers(
           datacontenttype: req.datacontenttype,
           data: req.data,
           providerDeliveryId: req.providerDeliveryId,
+          traceparent: activeTraceparent(),
         });
+        annotateActiveSpan({ 'zenmesh.event.id': res.event.id, 'zenmesh.tenant.id': res.event.tenantId });
         return { event: eventToProto(res.event), duplicate: res.duplicate, deliveryIds: res.deliveryIds };
       }),
     listEvents: (req, ctx) =>
       edge(async () => {
         const { tenantId } = await guard.tenant(ctx, S.listEvents, req.tenant);
-        return { events: (await listEvents(db, tenantId, req.limit)).map(eventToProto) };
+        if (req.eventId !== '' && !EVENT_ID.test(req.eventId)) throw invalid('invalid_event_id');
+        return { events: (await listEvents(db, tenantId, req.limit, req.eventId)).map(eventToProto) };
       }),
   });
 

@@ -10,10 +10,11 @@ import { MESH_POLICY } from '@zenmesh/rpc';
 import { runService, startMeshRuntime } from '@zenmesh/runtime';
 import { createBackend } from './backend.js';
 import { backendEnv } from './config.js';
+import { observeDeliveryQueue } from './queue-metrics.js';
 
-runService('backend', backendEnv, async ({ env, logger, defer }) => {
+runService('backend', backendEnv, async ({ env, logger, meter, defer }) => {
   const masterKey = loadMasterKey(env.ZENMESH_SECRETS_DIR);
-  const runtime = await startMeshRuntime('backend', env, logger);
+  const runtime = await startMeshRuntime('backend', env, logger, meter);
   defer(() => runtime.close());
   const token = runtime.channel('token', env.ZENMESH_TOKEN_ADDR);
   defer(() => token.close());
@@ -35,6 +36,7 @@ runService('backend', backendEnv, async ({ env, logger, defer }) => {
   defer(() => db.close());
   const backend = createBackend({ db, masterKey, userAuth });
   logger.info({ applied: await backend.migrate() }, 'migrations done');
+  observeDeliveryQueue(meter, db, logger);
   const server = runtime.server({ logger, policy: MESH_POLICY });
   backend.register(server);
   const { address } = await server.listen(env.ZENMESH_GRPC_LISTEN);

@@ -52,6 +52,7 @@ export interface EventRecord {
   data: Uint8Array;
   providerDeliveryId: string | null;
   receivedAt: Date;
+  traceparent: string | null;
 }
 
 export interface DeliveryRecord {

@@ -67,6 +67,7 @@ export const eventToProto = (e: EventRecord): MessageInitShape<typeof EventSchem
   data: e.data,
   providerDeliveryId: e.providerDeliveryId ?? '',
   receivedAt: timestampFromDate(e.receivedAt),
+  traceparent: e.traceparent ?? '',
 });
 
 const STATES: Record<DeliveryStateName, DeliveryState> = {

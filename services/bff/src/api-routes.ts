@@ -1,4 +1,4 @@
-import { UpstreamAnswerError } from './api-errors.js';
+import { ApiRefusal, UpstreamAnswerError } from './api-errors.js';
 import type { BackendClients } from './backend-clients.js';
 import { deliveryJson, endpointJson, eventJson, sourceJson, tenantJson } from './json-mappers.js';
 import {
@@ -189,6 +189,12 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
       const { limit } = parse(listQuery, { limit: query.get('limit') ?? undefined });
       const { events } = await backend.events.listEvents({ tenant, limit: limit ?? 0 }, call);
       return { status: 200, body: { events: events.map(eventJson) } };
+    }),
+    route('GET', 'events/:id', ['events:read'], async ({ call }, tenant, id) => {
+      const { events } = await backend.events.listEvents({ tenant, limit: 1, eventId: id }, call);
+      const event = events[0];
+      if (event === undefined) throw new ApiRefusal(404, 'not_found', 'unknown event');
+      return { status: 200, body: { event: eventJson(event) } };
     }),
     route('GET', 'deliveries', ['events:read'], async ({ query, call }, tenant) => {
       const { limit, eventId } = parse(listQuery, {

@@ -12,6 +12,7 @@ import {
   type Source,
   type Tenant,
 } from '@zenmesh/proto';
+import { traceIdOf } from '@zenmesh/telemetry';
 
 // Explicit mappers rather than protobuf JSON: the REST API promises camelCase fields that are always present
 // (no default-value omission), ISO timestamps, `dataBase64` for bytes and lower-case state names.
@@ -119,6 +120,8 @@ export interface EventJson {
   dataBase64: string;
   providerDeliveryId: string;
   receivedAt: string | null;
+  /** The event's trace (W3C trace id, 32 hex), '' when tracing was off when it was recorded. */
+  traceId: string;
 }
 
 export const eventJson = (e: Event): EventJson => ({
@@ -132,6 +135,7 @@ export const eventJson = (e: Event): EventJson => ({
   dataBase64: Buffer.from(e.data).toString('base64'),
   providerDeliveryId: e.providerDeliveryId,
   receivedAt: iso(e.receivedAt),
+  traceId: traceIdOf(e.traceparent),
 });
 
 const STATE_NAMES: Record<DeliveryState, string> = {

@@ -11,10 +11,11 @@ import { runService, startMeshRuntime } from '@zenmesh/runtime';
 import { Redis } from 'ioredis';
 import { bffEnv } from './config.js';
 import { createBffApp } from './http-app.js';
+import { BFF_HTTP_ROUTES } from './http-routes.js';
 import { createTokenAuth } from './token-wiring.js';
 
-runService('bff', bffEnv, async ({ env, logger, defer }) => {
-  const runtime = await startMeshRuntime('bff', env, logger);
+runService('bff', bffEnv, async ({ env, logger, meter, observeHttp, defer }) => {
+  const runtime = await startMeshRuntime('bff', env, logger, meter);
   defer(() => runtime.close());
   // The /api/v1 budgets are shared through Redis across bff replicas when it is configured.
   const redis = env.REDIS_URL
@@ -49,6 +50,7 @@ runService('bff', bffEnv, async ({ env, logger, defer }) => {
       onError: (err) => logger.warn({ err }, 'rate-limit store failed; this replica uses its own'),
     },
   });
+  observeHttp(BFF_HTTP_ROUTES);
   const url = await app.listen(env.ZENMESH_HTTP_LISTEN);
   defer(() => app.close());
   return { http: url };

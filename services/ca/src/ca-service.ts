@@ -11,7 +11,7 @@ import {
   type PeerCheck,
   type PolicyTable,
 } from '@zenmesh/rpc';
-import type { Logger } from '@zenmesh/telemetry';
+import type { Logger, Meter } from '@zenmesh/telemetry';
 import { createCaCore } from './ca-core.js';
 import { createCaServiceImpl } from './ca-grpc.js';
 import type { CaCore } from './ca-types.js';
@@ -20,6 +20,8 @@ import { createMtlsProbe } from './probe.js';
 import { createRotationController, type RotationController, type RotationProbe } from './rotation.js';
 
 export interface CaServiceOptions {
+  /** Where the gRPC server's refusal counter is recorded. */
+  meter?: Meter;
   logger: Logger;
   /** Verifies every request to CaService and signs the answers; `false` for mTLS alone (tests). */
   integrity: MessageIntegrity | false;
@@ -150,6 +152,7 @@ export async function startCaService(options: CaServiceOptions): Promise<Running
     namespace: options.namespace,
     logger,
     policy: options.policy ?? MESH_POLICY,
+    ...(options.meter === undefined ? {} : { meter: options.meter }),
   });
   server.register(CaService, createCaServiceImpl({ core, rotation, stopping: stopping.signal }));
   const { address } = await server.listen(options.grpcListen);

@@ -1,4 +1,12 @@
-import { grpcServerEnv, hostPort, meshEnv, messageIntegrityEnv, positiveInt, z } from '@zenmesh/config';
+import {
+  grpcServerEnv,
+  hostPort,
+  meshEnv,
+  messageIntegrityEnv,
+  metricsEnv,
+  positiveInt,
+  z,
+} from '@zenmesh/config';
 
 /**
  * Every variable the CA reads. It has no workload identity of its own (it issues them), so it takes the trust
@@ -7,8 +15,10 @@ import { grpcServerEnv, hostPort, meshEnv, messageIntegrityEnv, positiveInt, z }
 export const caEnv = z.object({
   ZENMESH_TRUST_DOMAIN: meshEnv.ZENMESH_TRUST_DOMAIN,
   ZENMESH_NAMESPACE: meshEnv.ZENMESH_NAMESPACE,
+  LOG_LEVEL: meshEnv.LOG_LEVEL,
   ...grpcServerEnv,
   ...messageIntegrityEnv,
+  ...metricsEnv,
   ZENMESH_CA_JOIN_LISTEN: hostPort().default('127.0.0.1:0'),
   // Where to keep the current trust bundle for launchers and operators (public; rewritten on change).
   ZENMESH_CA_BUNDLE_FILE: z.string().min(1).optional(),

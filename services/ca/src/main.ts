@@ -1,8 +1,9 @@
 import { runService, startMessageIntegrity } from '@zenmesh/runtime';
+import { observeCa } from './ca-metrics.js';
 import { startCaService } from './ca-service.js';
 import { caEnv } from './config.js';
 
-runService('ca', caEnv, async ({ env, logger, defer }) => {
+runService('ca', caEnv, async ({ env, logger, meter, defer }) => {
   // The CA has no workload identity (it issues them): message integrity is all of the runtime it takes.
   const integrity = await startMessageIntegrity(env, logger);
   defer(() => integrity.close());
@@ -20,7 +21,9 @@ runService('ca', caEnv, async ({ env, logger, defer }) => {
       reissueTimeoutMs: env.ZENMESH_CA_REISSUE_TIMEOUT_MS,
     },
     ...(env.ZENMESH_CA_BUNDLE_FILE ? { bundleFile: env.ZENMESH_CA_BUNDLE_FILE } : {}),
+    meter,
   });
+  observeCa(meter, ca.core);
   defer(() => ca.stop());
   return ca.ready;
 });

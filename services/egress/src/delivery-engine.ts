@@ -8,9 +8,10 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { LeaseDeliveriesResponse, LeasedDelivery, ReportOutcome } from '@zenmesh/proto';
-import type { Logger } from '@zenmesh/telemetry';
+import { contextOfTraceparent, type Logger } from '@zenmesh/telemetry';
 import type { Dispatcher } from 'undici';
 import { deliver } from './deliver.js';
+import type { DeliveryMetrics } from './delivery-metrics.js';
 import { createTargetAgents, type TargetAgents } from './target-agents.js';
 import { createAddressCheck, STRICT_TARGET_POLICY, type TargetPolicy } from './target-policy.js';
 
@@ -63,6 +64,8 @@ export interface DeliveryEngineOptions {
    * policy and per-endpoint client certificates). Tests only.
    */
   dispatcher?: Dispatcher;
+  /** Records each attempt (delivery-metrics.ts). */
+  metrics?: DeliveryMetrics;
 }
 
 export interface DeliveryEngine {
@@ -122,14 +125,19 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       'zenmesh.delivery.id': delivery.id,
       'zenmesh.event.id': leased.event.id,
       'zenmesh.endpoint.id': delivery.endpointId,
+      'zenmesh.tenant.id': delivery.tenantId,
       'http.request.method': 'POST',
       // The host only: a customer URL's path or query may carry credentials.
       'server.address': safeHost(leased.endpointUrl),
     };
+    // A poll or a retry has no caller's trace: the attempt joins the event's own (stored at RecordEvent).
+    const joined = trace.getSpanContext(parent)
+      ? parent
+      : contextOfTraceparent(leased.event.traceparent, parent);
     await tracer.startActiveSpan(
       'webhook.deliver',
       { kind: SpanKind.CLIENT, attributes },
-      parent,
+      joined,
       async (span) => {
         try {
           const headers: Record<string, string> = {};
@@ -142,6 +150,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
             signal: shutdown.signal,
           });
           span.setAttribute('http.response.status_code', result.statusCode);
+          options.metrics?.attempt(leased, result);
           if (!result.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
           if (shutdown.signal.aborted) {
             logger.warn({ deliveryId: delivery.id }, 'attempt cut short by shutdown; lease will expire');
@@ -264,7 +273,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       if (stopped) return false;
       // Under load (attempts in flight and a lease round under way) fold this nudge into the next
       // general round instead of one lease call per event: the event is due, so that round takes it.
-      // Its attempt then starts its own trace rather than joining the Dispatch call's.
+      // Its attempt then joins the event's trace through the traceparent stored with it, not the Dispatch call.
       if (rounds.size > 0 && running.size > 0) {
         kick();
         return true;

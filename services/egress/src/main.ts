@@ -2,10 +2,11 @@ import { DeliveryService, EgressService } from '@zenmesh/proto';
 import { runService, startMeshRuntime } from '@zenmesh/runtime';
 import { egressEnv, targetOptions } from './config.js';
 import { createDeliveryEngine } from './delivery-engine.js';
+import { createDeliveryMetrics } from './delivery-metrics.js';
 import { createEgressService } from './egress-service.js';
 
-runService('egress', egressEnv, async ({ env, logger, defer }) => {
-  const runtime = await startMeshRuntime('egress', env, logger);
+runService('egress', egressEnv, async ({ env, logger, meter, defer }) => {
+  const runtime = await startMeshRuntime('egress', env, logger, meter);
   defer(() => runtime.close());
   const backend = runtime.channel('backend', env.ZENMESH_BACKEND_ADDR);
   defer(() => backend.close());
@@ -16,6 +17,7 @@ runService('egress', egressEnv, async ({ env, logger, defer }) => {
     concurrency: env.ZENMESH_EGRESS_CONCURRENCY,
     timeoutMs: env.ZENMESH_EGRESS_TIMEOUT_MS,
     ...targetOptions(env),
+    metrics: createDeliveryMetrics(meter),
   });
   const server = runtime.server({ logger });
   server.register(EgressService, createEgressService(engine));

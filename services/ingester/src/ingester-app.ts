@@ -46,8 +46,12 @@ export function createIngester(options: IngesterOptions): Ingester {
     ...(options.sourceCacheTtlMs === undefined ? {} : { ttlMs: options.sourceCacheTtlMs }),
     ...(options.unknownSourceTtlMs === undefined ? {} : { negativeTtlMs: options.unknownSourceTtlMs }),
   });
-  const refusals = createRefusalCounter();
-  const storeErrors = createRefusalCounter();
+  const refusals = createRefusalCounter(options.meter);
+  const storeErrors = createRefusalCounter(
+    options.meter,
+    'zenmesh_ingest_store_errors',
+    'Shared-store (Redis) failures the ingester carried on through, by kind',
+  );
   const storeError = (kind: string) => (err: unknown) => {
     storeErrors.increment(kind);
     logger.warn({ err, kind }, 'shared store failed; carrying on without it');
@@ -118,6 +122,7 @@ export function createIngester(options: IngesterOptions): Ingester {
     }
 
     const { source, secrets } = resolved;
+    span.setAttribute('zenmesh.tenant.id', source.tenantId);
     const verifier = resolveVerifier(source);
     if (verifier === undefined) {
       return refuse('unsupported_scheme', INVALID_SIGNATURE, { provider: source.provider });

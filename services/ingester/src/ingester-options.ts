@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { RecordEventResponse } from '@zenmesh/proto';
-import type { Logger } from '@zenmesh/telemetry';
+import type { Logger, Meter } from '@zenmesh/telemetry';
 import type { Redis } from 'ioredis';
 import type { RefusalCounter } from './refusal-counter.js';
 import type { SourcesClient } from './source-cache.js';
@@ -68,6 +68,8 @@ export interface IngesterOptions {
   dedupWaitMs?: number;
   /** The clock signatures are checked against, in ms since the epoch; tests freeze it. */
   now?: () => number;
+  /** Where refusals by reason are exported (`zenmesh_ingest_refusals`); none when unset. */
+  meter?: Meter;
 }
 
 export interface Ingester {

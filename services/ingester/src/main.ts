@@ -5,8 +5,8 @@ import { ingesterEnv } from './config.js';
 import { createIngester } from './ingester-app.js';
 import { createPeerHealth } from './peer-health.js';
 
-runService('ingester', ingesterEnv, async ({ env, logger, defer }) => {
-  const runtime = await startMeshRuntime('ingester', env, logger);
+runService('ingester', ingesterEnv, async ({ env, logger, meter, observeHttp, defer }) => {
+  const runtime = await startMeshRuntime('ingester', env, logger, meter);
   defer(() => runtime.close());
   // Deduplication and rate limits are shared through Redis across ingester instances when it is configured;
   // a short command timeout keeps a slow Redis from holding webhooks (the backend's unique constraint still
@@ -34,7 +34,9 @@ runService('ingester', ingesterEnv, async ({ env, logger, defer }) => {
     trustedProxies: env.ZENMESH_INGEST_TRUSTED_PROXIES,
     requestTimeoutMs: env.ZENMESH_INGEST_REQUEST_TIMEOUT_MS,
     health: createPeerHealth([backend.client(Health), egress.client(Health)]),
+    meter,
   });
+  observeHttp(['/v1/webhooks/{sourceId}', '/healthz']);
   const url = await ingester.listen(env.ZENMESH_HTTP_LISTEN);
   defer(() => ingester.close());
   return { http: url };

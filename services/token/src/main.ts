@@ -1,10 +1,12 @@
 import { runService, startMeshRuntime } from '@zenmesh/runtime';
 import { Redis } from 'ioredis';
 import { tokenEnv } from './config.js';
+import { TOKEN_HTTP_ROUTES } from './http-routes.js';
 import { startTokenService } from './token-service.js';
 
-runService('token', tokenEnv, async ({ env, logger, defer }) => {
-  const runtime = await startMeshRuntime('token', env, logger);
+runService('token', tokenEnv, async ({ env, logger, meter, observeHttp, defer }) => {
+  const runtime = await startMeshRuntime('token', env, logger, meter);
+  observeHttp(TOKEN_HTTP_ROUTES);
   defer(() => runtime.close());
   // Rate limits are shared through Redis across token-service replicas when it is configured; a short command
   // timeout keeps a slow Redis from holding logins (each replica then falls back to its own budget).
@@ -14,6 +16,7 @@ runService('token', tokenEnv, async ({ env, logger, defer }) => {
   if (redis) defer(() => redis.quit().then(() => undefined));
   const token = await startTokenService({
     logger,
+    meter,
     ...runtime.mesh,
     grpcListen: env.ZENMESH_GRPC_LISTEN,
     httpListen: env.ZENMESH_HTTP_LISTEN,

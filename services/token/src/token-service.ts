@@ -1,7 +1,7 @@
 import { createDatabase, type Db, migrate } from '@zenmesh/db';
 import { TokenService } from '@zenmesh/proto';
 import { createMeshServer, MESH_POLICY, type MeshTransport, type PolicyTable } from '@zenmesh/rpc';
-import type { Logger } from '@zenmesh/telemetry';
+import type { Logger, Meter } from '@zenmesh/telemetry';
 import { type ApiKeyStore, createApiKeyStore } from './api-key-store.js';
 import { createTokenHttpServer } from './http-server.js';
 import { TOKEN_MIGRATIONS, TOKEN_SCHEMA } from './migrations.js';
@@ -27,6 +27,8 @@ export interface TokenServiceOptions extends MeshTransport {
   oauth?: (Omit<OAuthConfig, 'issuer'> & { issuer?: string | undefined }) | undefined;
   /** Defaults to MESH_POLICY. */
   policy?: PolicyTable;
+  /** Where the gRPC server's refusal counter is recorded. */
+  meter?: Meter;
 }
 
 export interface RunningTokenService {
@@ -92,6 +94,7 @@ export async function startTokenService(options: TokenServiceOptions): Promise<R
       integrity: options.integrity,
       verifyPeer: options.verifyPeer,
       maxConnectionAgeMs: options.maxConnectionAgeMs,
+      ...(options.meter === undefined ? {} : { meter: options.meter }),
       logger,
       policy: options.policy ?? MESH_POLICY,
     });

@@ -23,6 +23,8 @@ export interface ComposeService {
   read_only?: boolean;
   cap_drop?: string[];
   tmpfs?: string[] | string;
+  expose?: (string | number)[];
+  secrets?: (string | { source: string })[];
 }
 
 export interface ComposeConfig {
@@ -35,10 +37,13 @@ export interface ComposeConfig {
  * Debian's docker-compose (1.29) is the judge of the file: `config` validates it against its own schema,
  * interpolates `${VAR:-default}` with `env` and prints the normalised model, with no Docker engine.
  */
-export function composeConfig(env: Record<string, string> = {}): ComposeConfig {
+export function composeConfig(
+  env: Record<string, string> = {},
+  files: readonly string[] = [COMPOSE_FILE],
+): ComposeConfig {
   let text: string;
   try {
-    text = execFileSync('docker-compose', ['-f', COMPOSE_FILE, 'config'], {
+    text = execFileSync('docker-compose', [...files.flatMap((f) => ['-f', f]), 'config'], {
       encoding: 'utf8',
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -20,6 +20,15 @@ export const registerLocalCommands: RegisterCommands = (program, ctx, action) =>
     .addOption(new Option('--ingester-port <port>', 'ingester HTTP port').argParser(port).default(8080))
     .addOption(new Option('--bff-port <port>', 'dashboard/admin API HTTP port').argParser(port).default(3000))
     .addOption(new Option('--token-port <port>', 'token service HTTP port').argParser(port).default(4000))
+    .addOption(
+      new Option(
+        '--metrics-port <port>',
+        'first /metrics port on 127.0.0.1 (ca, token, backend, egress, ingester, bff get it +0..+5); 0 = free ports',
+      )
+        .argParser(port)
+        .default(0),
+    )
+    .option('--no-metrics', 'start no /metrics listeners')
     .addOption(new Option('--trust-domain <name>', 'SPIFFE trust domain').default('zenmesh.local'))
     .addOption(new Option('--namespace <name>', 'SPIFFE namespace').default('zenmesh'))
     .addOption(
@@ -38,10 +47,22 @@ export const registerLocalCommands: RegisterCommands = (program, ctx, action) =>
           trustDomain: string;
           namespace: string;
           svidTtl?: number;
+          metrics: boolean;
+          metricsPort: number;
         }) => {
           const { home, out } = ctx();
-          const { svidTtl, ...rest } = o;
-          return up({ home, ...rest, ...(svidTtl === undefined ? {} : { svidTtlSeconds: svidTtl }) }, out);
+          const { svidTtl, metrics, metricsPort, ...rest } = o;
+          if (metrics && metricsPort > 65535 - 5)
+            throw new InvalidArgumentError('--metrics-port: at most 65530');
+          return up(
+            {
+              home,
+              ...rest,
+              ...(svidTtl === undefined ? {} : { svidTtlSeconds: svidTtl }),
+              ...(metrics ? { metrics: { port: metricsPort } } : {}),
+            },
+            out,
+          );
         },
       ),
     );

@@ -1,15 +1,29 @@
 import { Option } from 'commander';
 import { enc, limit, type RegisterCommands } from './context.js';
 import { registerEndpointCommands } from './endpoint-commands.js';
+import { printEvent, type ShownEvent } from './event-show.js';
 import { registerTenantSourceCommands } from './tenant-source-commands.js';
 
 /** Tenants, sources, endpoints, events and deliveries, over the bff's /api/v1. */
 export const registerResourceCommands: RegisterCommands = (program, ctx, action) => {
   registerTenantSourceCommands(program, ctx, action);
   registerEndpointCommands(program, ctx, action);
-  program
-    .command('events')
-    .description('stored events')
+  const events = program.command('events').description('stored events');
+  events
+    .command('show <eventId>')
+    .description('one event and its trace id (with JAEGER_UI_URL set, the Jaeger link)')
+    .requiredOption('--tenant <tenant>', 'tenant id or name')
+    .action(
+      action(async (eventId: string, o: { tenant: string }) => {
+        const { out, api } = ctx();
+        const res = await api().get<{ event: ShownEvent }>(
+          `/api/v1/tenants/${enc(o.tenant)}/events/${enc(eventId)}`,
+        );
+        printEvent(out, res.event, process.env.JAEGER_UI_URL);
+        return 0;
+      }),
+    );
+  events
     .command('list')
     .requiredOption('--tenant <tenant>', 'tenant id or name')
     .addOption(new Option('--limit <n>', 'how many, newest first').argParser(limit).default(50))

@@ -66,6 +66,13 @@ export function printEndpoints(
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}`,
     );
+    const scrape = Object.entries(e.metrics ?? {});
+    if (scrape.length > 0) {
+      out.line('  metrics (Prometheus, GET /metrics, loopback only):');
+      for (const [service, url] of scrape) out.line(`    ${service.padEnd(9)} ${url}`);
+    } else {
+      out.line('  metrics: off (zenmesh up --metrics-port <port>; 0 picks free ports)');
+    }
     out.line(`  admin API key: ${p.adminKey}${adminKeyCreated ? ' (created now; mode 0600)' : ''}`);
     out.line(`  state: ${options.home}   logs: ${p.logs}`);
     out.line('Press Ctrl-C to stop.');

@@ -31,7 +31,20 @@ export interface UpOptions extends TrustDomainOptions {
   tokenPort: number;
   /** Lifetime of every SVID the CA issues, seconds (default `ZENMESH_SVID_TTL`, else 3600). */
   svidTtlSeconds?: number;
+  /**
+   * Each service's `/metrics` listener, always on loopback: `port` 0 picks free ports, N gives the services
+   * N, N+1, ... in start order (ca, token, backend, egress, ingester, bff). Unset: no metrics listeners.
+   */
+  metrics?: { port: number };
 }
+
+/** ZENMESH_METRICS_LISTEN of one service under `zenmesh up` (loopback only: metrics are for this machine). */
+export const metricsListen = (metrics: UpOptions['metrics'], service: ServiceName): NodeJS.ProcessEnv =>
+  metrics === undefined
+    ? {}
+    : {
+        ZENMESH_METRICS_LISTEN: `127.0.0.1:${metrics.port === 0 ? 0 : metrics.port + SERVICES.indexOf(service)}`,
+      };
 
 /**
  * Services whose main.ts runs the workload agent itself (join token in, SVID never on disk). Any other
@@ -101,6 +114,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
   const running: RunningChild[] = [];
   const grpc: Record<string, string> = {};
   const http: Record<string, string> = {};
+  const metrics: Record<string, string> = {};
   /** An agent in the launcher for `service` (sa/cli, or a service that does not run one): its PEM files. */
   const agentFor = async (service: string): Promise<SvidFiles> => {
     let agent = agents.get(service);
@@ -144,6 +158,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       ZENMESH_SECRETS_DIR: p.secrets,
       ...(redisPrefix ? { ZENMESH_REDIS_PREFIX: redisPrefix } : {}),
       ...(weakened.has(service) ? { ZENMESH_INSECURE_DISABLE_HMAC: '1' } : {}),
+      ...metricsListen(options.metrics, service),
     };
     return serviceEnv(service, common, {
       host: options.host,
@@ -185,6 +200,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       running.push(r);
       if (r.ready.grpc) grpc[service] = r.ready.grpc;
       if (r.ready.http) http[service] = r.ready.http;
+      if (r.ready.metrics) metrics[service] = r.ready.metrics;
       if (service === 'ca') {
         if (!r.ready.join) throw new CliError('ERR_START_FAILED', 'the CA reported no join listener');
         caJoin = r.ready.join;
@@ -211,6 +227,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
     bff: http.bff ?? '',
     token: http.token ?? '',
     grpc,
+    metrics,
     pid: process.pid,
     pids: {},
     startedAt: new Date().toISOString(),
@@ -257,6 +274,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
             if (r.ready.grpc) env.ZENMESH_GRPC_LISTEN = r.ready.grpc;
             if (r.ready.http) env.ZENMESH_HTTP_LISTEN = new URL(r.ready.http).host;
             if (r.ready.join) env.ZENMESH_CA_JOIN_LISTEN = r.ready.join;
+            if (r.ready.metrics) env.ZENMESH_METRICS_LISTEN = new URL(r.ready.metrics).host;
             return startService({ name: service, main: resolveMain(service), env, logFile: r.logFile });
           })
           .then(
