@@ -1,4 +1,4 @@
-import { hostPort, httpUrl, meshServiceEnv, z } from '@zenmesh/config';
+import { hostPort, httpUrl, meshServiceEnv, positiveInt, z } from '@zenmesh/config';
 
 /**
  * Every variable the bff reads: the mesh ones (the workload agent provides the certificate, so
@@ -15,6 +15,14 @@ export const bffEnv = z.object({
   // Where to fetch the issuer's keys when its public URL is not reachable from inside the deployment
   // (compose, Kubernetes); default `<issuer>/.well-known/jwks.json`.
   ZENMESH_TOKEN_JWKS_URL: httpUrl().optional(),
+  // The web console (/console): on when its OAuth client is configured (services/bff/README.md, "Console").
+  ZENMESH_CONSOLE_CLIENT_ID: z.string().min(1).optional(),
+  ZENMESH_CONSOLE_CLIENT_SECRET: z.string().min(1).optional(),
+  ZENMESH_CONSOLE_PUBLIC_URL: httpUrl().optional(),
+  // Or the registration as a JSON file {clientId, clientSecret, redirectUri}, re-read when it changes.
+  ZENMESH_CONSOLE_CLIENT_FILE: z.string().min(1).optional(),
+  ZENMESH_CONSOLE_IDLE_TIMEOUT: positiveInt(1800),
+  ZENMESH_CONSOLE_ABSOLUTE_TIMEOUT: positiveInt(43_200),
 });
 
 export type BffEnv = z.output<typeof bffEnv>;

@@ -10,6 +10,7 @@ import type { VerifyApiKey } from './api-key-auth.js';
 import { createApiRoutes } from './api-routes.js';
 import type { BackendClients } from './backend-clients.js';
 import { type AuthenticatedCaller, createCallerAuth, type ExchangeApiKey } from './caller-auth.js';
+import { type ConsoleSetup, mountConsole } from './console/index.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
 import { renderStatusPage } from './status-page.js';
 
@@ -33,6 +34,8 @@ export interface BffAppOptions {
    * of a mutation in the audit log; default none (the TCP peer is the client).
    */
   trustedProxies?: readonly string[] | undefined;
+  /** The web console under /console (services/bff/src/console); without it /console is 404. */
+  console?: ConsoleSetup | undefined;
 }
 
 export interface BffApp {
@@ -67,6 +70,15 @@ export function createBffApp(options: BffAppOptions): BffApp {
     // Authenticate before routing or reading a body: an anonymous caller learns nothing, costs nothing.
     const caller = await authorize(req);
     log.setBindings({ keyId: caller.keyId });
+    await routeApi(req, res, url, caller);
+  }
+
+  async function routeApi(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    caller: AuthenticatedCaller,
+  ): Promise<void> {
     let pathMatched = false;
     for (const route of routes) {
       const match = route.pattern.exec(url.pathname);
@@ -100,6 +112,13 @@ export function createBffApp(options: BffAppOptions): BffApp {
     sendJson(res, 404, { error: 'not_found' });
   }
 
+  const serveConsole = mountConsole(options.console, {
+    logger,
+    clientIp,
+    authenticate: (token) => authenticate(`Bearer ${token}`),
+    dispatch: routeApi,
+  });
+
   async function serve(req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://bff.invalid');
     if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -120,6 +139,10 @@ export function createBffApp(options: BffAppOptions): BffApp {
     }
     if (url.pathname === '/api/v1' || url.pathname.startsWith('/api/v1/')) {
       await serveApi(req, res, url, log);
+      return;
+    }
+    if (serveConsole !== undefined && (url.pathname === '/console' || url.pathname.startsWith('/console/'))) {
+      await serveConsole(req, res, url);
       return;
     }
     sendJson(res, 404, { error: 'not_found' });

@@ -8,7 +8,9 @@ import {
   TokenService,
 } from '@zenmesh/proto';
 import { runService, startMeshRuntime } from '@zenmesh/runtime';
-import { bffEnv } from './config.js';
+import { Redis } from 'ioredis';
+import { type BffEnv, bffEnv } from './config.js';
+import { ConsoleError, createConsoleSetup, fileClient, staticClient } from './console/index.js';
 import { createBffApp } from './http-app.js';
 import { createTokenAuth } from './token-wiring.js';
 
@@ -19,6 +21,27 @@ runService('bff', bffEnv, async ({ env, logger, defer }) => {
   defer(() => backend.close());
   const token = runtime.channel('token', env.ZENMESH_TOKEN_ADDR);
   defer(() => token.close());
+  // The console is on when its OAuth client is configured (env, or a file the launcher writes); sessions go
+  // to Redis when REDIS_URL is set.
+  const client = consoleClient(env);
+  const redis =
+    client !== undefined && env.REDIS_URL !== undefined
+      ? new Redis(env.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 })
+      : undefined;
+  if (redis !== undefined) defer(() => void redis.disconnect());
+  const consoleSetup =
+    client === undefined
+      ? undefined
+      : createConsoleSetup({
+          issuer: env.ZENMESH_TOKEN_ISSUER,
+          client,
+          timeouts: {
+            idleMs: env.ZENMESH_CONSOLE_IDLE_TIMEOUT * 1000,
+            absoluteMs: env.ZENMESH_CONSOLE_ABSOLUTE_TIMEOUT * 1000,
+          },
+          redis,
+          redisPrefix: `${env.ZENMESH_REDIS_PREFIX ?? 'zenmesh:'}console:`,
+        });
   const app = createBffApp({
     logger,
     backend: {
@@ -34,8 +57,25 @@ runService('bff', bffEnv, async ({ env, logger, defer }) => {
       ...(env.ZENMESH_TOKEN_JWKS_URL === undefined ? {} : { jwksUri: env.ZENMESH_TOKEN_JWKS_URL }),
     }),
     ingestPublicUrl: env.ZENMESH_INGEST_PUBLIC_URL,
+    console: consoleSetup,
   });
   const url = await app.listen(env.ZENMESH_HTTP_LISTEN);
   defer(() => app.close());
   return { http: url };
 });
+
+function consoleClient(env: BffEnv) {
+  if (env.ZENMESH_CONSOLE_CLIENT_FILE !== undefined) return fileClient(env.ZENMESH_CONSOLE_CLIENT_FILE);
+  if (env.ZENMESH_CONSOLE_CLIENT_ID === undefined) return undefined;
+  if (env.ZENMESH_CONSOLE_CLIENT_SECRET === undefined || env.ZENMESH_CONSOLE_PUBLIC_URL === undefined) {
+    throw new ConsoleError(
+      'ERR_CONSOLE_CONFIG',
+      'ZENMESH_CONSOLE_CLIENT_ID needs ZENMESH_CONSOLE_CLIENT_SECRET and ZENMESH_CONSOLE_PUBLIC_URL',
+    );
+  }
+  return staticClient({
+    clientId: env.ZENMESH_CONSOLE_CLIENT_ID,
+    clientSecret: env.ZENMESH_CONSOLE_CLIENT_SECRET,
+    redirectUri: `${new URL(env.ZENMESH_CONSOLE_PUBLIC_URL).origin}/console/callback`,
+  });
+}
