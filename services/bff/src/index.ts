@@ -8,6 +8,8 @@ export {
   createConsoleSetup,
   createMemorySessionStore,
   createRedisSessionStore,
+  fileClient,
+  staticClient,
 } from './console/index.js';
 export type { BffApp, BffAppOptions } from './http-app.js';
 export { createBffApp } from './http-app.js';
