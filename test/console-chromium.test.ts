@@ -168,10 +168,14 @@ describe('the console after zenmesh up', () => {
     expect(csp).not.toContain('unsafe-inline');
     expect(first?.headers()['cache-control']).toBe('no-store');
     const script = await alice.page.getAttribute('script[type=module]', 'src');
-    expect(script).toMatch(/^\/console\/assets\/app\.[0-9a-f]{16}\.js$/);
-    const asset = await fetch(`${bff()}${script}`);
-    expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
-    expect((await fetch(`${bff()}/console/assets/app.0000000000000000.js`)).status).toBe(404);
+    expect(script).toMatch(/^\/console\/assets\/[0-9a-f]{16}\/app\.js$/);
+    for (const file of [script, script?.replace('app.js', 'kit.js')]) {
+      const asset = await fetch(`${bff()}${file}`);
+      expect(asset.status).toBe(200);
+      expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(asset.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    }
+    expect((await fetch(`${bff()}/console/assets/0000000000000000/app.js`)).status).toBe(404);
   });
 
   it('creates an endpoint (secret shown once) and a source, and shows a signed webhook delivered', async () => {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 
-/** One static file of the console, named by its content hash so it can be cached forever. */
+/** One static file of the console, under a directory named by the hash of every file (cacheable forever). */
 export interface Asset {
-  /** `/console/assets/app.3f9c1e….js` */
+  /** `/console/assets/3f9c1e…/app.js` */
   path: string;
   type: string;
   body: Buffer;
@@ -18,19 +18,35 @@ export interface ConsoleAssets {
 
 /** The browser half lives in `services/bff/console-ui/` (shipped with the package, no build step, no CDN). */
 const UI_DIR = new URL('../../console-ui/', import.meta.url);
+const TYPES: Record<string, string> = {
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+};
 
-function load(file: string, type: string): Asset {
-  const body = readFileSync(new URL(file, UI_DIR));
-  const hash = createHash('sha256').update(body).digest('hex').slice(0, 16);
-  const dot = file.lastIndexOf('.');
-  return { path: `/console/assets/${file.slice(0, dot)}.${hash}${file.slice(dot)}`, type, body };
-}
-
+/**
+ * Loads every .js and .css file of the console. They share one directory whose name is the SHA-256 of all of
+ * them, so the modules' relative imports (`./kit.js`) keep working and any change renames every file.
+ */
 export function loadConsoleAssets(): ConsoleAssets {
-  const script = load('app.js', 'text/javascript; charset=utf-8');
-  const style = load('app.css', 'text/css; charset=utf-8');
-  const byPath = new Map([script, style].map((a) => [a.path, a]));
-  return { script, style, find: (path) => byPath.get(path) };
+  const files = readdirSync(UI_DIR)
+    .filter((f) => /^[a-z-]+\.(js|css)$/.test(f))
+    .sort()
+    .map((name) => ({ name, body: readFileSync(new URL(name, UI_DIR)) }));
+  const digest = createHash('sha256');
+  for (const f of files) digest.update(`${f.name}\n${f.body.length}\n`).update(f.body);
+  const dir = `/console/assets/${digest.digest('hex').slice(0, 16)}`;
+  const byPath = new Map<string, Asset>(
+    files.map((f) => [
+      `${dir}/${f.name}`,
+      { path: `${dir}/${f.name}`, type: TYPES[f.name.split('.').pop() ?? ''] ?? '', body: f.body },
+    ]),
+  );
+  const must = (name: string): Asset => {
+    const asset = byPath.get(`${dir}/${name}`);
+    if (asset === undefined) throw new TypeError(`console-ui/${name} is missing`);
+    return asset;
+  };
+  return { script: must('app.js'), style: must('app.css'), find: (path) => byPath.get(path) };
 }
 
 export function sendAsset(res: ServerResponse, asset: Asset, headers: Record<string, string>): void {
@@ -38,7 +54,7 @@ export function sendAsset(res: ServerResponse, asset: Asset, headers: Record<str
     ...headers,
     'content-type': asset.type,
     'content-length': String(asset.body.length),
-    // The name changes whenever the content does.
+    // The directory's name changes whenever any file does.
     'cache-control': 'public, max-age=31536000, immutable',
   });
   res.end(asset.body);
