@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TOTP } from 'otpauth';
+import { TOTP, URI } from 'otpauth';
 import pg from 'pg';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -268,6 +268,46 @@ describe('the console after zenmesh up', () => {
     expect(last.stderr).toContain('401');
   });
 
+  it('creates a user and a TOTP reset link; the user enrolls and signs in; alice re-enrolls her own factor', async () => {
+    const { page } = alice;
+    await page.goto(`${bff()}/console/#/users`);
+    const create = 'form[aria-label="Create user"]';
+    await page.fill(`${create} input[name=username]`, 'carol');
+    await page.fill(`${create} input[name=password]`, PASSWORD);
+    await page.selectOption(`${create} select[name=role]`, 'reader');
+    await page.click(`${create} button[type=submit]`);
+    await page.waitForSelector('#status:has-text("Created carol")');
+    await page.click('button[data-reset="carol"]');
+    const link = (await page.locator('.once .secret').textContent()) ?? '';
+    expect(link).toContain('/account/totp?token=');
+    const carolTotp = await enrollTotp(browser, link, PASSWORD);
+    const carol = await browser.newContext();
+    const code = await freshCode(carolTotp, new Set());
+    const { page: cp } = await signIn(carol, bff(), { username: 'carol', password: PASSWORD, code });
+    expect(await cp.textContent('#who')).toBe('carol');
+    expect(await cp.locator('a[href="#/api-keys"]').count()).toBe(0); // a reader holds no keys:admin
+    await carol.close();
+
+    await page.goto(`${bff()}/console/#/users`);
+    const enroll = 'form[aria-label="Enroll an authenticator"]';
+    await page.fill(`${enroll} input[name=password]`, PASSWORD);
+    await page.fill(
+      `${enroll} input[name=currentCode]`,
+      await freshCode(users.alice.totp as TOTP, users.alice.used),
+    );
+    await page.click(`${enroll} button[type=submit]`);
+    await page.waitForSelector('#totp-qr');
+    expect(await page.evaluate('document.getElementById("totp-qr").naturalWidth')).toBeGreaterThan(50);
+    expect(await page.locator('#recovery-codes li').count()).toBe(10);
+    const uri = (await page.locator('#totp-secret .secret').textContent()) ?? '';
+    const next = URI.parse(uri);
+    if (!(next instanceof TOTP)) throw new Error('expected a TOTP URI');
+    await page.fill('form[aria-label="Confirm the authenticator"] input[name=code]', next.generate());
+    await page.click('form[aria-label="Confirm the authenticator"] button[type=submit]');
+    await page.waitForSelector('#totp-done');
+    await screenshot(page, 'users');
+  });
+
   it('shows the audit log with the verified chain', async () => {
     const { page } = alice;
     await page.goto(`${bff()}/console/#/audit`);
@@ -303,6 +343,12 @@ describe('refusals', () => {
     expect(cross.status).toBe(403);
     const logout = await fetch(`${bff()}/console/logout`, { method: 'POST', headers: { cookie } });
     expect(logout.status).toBe(403);
+    const qr = await fetch(`${bff()}/console/qr`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'otpauth://totp/x' }),
+    });
+    expect(qr.status).toBe(403);
     const after = await api(page, 'GET', path);
     expect(after.body).toEqual(before.body);
     expect(JSON.stringify(after.body)).not.toContain('forged.example');

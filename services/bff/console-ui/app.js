@@ -5,6 +5,7 @@
 import { api, BOUND_TENANT, el, field, SCOPES, say, state } from './kit.js';
 import { deadLetters, eventDetail, events, overview } from './pages-activity.js';
 import { apiKeys, audit, endpoints, sources } from './pages-config.js';
+import { users } from './pages-users.js';
 
 // ---- tenant choice and routing ----
 
@@ -43,6 +44,7 @@ const ROUTES = {
   sources,
   'api-keys': apiKeys,
   audit,
+  users,
 };
 
 async function route() {

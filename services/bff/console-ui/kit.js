@@ -1,6 +1,6 @@
 // Shared by every page of the console: the session's facts, DOM building (text only), the API client.
 export const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.getAttribute('content') ?? '';
-const CSRF = meta('csrf-token');
+export const CSRF = meta('csrf-token');
 export const BOUND_TENANT = meta('zm-tenant');
 export const SCOPES = meta('zm-scopes').split(' ').filter(Boolean);
 export const main = document.getElementById('main');

@@ -3,7 +3,9 @@ import { isZenMeshError } from '@zenmesh/errors';
 import { sendJson } from '@zenmesh/http';
 import type { RateLimiter } from '@zenmesh/shared-state';
 import type { Logger } from '@zenmesh/telemetry';
+import { renderSVG } from 'uqr';
 import type { AuthenticatedCaller } from '../caller-auth.js';
+import { readJsonBody } from '../json-body.js';
 import { loadConsoleAssets, sendAsset } from './assets.js';
 import { createSessionLoader, type LiveSession } from './console-session.js';
 import type { ConsoleOAuth } from './oidc-login.js';
@@ -201,6 +203,25 @@ export function createConsoleApp(o: ConsoleAppOptions) {
     await o.dispatch(req, res, inner, caller);
   }
 
+  /**
+   * A QR code of `text` as an SVG data URL, for the TOTP enrollment page (the console draws no HTML, so the
+   * image is drawn here and shown as <img>). Signed-in, anti-forgery token, at most 1 KiB of text.
+   */
+  async function qr(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const live = await loadSession(req);
+    if (live === null) return site.json(res, 401, { error: 'unauthenticated' });
+    if (forged(req, live, req.headers['x-csrf-token'] as string)) {
+      return site.json(res, 403, { error: 'forbidden', message: 'anti-forgery token missing or wrong' });
+    }
+    const body = await readJsonBody(req, 2048);
+    const text = body.ok ? (body.value as { text?: unknown }).text : undefined;
+    if (typeof text !== 'string' || text.length === 0 || text.length > 1024) {
+      return site.json(res, 400, { error: 'invalid_argument', message: 'text: 1-1024 characters' });
+    }
+    const svg = renderSVG(text, { pixelSize: 5 });
+    site.json(res, 200, { dataUrl: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` });
+  }
+
   async function shell(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const live = await loadSession(req);
     if (live === null) {
@@ -222,6 +243,7 @@ export function createConsoleApp(o: ConsoleAppOptions) {
         nonce,
         csrfToken: s.csrfToken,
         username: s.username,
+        userId: s.subject,
         tenantId: s.tenantId,
         scopes: s.scopes,
       }),
@@ -251,6 +273,7 @@ export function createConsoleApp(o: ConsoleAppOptions) {
     if (path === '/console/login' && get) return startLogin(req, res, url);
     if (path === '/console/callback' && get) return finishLogin(req, res, url);
     if (path === '/console/logout' && req.method === 'POST') return logout(req, res);
+    if (path === '/console/qr' && req.method === 'POST') return qr(req, res);
     if ((path === '/console' || path === '/console/') && get) return shell(req, res, url);
     site.json(res, 404, { error: 'not_found' });
   };

@@ -14,6 +14,7 @@ export interface ShellData {
   nonce: string;
   csrfToken: string;
   username: string;
+  userId: string;
   tenantId: string | null;
   scopes: readonly string[];
 }
@@ -30,6 +31,7 @@ export function renderShell(assets: ConsoleAssets, d: ShellData): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="${e(d.csrfToken)}">
+<meta name="zm-user" content="${e(d.userId)}">
 <meta name="zm-tenant" content="${e(d.tenantId ?? '')}">
 <meta name="zm-scopes" content="${e(d.scopes.join(' '))}">
 <title>Zen Mesh console</title>
@@ -46,6 +48,7 @@ export function renderShell(assets: ConsoleAssets, d: ShellData): string {
 <a href="#/endpoints">Endpoints</a>
 <a href="#/sources">Sources</a>
 <a href="#/api-keys">API keys</a>
+<a href="#/users">Users</a>
 <a href="#/audit">Audit log</a>
 </nav>
 <span id="tenant-picker"></span>
