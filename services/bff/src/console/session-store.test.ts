@@ -83,5 +83,9 @@ describe('the Redis session store', () => {
     expect(keys.some((k) => k.includes(id))).toBe(false);
     const ttls = await Promise.all(keys.map((k) => redis.pttl(k)));
     for (const ttl of ttls) expect(ttl).toBeLessThanOrEqual(TIMEOUTS.idleMs);
+    // The tokens are sealed under the id: Redis alone yields neither.
+    const stored = JSON.stringify(await Promise.all(keys.map((k) => redis.hgetall(k))));
+    expect(stored).not.toContain('zmr_x');
+    expect(stored).not.toContain('csrf');
   });
 });

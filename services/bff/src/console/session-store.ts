@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createSecretBox } from '@zenmesh/crypto';
 import type { Redis } from 'ioredis';
 
 /** What the console keeps about one signed-in browser. Never sent to it: the cookie holds only the id. */
@@ -127,7 +128,8 @@ const UPDATE_IF_EXISTS = `if redis.call('exists', KEYS[1]) == 1 then
 /**
  * Sessions in Redis under `prefix`, shared by every bff instance, as a hash: `data` (the tokens) and `seen`
  * (last use), so that marking a use never writes back tokens another request has just refreshed. The key
- * expires at the nearer timeout.
+ * expires at the nearer timeout. `data` is sealed (AES-256-GCM) under a key derived from the session id, which
+ * only the browser's cookie holds: a copy of Redis yields neither a usable id nor the tokens.
  */
 export function createRedisSessionStore(
   redis: Redis,
@@ -138,13 +140,22 @@ export function createRedisSessionStore(
   const now = options.now ?? Date.now;
   const sessionKey = (id: string) => `${prefix}s:${digest(id)}`;
   const pendingKey = (id: string) => `${prefix}p:${digest(id)}`;
-  const data = (s: ConsoleSession) => JSON.stringify({ ...s, lastSeenAt: undefined });
+  const box = (id: string) => createSecretBox(Buffer.from(id, 'base64url'), 'console-session');
+  const data = (id: string, s: ConsoleSession) =>
+    box(id).seal(JSON.stringify({ ...s, lastSeenAt: undefined }), digest(id));
+  const unseal = (id: string, sealed: string): ConsoleSession | null => {
+    try {
+      return JSON.parse(box(id).open(sealed, digest(id))) as ConsoleSession;
+    } catch {
+      return null;
+    }
+  };
   return {
     async create(session) {
       const id = newId();
       await redis
         .multi()
-        .hset(sessionKey(id), 'data', data(session), 'seen', String(session.lastSeenAt))
+        .hset(sessionKey(id), 'data', data(id, session), 'seen', String(session.lastSeenAt))
         .pexpire(sessionKey(id), remainingMs(session, timeouts, now()))
         .exec();
       return id;
@@ -152,8 +163,9 @@ export function createRedisSessionStore(
     async touch(id) {
       const key = sessionKey(id);
       const [raw, seen] = await redis.hmget(key, 'data', 'seen');
-      if (raw === null || raw === undefined) return null;
-      const s = { ...(JSON.parse(raw) as ConsoleSession), lastSeenAt: Number(seen) };
+      const opened = raw === null || raw === undefined ? null : unseal(id, raw);
+      if (opened === null) return null;
+      const s = { ...opened, lastSeenAt: Number(seen) };
       const t = now();
       if (!isLive(s, timeouts, t)) {
         await redis.del(key);
@@ -168,13 +180,13 @@ export function createRedisSessionStore(
       return s;
     },
     async update(id, session) {
-      await redis.eval(UPDATE_IF_EXISTS, 1, sessionKey(id), data(session));
+      await redis.eval(UPDATE_IF_EXISTS, 1, sessionKey(id), data(id, session));
     },
     async destroy(id) {
       const key = sessionKey(id);
       const result = await redis.multi().hget(key, 'data').del(key).exec();
       const raw = result?.[0]?.[1];
-      return typeof raw === 'string' ? (JSON.parse(raw) as ConsoleSession) : null;
+      return typeof raw === 'string' ? unseal(id, raw) : null;
     },
     async savePending(value) {
       const id = newId();
