@@ -315,6 +315,11 @@ describe('the console after zenmesh up', () => {
     expect(await page.textContent('#audit-verdict')).toMatch(/Chain verified: \d+ rows/);
     expect(await page.locator('td:has-text("endpoint.create")').count()).toBeGreaterThan(0);
     await screenshot(page, 'audit');
+    await page.goto(`${bff()}/console/#/overview`);
+    await page.waitForSelector('#stat-p95:has-text(" ms (")');
+    expect(Number(await page.textContent('#stat-succeeded'))).toBeGreaterThanOrEqual(1);
+    expect(await page.textContent('#stat-success')).toMatch(/^\d+\.\d %$/);
+    await screenshot(page, 'overview');
     expect(alice.csp).toEqual([]); // no page of the console tripped its own policy
   });
 });

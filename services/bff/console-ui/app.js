@@ -50,6 +50,7 @@ const ROUTES = {
 async function route() {
   state.stopPage();
   state.stopPage = () => {};
+  say('');
   const [path, q] = (location.hash.slice(2) || 'overview').split('?');
   const query = new URLSearchParams(q ?? '');
   if (path.startsWith('event/')) return eventDetail(decodeURIComponent(path.slice(6)));

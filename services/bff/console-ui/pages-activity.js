@@ -3,8 +3,27 @@ import { api, el, field, form, page, render, say, state, t, table, when } from '
 
 // ---- pages ----
 
+const LATENCY_SAMPLE = 20;
+const LATENCY_EVERY = 5; // refreshes: the attempts of the sample are fetched every 15 s
+
+/** The 95th percentile (nearest rank) of attempt durations over the most recently updated deliveries. */
+async function p95Latency(deliveries) {
+  const sample = deliveries
+    .filter((d) => d.attempts > 0)
+    .sort((a, b) => Date.parse(b.updatedAt ?? 0) - Date.parse(a.updatedAt ?? 0))
+    .slice(0, LATENCY_SAMPLE);
+  const lists = await Promise.all(
+    sample.map((d) => api('GET', t(`/deliveries/${encodeURIComponent(d.id)}/attempts`))),
+  );
+  const durations = lists.flatMap((l) => l.attempts.map((a) => a.durationMs)).sort((a, b) => a - b);
+  if (durations.length === 0) return '—';
+  return `${durations[Math.ceil(0.95 * durations.length) - 1]} ms (${durations.length} attempts)`;
+}
+
 export async function overview() {
   const stats = el('dl', { class: 'stats' });
+  let round = 0;
+  let latency = '—';
   const draw = async () => {
     const [{ events }, { deliveries }] = await Promise.all([
       api('GET', t('/events?limit=1000')),
@@ -16,6 +35,7 @@ export async function overview() {
     const dead = deliveries.filter((d) => d.state === 'dead').length;
     const retrying = deliveries.filter((d) => d.state === 'retrying').length;
     const finished = done + dead;
+    if (round++ % LATENCY_EVERY === 0) latency = await p95Latency(deliveries);
     const stat = (id, label, value) => [el('dt', {}, label), el('dd', { id }, value)];
     stats.replaceChildren(
       ...stat('stat-rate', 'Events/s (last minute)', (recent / 60).toFixed(2)),
@@ -24,6 +44,7 @@ export async function overview() {
         'Delivery success rate',
         finished === 0 ? '—' : `${((100 * done) / finished).toFixed(1)} %`,
       ),
+      ...stat('stat-p95', `p95 attempt latency (last ${LATENCY_SAMPLE} deliveries)`, latency),
       ...stat('stat-succeeded', 'Delivered', String(done)),
       ...stat('stat-retrying', 'Retrying', String(retrying)),
       ...stat('stat-dead', 'Dead letters', String(dead)),
