@@ -132,7 +132,7 @@ afterAll(async () => {
   expect(code).toBe(0);
 }, 60_000);
 
-describe('the console after zenmesh up', () => {
+describe('the console after zenmesh up', { timeout: 60_000 }, () => {
   it('is registered as a confidential OAuth client by the launcher (mode 0600)', () => {
     const file = join(mesh.home, 'secrets', 'console-client.json');
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -230,6 +230,10 @@ describe('the console after zenmesh up', () => {
        WHERE endpoint_id = $1`,
       [r.endpoint.id],
     );
+    await page.goto(`${bff()}/console/#/events?type=order.failed&status=dead`);
+    await page.waitForSelector('caption:has-text("2 events")');
+    await page.goto(`${bff()}/console/#/events?status=dead&since=2099-01-01T00:00`);
+    await page.waitForSelector('caption:has-text("0 events")');
     await page.goto(`${bff()}/console/#/dead-letters`);
     await page.waitForSelector('#replay-all:has-text("Replay all 2")');
     await screenshot(page, 'dead-letters');
@@ -324,7 +328,7 @@ describe('the console after zenmesh up', () => {
   });
 });
 
-describe('refusals', () => {
+describe('refusals', { timeout: 60_000 }, () => {
   it('refuses a state change without or with a wrong anti-forgery token (403) and changes nothing', async () => {
     const { page } = alice;
     const path = `/tenants/${tenants.acme}/endpoints`;

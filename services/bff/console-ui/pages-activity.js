@@ -66,22 +66,45 @@ export async function overview() {
   });
 }
 
+const STATES = ['pending', 'retrying', 'succeeded', 'dead'];
+
 export async function events(query) {
   await render('Events', async () => {
-    const { events: list } = await api('GET', t('/events?limit=200'));
-    const type = query.get('type') ?? '';
-    const source = query.get('source') ?? '';
-    const shown = list.filter((e) => (!type || e.type === type) && (!source || e.sourceId === source));
+    const [{ events: list }, { deliveries }] = await Promise.all([
+      api('GET', t('/events?limit=500')),
+      api('GET', t('/deliveries?limit=1000')),
+    ]);
+    const f = Object.fromEntries(['type', 'source', 'status', 'since'].map((k) => [k, query.get(k) ?? '']));
+    const statesOf = new Map();
+    for (const d of deliveries) statesOf.set(d.eventId, [...(statesOf.get(d.eventId) ?? []), d.state]);
+    const since = f.since ? Date.parse(f.since) : Number.NaN;
+    const shown = list.filter(
+      (e) =>
+        (!f.type || e.type === f.type) &&
+        (!f.source || e.sourceId === f.source) &&
+        (!f.status || (statesOf.get(e.id) ?? []).includes(f.status)) &&
+        (Number.isNaN(since) || Date.parse(e.receivedAt ?? 0) >= since),
+    );
     const filters = form(
       'Filter events',
       [
-        field('Event type', el('input', { name: 'type', value: type })),
-        field('Source id', el('input', { name: 'source', value: source })),
+        field('Event type', el('input', { name: 'type', value: f.type })),
+        field('Source id', el('input', { name: 'source', value: f.source })),
+        field(
+          'Delivery status',
+          el(
+            'select',
+            { name: 'status' },
+            el('option', { value: '' }, 'any'),
+            STATES.map((st) => el('option', { value: st, selected: st === f.status }, st)),
+          ),
+        ),
+        field('Received since', el('input', { name: 'since', type: 'datetime-local', value: f.since })),
       ],
       'Filter',
       async (data) => {
         const q = new URLSearchParams();
-        for (const k of ['type', 'source']) if (data.get(k)) q.set(k, String(data.get(k)));
+        for (const k of ['type', 'source', 'status', 'since']) if (data.get(k)) q.set(k, String(data.get(k)));
         location.hash = `#/events?${q}`;
       },
     );
@@ -93,6 +116,7 @@ export async function events(query) {
           { label: 'Event', cell: (e) => el('a', { href: `#/event/${encodeURIComponent(e.id)}` }, e.id) },
           { label: 'Type', cell: (e) => e.type },
           { label: 'Source', cell: (e) => e.sourceId },
+          { label: 'Deliveries', cell: (e) => (statesOf.get(e.id) ?? []).join(', ') || '—' },
           { label: 'Received', cell: (e) => when(e.receivedAt) },
         ],
         shown,
