@@ -125,6 +125,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  const exitedEarly = mesh !== undefined && mesh.process.exitCode !== null;
+  // A mesh that stopped on its own (a service crashing too often) says why in the launcher's output.
+  if (exitedEarly) console.error(mesh.output().slice(-4000));
   const code = await mesh?.stop();
   await sql?.end();
   await Promise.all([ok?.close(), failing?.close()]);
