@@ -21,6 +21,14 @@ export const bffEnv = z.object({
   ZENMESH_BFF_RATE_LIMIT: positiveInt(600),
   /** /api/v1 requests per minute per client IP, before authentication. */
   ZENMESH_BFF_IP_RATE_LIMIT: positiveInt(1200),
+  // The web console (/console): on when its OAuth client is configured (services/bff/README.md, "Console").
+  ZENMESH_CONSOLE_CLIENT_ID: z.string().min(1).optional(),
+  ZENMESH_CONSOLE_CLIENT_SECRET: z.string().min(1).optional(),
+  ZENMESH_CONSOLE_PUBLIC_URL: httpUrl().optional(),
+  // Or the registration as a JSON file {clientId, clientSecret, redirectUri}, re-read when it changes.
+  ZENMESH_CONSOLE_CLIENT_FILE: z.string().min(1).optional(),
+  ZENMESH_CONSOLE_IDLE_TIMEOUT: positiveInt(1800),
+  ZENMESH_CONSOLE_ABSOLUTE_TIMEOUT: positiveInt(43_200),
 });
 
 export type BffEnv = z.output<typeof bffEnv>;

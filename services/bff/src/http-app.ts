@@ -11,6 +11,7 @@ import { type ApiRateLimitOptions, createApiRateLimits } from './api-rate-limit.
 import { createApiRoutes } from './api-routes.js';
 import type { BackendClients } from './backend-clients.js';
 import { type AuthenticatedCaller, createCallerAuth, type ExchangeApiKey } from './caller-auth.js';
+import { type ConsoleSetup, mountConsole } from './console/index.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
 import { renderStatusPage } from './status-page.js';
 
@@ -36,6 +37,8 @@ export interface BffAppOptions {
   trustedProxies?: readonly string[] | undefined;
   /** /api/v1 budgets: per client IP before authentication, per API key (or token principal) after it. */
   rateLimit?: ApiRateLimitOptions | undefined;
+  /** The web console under /console (services/bff/src/console); without it /console is 404. */
+  console?: ConsoleSetup | undefined;
 }
 
 export interface BffApp {
@@ -74,6 +77,15 @@ export function createBffApp(options: BffAppOptions): BffApp {
     await limits.ip(clientIp(req));
     const caller = await authorize(req);
     log.setBindings({ keyId: caller.keyId });
+    await routeApi(req, res, url, caller);
+  }
+
+  async function routeApi(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    caller: AuthenticatedCaller,
+  ): Promise<void> {
     const limitHeaders = await limits.caller(caller.actor);
     let pathMatched = false;
     for (const route of routes) {
@@ -108,6 +120,13 @@ export function createBffApp(options: BffAppOptions): BffApp {
     sendJson(res, 404, { error: 'not_found' }, limitHeaders);
   }
 
+  const serveConsole = mountConsole(options.console, {
+    logger,
+    clientIp,
+    authenticate: (token) => authenticate(`Bearer ${token}`),
+    dispatch: routeApi,
+  });
+
   async function serve(req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://bff.invalid');
     if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -128,6 +147,10 @@ export function createBffApp(options: BffAppOptions): BffApp {
     }
     if (url.pathname === '/api/v1' || url.pathname.startsWith('/api/v1/')) {
       await serveApi(req, res, url, log);
+      return;
+    }
+    if (serveConsole !== undefined && (url.pathname === '/console' || url.pathname.startsWith('/console/'))) {
+      await serveConsole(req, res, url);
       return;
     }
     sendJson(res, 404, { error: 'not_found' });

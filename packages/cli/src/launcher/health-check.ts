@@ -57,7 +57,7 @@ export function printEndpoints(
   out.result(e, () => {
     out.line(`Zen Mesh is up (trust domain ${options.trustDomain})`);
     out.line(`  ingester  ${e.ingester}   POST /v1/webhooks/{sourceId}`);
-    out.line(`  bff       ${e.bff}   admin API /api/v1`);
+    out.line(`  bff       ${e.bff}   admin API /api/v1, web console ${e.bff}/console/`);
     out.line(`  token     ${e.token}`);
     out.line(
       `  internal gRPC, mutual TLS + per-message HMAC (${process.env.REDIS_URL ? 'nonces in Redis' : 'nonces in-process'}): ${Object.entries(

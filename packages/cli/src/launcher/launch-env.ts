@@ -25,6 +25,8 @@ export interface ServiceEnvContext {
   ports: { token: number; ingester: number; bff: number };
   bundleFile: string;
   adminKeySha256: string;
+  /** The web console's OAuth registration, written by the launcher once the bff listens. */
+  consoleClientFile: string;
   svidTtl: number;
   /** Where embedded PGlite databases live, one directory per owning service, when DATABASE_URL is unset. */
   dataDir: string;
@@ -93,6 +95,8 @@ export function serviceEnv(
         ZENMESH_TOKEN_ADDR: ctx.grpc.token,
         ZENMESH_INGEST_PUBLIC_URL: ctx.http.ingester,
         ZENMESH_TOKEN_ISSUER: ctx.http.token,
+        ZENMESH_CONSOLE_CLIENT_FILE: ctx.consoleClientFile,
+        ...tuning('ZENMESH_CONSOLE_'),
       };
   }
 }

@@ -5,6 +5,7 @@ import { createLogger } from '@zenmesh/telemetry';
 import { CliError } from '../errors.js';
 import { type Endpoints, paths } from '../home.js';
 import type { Output } from '../output.js';
+import { CONSOLE_CLIENT_FILE, ensureConsoleClient } from './console-client.js';
 import { checkHealth, printEndpoints } from './health-check.js';
 import {
   baseEnv,
@@ -84,6 +85,7 @@ const alive = (pid: number) => {
  */
 export async function up(options: UpOptions, out: Output): Promise<number> {
   const p = paths(options.home);
+  const consoleClientFile = join(p.secrets, CONSOLE_CLIENT_FILE);
   if (existsSync(p.endpoints)) {
     const previous = JSON.parse(readFileSync(p.endpoints, 'utf8')) as Partial<Endpoints>;
     if (previous.pid && previous.pid !== process.pid && alive(previous.pid)) {
@@ -165,6 +167,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       ports: { token: options.tokenPort, ingester: options.ingesterPort, bff: options.bffPort },
       bundleFile: state.bundleFile,
       adminKeySha256: state.adminKeySha256,
+      consoleClientFile,
       svidTtl,
       dataDir: p.data,
       grpc,
@@ -216,6 +219,12 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
     const cli = agents.get('cli');
     if (!cli) throw new CliError('ERR_STATE', 'the launcher holds no SVID for the CLI');
     await checkHealth(grpc, http, cli.identity.provider, integrity, options, out);
+    // The web console signs in through the token service as its own OAuth client, registered once.
+    if (
+      await ensureConsoleClient(consoleClientFile, http.bff ?? '', readFileSync(p.adminKey, 'utf8').trim())
+    ) {
+      out.progress('  console registered as an OAuth client of the token service');
+    }
   } catch (err) {
     await stopAll();
     throw err;
