@@ -140,6 +140,7 @@ describe('happy paths', () => {
           dataBase64: Buffer.from('{"ref":"main"}').toString('base64'),
           providerDeliveryId: 'gh-123',
           receivedAt: '2030-05-01T12:00:01.500Z',
+          traceId: '',
         },
       ],
     });
