@@ -12,16 +12,19 @@ import {
 } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
 import { startMeshIdentity } from './mesh-identity.js';
+import { requireSharedStore } from './shared-store-check.js';
 
 /**
  * Per-message HMAC + replay protection of one process (DESIGN.md), built from `messageIntegrityEnv`. It is
  * returned, never installed anywhere: whoever builds servers and channels passes it to them. The CA calls this
  * alone (it has no workload identity); every other service gets it through `startMeshRuntime`.
  */
-export function startMessageIntegrity(
+export async function startMessageIntegrity(
   env: MessageIntegrityEnv & { ZENMESH_TRUST_DOMAIN: string },
   logger: Logger,
+  service: string,
 ): Promise<RunningMessageIntegrity> {
+  requireSharedStore(service, env);
   return createMessageIntegrity({
     secretsDir: env.ZENMESH_SECRETS_DIR,
     cluster: env.ZENMESH_TRUST_DOMAIN,
@@ -64,7 +67,7 @@ export async function startMeshRuntime(
   env: MeshIdentityEnv & MessageIntegrityEnv,
   logger: Logger,
 ): Promise<MeshRuntime> {
-  const integrity = await startMessageIntegrity(env, logger);
+  const integrity = await startMessageIntegrity(env, logger, service);
   let identity: ServiceIdentity;
   try {
     identity = await startMeshIdentity(service, env, integrity, logger);
