@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option } from 'commander';
+import { parseReplicas } from '../launcher/replicas.js';
 import { up } from '../launcher/up.js';
 import { listen } from '../listen.js';
 import { limit, port, type RegisterCommands } from './context.js';
@@ -28,6 +29,10 @@ export const registerLocalCommands: RegisterCommands = (program, ctx, action) =>
         'lifetime of every SVID; renewed at half (default $ZENMESH_SVID_TTL or 3600)',
       ).argParser(seconds),
     )
+    .option(
+      '--replicas <list>',
+      'run ingester, backend or egress as several processes, e.g. ingester=2,backend=2,egress=2 (needs REDIS_URL; backend replicas need DATABASE_URL)',
+    )
     .action(
       action(
         async (o: {
@@ -38,10 +43,19 @@ export const registerLocalCommands: RegisterCommands = (program, ctx, action) =>
           trustDomain: string;
           namespace: string;
           svidTtl?: number;
+          replicas?: string;
         }) => {
           const { home, out } = ctx();
-          const { svidTtl, ...rest } = o;
-          return up({ home, ...rest, ...(svidTtl === undefined ? {} : { svidTtlSeconds: svidTtl }) }, out);
+          const { svidTtl, replicas, ...rest } = o;
+          return up(
+            {
+              home,
+              ...rest,
+              replicas: parseReplicas(replicas),
+              ...(svidTtl === undefined ? {} : { svidTtlSeconds: svidTtl }),
+            },
+            out,
+          );
         },
       ),
     );

@@ -8,10 +8,13 @@ import type { TrustDomainOptions } from './state.js';
 /** What these read of the launcher's options. */
 type MeshOptions = TrustDomainOptions & { home: string };
 
-/** Every service's health over mTLS (as the operator's `sa/cli`) and every HTTP face's /healthz. */
+/**
+ * Every process's health over mTLS (as the operator's `sa/cli`; `[service, address]` pairs, one per replica)
+ * and every HTTP face's /healthz (`[service, base URL]`).
+ */
 export async function checkHealth(
-  grpc: Record<string, string>,
-  http: Record<string, string>,
+  grpc: ReadonlyArray<readonly [string, string]>,
+  http: ReadonlyArray<readonly [string, string]>,
   identity: IdentityProvider,
   integrity: MessageIntegrity,
   options: MeshOptions,
@@ -19,7 +22,7 @@ export async function checkHealth(
 ): Promise<void> {
   out.progress('Checking health over mTLS');
   await Promise.all([
-    ...Object.entries(grpc).map(async ([service, address]) => {
+    ...grpc.map(async ([service, address]) => {
       const channel = createMeshChannel({
         address,
         identity,
@@ -40,7 +43,7 @@ export async function checkHealth(
         channel.close();
       }
     }),
-    ...Object.entries(http).map(async ([service, base]) => {
+    ...http.map(async ([service, base]) => {
       const res = await fetch(new URL('/healthz', base), { signal: AbortSignal.timeout(5000) });
       if (!res.ok) throw new CliError('ERR_START_FAILED', `${service} /healthz answered ${res.status}`);
     }),
