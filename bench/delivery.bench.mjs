@@ -4,26 +4,20 @@
 // end (first POST sent → last delivery received) and delivery latency p50/p99 (POST sent → target
 // received). Beside it, in the same run, a plain Node HTTP forwarder (receive, POST to the target, answer)
 // as the no-security ceiling. Loopback only, bounded: WARMUP + TOTAL webhooks, CONCURRENCY at a time.
-import { execFile, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { createScratchDatabase } from '@zenmesh/db';
 import { Agent, request } from 'undici';
+import { startMesh } from './lib/mesh.mjs';
 import { percentile, progress, writeSection } from './lib/report.mjs';
 
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const CLI = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
 const TOTAL = 2000;
 const WARMUP = 200;
 const CONCURRENCY = 32;
 /** A second, light run: latency without a queue in front of egress. */
 const LIGHT = { total: 400, concurrency: 2, warmup: 20 };
 const SECRET = 'bench-source-secret';
-const run = promisify(execFile);
 
 /** The customer endpoint: notes when each key arrives. */
 function startTarget() {
@@ -143,53 +137,6 @@ function startForwarder(targetUrl) {
       }),
     ),
   );
-}
-
-/** `zenmesh up` on free ports with a fresh state directory and database; resolves when it is ready. */
-async function startMesh(databaseUrl) {
-  const home = mkdtempSync(join(tmpdir(), 'zm-bench-'));
-  const env = {
-    ...process.env,
-    ZENMESH_HOME: home,
-    DATABASE_URL: databaseUrl,
-    LOG_LEVEL: 'warn',
-    // The benchmark measures throughput, not the per-source rate limit (100/s by default).
-    ZENMESH_INGEST_RATE_LIMIT: '1000000',
-    ZENMESH_INGEST_RATE_BURST: '1000000',
-  };
-  const child = spawn(
-    process.execPath,
-    [CLI, 'up', '--ingester-port', '0', '--bff-port', '0', '--token-port', '0'],
-    {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr.on('data', (c) => {
-    stderr += c;
-  });
-  const file = join(home, 'endpoints.json');
-  const deadline = Date.now() + 90_000;
-  while (!existsSync(file)) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`zenmesh up did not start:\n${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const cli = async (...args) =>
-    JSON.parse((await run(process.execPath, [CLI, ...args, '--json'], { env })).stdout);
-  return {
-    endpoints: JSON.parse(readFileSync(file, 'utf8')),
-    cli,
-    async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(home, { recursive: true, force: true });
-    },
-  };
 }
 
 const scratch = await createScratchDatabase(ADMIN_URL, 'zm_bench');

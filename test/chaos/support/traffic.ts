@@ -1,4 +1,16 @@
 import { createHmac } from 'node:crypto';
+import { type AddressInfo, createServer } from 'node:net';
+
+/** A free loopback port (for servers the test starts itself: a private redis-server or Postgres). */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 
 /** A small seeded PRNG (mulberry32): every chaos run draws the same numbers for the same seed. */
 export function seeded(seed: number): () => number {
