@@ -6,6 +6,8 @@ export interface ChaosMesh {
   /** The tenant's ingest URL (through the ingesters' balancer when they are replicated). */
   ingestUrl: string;
   sourceSecret: string;
+  /** The Redis key prefix the mesh was given (an extra process joining it uses the same). */
+  redisPrefix: string;
   /** Adds an endpoint of the tenant at `url`; resolves with its id and signing secret. */
   addEndpoint(url: string): Promise<{ id: string; signingSecret: string }>;
   /** pid of a process by its name in endpoints.json (`egress`, `ingester-1`, …). */
@@ -26,10 +28,11 @@ export interface ChaosMeshOptions {
 /** `zenmesh up` on a fresh scratch database (or the one given), with one tenant and one generic source. */
 export async function startChaosMesh(o: ChaosMeshOptions): Promise<ChaosMesh> {
   const db = o.env?.DATABASE_URL ? undefined : await createTestDatabase(o.dbPrefix);
+  const redisPrefix = `zmchaos:${o.dbPrefix}:${process.pid}:`;
   const mesh = await startMesh(
     {
       LOG_LEVEL: 'warn',
-      ZENMESH_REDIS_PREFIX: `zmchaos:${o.dbPrefix}:${process.pid}:`,
+      ZENMESH_REDIS_PREFIX: redisPrefix,
       ...(db ? { DATABASE_URL: db.url } : {}),
       ...o.env,
     },
@@ -53,6 +56,7 @@ export async function startChaosMesh(o: ChaosMeshOptions): Promise<ChaosMesh> {
     mesh,
     ingestUrl: `${mesh.endpoints.ingester}/v1/webhooks/${s.source.id}`,
     sourceSecret,
+    redisPrefix,
     async addEndpoint(url) {
       const e = await mesh.cli<{ endpoint: { id: string }; signingSecret: string }>(
         'endpoint',
