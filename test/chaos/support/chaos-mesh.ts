@@ -1,5 +1,8 @@
+import { cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createTestDatabase } from '../../support/database.js';
 import { type RunningMesh, startMesh } from '../../support/mesh.js';
+import { RESULTS_DIR } from './results.js';
 
 export interface ChaosMesh {
   mesh: RunningMesh;
@@ -82,6 +85,10 @@ export async function startChaosMesh(o: ChaosMeshOptions): Promise<ChaosMesh> {
       return performance.now() - killedAt;
     },
     async stop() {
+      // The mesh's logs outlive it (its state directory does not): test/chaos/.results/logs/<prefix>/.
+      cpSync(join(mesh.home, 'logs'), join(RESULTS_DIR, 'logs', o.dbPrefix), { recursive: true });
+      const tail = mesh.output().trim().split('\n').slice(-20).join('\n');
+      writeFileSync(join(RESULTS_DIR, 'logs', o.dbPrefix, 'launcher-output.txt'), `${tail}\n`);
       const code = await mesh.stop();
       await db?.drop();
       return code;
