@@ -5,6 +5,9 @@ import { type Endpoints, paths } from '../home.js';
 import type { Output } from '../output.js';
 import type { TrustDomainOptions } from './state.js';
 
+/** How long an HTTP face may answer /healthz with 503 after it reported ready. */
+const HTTP_READY_MS = 20_000;
+
 /** What these read of the launcher's options. */
 type MeshOptions = TrustDomainOptions & { home: string };
 
@@ -43,9 +46,18 @@ export async function checkHealth(
         channel.close();
       }
     }),
+    // A face reports its peers' health, which a just-started process may not have seen yet: poll (bounded).
     ...http.map(async ([service, base]) => {
-      const res = await fetch(new URL('/healthz', base), { signal: AbortSignal.timeout(5000) });
-      if (!res.ok) throw new CliError('ERR_START_FAILED', `${service} /healthz answered ${res.status}`);
+      const deadline = Date.now() + HTTP_READY_MS;
+      for (;;) {
+        const res = await fetch(new URL('/healthz', base), { signal: AbortSignal.timeout(5000) });
+        await res.arrayBuffer();
+        if (res.ok) return;
+        if (Date.now() > deadline) {
+          throw new CliError('ERR_START_FAILED', `${service} /healthz answered ${res.status}`);
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
     }),
   ]);
 }
