@@ -182,6 +182,7 @@ export async function startMesh(databaseUrl, extraEnv) {
   const cli = async (...args) =>
     JSON.parse((await run(process.execPath, [CLI, ...args, '--json'], { env: cliEnv })).stdout);
   return {
+    home,
     endpoints: JSON.parse(readFileSync(file, 'utf8')),
     services: servicePids(child.pid),
     cli,

@@ -165,6 +165,16 @@ describe('Helm chart: rendered and valid', () => {
       );
     for (const name of MESH_SERVICES)
       expect([name, env(name).REDIS_URL_FILE]).toEqual([name, '/etc/zenmesh/redis/redis-url']);
+    // Each service is told how many of it may run (an autoscaler's maximum): above 1 it refuses to start
+    // without the shared nonce/dedup store (issue 12 defect 11).
+    expect(Object.fromEntries(MESH_SERVICES.map((n) => [n, env(n).ZENMESH_REPLICAS]))).toEqual({
+      ca: '1',
+      token: '1',
+      backend: '2',
+      egress: '10',
+      ingester: '10',
+      bff: '1',
+    });
     expect(new URL(env('backend').DATABASE_URL as string).username).toBe('zenmesh_app');
     expect(new URL(env('token').DATABASE_URL as string).username).toBe('zenmesh_token');
     const job = byKind('Job')[0] as K8sObject;

@@ -17,6 +17,8 @@ export interface MeshEndpoints {
   metrics: Record<string, string>;
   pid: number;
   pids: Record<string, number>;
+  /** With `--replicas`: each replica's own addresses, by replica name (`ingester-1`, …). */
+  replicas?: Record<string, { grpc?: string; http?: string }>;
 }
 
 export interface RunningMesh {
@@ -39,13 +41,20 @@ export interface RunningMesh {
   stop(): Promise<number | null>;
 }
 
-/** Starts `zenmesh up` as its own process on free ports, with a fresh state directory. */
-export async function startMesh(env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<RunningMesh> {
+/**
+ * Starts `zenmesh up` as its own process on free ports, with a fresh state directory; `args` are added to
+ * `up` (e.g. `--replicas ingester=2`).
+ */
+export async function startMesh(
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 60_000,
+  args: readonly string[] = [],
+): Promise<RunningMesh> {
   const home = mkdtempSync(join(tmpdir(), 'zm-mesh-'));
   const childEnv = { ...process.env, ...env, ZENMESH_HOME: home, LOG_LEVEL: env.LOG_LEVEL ?? 'info' };
   const child = spawn(
     process.execPath,
-    [CLI, 'up', '--ingester-port', '0', '--bff-port', '0', '--token-port', '0'],
+    [CLI, 'up', '--ingester-port', '0', '--bff-port', '0', '--token-port', '0', ...args],
     {
       env: childEnv,
       stdio: ['ignore', 'pipe', 'pipe'],

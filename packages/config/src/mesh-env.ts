@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { hostPort, redisUrl } from './env-values.js';
+import { hostPort, positiveInt, redisUrl } from './env-values.js';
 
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -35,7 +35,8 @@ export const grpcServerEnv = {
 /**
  * Variables of the message-integrity layer, read by every service (DESIGN.md "Message integrity"):
  * the secrets directory (master key + HMAC keyring), Redis for nonces (in-process store when unset,
- * single instance only) and its key prefix, and the test-only switch that disables verification.
+ * single instance only) and its key prefix, the instance count, and the test-only switch that disables
+ * verification.
  */
 export const messageIntegrityEnv = {
   ZENMESH_SECRETS_DIR: z.string({ error: 'directory holding master.key is required' }).min(1),
@@ -48,6 +49,11 @@ export const messageIntegrityEnv = {
     .enum(['0', '1'], { error: 'expected 0 or 1' })
     .default('0')
     .transform((v) => v === '1'),
+  /**
+   * How many instances of this service the deployment runs (the launcher's `--replicas`, Helm's replica
+   * count). Above 1, a service refuses to start without REDIS_URL: nonces and webhook dedup must be shared.
+   */
+  ZENMESH_REPLICAS: positiveInt(1),
 };
 
 /**

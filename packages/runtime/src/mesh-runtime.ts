@@ -12,6 +12,7 @@ import {
 } from '@zenmesh/rpc';
 import type { Logger, Meter } from '@zenmesh/telemetry';
 import { startMeshIdentity } from './mesh-identity.js';
+import { requireSharedStore } from './shared-store-check.js';
 import { observeSvidExpiry } from './svid-metrics.js';
 
 /**
@@ -19,10 +20,12 @@ import { observeSvidExpiry } from './svid-metrics.js';
  * returned, never installed anywhere: whoever builds servers and channels passes it to them. The CA calls this
  * alone (it has no workload identity); every other service gets it through `startMeshRuntime`.
  */
-export function startMessageIntegrity(
+export async function startMessageIntegrity(
   env: MessageIntegrityEnv & { ZENMESH_TRUST_DOMAIN: string },
   logger: Logger,
+  service: string,
 ): Promise<RunningMessageIntegrity> {
+  requireSharedStore(service, env);
   return createMessageIntegrity({
     secretsDir: env.ZENMESH_SECRETS_DIR,
     cluster: env.ZENMESH_TRUST_DOMAIN,
@@ -70,7 +73,7 @@ export async function startMeshRuntime(
   /** The process's meter (ServiceContext.meter): SVID expiry, and the rpc servers' refusal counter. */
   meter?: Meter,
 ): Promise<MeshRuntime> {
-  const integrity = await startMessageIntegrity(env, logger);
+  const integrity = await startMessageIntegrity(env, logger, service);
   let identity: ServiceIdentity;
   try {
     identity = await startMeshIdentity(service, env, integrity, logger);

@@ -27,6 +27,26 @@ describe('in-process token bucket (frozen clock)', () => {
 });
 
 describe('Redis token bucket', () => {
+  it('runs on Redis time: instances whose clocks are minutes apart still share one refilling bucket', async () => {
+    const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+    const prefix = `zmtest:rate:${randomBytes(6).toString('hex')}:`;
+    const a = new Redis(url);
+    const b = new Redis(url);
+    try {
+      const ahead = createRateLimiter({ perSecond: 10, burst: 1, redis: a, prefix });
+      const behind = createRateLimiter({ perSecond: 10, burst: 1, redis: b, prefix });
+      expect((await ahead.take('k', Date.now() + 120_000)).allowed).toBe(true);
+      expect((await behind.take('k', Date.now() - 120_000)).allowed).toBe(false);
+      // 10 per second: refilled within 100 ms of Redis's own clock, whatever the callers' clocks say.
+      await new Promise((r) => setTimeout(r, 250));
+      expect((await behind.take('k', Date.now() - 120_000)).allowed).toBe(true);
+    } finally {
+      await a.del(`${prefix}rate:k`);
+      a.disconnect();
+      b.disconnect();
+    }
+  });
+
   it('is one bucket for every limiter sharing the server, and falls back to its own when Redis fails', async () => {
     const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
     const prefix = `zmtest:rate:${randomBytes(6).toString('hex')}:`;

@@ -14,6 +14,7 @@ export interface RateDecision {
 }
 
 export interface RateLimiter {
+  /** `nowMs` is this process's clock, used by the in-process buckets; a shared bucket runs on Redis's. */
   take(key: string, nowMs: number): Promise<RateDecision>;
 }
 
@@ -28,10 +29,12 @@ export interface RateLimitOptions {
   onError?: (err: unknown) => void;
 }
 
-// Token bucket in one atomic step, so instances sharing Redis share the bucket. Tokens are returned as
-// text: Lua numbers would be truncated to integers on the way out.
+// Token bucket in one atomic step, so instances sharing Redis share the bucket, on Redis's clock: instances
+// whose clocks disagree would otherwise starve each other (one ahead stores a time the others never reach,
+// and they stop refilling). Tokens are returned as text: Lua numbers would be truncated to integers.
 const TAKE = `
-local rate = tonumber(ARGV[1]); local burst = tonumber(ARGV[2]); local now = tonumber(ARGV[3])
+local rate = tonumber(ARGV[1]); local burst = tonumber(ARGV[2])
+local clock = redis.call('time'); local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local s = redis.call('hmget', KEYS[1], 't', 'ts')
 local tokens = tonumber(s[1]); local ts = tonumber(s[2])
 if tokens == nil or ts == nil then tokens = burst; ts = now end
@@ -86,14 +89,10 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     async take(key, nowMs) {
       if (redis === undefined) return local(key, nowMs);
       try {
-        const [allowed, tokens] = (await redis.eval(
-          TAKE,
-          1,
-          `${prefix}rate:${key}`,
-          perSecond,
-          burst,
-          Math.floor(nowMs),
-        )) as [number, string];
+        const [allowed, tokens] = (await redis.eval(TAKE, 1, `${prefix}rate:${key}`, perSecond, burst)) as [
+          number,
+          string,
+        ];
         return decide(allowed === 1, Number(tokens), perSecond, burst);
       } catch (err) {
         onError(err);

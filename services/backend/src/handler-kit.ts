@@ -1,5 +1,5 @@
 import type { ForwardedTokenAuthorizer } from '@zenmesh/auth';
-import type { Db } from '@zenmesh/db';
+import { type Db, isDbError } from '@zenmesh/db';
 import { Code, RpcError } from '@zenmesh/rpc';
 import type { EndpointHealthPolicy } from './endpoint-health.js';
 import type { BackendErrorCode } from './errors.js';
@@ -47,14 +47,34 @@ const STATUS: Record<Exclude<BackendErrorCode, 'ERR_INTERNAL'>, Code> = {
   ERR_FAILED_PRECONDITION: Code.FAILED_PRECONDITION,
 };
 
+/** SQLSTATE class 08 (connection exception) and 57P01-57P03 (shutting down, cannot connect now). */
+const DB_GONE_STATE = /^(08...|57P0[1-3])$/;
+const DB_GONE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
 /**
- * Turns store refusals (BackendError) into gRPC statuses with their short reason; anything else
- * propagates and the server answers INTERNAL, keeping the detail in its log.
+ * Postgres is down or restarting, or the connection to it broke (as a DbError of @zenmesh/db, or a raw
+ * driver error): the caller should come back later.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (isDbError(err, 'ERR_CONNECTION')) return true;
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  const state = isDbError(err) ? err.sqlState : typeof e?.code === 'string' ? e.code : undefined;
+  if (state !== undefined && (DB_GONE_STATE.test(state) || DB_GONE_ERRNO.has(state))) return true;
+  return typeof e?.message === 'string' && /Connection terminated|connection timeout/i.test(e.message);
+}
+
+/**
+ * Turns store refusals (BackendError) into gRPC statuses with their short reason, and a database that is
+ * down or restarting into UNAVAILABLE `database_unavailable` (the ingester answers 503 with Retry-After, so
+ * the provider retries); anything else propagates and the server answers INTERNAL, keeping the detail in its
+ * log.
  */
 export async function edge<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
+    if (isDatabaseUnavailable(err))
+      throw new RpcError(Code.UNAVAILABLE, 'database_unavailable', { cause: err });
     const e = err as { name?: unknown; code?: unknown; reason?: unknown };
     if (e?.name === 'BackendError' && typeof e.code === 'string' && typeof e.reason === 'string') {
       const status = STATUS[e.code as keyof typeof STATUS];

@@ -5,7 +5,7 @@ import { caEnv } from './config.js';
 
 runService('ca', caEnv, async ({ env, logger, meter, defer }) => {
   // The CA has no workload identity (it issues them): message integrity is all of the runtime it takes.
-  const integrity = await startMessageIntegrity(env, logger);
+  const integrity = await startMessageIntegrity(env, logger, 'ca');
   defer(() => integrity.close());
   const ca = await startCaService({
     logger,

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option } from 'commander';
+import { parseReplicas } from '../launcher/replicas.js';
 import { up } from '../launcher/up.js';
 import { listen } from '../listen.js';
 import { limit, port, type RegisterCommands } from './context.js';
@@ -37,6 +38,10 @@ export const registerLocalCommands: RegisterCommands = (program, ctx, action) =>
         'lifetime of every SVID; renewed at half (default $ZENMESH_SVID_TTL or 3600)',
       ).argParser(seconds),
     )
+    .option(
+      '--replicas <list>',
+      'run ingester, backend or egress as several processes, e.g. ingester=2,backend=2,egress=2 (needs REDIS_URL; backend replicas need DATABASE_URL)',
+    )
     .action(
       action(
         async (o: {
@@ -49,15 +54,17 @@ export const registerLocalCommands: RegisterCommands = (program, ctx, action) =>
           svidTtl?: number;
           metrics: boolean;
           metricsPort: number;
+          replicas?: string;
         }) => {
           const { home, out } = ctx();
-          const { svidTtl, metrics, metricsPort, ...rest } = o;
+          const { svidTtl, metrics, metricsPort, replicas, ...rest } = o;
           if (metrics && metricsPort > 65535 - 5)
             throw new InvalidArgumentError('--metrics-port: at most 65530');
           return up(
             {
               home,
               ...rest,
+              replicas: parseReplicas(replicas),
               ...(svidTtl === undefined ? {} : { svidTtlSeconds: svidTtl }),
               ...(metrics ? { metrics: { port: metricsPort } } : {}),
             },

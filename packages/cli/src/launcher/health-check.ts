@@ -5,13 +5,19 @@ import { type Endpoints, paths } from '../home.js';
 import type { Output } from '../output.js';
 import type { TrustDomainOptions } from './state.js';
 
+/** How long an HTTP face may answer /healthz with 503 after it reported ready. */
+const HTTP_READY_MS = 20_000;
+
 /** What these read of the launcher's options. */
 type MeshOptions = TrustDomainOptions & { home: string };
 
-/** Every service's health over mTLS (as the operator's `sa/cli`) and every HTTP face's /healthz. */
+/**
+ * Every process's health over mTLS (as the operator's `sa/cli`; `[service, address]` pairs, one per replica)
+ * and every HTTP face's /healthz (`[service, base URL]`).
+ */
 export async function checkHealth(
-  grpc: Record<string, string>,
-  http: Record<string, string>,
+  grpc: ReadonlyArray<readonly [string, string]>,
+  http: ReadonlyArray<readonly [string, string]>,
   identity: IdentityProvider,
   integrity: MessageIntegrity,
   options: MeshOptions,
@@ -19,7 +25,7 @@ export async function checkHealth(
 ): Promise<void> {
   out.progress('Checking health over mTLS');
   await Promise.all([
-    ...Object.entries(grpc).map(async ([service, address]) => {
+    ...grpc.map(async ([service, address]) => {
       const channel = createMeshChannel({
         address,
         identity,
@@ -40,9 +46,18 @@ export async function checkHealth(
         channel.close();
       }
     }),
-    ...Object.entries(http).map(async ([service, base]) => {
-      const res = await fetch(new URL('/healthz', base), { signal: AbortSignal.timeout(5000) });
-      if (!res.ok) throw new CliError('ERR_START_FAILED', `${service} /healthz answered ${res.status}`);
+    // A face reports its peers' health, which a just-started process may not have seen yet: poll (bounded).
+    ...http.map(async ([service, base]) => {
+      const deadline = Date.now() + HTTP_READY_MS;
+      for (;;) {
+        const res = await fetch(new URL('/healthz', base), { signal: AbortSignal.timeout(5000) });
+        await res.arrayBuffer();
+        if (res.ok) return;
+        if (Date.now() > deadline) {
+          throw new CliError('ERR_START_FAILED', `${service} /healthz answered ${res.status}`);
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
     }),
   ]);
 }

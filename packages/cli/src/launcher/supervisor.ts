@@ -4,7 +4,10 @@ import type { ReadyMessage } from '@zenmesh/runtime';
 import { CliError } from '../errors.js';
 
 export interface ServiceSpec {
+  /** The process's name: the service's, or `<service>-<n>` for one of its replicas. */
   name: string;
+  /** The service it runs (its SPIFFE ID, its variables). */
+  service: string;
   /** Absolute path of the service's dist/main.js. */
   main: string;
   env: NodeJS.ProcessEnv;
@@ -13,6 +16,7 @@ export interface ServiceSpec {
 
 export interface RunningChild {
   name: string;
+  service: string;
   child: ChildProcess;
   ready: ReadyMessage;
   logFile: string;
@@ -67,7 +71,13 @@ export function startService(spec: ServiceSpec): Promise<RunningChild> {
       if (m?.type !== 'zenmesh:ready') return;
       clearTimeout(timer);
       child.off('exit', onExit);
-      resolve({ name: spec.name, child, ready: m as ReadyMessage, logFile: spec.logFile });
+      resolve({
+        name: spec.name,
+        service: spec.service,
+        child,
+        ready: m as ReadyMessage,
+        logFile: spec.logFile,
+      });
     });
   });
 }

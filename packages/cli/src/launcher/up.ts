@@ -15,6 +15,9 @@ import {
   serviceEnv,
   svidTtlFromEnv,
 } from './launch-env.js';
+import { balanceReplicas, type LoopbackBalancer } from './loopback-balancer.js';
+import { parseReplicas, type ReplicaCounts, replicaName, requireSharedStores } from './replicas.js';
+import { superviseAll } from './restart-policy.js';
 import {
   ensureLocalState,
   issueLocalSvid,
@@ -22,7 +25,7 @@ import {
   type SvidFiles,
   type TrustDomainOptions,
 } from './state.js';
-import { type RunningChild, startService, stopService } from './supervisor.js';
+import { type RunningChild, type ServiceSpec, startService, stopService } from './supervisor.js';
 
 export interface UpOptions extends TrustDomainOptions {
   home: string;
@@ -37,6 +40,8 @@ export interface UpOptions extends TrustDomainOptions {
    * N, N+1, ... in start order (ca, token, backend, egress, ingester, bff). Unset: no metrics listeners.
    */
   metrics?: { port: number };
+  /** How many processes of each service (`--replicas ingester=2,…`); default one of each. */
+  replicas?: ReplicaCounts;
 }
 
 /** ZENMESH_METRICS_LISTEN of one service under `zenmesh up` (loopback only: metrics are for this machine). */
@@ -60,11 +65,14 @@ export const SELF_JOINING: ReadonlySet<string> = new Set([
   'bff',
 ]);
 
-/** Endpoints as written by this launcher: the CA join listener is there for `zenmesh verify`. */
-export type LauncherEndpoints = Endpoints & { caJoin: string };
-
-const MAX_RESTARTS = 5;
-const RESTART_WINDOW_MS = 60_000;
+/**
+ * Endpoints as written by this launcher: the CA join listener is there for `zenmesh verify`; with replicas,
+ * each replica's own addresses (the service's entry in `grpc`/`ingester` is then its loopback balancer).
+ */
+export type LauncherEndpoints = Endpoints & {
+  caJoin: string;
+  replicas: Record<string, { grpc?: string; http?: string }>;
+};
 
 const resolveMain = (service: ServiceName): string =>
   new URL(import.meta.resolve(`@zenmesh/${service}/main`)).pathname;
@@ -94,6 +102,8 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
     rmSync(p.endpoints, { force: true });
   }
 
+  const replicas = options.replicas ?? parseReplicas(undefined);
+  requireSharedStores(replicas, process.env);
   const weakened = insecureServices(process.env.ZENMESH_INSECURE_DISABLE_HMAC);
   const redisPrefix = process.env.ZENMESH_REDIS_PREFIX;
   const svidTtl = options.svidTtlSeconds ?? svidTtlFromEnv(process.env.ZENMESH_SVID_TTL);
@@ -114,6 +124,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
   let caJoin = '';
 
   const running: RunningChild[] = [];
+  const balancers: LoopbackBalancer[] = [];
   const grpc: Record<string, string> = {};
   const http: Record<string, string> = {};
   const metrics: Record<string, string> = {};
@@ -161,6 +172,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       ...(redisPrefix ? { ZENMESH_REDIS_PREFIX: redisPrefix } : {}),
       ...(weakened.has(service) ? { ZENMESH_INSECURE_DISABLE_HMAC: '1' } : {}),
       ...metricsListen(options.metrics, service),
+      ZENMESH_REPLICAS: String(replicas[service]),
     };
     return serviceEnv(service, common, {
       host: options.host,
@@ -185,40 +197,70 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
         out.progress(`Stopping ${r.name}`);
         await stopService(r);
       }
+      await Promise.all(balancers.map((b) => b.close()));
       await integrity.close();
       agentLog.end();
     })();
     return stopping;
   };
 
+  /** Replicas listen on free ports; the service's own addresses belong to the balancer in front of them. */
+  const specFor = async (service: ServiceName, name: string): Promise<ServiceSpec> => {
+    const env = await envFor(service);
+    if (replicas[service] > 1 && env.ZENMESH_HTTP_LISTEN) env.ZENMESH_HTTP_LISTEN = `${options.host}:0`;
+    // Replicas of one service cannot share a metrics port: each gets a free one (printed, in endpoints.json).
+    if (replicas[service] > 1 && env.ZENMESH_METRICS_LISTEN) env.ZENMESH_METRICS_LISTEN = '127.0.0.1:0';
+    return { name, service, main: resolveMain(service), env, logFile: join(p.logs, `${name}.log`) };
+  };
+
   try {
     for (const service of SERVICES) {
-      out.progress(`Starting ${service}`);
-      const r = await startService({
-        name: service,
-        main: resolveMain(service),
-        env: await envFor(service),
-        logFile: join(p.logs, `${service}.log`),
-      });
-      running.push(r);
-      if (r.ready.grpc) grpc[service] = r.ready.grpc;
-      if (r.ready.http) http[service] = r.ready.http;
-      if (r.ready.metrics) metrics[service] = r.ready.metrics;
+      const count = replicas[service];
+      const started: RunningChild[] = [];
+      for (let i = 0; i < count; i++) {
+        const name = replicaName(service, i, count);
+        out.progress(`Starting ${name}`);
+        const r = await startService(await specFor(service, name));
+        running.push(r);
+        started.push(r);
+        if (r.ready.metrics) metrics[name] = r.ready.metrics;
+        // A service without its own agent: its agent in the launcher reports where the CA can probe it.
+        if (r.ready.grpc) agents.get(service)?.identity.setServingAddress(r.ready.grpc);
+        out.progress(
+          `  ${name} ready${r.ready.grpc ? ` (gRPC ${r.ready.grpc})` : ''}${r.ready.http ? ` (HTTP ${r.ready.http})` : ''}`,
+        );
+      }
+      const first = started[0] as RunningChild;
+      if (count === 1) {
+        if (first.ready.grpc) grpc[service] = first.ready.grpc;
+        if (first.ready.http) http[service] = first.ready.http;
+      } else {
+        const port = service === 'ingester' ? options.ingesterPort : 0;
+        const b = await balanceReplicas(started, {
+          grpc: `${options.host}:0`,
+          http: `${options.host}:${port}`,
+        });
+        for (const [face, balancer] of Object.entries(b)) {
+          balancers.push(balancer);
+          if (face === 'grpc') grpc[service] = balancer.address;
+          else http[service] = `http://${balancer.address}`;
+          out.progress(`  ${service}: ${count} replicas behind ${face} ${balancer.address}`);
+        }
+      }
       if (service === 'ca') {
-        if (!r.ready.join) throw new CliError('ERR_START_FAILED', 'the CA reported no join listener');
-        caJoin = r.ready.join;
+        if (!first.ready.join) throw new CliError('ERR_START_FAILED', 'the CA reported no join listener');
+        caJoin = first.ready.join;
         // The operator's identity (sa/cli) comes from the CA like everyone's; the launcher keeps it current.
         await agentFor('cli');
       }
-      // A service without its own agent: its agent in the launcher reports where the CA can probe it.
-      if (r.ready.grpc) agents.get(service)?.identity.setServingAddress(r.ready.grpc);
-      out.progress(
-        `  ${service} ready${r.ready.grpc ? ` (gRPC ${r.ready.grpc})` : ''}${r.ready.http ? ` (HTTP ${r.ready.http})` : ''}`,
-      );
     }
     const cli = agents.get('cli');
     if (!cli) throw new CliError('ERR_STATE', 'the launcher holds no SVID for the CLI');
-    await checkHealth(grpc, http, cli.identity.provider, integrity, options, out);
+    // Every replica on its own address, and the HTTP faces as their callers reach them (through a balancer).
+    const direct = running
+      .filter((r) => r.ready.grpc)
+      .map((r) => [r.service, r.ready.grpc] as [string, string]);
+    await checkHealth(direct, Object.entries(http), cli.identity.provider, integrity, options, out);
     // The web console signs in through the token service as its own OAuth client, registered once.
     if (
       await ensureConsoleClient(consoleClientFile, http.bff ?? '', readFileSync(p.adminKey, 'utf8').trim())
@@ -239,10 +281,22 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
     metrics,
     pid: process.pid,
     pids: {},
+    replicas: {},
     startedAt: new Date().toISOString(),
   };
   const writeEndpoints = () => {
     endpoints.pids = Object.fromEntries(running.map((r) => [r.name, r.child.pid ?? 0]));
+    endpoints.replicas = Object.fromEntries(
+      running
+        .filter((r) => replicas[r.service as ServiceName] > 1)
+        .map((r) => [
+          r.name,
+          {
+            ...(r.ready.grpc ? { grpc: r.ready.grpc } : {}),
+            ...(r.ready.http ? { http: r.ready.http } : {}),
+          },
+        ]),
+    );
     writeFileSync(p.endpoints, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o644 });
   };
   writeEndpoints();
@@ -255,55 +309,21 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    const restarts = new Map<string, number[]>();
-
-    /**
-     * A crashed service is restarted on the same addresses, so its peers reconnect without being told
-     * anything; work it held under a lease is picked up again when the lease expires. A service that crashes
-     * more than MAX_RESTARTS times in RESTART_WINDOW_MS stops the whole mesh, loudly.
-     */
-    const supervise = (r: RunningChild) => {
-      r.child.once('exit', (code, signal) => {
-        if (stopping) return;
-        process.stderr.write(
-          `zenmesh: ${r.name} exited unexpectedly (${signal ?? `code ${code}`}); see ${r.logFile}\n`,
-        );
-        const now = Date.now();
-        const recent = (restarts.get(r.name) ?? []).filter((t) => now - t < RESTART_WINDOW_MS);
-        if (recent.length >= MAX_RESTARTS) {
-          process.stderr.write(`zenmesh: ${r.name} keeps crashing; stopping the mesh\n`);
-          void stopAll().then(() => resolve(1));
-          return;
-        }
-        restarts.set(r.name, [...recent, now]);
-        const service = r.name as ServiceName;
-        out.progress(`Restarting ${service}`);
-        envFor(service)
-          .then((env) => {
-            if (r.ready.grpc) env.ZENMESH_GRPC_LISTEN = r.ready.grpc;
-            if (r.ready.http) env.ZENMESH_HTTP_LISTEN = new URL(r.ready.http).host;
-            if (r.ready.join) env.ZENMESH_CA_JOIN_LISTEN = r.ready.join;
-            if (r.ready.metrics) env.ZENMESH_METRICS_LISTEN = new URL(r.ready.metrics).host;
-            return startService({ name: service, main: resolveMain(service), env, logFile: r.logFile });
-          })
-          .then(
-            (next) => {
-              running[running.indexOf(r)] = next;
-              if (stopping) {
-                void stopService(next);
-                return;
-              }
-              writeEndpoints();
-              out.progress(`  ${service} ready again (pid ${next.child.pid})`);
-              supervise(next);
-            },
-            (err: unknown) => {
-              process.stderr.write(`zenmesh: ${service} could not be restarted: ${(err as Error).message}\n`);
-              void stopAll().then(() => resolve(1));
-            },
-          );
-      });
-    };
-    for (const r of running) supervise(r);
+    superviseAll({
+      running,
+      out,
+      isStopping: () => stopping !== undefined,
+      giveUp: (code) => void stopAll().then(() => resolve(code)),
+      onRestarted: writeEndpoints,
+      async specFor(crashed) {
+        const spec = await specFor(crashed.service as ServiceName, crashed.name);
+        const { ready } = crashed;
+        if (ready.grpc) spec.env.ZENMESH_GRPC_LISTEN = ready.grpc;
+        if (ready.http) spec.env.ZENMESH_HTTP_LISTEN = new URL(ready.http).host;
+        if (ready.join) spec.env.ZENMESH_CA_JOIN_LISTEN = ready.join;
+        if (ready.metrics) spec.env.ZENMESH_METRICS_LISTEN = new URL(ready.metrics).host;
+        return { ...spec, logFile: crashed.logFile };
+      },
+    });
   });
 }
