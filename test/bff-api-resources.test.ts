@@ -53,6 +53,7 @@ describe('happy paths', () => {
         },
         toleranceSeconds: 0,
         previousSecretExpiresAt: null,
+        routing: '',
         createdAt: '2030-05-01T12:00:00.000Z',
       },
       ingestUrl: 'https://hooks.example.com/v1/webhooks/src_sourcesourcesourcesourceso',
@@ -81,6 +82,7 @@ describe('happy paths', () => {
             generic: null,
             toleranceSeconds: 0,
             previousSecretExpiresAt: null,
+            routing: '',
             createdAt: null,
           },
         ],
@@ -138,6 +140,7 @@ describe('happy paths', () => {
           dataBase64: Buffer.from('{"ref":"main"}').toString('base64'),
           providerDeliveryId: 'gh-123',
           receivedAt: '2030-05-01T12:00:01.500Z',
+          headers: {},
         },
       ],
     });
@@ -164,6 +167,7 @@ describe('happy paths', () => {
           updatedAt: '2030-05-01T12:00:00.000Z',
           replays: 0,
           deadAt: null,
+          connectionId: '',
         },
       ],
     });

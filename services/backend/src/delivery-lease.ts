@@ -34,6 +34,8 @@ export interface LeasedDeliveryRecord {
   /** The endpoint's mTLS client identity, when it has one. */
   clientCertPem: string;
   clientKeyPem: string;
+  /** Extra request headers from the connection's transformation (routing.ts). */
+  headers: Record<string, string>;
 }
 
 interface EndpointSecretRow {
@@ -65,11 +67,15 @@ export async function leaseDeliveries(
     options.leaseMs === undefined || options.leaseMs <= 0
       ? 30_000
       : clamp(Math.floor(options.leaseMs), 1000, 600_000);
-  const { rows: claimed } = await db.query<DeliveryRow>(
-    `select ${DELIVERY_COLUMNS} from core.lease_deliveries($1, $2, $3, $4)`,
+  // body/headers: what a connection's transformation made of the event (routing.ts), sent instead of it.
+  const { rows: claimed } = await db.query<
+    DeliveryRow & { routed_body: Uint8Array | null; routed_headers: Record<string, string> | null }
+  >(
+    `select ${DELIVERY_COLUMNS}, body as routed_body, headers as routed_headers
+       from core.lease_deliveries($1, $2, $3, $4)`,
     [max, leaseMs, options.eventId || null, options.owner ?? null],
   );
-  const byTenant = new Map<string, DeliveryRow[]>();
+  const byTenant = new Map<string, (typeof claimed)[number][]>();
   for (const row of claimed) byTenant.set(row.tenant_id, [...(byTenant.get(row.tenant_id) ?? []), row]);
 
   const out: LeasedDeliveryRecord[] = [];
@@ -104,7 +110,10 @@ export async function leaseDeliveries(
         }
         return {
           delivery: toDelivery(row),
-          event: toEvent(event),
+          event:
+            row.routed_body === null
+              ? toEvent(event)
+              : { ...toEvent(event), data: row.routed_body, datacontenttype: 'application/json' },
           endpointUrl: endpoint.url,
           signingSecrets,
           leaseToken: row.lease_token,
@@ -115,6 +124,7 @@ export async function leaseDeliveries(
             endpoint.client_key_sealed === null
               ? ''
               : boxes.clientKey.open(endpoint.client_key_sealed, endpoint.id),
+          headers: row.routed_headers ?? {},
         };
       });
     });

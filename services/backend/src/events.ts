@@ -1,10 +1,12 @@
 import { newId } from '@zenmesh/crypto';
 import type { Db, Tx } from '@zenmesh/db';
 import { internal, invalid } from './errors.js';
+import type { ExpressionCompiler } from './expression.js';
 import { type EventRecord, pageSize } from './records.js';
+import { insertRoutedDeliveries, loadRoutingTable, routeEvent } from './routing.js';
 import { findSource } from './sources.js';
 import { resolveTenant } from './tenants.js';
-import { validateEventType } from './validate.js';
+import { validateEventHeaders, validateEventType } from './validate.js';
 
 export interface RecordEventInput {
   sourceId: string;
@@ -14,6 +16,8 @@ export interface RecordEventInput {
   data: Uint8Array;
   /** The provider's own delivery id; empty or absent when it sends none. */
   providerDeliveryId?: string | undefined;
+  /** The webhook's request headers (lower-case names), which connection filters read. */
+  headers?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface RecordEventResult {
@@ -33,10 +37,11 @@ export interface EventRow {
   data: Uint8Array;
   provider_delivery_id: string | null;
   received_at: Date;
+  headers: Record<string, string>;
 }
 
 export const EVENT_COLUMNS =
-  'id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, received_at';
+  'id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, received_at, headers';
 
 export const toEvent = (r: EventRow): EventRecord => ({
   id: r.id,
@@ -49,6 +54,7 @@ export const toEvent = (r: EventRow): EventRecord => ({
   data: r.data,
   providerDeliveryId: r.provider_delivery_id,
   receivedAt: r.received_at,
+  headers: r.headers,
 });
 
 /** Upper bound on a stored payload; the ingester enforces its own (smaller) body limit first. */
@@ -66,15 +72,20 @@ const deliveryIdsOf = async (tx: Tx, tenantId: string, eventId: string): Promise
   ).rows.map((r) => r.id);
 
 /**
- * Stores the event and fans it out — one pending delivery per enabled endpoint of the tenant whose
- * event_types is empty or contains the type — in ONE transaction, so an event is never stored without
+ * Stores the event and fans it out (routing.ts decides which endpoints: by the source's connections and
+ * their filters, or every enabled endpoint whose event types match) in ONE transaction, so an event is never stored without
  * its deliveries. A repeated (source, provider delivery id) returns the first event with
  * `duplicate: true` and creates nothing; the partial unique index decides, so concurrent duplicates
  * are safe too (ON CONFLICT DO NOTHING waits for the first insert to commit).
  */
-export async function recordEvent(db: Db, input: RecordEventInput): Promise<RecordEventResult> {
+export async function recordEvent(
+  db: Db,
+  input: RecordEventInput,
+  options: { expressions?: ExpressionCompiler } = {},
+): Promise<RecordEventResult> {
   validateEventType(input.type);
   if (input.data.byteLength > MAX_EVENT_BYTES) throw invalid('event_too_large');
+  const headers = validateEventHeaders(input.headers ?? {});
   const providerDeliveryId =
     input.providerDeliveryId === undefined || input.providerDeliveryId === ''
       ? null
@@ -85,8 +96,8 @@ export async function recordEvent(db: Db, input: RecordEventInput): Promise<Reco
   const id = newId('evt');
   return db.withTenant(source.tenantId, async (tx) => {
     const inserted = await tx.query<EventRow>(
-      `insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id)
-       values ($1, $2, $3, $4, $5, coalesce($6, now()), $7, $8, $9)
+      `insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, headers)
+       values ($1, $2, $3, $4, $5, coalesce($6, now()), $7, $8, $9, $10)
        on conflict (source_id, provider_delivery_id) where provider_delivery_id is not null do nothing
        returning ${EVENT_COLUMNS}`,
       [
@@ -99,6 +110,7 @@ export async function recordEvent(db: Db, input: RecordEventInput): Promise<Reco
         input.datacontenttype || 'application/octet-stream',
         input.data,
         providerDeliveryId,
+        JSON.stringify(headers),
       ],
     );
     const row = inserted.rows[0];
@@ -117,20 +129,10 @@ export async function recordEvent(db: Db, input: RecordEventInput): Promise<Reco
         deliveryIds: await deliveryIdsOf(tx, source.tenantId, original.id),
       };
     }
-    const { rows: endpoints } = await tx.query<{ id: string }>(
-      `select id from core.endpoints
-        where tenant_id = $1 and enabled and (cardinality(event_types) = 0 or $2 = any(event_types))
-        order by id`,
-      [source.tenantId, input.type],
-    );
-    const deliveryIds = endpoints.map(() => newId('dlv'));
-    if (deliveryIds.length > 0) {
-      await tx.query(
-        `insert into core.deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at)
-         select d, $2, $3, e, 'pending', now() from unnest($1::text[], $4::text[]) as t(d, e)`,
-        [deliveryIds, source.tenantId, row.id, endpoints.map((e) => e.id)],
-      );
-    }
+    // The fan-out: which endpoints get it and what each is sent (routing.ts).
+    const table = await loadRoutingTable(tx, source, row.type);
+    const routed = routeEvent(table, { ...row, headers }, options.expressions);
+    const deliveryIds = await insertRoutedDeliveries(tx, source.tenantId, row.id, routed);
     return { event: toEvent(row), duplicate: false, deliveryIds };
   });
 }

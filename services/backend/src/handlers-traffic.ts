@@ -7,6 +7,7 @@ import { listAttempts, listDeliveries } from './deliveries.js';
 import { leaseDeliveries } from './delivery-lease.js';
 import { reportAttempt } from './delivery-report.js';
 import { listEvents, recordEvent } from './events.js';
+import { createExpressionCache } from './expression.js';
 import { type BackendDeps, edge, RPC_SCOPES as S } from './handler-kit.js';
 import { replayDelivery, replayEndpoint, replayEvent } from './replay.js';
 import {
@@ -33,18 +34,25 @@ export function registerTrafficHandlers(
 ): void {
   const { db, deps, guard } = ctx;
   const { boxes } = deps;
+  // Compiled connection filters and transformations, kept for the fan-out of every RecordEvent.
+  const expressions = createExpressionCache();
   server.register(EventService, {
     // Ingester only (workload policy).
     recordEvent: (req) =>
       edge(async () => {
-        const res = await recordEvent(db, {
-          sourceId: req.sourceId,
-          type: req.type,
-          time: req.time === undefined ? undefined : timestampDate(req.time),
-          datacontenttype: req.datacontenttype,
-          data: req.data,
-          providerDeliveryId: req.providerDeliveryId,
-        });
+        const res = await recordEvent(
+          db,
+          {
+            sourceId: req.sourceId,
+            type: req.type,
+            time: req.time === undefined ? undefined : timestampDate(req.time),
+            datacontenttype: req.datacontenttype,
+            data: req.data,
+            providerDeliveryId: req.providerDeliveryId,
+            headers: req.headers,
+          },
+          { expressions },
+        );
         return { event: eventToProto(res.event), duplicate: res.duplicate, deliveryIds: res.deliveryIds };
       }),
     listEvents: (req, ctx) =>

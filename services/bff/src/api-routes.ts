@@ -118,7 +118,13 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
     route('POST', 'sources/:id', ['sources:write'], async ({ req, call, audit }, tenant, id) => {
       const input = parse(updateSourceBody, await jsonBody(req));
       const { source } = await backend.sources.updateSource(
-        { tenant, sourceId: id, toleranceSeconds: input.toleranceSeconds, audit },
+        {
+          tenant,
+          sourceId: id,
+          ...(input.toleranceSeconds === undefined ? {} : { toleranceSeconds: input.toleranceSeconds }),
+          ...(input.routing === undefined ? {} : { routing: input.routing }),
+          audit,
+        },
         call,
       );
       if (source === undefined) throw new Error('UpdateSource answered without a source');

@@ -10,6 +10,7 @@ import type { VerifyApiKey } from './api-key-auth.js';
 import { createApiRoutes } from './api-routes.js';
 import type { BackendClients } from './backend-clients.js';
 import { type AuthenticatedCaller, createCallerAuth, type ExchangeApiKey } from './caller-auth.js';
+import { createConnectionRoutes } from './connection-routes.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
 import { renderStatusPage } from './status-page.js';
 
@@ -50,6 +51,7 @@ export function createBffApp(options: BffAppOptions): BffApp {
   const routes = [
     ...createApiRoutes({ backend: options.backend, ingestPublicUrl: options.ingestPublicUrl }),
     ...createDeliveryRoutes(options.backend),
+    ...createConnectionRoutes(options.backend),
     ...(options.tokenAdmin === undefined ? [] : createAdminRoutes(options.tokenAdmin)),
     ...(options.tokenAdmin === undefined ? [] : createAccountRoutes(options.tokenAdmin)),
   ];

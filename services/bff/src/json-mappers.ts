@@ -49,6 +49,8 @@ export interface SourceJson {
   toleranceSeconds: number;
   /** During a secret rotation: until when the previous secret is still accepted. */
   previousSecretExpiresAt: string | null;
+  /** "all" (every enabled, matching endpoint) or "connections" (only connected endpoints). */
+  routing: string;
   createdAt: string | null;
 }
 
@@ -71,6 +73,7 @@ export const sourceJson = (s: Source): SourceJson => ({
         },
   toleranceSeconds: s.toleranceSeconds,
   previousSecretExpiresAt: iso(s.previousSecretExpiresAt),
+  routing: s.routing,
   createdAt: iso(s.createdAt),
 });
 
@@ -118,6 +121,8 @@ export interface EventJson {
   dataBase64: string;
   providerDeliveryId: string;
   receivedAt: string | null;
+  /** The webhook's request headers as stored (credentials never are). */
+  headers: Record<string, string>;
 }
 
 export const eventJson = (e: Event): EventJson => ({
@@ -131,6 +136,7 @@ export const eventJson = (e: Event): EventJson => ({
   dataBase64: Buffer.from(e.data).toString('base64'),
   providerDeliveryId: e.providerDeliveryId,
   receivedAt: iso(e.receivedAt),
+  headers: { ...e.headers },
 });
 
 const STATE_NAMES: Record<DeliveryState, string> = {
@@ -154,6 +160,8 @@ export interface DeliveryJson {
   updatedAt: string | null;
   replays: number;
   deadAt: string | null;
+  /** The connection that routed it; '' when its source routes to every endpoint. */
+  connectionId: string;
 }
 
 export const deliveryJson = (d: Delivery): DeliveryJson => ({
@@ -169,6 +177,7 @@ export const deliveryJson = (d: Delivery): DeliveryJson => ({
   updatedAt: iso(d.updatedAt),
   replays: d.replays,
   deadAt: iso(d.deadAt),
+  connectionId: d.connectionId,
 });
 
 export interface AttemptJson {
@@ -195,11 +204,14 @@ export const attemptJson = (a: Attempt): AttemptJson => ({
 export interface ReplayJson {
   deliveryIds: string[];
   skippedInFlight: string[];
+  /** Left dead: their connection was deleted, filters them out now, or still fails (docs/routing.md). */
+  skippedRouting: string[];
 }
 
 export const replayJson = (r: ReplayEndpointResponse | ReplayEventResponse): ReplayJson => ({
   deliveryIds: [...r.deliveryIds],
   skippedInFlight: [...r.skippedInFlight],
+  skippedRouting: [...r.skippedRouting],
 });
 
 const parseJson = (text: string): unknown => {

@@ -1,5 +1,6 @@
 import {
   AuditService,
+  ConnectionService,
   DeliveryService,
   EndpointService,
   EventService,
@@ -28,6 +29,7 @@ runService('bff', bffEnv, async ({ env, logger, defer }) => {
       events: backend.client(EventService),
       deliveries: backend.client(DeliveryService),
       audit: backend.client(AuditService),
+      connections: backend.client(ConnectionService),
     },
     ...createTokenAuth(token.client(TokenService), {
       issuer: env.ZENMESH_TOKEN_ISSUER,

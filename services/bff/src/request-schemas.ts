@@ -38,8 +38,16 @@ export const createSourceBody = z.strictObject({
   toleranceSeconds,
 });
 
-/** 0 puts a source back on the default (300 s). */
-export const updateSourceBody = z.strictObject({ toleranceSeconds: z.int().min(0).max(3600) });
+/** toleranceSeconds 0 puts a source back on the default (300 s); routing: see docs/routing.md. */
+export const updateSourceBody = z
+  .strictObject({
+    toleranceSeconds: z.int().min(0).max(3600).optional(),
+    routing: z.enum(['all', 'connections']).optional(),
+  })
+  .refine((b) => b.toleranceSeconds !== undefined || b.routing !== undefined, {
+    message: 'nothing to change: give toleranceSeconds or routing',
+    path: ['toleranceSeconds'],
+  });
 
 export const rotateSourceSecretBody = z.strictObject({ secret, previousValidSeconds });
 
@@ -72,6 +80,31 @@ export const updateEndpointBody = z.strictObject({
   clientCertPem: pem,
   clientKeyPem: pem,
   clearClientCert: z.boolean().optional(),
+});
+
+/** CEL source text; the backend compiles it and names the position of an error. */
+const expression = z.string().max(2048);
+const resourceId = z.string().min(1).max(64);
+
+export const createConnectionBody = z.strictObject({
+  sourceId: resourceId,
+  endpointId: resourceId,
+  filter: expression.optional(),
+  transform: expression.optional(),
+});
+
+/** Only the fields present change; `""` removes a filter or transformation. */
+export const updateConnectionBody = z
+  .strictObject({
+    filter: expression.optional(),
+    transform: expression.optional(),
+    enabled: z.boolean().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'nothing to change');
+
+export const connectionQuery = z.object({
+  sourceId: resourceId.optional(),
+  endpointId: resourceId.optional(),
 });
 
 export const rotateEndpointSecretBody = z.strictObject({ previousValidSeconds });

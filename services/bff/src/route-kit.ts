@@ -26,7 +26,7 @@ export interface RouteResult {
 }
 
 export interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   pattern: RegExp;
   /** Every one of these scopes is required (`admin` satisfies all); checked before the handler runs. */
   scopes: readonly Scope[];

@@ -16,6 +16,7 @@ import { Code } from '@zenmesh/rpc';
 import { closeHttp, listenHttp } from '@zenmesh/runtime';
 import { createMemoryClaimStore, createRateLimiter, createRedisClaimStore } from '@zenmesh/shared-state';
 import { createDedupStore } from './dedup-store.js';
+import { eventHeaders } from './event-headers.js';
 import type { Ingester, IngesterOptions } from './ingester-options.js';
 import { resolveVerifier } from './providers.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
@@ -165,6 +166,7 @@ export function createIngester(options: IngesterOptions): Ingester {
         datacontenttype: contentType,
         data: body,
         providerDeliveryId: webhook.deliveryId,
+        headers: eventHeaders(req.headers),
       });
     } catch (err) {
       if (claim?.kind === 'claimed') await claim.release();

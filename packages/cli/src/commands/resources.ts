@@ -1,4 +1,5 @@
 import { Option } from 'commander';
+import { registerConnectionCommands } from './connection-commands.js';
 import { enc, limit, type RegisterCommands } from './context.js';
 import { registerEndpointCommands } from './endpoint-commands.js';
 import { registerTenantSourceCommands } from './tenant-source-commands.js';
@@ -7,6 +8,7 @@ import { registerTenantSourceCommands } from './tenant-source-commands.js';
 export const registerResourceCommands: RegisterCommands = (program, ctx, action) => {
   registerTenantSourceCommands(program, ctx, action);
   registerEndpointCommands(program, ctx, action);
+  registerConnectionCommands(program, ctx, action);
   program
     .command('events')
     .description('stored events')

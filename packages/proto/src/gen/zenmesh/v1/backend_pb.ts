@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file zenmesh/v1/backend.proto.
  */
 export const file_zenmesh_v1_backend: GenFile = /*@__PURE__*/
-  fileDesc("Chh6ZW5tZXNoL3YxL2JhY2tlbmQucHJvdG8SCnplbm1lc2gudjEiPQoMQXVkaXRDb250ZXh0Eg0KBWFjdG9yGAEgASgJEgoKAmlwGAIgASgJEhIKCnVzZXJfYWdlbnQYAyABKAkiUgoGVGVuYW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTAoTQ3JlYXRlVGVuYW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiOgoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIuemVubWVzaC52MS5UZW5hbnQiFAoSTGlzdFRlbmFudHNSZXF1ZXN0IjoKE0xpc3RUZW5hbnRzUmVzcG9uc2USIwoHdGVuYW50cxgBIAMoCzISLnplbm1lc2gudjEuVGVuYW50IrkBChFHZW5lcmljSG1hY0NvbmZpZxIOCgZoZWFkZXIYASABKAkSEQoJYWxnb3JpdGhtGAIgASgJEhAKCGVuY29kaW5nGAMgASgJEhMKBnByZWZpeBgEIAEoCUgAiAEBEhgKEHRpbWVzdGFtcF9oZWFkZXIYBSABKAkSGQoRZXZlbnRfdHlwZV9oZWFkZXIYBiABKAkSGgoSZGVsaXZlcnlfaWRfaGVhZGVyGAcgASgJQgkKB19wcmVmaXgiggIKBlNvdXJjZRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEAoIcHJvdmlkZXIYAyABKAkSDAoEbmFtZRgEIAEoCRIuCgdnZW5lcmljGAUgASgLMh0uemVubWVzaC52MS5HZW5lcmljSG1hY0NvbmZpZxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChF0b2xlcmFuY2Vfc2Vjb25kcxgHIAEoDRI+ChpwcmV2aW91c19zZWNyZXRfZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiyQEKE0NyZWF0ZVNvdXJjZVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEgwKBG5hbWUYAyABKAkSDgoGc2VjcmV0GAQgASgJEi4KB2dlbmVyaWMYBSABKAsyHS56ZW5tZXNoLnYxLkdlbmVyaWNIbWFjQ29uZmlnEhkKEXRvbGVyYW5jZV9zZWNvbmRzGAYgASgNEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiOgoUQ3JlYXRlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2UiJAoSTGlzdFNvdXJjZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSI6ChNMaXN0U291cmNlc1Jlc3BvbnNlEiMKB3NvdXJjZXMYASADKAsyEi56ZW5tZXNoLnYxLlNvdXJjZSKRAQoZUm90YXRlU291cmNlU2VjcmV0UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEg4KBnNlY3JldBgDIAEoCRIYChBwcmV2aW91c192YWxpZF9zGAQgASgNEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiQAoaUm90YXRlU291cmNlU2VjcmV0UmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2UilwEKE1VwZGF0ZVNvdXJjZVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhEKCXNvdXJjZV9pZBgCIAEoCRIeChF0b2xlcmFuY2Vfc2Vjb25kcxgDIAEoDUgAiAEBEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHRCFAoSX3RvbGVyYW5jZV9zZWNvbmRzIjoKFFVwZGF0ZVNvdXJjZVJlc3BvbnNlEiIKBnNvdXJjZRgBIAEoCzISLnplbm1lc2gudjEuU291cmNlIikKFFJlc29sdmVTb3VyY2VSZXF1ZXN0EhEKCXNvdXJjZV9pZBgBIAEoCSJMChVSZXNvbHZlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2USDwoHc2VjcmV0cxgCIAMoCSKAAwoIRW5kcG9pbnQSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEgsKA3VybBgDIAEoCRITCgtldmVudF90eXBlcxgEIAMoCRIPCgdlbmFibGVkGAUgASgIEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD21heF9jb25jdXJyZW5jeRgHIAEoDRIYChBjbG91ZGV2ZW50c19tb2RlGAggASgJEhcKD2Rpc2FibGVkX3JlYXNvbhgJIAEoCRIvCgtkaXNhYmxlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHAoUY29uc2VjdXRpdmVfZmFpbHVyZXMYCyABKA0SFwoPaGFzX2NsaWVudF9jZXJ0GAwgASgIEj4KGnByZXZpb3VzX3NlY3JldF9leHBpcmVzX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLWAQoVQ3JlYXRlRW5kcG9pbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRILCgN1cmwYAiABKAkSEwoLZXZlbnRfdHlwZXMYAyADKAkSFwoPbWF4X2NvbmN1cnJlbmN5GAQgASgNEhgKEGNsb3VkZXZlbnRzX21vZGUYBSABKAkSFwoPY2xpZW50X2NlcnRfcGVtGAYgASgJEhYKDmNsaWVudF9rZXlfcGVtGAcgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQisgMKFVVwZGF0ZUVuZHBvaW50UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZW5kcG9pbnRfaWQYAiABKAkSEAoDdXJsGAMgASgJSACIAQESFwoPc2V0X2V2ZW50X3R5cGVzGAQgASgIEhMKC2V2ZW50X3R5cGVzGAUgAygJEhQKB2VuYWJsZWQYBiABKAhIAYgBARIcCg9tYXhfY29uY3VycmVuY3kYByABKA1IAogBARIdChBjbG91ZGV2ZW50c19tb2RlGAggASgJSAOIAQESHAoPY2xpZW50X2NlcnRfcGVtGAkgASgJSASIAQESGwoOY2xpZW50X2tleV9wZW0YCiABKAlIBYgBARIZChFjbGVhcl9jbGllbnRfY2VydBgLIAEoCBInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0QgYKBF91cmxCCgoIX2VuYWJsZWRCEgoQX21heF9jb25jdXJyZW5jeUITChFfY2xvdWRldmVudHNfbW9kZUISChBfY2xpZW50X2NlcnRfcGVtQhEKD19jbGllbnRfa2V5X3BlbSJAChZVcGRhdGVFbmRwb2ludFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludCKFAQobUm90YXRlRW5kcG9pbnRTZWNyZXRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtlbmRwb2ludF9pZBgCIAEoCRIYChBwcmV2aW91c192YWxpZF9zGAMgASgNEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiXgocUm90YXRlRW5kcG9pbnRTZWNyZXRSZXNwb25zZRImCghlbmRwb2ludBgBIAEoCzIULnplbm1lc2gudjEuRW5kcG9pbnQSFgoOc2lnbmluZ19zZWNyZXQYAiABKAkiWAoWQ3JlYXRlRW5kcG9pbnRSZXNwb25zZRImCghlbmRwb2ludBgBIAEoCzIULnplbm1lc2gudjEuRW5kcG9pbnQSFgoOc2lnbmluZ19zZWNyZXQYAiABKAkiJgoUTGlzdEVuZHBvaW50c1JlcXVlc3QSDgoGdGVuYW50GAEgASgJIkAKFUxpc3RFbmRwb2ludHNSZXNwb25zZRInCgllbmRwb2ludHMYASADKAsyFC56ZW5tZXNoLnYxLkVuZHBvaW50IvcBCgVFdmVudBIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEQoJc291cmNlX2lkGAMgASgJEg4KBnNvdXJjZRgEIAEoCRIMCgR0eXBlGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2RhdGFjb250ZW50dHlwZRgHIAEoCRIMCgRkYXRhGAggASgMEhwKFHByb3ZpZGVyX2RlbGl2ZXJ5X2lkGAkgASgJEi8KC3JlY2VpdmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKkAQoSUmVjb3JkRXZlbnRSZXF1ZXN0EhEKCXNvdXJjZV9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2RhdGFjb250ZW50dHlwZRgEIAEoCRIMCgRkYXRhGAUgASgMEhwKFHByb3ZpZGVyX2RlbGl2ZXJ5X2lkGAYgASgJImAKE1JlY29yZEV2ZW50UmVzcG9uc2USIAoFZXZlbnQYASABKAsyES56ZW5tZXNoLnYxLkV2ZW50EhEKCWR1cGxpY2F0ZRgCIAEoCBIUCgxkZWxpdmVyeV9pZHMYAyADKAkiMgoRTGlzdEV2ZW50c1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEg0KBWxpbWl0GAIgASgNIjcKEkxpc3RFdmVudHNSZXNwb25zZRIhCgZldmVudHMYASADKAsyES56ZW5tZXNoLnYxLkV2ZW50It0CCghEZWxpdmVyeRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEAoIZXZlbnRfaWQYAyABKAkSEwoLZW5kcG9pbnRfaWQYBCABKAkSKAoFc3RhdGUYBSABKA4yGS56ZW5tZXNoLnYxLkRlbGl2ZXJ5U3RhdGUSEAoIYXR0ZW1wdHMYBiABKA0SMwoPbmV4dF9hdHRlbXB0X2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBsYXN0X3N0YXR1c19jb2RlGAggASgNEhIKCmxhc3RfZXJyb3IYCSABKAkSLgoKdXBkYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcmVwbGF5cxgLIAEoDRIrCgdkZWFkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLpAQoOTGVhc2VkRGVsaXZlcnkSJgoIZGVsaXZlcnkYASABKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5EiAKBWV2ZW50GAIgASgLMhEuemVubWVzaC52MS5FdmVudBIUCgxlbmRwb2ludF91cmwYAyABKAkSFwoPc2lnbmluZ19zZWNyZXRzGAQgAygJEhMKC2xlYXNlX3Rva2VuGAUgASgJEhgKEGNsb3VkZXZlbnRzX21vZGUYBiABKAkSFwoPY2xpZW50X2NlcnRfcGVtGAcgASgJEhYKDmNsaWVudF9rZXlfcGVtGAggASgJIkkKFkxlYXNlRGVsaXZlcmllc1JlcXVlc3QSCwoDbWF4GAEgASgNEhAKCGxlYXNlX21zGAIgASgNEhAKCGV2ZW50X2lkGAMgASgJIkkKF0xlYXNlRGVsaXZlcmllc1Jlc3BvbnNlEi4KCmRlbGl2ZXJpZXMYASADKAsyGi56ZW5tZXNoLnYxLkxlYXNlZERlbGl2ZXJ5IpABChRSZXBvcnRBdHRlbXB0UmVxdWVzdBITCgtkZWxpdmVyeV9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCRITCgtzdGF0dXNfY29kZRgDIAEoDRINCgVlcnJvchgEIAEoCRITCgtkdXJhdGlvbl9tcxgFIAEoDRIVCg1yZXRyeV9hZnRlcl9zGAYgASgNIj8KFVJlcG9ydEF0dGVtcHRSZXNwb25zZRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkiSAoVTGlzdERlbGl2ZXJpZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVsaW1pdBgCIAEoDRIQCghldmVudF9pZBgDIAEoCSJCChZMaXN0RGVsaXZlcmllc1Jlc3BvbnNlEigKCmRlbGl2ZXJpZXMYASADKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5IqQBCgdBdHRlbXB0EgoKAmlkGAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEg8KB2F0dGVtcHQYAyABKA0SEwoLc3RhdHVzX2NvZGUYBCABKA0SDQoFZXJyb3IYBSABKAkSEwoLZHVyYXRpb25fbXMYBiABKA0SLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOgoTTGlzdEF0dGVtcHRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZGVsaXZlcnlfaWQYAiABKAkiPQoUTGlzdEF0dGVtcHRzUmVzcG9uc2USJQoIYXR0ZW1wdHMYASADKAsyEy56ZW5tZXNoLnYxLkF0dGVtcHQiZQoVUmVwbGF5RGVsaXZlcnlSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtkZWxpdmVyeV9pZBgCIAEoCRInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0IkAKFlJlcGxheURlbGl2ZXJ5UmVzcG9uc2USJgoIZGVsaXZlcnkYASABKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5IpABChVSZXBsYXlFbmRwb2ludFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC2VuZHBvaW50X2lkGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0Il8KElJlcGxheUV2ZW50UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJJChZSZXBsYXlFbmRwb2ludFJlc3BvbnNlEhQKDGRlbGl2ZXJ5X2lkcxgBIAMoCRIZChFza2lwcGVkX2luX2ZsaWdodBgCIAMoCSJGChNSZXBsYXlFdmVudFJlc3BvbnNlEhQKDGRlbGl2ZXJ5X2lkcxgBIAMoCRIZChFza2lwcGVkX2luX2ZsaWdodBgCIAMoCSKGAgoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSCwoDc2VxGAMgASgEEiYKAmF0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVhY3RvchgFIAEoCRILCgN2aWEYBiABKAkSDgoGYWN0aW9uGAcgASgJEg4KBnRhcmdldBgIIAEoCRITCgtiZWZvcmVfanNvbhgJIAEoCRISCgphZnRlcl9qc29uGAogASgJEgoKAmlwGAsgASgJEhIKCnVzZXJfYWdlbnQYDCABKAkSEQoJcHJldl9oYXNoGA0gASgJEgwKBGhhc2gYDiABKAkiRAoQTGlzdEF1ZGl0UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSDQoFbGltaXQYAiABKA0SEQoJYWZ0ZXJfc2VxGAMgASgEIjwKEUxpc3RBdWRpdFJlc3BvbnNlEicKB2VudHJpZXMYASADKAsyFi56ZW5tZXNoLnYxLkF1ZGl0RW50cnkiJAoSVmVyaWZ5QXVkaXRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSKLAQoQQXVkaXRDaGFpblN0YXR1cxIRCgl0ZW5hbnRfaWQYASABKAkSEwoLdGVuYW50X25hbWUYAiABKAkSDAoEcm93cxgDIAEoBBIKCgJvaxgEIAEoCBISCgpicm9rZW5fc2VxGAUgASgEEhEKCWJyb2tlbl9pZBgGIAEoCRIOCgZyZWFzb24YByABKAkiTwoTVmVyaWZ5QXVkaXRSZXNwb25zZRIsCgZjaGFpbnMYASADKAsyHC56ZW5tZXNoLnYxLkF1ZGl0Q2hhaW5TdGF0dXMSCgoCb2sYAiABKAgqnwEKDURlbGl2ZXJ5U3RhdGUSHgoaREVMSVZFUllfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZERUxJVkVSWV9TVEFURV9QRU5ESU5HEAESHAoYREVMSVZFUllfU1RBVEVfU1VDQ0VFREVEEAISGwoXREVMSVZFUllfU1RBVEVfUkVUUllJTkcQAxIXChNERUxJVkVSWV9TVEFURV9ERUFEEAQysgEKDVRlbmFudFNlcnZpY2USUQoMQ3JlYXRlVGVuYW50Eh8uemVubWVzaC52MS5DcmVhdGVUZW5hbnRSZXF1ZXN0GiAuemVubWVzaC52MS5DcmVhdGVUZW5hbnRSZXNwb25zZRJOCgtMaXN0VGVuYW50cxIeLnplbm1lc2gudjEuTGlzdFRlbmFudHNSZXF1ZXN0Gh8uemVubWVzaC52MS5MaXN0VGVuYW50c1Jlc3BvbnNlMsADCg1Tb3VyY2VTZXJ2aWNlElEKDENyZWF0ZVNvdXJjZRIfLnplbm1lc2gudjEuQ3JlYXRlU291cmNlUmVxdWVzdBogLnplbm1lc2gudjEuQ3JlYXRlU291cmNlUmVzcG9uc2USTgoLTGlzdFNvdXJjZXMSHi56ZW5tZXNoLnYxLkxpc3RTb3VyY2VzUmVxdWVzdBofLnplbm1lc2gudjEuTGlzdFNvdXJjZXNSZXNwb25zZRJUCg1SZXNvbHZlU291cmNlEiAuemVubWVzaC52MS5SZXNvbHZlU291cmNlUmVxdWVzdBohLnplbm1lc2gudjEuUmVzb2x2ZVNvdXJjZVJlc3BvbnNlEmMKElJvdGF0ZVNvdXJjZVNlY3JldBIlLnplbm1lc2gudjEuUm90YXRlU291cmNlU2VjcmV0UmVxdWVzdBomLnplbm1lc2gudjEuUm90YXRlU291cmNlU2VjcmV0UmVzcG9uc2USUQoMVXBkYXRlU291cmNlEh8uemVubWVzaC52MS5VcGRhdGVTb3VyY2VSZXF1ZXN0GiAuemVubWVzaC52MS5VcGRhdGVTb3VyY2VSZXNwb25zZTKEAwoPRW5kcG9pbnRTZXJ2aWNlElcKDkNyZWF0ZUVuZHBvaW50EiEuemVubWVzaC52MS5DcmVhdGVFbmRwb2ludFJlcXVlc3QaIi56ZW5tZXNoLnYxLkNyZWF0ZUVuZHBvaW50UmVzcG9uc2USVAoNTGlzdEVuZHBvaW50cxIgLnplbm1lc2gudjEuTGlzdEVuZHBvaW50c1JlcXVlc3QaIS56ZW5tZXNoLnYxLkxpc3RFbmRwb2ludHNSZXNwb25zZRJXCg5VcGRhdGVFbmRwb2ludBIhLnplbm1lc2gudjEuVXBkYXRlRW5kcG9pbnRSZXF1ZXN0GiIuemVubWVzaC52MS5VcGRhdGVFbmRwb2ludFJlc3BvbnNlEmkKFFJvdGF0ZUVuZHBvaW50U2VjcmV0EicuemVubWVzaC52MS5Sb3RhdGVFbmRwb2ludFNlY3JldFJlcXVlc3QaKC56ZW5tZXNoLnYxLlJvdGF0ZUVuZHBvaW50U2VjcmV0UmVzcG9uc2UyqwEKDEV2ZW50U2VydmljZRJOCgtSZWNvcmRFdmVudBIeLnplbm1lc2gudjEuUmVjb3JkRXZlbnRSZXF1ZXN0Gh8uemVubWVzaC52MS5SZWNvcmRFdmVudFJlc3BvbnNlEksKCkxpc3RFdmVudHMSHS56ZW5tZXNoLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gh4uemVubWVzaC52MS5MaXN0RXZlbnRzUmVzcG9uc2Uy8QQKD0RlbGl2ZXJ5U2VydmljZRJaCg9MZWFzZURlbGl2ZXJpZXMSIi56ZW5tZXNoLnYxLkxlYXNlRGVsaXZlcmllc1JlcXVlc3QaIy56ZW5tZXNoLnYxLkxlYXNlRGVsaXZlcmllc1Jlc3BvbnNlElQKDVJlcG9ydEF0dGVtcHQSIC56ZW5tZXNoLnYxLlJlcG9ydEF0dGVtcHRSZXF1ZXN0GiEuemVubWVzaC52MS5SZXBvcnRBdHRlbXB0UmVzcG9uc2USVwoOTGlzdERlbGl2ZXJpZXMSIS56ZW5tZXNoLnYxLkxpc3REZWxpdmVyaWVzUmVxdWVzdBoiLnplbm1lc2gudjEuTGlzdERlbGl2ZXJpZXNSZXNwb25zZRJRCgxMaXN0QXR0ZW1wdHMSHy56ZW5tZXNoLnYxLkxpc3RBdHRlbXB0c1JlcXVlc3QaIC56ZW5tZXNoLnYxLkxpc3RBdHRlbXB0c1Jlc3BvbnNlElcKDlJlcGxheURlbGl2ZXJ5EiEuemVubWVzaC52MS5SZXBsYXlEZWxpdmVyeVJlcXVlc3QaIi56ZW5tZXNoLnYxLlJlcGxheURlbGl2ZXJ5UmVzcG9uc2USVwoOUmVwbGF5RW5kcG9pbnQSIS56ZW5tZXNoLnYxLlJlcGxheUVuZHBvaW50UmVxdWVzdBoiLnplbm1lc2gudjEuUmVwbGF5RW5kcG9pbnRSZXNwb25zZRJOCgtSZXBsYXlFdmVudBIeLnplbm1lc2gudjEuUmVwbGF5RXZlbnRSZXF1ZXN0Gh8uemVubWVzaC52MS5SZXBsYXlFdmVudFJlc3BvbnNlMqgBCgxBdWRpdFNlcnZpY2USSAoJTGlzdEF1ZGl0EhwuemVubWVzaC52MS5MaXN0QXVkaXRSZXF1ZXN0Gh0uemVubWVzaC52MS5MaXN0QXVkaXRSZXNwb25zZRJOCgtWZXJpZnlBdWRpdBIeLnplbm1lc2gudjEuVmVyaWZ5QXVkaXRSZXF1ZXN0Gh8uemVubWVzaC52MS5WZXJpZnlBdWRpdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Chh6ZW5tZXNoL3YxL2JhY2tlbmQucHJvdG8SCnplbm1lc2gudjEiPQoMQXVkaXRDb250ZXh0Eg0KBWFjdG9yGAEgASgJEgoKAmlwGAIgASgJEhIKCnVzZXJfYWdlbnQYAyABKAkiUgoGVGVuYW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTAoTQ3JlYXRlVGVuYW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiOgoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIuemVubWVzaC52MS5UZW5hbnQiFAoSTGlzdFRlbmFudHNSZXF1ZXN0IjoKE0xpc3RUZW5hbnRzUmVzcG9uc2USIwoHdGVuYW50cxgBIAMoCzISLnplbm1lc2gudjEuVGVuYW50IrkBChFHZW5lcmljSG1hY0NvbmZpZxIOCgZoZWFkZXIYASABKAkSEQoJYWxnb3JpdGhtGAIgASgJEhAKCGVuY29kaW5nGAMgASgJEhMKBnByZWZpeBgEIAEoCUgAiAEBEhgKEHRpbWVzdGFtcF9oZWFkZXIYBSABKAkSGQoRZXZlbnRfdHlwZV9oZWFkZXIYBiABKAkSGgoSZGVsaXZlcnlfaWRfaGVhZGVyGAcgASgJQgkKB19wcmVmaXgikwIKBlNvdXJjZRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEAoIcHJvdmlkZXIYAyABKAkSDAoEbmFtZRgEIAEoCRIuCgdnZW5lcmljGAUgASgLMh0uemVubWVzaC52MS5HZW5lcmljSG1hY0NvbmZpZxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChF0b2xlcmFuY2Vfc2Vjb25kcxgHIAEoDRI+ChpwcmV2aW91c19zZWNyZXRfZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcm91dGluZxgJIAEoCSLJAQoTQ3JlYXRlU291cmNlUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZzZWNyZXQYBCABKAkSLgoHZ2VuZXJpYxgFIAEoCzIdLnplbm1lc2gudjEuR2VuZXJpY0htYWNDb25maWcSGQoRdG9sZXJhbmNlX3NlY29uZHMYBiABKA0SJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCI6ChRDcmVhdGVTb3VyY2VSZXNwb25zZRIiCgZzb3VyY2UYASABKAsyEi56ZW5tZXNoLnYxLlNvdXJjZSIkChJMaXN0U291cmNlc1JlcXVlc3QSDgoGdGVuYW50GAEgASgJIjoKE0xpc3RTb3VyY2VzUmVzcG9uc2USIwoHc291cmNlcxgBIAMoCzISLnplbm1lc2gudjEuU291cmNlIpEBChlSb3RhdGVTb3VyY2VTZWNyZXRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIRCglzb3VyY2VfaWQYAiABKAkSDgoGc2VjcmV0GAMgASgJEhgKEHByZXZpb3VzX3ZhbGlkX3MYBCABKA0SJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJAChpSb3RhdGVTb3VyY2VTZWNyZXRSZXNwb25zZRIiCgZzb3VyY2UYASABKAsyEi56ZW5tZXNoLnYxLlNvdXJjZSK5AQoTVXBkYXRlU291cmNlUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEh4KEXRvbGVyYW5jZV9zZWNvbmRzGAMgASgNSACIAQESFAoHcm91dGluZxgEIAEoCUgBiAEBEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHRCFAoSX3RvbGVyYW5jZV9zZWNvbmRzQgoKCF9yb3V0aW5nIjoKFFVwZGF0ZVNvdXJjZVJlc3BvbnNlEiIKBnNvdXJjZRgBIAEoCzISLnplbm1lc2gudjEuU291cmNlIikKFFJlc29sdmVTb3VyY2VSZXF1ZXN0EhEKCXNvdXJjZV9pZBgBIAEoCSJMChVSZXNvbHZlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2USDwoHc2VjcmV0cxgCIAMoCSKAAwoIRW5kcG9pbnQSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEgsKA3VybBgDIAEoCRITCgtldmVudF90eXBlcxgEIAMoCRIPCgdlbmFibGVkGAUgASgIEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD21heF9jb25jdXJyZW5jeRgHIAEoDRIYChBjbG91ZGV2ZW50c19tb2RlGAggASgJEhcKD2Rpc2FibGVkX3JlYXNvbhgJIAEoCRIvCgtkaXNhYmxlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHAoUY29uc2VjdXRpdmVfZmFpbHVyZXMYCyABKA0SFwoPaGFzX2NsaWVudF9jZXJ0GAwgASgIEj4KGnByZXZpb3VzX3NlY3JldF9leHBpcmVzX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLWAQoVQ3JlYXRlRW5kcG9pbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRILCgN1cmwYAiABKAkSEwoLZXZlbnRfdHlwZXMYAyADKAkSFwoPbWF4X2NvbmN1cnJlbmN5GAQgASgNEhgKEGNsb3VkZXZlbnRzX21vZGUYBSABKAkSFwoPY2xpZW50X2NlcnRfcGVtGAYgASgJEhYKDmNsaWVudF9rZXlfcGVtGAcgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQisgMKFVVwZGF0ZUVuZHBvaW50UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZW5kcG9pbnRfaWQYAiABKAkSEAoDdXJsGAMgASgJSACIAQESFwoPc2V0X2V2ZW50X3R5cGVzGAQgASgIEhMKC2V2ZW50X3R5cGVzGAUgAygJEhQKB2VuYWJsZWQYBiABKAhIAYgBARIcCg9tYXhfY29uY3VycmVuY3kYByABKA1IAogBARIdChBjbG91ZGV2ZW50c19tb2RlGAggASgJSAOIAQESHAoPY2xpZW50X2NlcnRfcGVtGAkgASgJSASIAQESGwoOY2xpZW50X2tleV9wZW0YCiABKAlIBYgBARIZChFjbGVhcl9jbGllbnRfY2VydBgLIAEoCBInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0QgYKBF91cmxCCgoIX2VuYWJsZWRCEgoQX21heF9jb25jdXJyZW5jeUITChFfY2xvdWRldmVudHNfbW9kZUISChBfY2xpZW50X2NlcnRfcGVtQhEKD19jbGllbnRfa2V5X3BlbSJAChZVcGRhdGVFbmRwb2ludFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludCKFAQobUm90YXRlRW5kcG9pbnRTZWNyZXRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtlbmRwb2ludF9pZBgCIAEoCRIYChBwcmV2aW91c192YWxpZF9zGAMgASgNEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiXgocUm90YXRlRW5kcG9pbnRTZWNyZXRSZXNwb25zZRImCghlbmRwb2ludBgBIAEoCzIULnplbm1lc2gudjEuRW5kcG9pbnQSFgoOc2lnbmluZ19zZWNyZXQYAiABKAkiWAoWQ3JlYXRlRW5kcG9pbnRSZXNwb25zZRImCghlbmRwb2ludBgBIAEoCzIULnplbm1lc2gudjEuRW5kcG9pbnQSFgoOc2lnbmluZ19zZWNyZXQYAiABKAkiJgoUTGlzdEVuZHBvaW50c1JlcXVlc3QSDgoGdGVuYW50GAEgASgJIkAKFUxpc3RFbmRwb2ludHNSZXNwb25zZRInCgllbmRwb2ludHMYASADKAsyFC56ZW5tZXNoLnYxLkVuZHBvaW50ItgCCgVFdmVudBIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEQoJc291cmNlX2lkGAMgASgJEg4KBnNvdXJjZRgEIAEoCRIMCgR0eXBlGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2RhdGFjb250ZW50dHlwZRgHIAEoCRIMCgRkYXRhGAggASgMEhwKFHByb3ZpZGVyX2RlbGl2ZXJ5X2lkGAkgASgJEi8KC3JlY2VpdmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgdoZWFkZXJzGAsgAygLMh4uemVubWVzaC52MS5FdmVudC5IZWFkZXJzRW50cnkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEikgIKElJlY29yZEV2ZW50UmVxdWVzdBIRCglzb3VyY2VfaWQYASABKAkSDAoEdHlwZRgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9kYXRhY29udGVudHR5cGUYBCABKAkSDAoEZGF0YRgFIAEoDBIcChRwcm92aWRlcl9kZWxpdmVyeV9pZBgGIAEoCRI8CgdoZWFkZXJzGAcgAygLMisuemVubWVzaC52MS5SZWNvcmRFdmVudFJlcXVlc3QuSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImAKE1JlY29yZEV2ZW50UmVzcG9uc2USIAoFZXZlbnQYASABKAsyES56ZW5tZXNoLnYxLkV2ZW50EhEKCWR1cGxpY2F0ZRgCIAEoCBIUCgxkZWxpdmVyeV9pZHMYAyADKAkiMgoRTGlzdEV2ZW50c1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEg0KBWxpbWl0GAIgASgNIjcKEkxpc3RFdmVudHNSZXNwb25zZRIhCgZldmVudHMYASADKAsyES56ZW5tZXNoLnYxLkV2ZW50IvQCCghEZWxpdmVyeRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEAoIZXZlbnRfaWQYAyABKAkSEwoLZW5kcG9pbnRfaWQYBCABKAkSKAoFc3RhdGUYBSABKA4yGS56ZW5tZXNoLnYxLkRlbGl2ZXJ5U3RhdGUSEAoIYXR0ZW1wdHMYBiABKA0SMwoPbmV4dF9hdHRlbXB0X2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBsYXN0X3N0YXR1c19jb2RlGAggASgNEhIKCmxhc3RfZXJyb3IYCSABKAkSLgoKdXBkYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcmVwbGF5cxgLIAEoDRIrCgdkZWFkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jb25uZWN0aW9uX2lkGA0gASgJItMCCg5MZWFzZWREZWxpdmVyeRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkSIAoFZXZlbnQYAiABKAsyES56ZW5tZXNoLnYxLkV2ZW50EhQKDGVuZHBvaW50X3VybBgDIAEoCRIXCg9zaWduaW5nX3NlY3JldHMYBCADKAkSEwoLbGVhc2VfdG9rZW4YBSABKAkSGAoQY2xvdWRldmVudHNfbW9kZRgGIAEoCRIXCg9jbGllbnRfY2VydF9wZW0YByABKAkSFgoOY2xpZW50X2tleV9wZW0YCCABKAkSOAoHaGVhZGVycxgJIAMoCzInLnplbm1lc2gudjEuTGVhc2VkRGVsaXZlcnkuSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkkKFkxlYXNlRGVsaXZlcmllc1JlcXVlc3QSCwoDbWF4GAEgASgNEhAKCGxlYXNlX21zGAIgASgNEhAKCGV2ZW50X2lkGAMgASgJIkkKF0xlYXNlRGVsaXZlcmllc1Jlc3BvbnNlEi4KCmRlbGl2ZXJpZXMYASADKAsyGi56ZW5tZXNoLnYxLkxlYXNlZERlbGl2ZXJ5IpABChRSZXBvcnRBdHRlbXB0UmVxdWVzdBITCgtkZWxpdmVyeV9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCRITCgtzdGF0dXNfY29kZRgDIAEoDRINCgVlcnJvchgEIAEoCRITCgtkdXJhdGlvbl9tcxgFIAEoDRIVCg1yZXRyeV9hZnRlcl9zGAYgASgNIj8KFVJlcG9ydEF0dGVtcHRSZXNwb25zZRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkiSAoVTGlzdERlbGl2ZXJpZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVsaW1pdBgCIAEoDRIQCghldmVudF9pZBgDIAEoCSJCChZMaXN0RGVsaXZlcmllc1Jlc3BvbnNlEigKCmRlbGl2ZXJpZXMYASADKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5IqQBCgdBdHRlbXB0EgoKAmlkGAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEg8KB2F0dGVtcHQYAyABKA0SEwoLc3RhdHVzX2NvZGUYBCABKA0SDQoFZXJyb3IYBSABKAkSEwoLZHVyYXRpb25fbXMYBiABKA0SLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOgoTTGlzdEF0dGVtcHRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZGVsaXZlcnlfaWQYAiABKAkiPQoUTGlzdEF0dGVtcHRzUmVzcG9uc2USJQoIYXR0ZW1wdHMYASADKAsyEy56ZW5tZXNoLnYxLkF0dGVtcHQiZQoVUmVwbGF5RGVsaXZlcnlSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtkZWxpdmVyeV9pZBgCIAEoCRInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0IkAKFlJlcGxheURlbGl2ZXJ5UmVzcG9uc2USJgoIZGVsaXZlcnkYASABKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5IpABChVSZXBsYXlFbmRwb2ludFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC2VuZHBvaW50X2lkGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0Il8KElJlcGxheUV2ZW50UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJiChZSZXBsYXlFbmRwb2ludFJlc3BvbnNlEhQKDGRlbGl2ZXJ5X2lkcxgBIAMoCRIZChFza2lwcGVkX2luX2ZsaWdodBgCIAMoCRIXCg9za2lwcGVkX3JvdXRpbmcYAyADKAkiXwoTUmVwbGF5RXZlbnRSZXNwb25zZRIUCgxkZWxpdmVyeV9pZHMYASADKAkSGQoRc2tpcHBlZF9pbl9mbGlnaHQYAiADKAkSFwoPc2tpcHBlZF9yb3V0aW5nGAMgAygJIoYCCgpBdWRpdEVudHJ5EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRILCgNzZXEYAyABKAQSJgoCYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAUgASgJEgsKA3ZpYRgGIAEoCRIOCgZhY3Rpb24YByABKAkSDgoGdGFyZ2V0GAggASgJEhMKC2JlZm9yZV9qc29uGAkgASgJEhIKCmFmdGVyX2pzb24YCiABKAkSCgoCaXAYCyABKAkSEgoKdXNlcl9hZ2VudBgMIAEoCRIRCglwcmV2X2hhc2gYDSABKAkSDAoEaGFzaBgOIAEoCSJEChBMaXN0QXVkaXRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVsaW1pdBgCIAEoDRIRCglhZnRlcl9zZXEYAyABKAQiPAoRTGlzdEF1ZGl0UmVzcG9uc2USJwoHZW50cmllcxgBIAMoCzIWLnplbm1lc2gudjEuQXVkaXRFbnRyeSIkChJWZXJpZnlBdWRpdFJlcXVlc3QSDgoGdGVuYW50GAEgASgJIosBChBBdWRpdENoYWluU3RhdHVzEhEKCXRlbmFudF9pZBgBIAEoCRITCgt0ZW5hbnRfbmFtZRgCIAEoCRIMCgRyb3dzGAMgASgEEgoKAm9rGAQgASgIEhIKCmJyb2tlbl9zZXEYBSABKAQSEQoJYnJva2VuX2lkGAYgASgJEg4KBnJlYXNvbhgHIAEoCSJPChNWZXJpZnlBdWRpdFJlc3BvbnNlEiwKBmNoYWlucxgBIAMoCzIcLnplbm1lc2gudjEuQXVkaXRDaGFpblN0YXR1cxIKCgJvaxgCIAEoCCLnAQoKQ29ubmVjdGlvbhIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEQoJc291cmNlX2lkGAMgASgJEhMKC2VuZHBvaW50X2lkGAQgASgJEg4KBmZpbHRlchgFIAEoCRIRCgl0cmFuc2Zvcm0YBiABKAkSDwoHZW5hYmxlZBgHIAEoCBIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKdAQoXQ3JlYXRlQ29ubmVjdGlvblJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhEKCXNvdXJjZV9pZBgCIAEoCRITCgtlbmRwb2ludF9pZBgDIAEoCRIOCgZmaWx0ZXIYBCABKAkSEQoJdHJhbnNmb3JtGAUgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiRgoYQ3JlYXRlQ29ubmVjdGlvblJlc3BvbnNlEioKCmNvbm5lY3Rpb24YASABKAsyFi56ZW5tZXNoLnYxLkNvbm5lY3Rpb24iUAoWTGlzdENvbm5lY3Rpb25zUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEhMKC2VuZHBvaW50X2lkGAMgASgJIkYKF0xpc3RDb25uZWN0aW9uc1Jlc3BvbnNlEisKC2Nvbm5lY3Rpb25zGAEgAygLMhYuemVubWVzaC52MS5Db25uZWN0aW9uItEBChdVcGRhdGVDb25uZWN0aW9uUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCRITCgZmaWx0ZXIYAyABKAlIAIgBARIWCgl0cmFuc2Zvcm0YBCABKAlIAYgBARIUCgdlbmFibGVkGAUgASgISAKIAQESJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dEIJCgdfZmlsdGVyQgwKCl90cmFuc2Zvcm1CCgoIX2VuYWJsZWQiRgoYVXBkYXRlQ29ubmVjdGlvblJlc3BvbnNlEioKCmNvbm5lY3Rpb24YASABKAsyFi56ZW5tZXNoLnYxLkNvbm5lY3Rpb24iaQoXRGVsZXRlQ29ubmVjdGlvblJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhUKDWNvbm5lY3Rpb25faWQYAiABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJGChhEZWxldGVDb25uZWN0aW9uUmVzcG9uc2USKgoKY29ubmVjdGlvbhgBIAEoCzIWLnplbm1lc2gudjEuQ29ubmVjdGlvbiqfAQoNRGVsaXZlcnlTdGF0ZRIeChpERUxJVkVSWV9TVEFURV9VTlNQRUNJRklFRBAAEhoKFkRFTElWRVJZX1NUQVRFX1BFTkRJTkcQARIcChhERUxJVkVSWV9TVEFURV9TVUNDRUVERUQQAhIbChdERUxJVkVSWV9TVEFURV9SRVRSWUlORxADEhcKE0RFTElWRVJZX1NUQVRFX0RFQUQQBDKyAQoNVGVuYW50U2VydmljZRJRCgxDcmVhdGVUZW5hbnQSHy56ZW5tZXNoLnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaIC56ZW5tZXNoLnYxLkNyZWF0ZVRlbmFudFJlc3BvbnNlEk4KC0xpc3RUZW5hbnRzEh4uemVubWVzaC52MS5MaXN0VGVuYW50c1JlcXVlc3QaHy56ZW5tZXNoLnYxLkxpc3RUZW5hbnRzUmVzcG9uc2UywAMKDVNvdXJjZVNlcnZpY2USUQoMQ3JlYXRlU291cmNlEh8uemVubWVzaC52MS5DcmVhdGVTb3VyY2VSZXF1ZXN0GiAuemVubWVzaC52MS5DcmVhdGVTb3VyY2VSZXNwb25zZRJOCgtMaXN0U291cmNlcxIeLnplbm1lc2gudjEuTGlzdFNvdXJjZXNSZXF1ZXN0Gh8uemVubWVzaC52MS5MaXN0U291cmNlc1Jlc3BvbnNlElQKDVJlc29sdmVTb3VyY2USIC56ZW5tZXNoLnYxLlJlc29sdmVTb3VyY2VSZXF1ZXN0GiEuemVubWVzaC52MS5SZXNvbHZlU291cmNlUmVzcG9uc2USYwoSUm90YXRlU291cmNlU2VjcmV0EiUuemVubWVzaC52MS5Sb3RhdGVTb3VyY2VTZWNyZXRSZXF1ZXN0GiYuemVubWVzaC52MS5Sb3RhdGVTb3VyY2VTZWNyZXRSZXNwb25zZRJRCgxVcGRhdGVTb3VyY2USHy56ZW5tZXNoLnYxLlVwZGF0ZVNvdXJjZVJlcXVlc3QaIC56ZW5tZXNoLnYxLlVwZGF0ZVNvdXJjZVJlc3BvbnNlMoQDCg9FbmRwb2ludFNlcnZpY2USVwoOQ3JlYXRlRW5kcG9pbnQSIS56ZW5tZXNoLnYxLkNyZWF0ZUVuZHBvaW50UmVxdWVzdBoiLnplbm1lc2gudjEuQ3JlYXRlRW5kcG9pbnRSZXNwb25zZRJUCg1MaXN0RW5kcG9pbnRzEiAuemVubWVzaC52MS5MaXN0RW5kcG9pbnRzUmVxdWVzdBohLnplbm1lc2gudjEuTGlzdEVuZHBvaW50c1Jlc3BvbnNlElcKDlVwZGF0ZUVuZHBvaW50EiEuemVubWVzaC52MS5VcGRhdGVFbmRwb2ludFJlcXVlc3QaIi56ZW5tZXNoLnYxLlVwZGF0ZUVuZHBvaW50UmVzcG9uc2USaQoUUm90YXRlRW5kcG9pbnRTZWNyZXQSJy56ZW5tZXNoLnYxLlJvdGF0ZUVuZHBvaW50U2VjcmV0UmVxdWVzdBooLnplbm1lc2gudjEuUm90YXRlRW5kcG9pbnRTZWNyZXRSZXNwb25zZTKrAQoMRXZlbnRTZXJ2aWNlEk4KC1JlY29yZEV2ZW50Eh4uemVubWVzaC52MS5SZWNvcmRFdmVudFJlcXVlc3QaHy56ZW5tZXNoLnYxLlJlY29yZEV2ZW50UmVzcG9uc2USSwoKTGlzdEV2ZW50cxIdLnplbm1lc2gudjEuTGlzdEV2ZW50c1JlcXVlc3QaHi56ZW5tZXNoLnYxLkxpc3RFdmVudHNSZXNwb25zZTLxBAoPRGVsaXZlcnlTZXJ2aWNlEloKD0xlYXNlRGVsaXZlcmllcxIiLnplbm1lc2gudjEuTGVhc2VEZWxpdmVyaWVzUmVxdWVzdBojLnplbm1lc2gudjEuTGVhc2VEZWxpdmVyaWVzUmVzcG9uc2USVAoNUmVwb3J0QXR0ZW1wdBIgLnplbm1lc2gudjEuUmVwb3J0QXR0ZW1wdFJlcXVlc3QaIS56ZW5tZXNoLnYxLlJlcG9ydEF0dGVtcHRSZXNwb25zZRJXCg5MaXN0RGVsaXZlcmllcxIhLnplbm1lc2gudjEuTGlzdERlbGl2ZXJpZXNSZXF1ZXN0GiIuemVubWVzaC52MS5MaXN0RGVsaXZlcmllc1Jlc3BvbnNlElEKDExpc3RBdHRlbXB0cxIfLnplbm1lc2gudjEuTGlzdEF0dGVtcHRzUmVxdWVzdBogLnplbm1lc2gudjEuTGlzdEF0dGVtcHRzUmVzcG9uc2USVwoOUmVwbGF5RGVsaXZlcnkSIS56ZW5tZXNoLnYxLlJlcGxheURlbGl2ZXJ5UmVxdWVzdBoiLnplbm1lc2gudjEuUmVwbGF5RGVsaXZlcnlSZXNwb25zZRJXCg5SZXBsYXlFbmRwb2ludBIhLnplbm1lc2gudjEuUmVwbGF5RW5kcG9pbnRSZXF1ZXN0GiIuemVubWVzaC52MS5SZXBsYXlFbmRwb2ludFJlc3BvbnNlEk4KC1JlcGxheUV2ZW50Eh4uemVubWVzaC52MS5SZXBsYXlFdmVudFJlcXVlc3QaHy56ZW5tZXNoLnYxLlJlcGxheUV2ZW50UmVzcG9uc2UyqAEKDEF1ZGl0U2VydmljZRJICglMaXN0QXVkaXQSHC56ZW5tZXNoLnYxLkxpc3RBdWRpdFJlcXVlc3QaHS56ZW5tZXNoLnYxLkxpc3RBdWRpdFJlc3BvbnNlEk4KC1ZlcmlmeUF1ZGl0Eh4uemVubWVzaC52MS5WZXJpZnlBdWRpdFJlcXVlc3QaHy56ZW5tZXNoLnYxLlZlcmlmeUF1ZGl0UmVzcG9uc2UyjAMKEUNvbm5lY3Rpb25TZXJ2aWNlEl0KEENyZWF0ZUNvbm5lY3Rpb24SIy56ZW5tZXNoLnYxLkNyZWF0ZUNvbm5lY3Rpb25SZXF1ZXN0GiQuemVubWVzaC52MS5DcmVhdGVDb25uZWN0aW9uUmVzcG9uc2USWgoPTGlzdENvbm5lY3Rpb25zEiIuemVubWVzaC52MS5MaXN0Q29ubmVjdGlvbnNSZXF1ZXN0GiMuemVubWVzaC52MS5MaXN0Q29ubmVjdGlvbnNSZXNwb25zZRJdChBVcGRhdGVDb25uZWN0aW9uEiMuemVubWVzaC52MS5VcGRhdGVDb25uZWN0aW9uUmVxdWVzdBokLnplbm1lc2gudjEuVXBkYXRlQ29ubmVjdGlvblJlc3BvbnNlEl0KEERlbGV0ZUNvbm5lY3Rpb24SIy56ZW5tZXNoLnYxLkRlbGV0ZUNvbm5lY3Rpb25SZXF1ZXN0GiQuemVubWVzaC52MS5EZWxldGVDb25uZWN0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Who asked for a mutation, as the edge saw it. Carried in the message (not metadata) so that the
@@ -263,6 +263,14 @@ export type Source = Message<"zenmesh.v1.Source"> & {
    * @generated from field: google.protobuf.Timestamp previous_secret_expires_at = 8;
    */
   previousSecretExpiresAt?: Timestamp | undefined;
+
+  /**
+   * "all": every enabled endpoint whose event types match (the default, and every source created before
+   * connections existed); "connections": only the endpoints connected to it (docs/routing.md).
+   *
+   * @generated from field: string routing = 9;
+   */
+  routing: string;
 };
 
 /**
@@ -459,6 +467,13 @@ export type UpdateSourceRequest = Message<"zenmesh.v1.UpdateSourceRequest"> & {
   toleranceSeconds?: number | undefined;
 
   /**
+   * "all" or "connections". Unset: unchanged.
+   *
+   * @generated from field: optional string routing = 4;
+   */
+  routing?: string | undefined;
+
+  /**
    * @generated from field: zenmesh.v1.AuditContext audit = 15;
    */
   audit?: AuditContext | undefined;
@@ -549,7 +564,8 @@ export type Endpoint = Message<"zenmesh.v1.Endpoint"> & {
   url: string;
 
   /**
-   * Empty means every event type.
+   * Empty means every event type. A "*" segment matches one segment, a last "*" one or more:
+   * "*" (everything), "order.*", "order.*.failed".
    *
    * @generated from field: repeated string event_types = 4;
    */
@@ -947,6 +963,14 @@ export type Event = Message<"zenmesh.v1.Event"> & {
    * @generated from field: google.protobuf.Timestamp received_at = 10;
    */
   receivedAt?: Timestamp | undefined;
+
+  /**
+   * The webhook's request headers as stored (lower-case names; credentials such as authorization and
+   * cookie are never stored).
+   *
+   * @generated from field: map<string, string> headers = 11;
+   */
+  headers: { [key: string]: string };
 };
 
 /**
@@ -989,6 +1013,13 @@ export type RecordEventRequest = Message<"zenmesh.v1.RecordEventRequest"> & {
    * @generated from field: string provider_delivery_id = 6;
    */
   providerDeliveryId: string;
+
+  /**
+   * The request headers filters and transformations may read (at most 64, 16 KiB in all).
+   *
+   * @generated from field: map<string, string> headers = 7;
+   */
+  headers: { [key: string]: string };
 };
 
 /**
@@ -1133,6 +1164,13 @@ export type Delivery = Message<"zenmesh.v1.Delivery"> & {
    * @generated from field: google.protobuf.Timestamp dead_at = 12;
    */
   deadAt?: Timestamp | undefined;
+
+  /**
+   * The connection that routed it; empty when the source routes to every endpoint.
+   *
+   * @generated from field: string connection_id = 13;
+   */
+  connectionId: string;
 };
 
 /**
@@ -1195,6 +1233,14 @@ export type LeasedDelivery = Message<"zenmesh.v1.LeasedDelivery"> & {
    * @generated from field: string client_key_pem = 8;
    */
   clientKeyPem: string;
+
+  /**
+   * Extra request headers a connection's transformation set. When it also set a body, `event.data`
+   * already holds that body (JSON) instead of the stored event's.
+   *
+   * @generated from field: map<string, string> headers = 9;
+   */
+  headers: { [key: string]: string };
 };
 
 /**
@@ -1567,6 +1613,14 @@ export type ReplayEndpointResponse = Message<"zenmesh.v1.ReplayEndpointResponse"
    * @generated from field: repeated string skipped_in_flight = 2;
    */
   skippedInFlight: string[];
+
+  /**
+   * Deliveries left dead because their connection was deleted, now filters the event out, or its
+   * filter or transformation still fails (docs/routing.md).
+   *
+   * @generated from field: repeated string skipped_routing = 3;
+   */
+  skippedRouting: string[];
 };
 
 /**
@@ -1593,6 +1647,14 @@ export type ReplayEventResponse = Message<"zenmesh.v1.ReplayEventResponse"> & {
    * @generated from field: repeated string skipped_in_flight = 2;
    */
   skippedInFlight: string[];
+
+  /**
+   * Deliveries left dead because their connection was deleted, now filters the event out, or its
+   * filter or transformation still fails (docs/routing.md).
+   *
+   * @generated from field: repeated string skipped_routing = 3;
+   */
+  skippedRouting: string[];
 };
 
 /**
@@ -1840,6 +1902,280 @@ export type VerifyAuditResponse = Message<"zenmesh.v1.VerifyAuditResponse"> & {
  */
 export const VerifyAuditResponseSchema: GenMessage<VerifyAuditResponse> = /*@__PURE__*/
   messageDesc(file_zenmesh_v1_backend, 54);
+
+/**
+ * A source routed to an endpoint (many-to-many, one live connection per pair), with an optional CEL
+ * filter and transformation (docs/routing.md, docs/decisions/0004-routing-expression-language.md).
+ *
+ * @generated from message zenmesh.v1.Connection
+ */
+export type Connection = Message<"zenmesh.v1.Connection"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string tenant_id = 2;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string source_id = 3;
+   */
+  sourceId: string;
+
+  /**
+   * @generated from field: string endpoint_id = 4;
+   */
+  endpointId: string;
+
+  /**
+   * CEL over `body`, `headers`, `type`, true to deliver; empty delivers every event.
+   *
+   * @generated from field: string filter = 5;
+   */
+  filter: string;
+
+  /**
+   * CEL producing {"body": …, "headers": {…}}; empty delivers the event as received.
+   *
+   * @generated from field: string transform = 6;
+   */
+  transform: string;
+
+  /**
+   * @generated from field: bool enabled = 7;
+   */
+  enabled: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 8;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 9;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.Connection.
+ * Use `create(ConnectionSchema)` to create a new message.
+ */
+export const ConnectionSchema: GenMessage<Connection> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 55);
+
+/**
+ * @generated from message zenmesh.v1.CreateConnectionRequest
+ */
+export type CreateConnectionRequest = Message<"zenmesh.v1.CreateConnectionRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string source_id = 2;
+   */
+  sourceId: string;
+
+  /**
+   * @generated from field: string endpoint_id = 3;
+   */
+  endpointId: string;
+
+  /**
+   * @generated from field: string filter = 4;
+   */
+  filter: string;
+
+  /**
+   * @generated from field: string transform = 5;
+   */
+  transform: string;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.CreateConnectionRequest.
+ * Use `create(CreateConnectionRequestSchema)` to create a new message.
+ */
+export const CreateConnectionRequestSchema: GenMessage<CreateConnectionRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 56);
+
+/**
+ * @generated from message zenmesh.v1.CreateConnectionResponse
+ */
+export type CreateConnectionResponse = Message<"zenmesh.v1.CreateConnectionResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Connection connection = 1;
+   */
+  connection?: Connection | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.CreateConnectionResponse.
+ * Use `create(CreateConnectionResponseSchema)` to create a new message.
+ */
+export const CreateConnectionResponseSchema: GenMessage<CreateConnectionResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 57);
+
+/**
+ * @generated from message zenmesh.v1.ListConnectionsRequest
+ */
+export type ListConnectionsRequest = Message<"zenmesh.v1.ListConnectionsRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * Only this source's / this endpoint's connections when set.
+   *
+   * @generated from field: string source_id = 2;
+   */
+  sourceId: string;
+
+  /**
+   * @generated from field: string endpoint_id = 3;
+   */
+  endpointId: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.ListConnectionsRequest.
+ * Use `create(ListConnectionsRequestSchema)` to create a new message.
+ */
+export const ListConnectionsRequestSchema: GenMessage<ListConnectionsRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 58);
+
+/**
+ * @generated from message zenmesh.v1.ListConnectionsResponse
+ */
+export type ListConnectionsResponse = Message<"zenmesh.v1.ListConnectionsResponse"> & {
+  /**
+   * @generated from field: repeated zenmesh.v1.Connection connections = 1;
+   */
+  connections: Connection[];
+};
+
+/**
+ * Describes the message zenmesh.v1.ListConnectionsResponse.
+ * Use `create(ListConnectionsResponseSchema)` to create a new message.
+ */
+export const ListConnectionsResponseSchema: GenMessage<ListConnectionsResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 59);
+
+/**
+ * @generated from message zenmesh.v1.UpdateConnectionRequest
+ */
+export type UpdateConnectionRequest = Message<"zenmesh.v1.UpdateConnectionRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string connection_id = 2;
+   */
+  connectionId: string;
+
+  /**
+   * Set: replaces it ("" removes it). Unset: unchanged.
+   *
+   * @generated from field: optional string filter = 3;
+   */
+  filter?: string | undefined;
+
+  /**
+   * @generated from field: optional string transform = 4;
+   */
+  transform?: string | undefined;
+
+  /**
+   * @generated from field: optional bool enabled = 5;
+   */
+  enabled?: boolean | undefined;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.UpdateConnectionRequest.
+ * Use `create(UpdateConnectionRequestSchema)` to create a new message.
+ */
+export const UpdateConnectionRequestSchema: GenMessage<UpdateConnectionRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 60);
+
+/**
+ * @generated from message zenmesh.v1.UpdateConnectionResponse
+ */
+export type UpdateConnectionResponse = Message<"zenmesh.v1.UpdateConnectionResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Connection connection = 1;
+   */
+  connection?: Connection | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.UpdateConnectionResponse.
+ * Use `create(UpdateConnectionResponseSchema)` to create a new message.
+ */
+export const UpdateConnectionResponseSchema: GenMessage<UpdateConnectionResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 61);
+
+/**
+ * @generated from message zenmesh.v1.DeleteConnectionRequest
+ */
+export type DeleteConnectionRequest = Message<"zenmesh.v1.DeleteConnectionRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string connection_id = 2;
+   */
+  connectionId: string;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.DeleteConnectionRequest.
+ * Use `create(DeleteConnectionRequestSchema)` to create a new message.
+ */
+export const DeleteConnectionRequestSchema: GenMessage<DeleteConnectionRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 62);
+
+/**
+ * @generated from message zenmesh.v1.DeleteConnectionResponse
+ */
+export type DeleteConnectionResponse = Message<"zenmesh.v1.DeleteConnectionResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Connection connection = 1;
+   */
+  connection?: Connection | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.DeleteConnectionResponse.
+ * Use `create(DeleteConnectionResponseSchema)` to create a new message.
+ */
+export const DeleteConnectionResponseSchema: GenMessage<DeleteConnectionResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 63);
 
 /**
  * @generated from enum zenmesh.v1.DeliveryState
@@ -2116,4 +2452,49 @@ export const AuditService: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_zenmesh_v1_backend, 5);
+
+/**
+ * @generated from service zenmesh.v1.ConnectionService
+ */
+export const ConnectionService: GenService<{
+  /**
+   * The first connection of a source routing to "all" switches it to "connections" (audited).
+   * A filter or transformation that does not compile, or that is over a cost limit, is refused with
+   * INVALID_ARGUMENT "invalid_filter: <line>:<column>: …" (or invalid_transform).
+   *
+   * @generated from rpc zenmesh.v1.ConnectionService.CreateConnection
+   */
+  createConnection: {
+    methodKind: "unary";
+    input: typeof CreateConnectionRequestSchema;
+    output: typeof CreateConnectionResponseSchema;
+  },
+  /**
+   * @generated from rpc zenmesh.v1.ConnectionService.ListConnections
+   */
+  listConnections: {
+    methodKind: "unary";
+    input: typeof ListConnectionsRequestSchema;
+    output: typeof ListConnectionsResponseSchema;
+  },
+  /**
+   * @generated from rpc zenmesh.v1.ConnectionService.UpdateConnection
+   */
+  updateConnection: {
+    methodKind: "unary";
+    input: typeof UpdateConnectionRequestSchema;
+    output: typeof UpdateConnectionResponseSchema;
+  },
+  /**
+   * Kept as history; the source stays in "connections" mode (it routes nowhere with none left).
+   *
+   * @generated from rpc zenmesh.v1.ConnectionService.DeleteConnection
+   */
+  deleteConnection: {
+    methodKind: "unary";
+    input: typeof DeleteConnectionRequestSchema;
+    output: typeof DeleteConnectionResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_zenmesh_v1_backend, 6);
 
