@@ -210,6 +210,63 @@ describe('a filtered, transformed connection through the mesh', () => {
     ]);
   });
 
+  it('finds the dead letters with deliveries list --state dead, page by page, and refuses a forged cursor', async () => {
+    const dead = await mesh.cli<{ deliveries: { id: string; state: string }[]; nextCursor: string | null }>(
+      'deliveries',
+      'list',
+      '--tenant',
+      'shop',
+      '--state',
+      'dead',
+      '--endpoint',
+      endpoints.slim?.id ?? '',
+    );
+    expect(dead.deliveries.map((d) => d.state)).toEqual(['dead']);
+    expect(dead.nextCursor).toBeNull();
+    const text = await mesh.cliRaw('deliveries', 'list', '--tenant', 'shop', '--state', 'dead');
+    expect(text.stdout).toContain('transform_failed');
+    // Four deliveries to slim and one to big so far: pages of two, newest first, none twice.
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { deliveries: { id: string }[]; nextCursor: string | null } = await mesh.cli(
+        'deliveries',
+        'list',
+        '--tenant',
+        'shop',
+        '--limit',
+        '2',
+        ...(cursor === null ? [] : ['--cursor', cursor]),
+      );
+      seen.push(...page.deliveries.map((d) => d.id));
+      cursor = page.nextCursor;
+    } while (cursor !== null && seen.length < 20);
+    expect(seen).toHaveLength(5);
+    expect(new Set(seen).size).toBe(5);
+    const orders = await mesh.cli<{ events: unknown[] }>(
+      'events',
+      'list',
+      '--tenant',
+      'shop',
+      '--type',
+      'order.*',
+      '--since',
+      '1h',
+    );
+    expect(orders.events).toHaveLength(4);
+    const forged = await mesh.cliRaw(
+      'deliveries',
+      'list',
+      '--tenant',
+      'shop',
+      '--cursor',
+      'bm90LWEtY3Vyc29y',
+    );
+    expect(forged.stderr).toMatch(/failed \(400\): invalid_argument: invalid_cursor/);
+    const badState = await mesh.cliRaw('deliveries', 'list', '--tenant', 'shop', '--state', 'buried');
+    expect(badState.code).not.toBe(0);
+  });
+
   it('deleting connections is audited; switching the source back to all is explicit', async () => {
     await mesh.cli('connection', 'delete', slimConnection, '--tenant', 'shop');
     const after = await mesh.cli<{ connections: { id: string }[] }>('connection', 'list', '--tenant', 'shop');

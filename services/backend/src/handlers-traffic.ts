@@ -3,13 +3,14 @@ import type { Db } from '@zenmesh/db';
 import { AuditService, DeliveryService, EventService } from '@zenmesh/proto';
 import type { MeshServer } from '@zenmesh/rpc';
 import { listAudit, verifyAudit } from './audit-verify.js';
-import { listAttempts, listDeliveries } from './deliveries.js';
+import { listAttempts } from './deliveries.js';
 import { leaseDeliveries } from './delivery-lease.js';
 import { reportAttempt } from './delivery-report.js';
-import { listEvents, recordEvent } from './events.js';
+import { recordEvent } from './events.js';
 import { createExpressionCache } from './expression.js';
 import { type BackendDeps, edge, RPC_SCOPES as S } from './handler-kit.js';
 import { replayDelivery, replayEndpoint, replayEvent } from './replay.js';
+import { searchDeliveries, searchEvents } from './search.js';
 import {
   attemptToProto,
   auditToProto,
@@ -58,7 +59,15 @@ export function registerTrafficHandlers(
     listEvents: (req, ctx) =>
       edge(async () => {
         const { tenantId } = await guard.tenant(ctx, S.listEvents, req.tenant);
-        return { events: (await listEvents(db, tenantId, req.limit)).map(eventToProto) };
+        const page = await searchEvents(db, tenantId, {
+          limit: req.limit,
+          sourceId: req.sourceId,
+          type: req.type,
+          since: req.since === undefined ? undefined : timestampDate(req.since),
+          until: req.until === undefined ? undefined : timestampDate(req.until),
+          cursor: req.cursor,
+        });
+        return { events: page.items.map(eventToProto), nextCursor: page.nextCursor };
       }),
   });
 
@@ -94,8 +103,19 @@ export function registerTrafficHandlers(
     listDeliveries: (req, ctx) =>
       edge(async () => {
         const { tenantId } = await guard.tenant(ctx, S.listDeliveries, req.tenant);
-        const list = await listDeliveries(db, tenantId, { limit: req.limit, eventId: req.eventId });
-        return { deliveries: list.map(deliveryToProto) };
+        const page = await searchDeliveries(db, tenantId, {
+          limit: req.limit,
+          eventId: req.eventId,
+          state: req.state,
+          endpointId: req.endpointId,
+          sourceId: req.sourceId,
+          eventType: req.eventType,
+          since: req.since === undefined ? undefined : timestampDate(req.since),
+          until: req.until === undefined ? undefined : timestampDate(req.until),
+          statusCode: req.statusCode,
+          cursor: req.cursor,
+        });
+        return { deliveries: page.items.map(deliveryToProto), nextCursor: page.nextCursor };
       }),
     listAttempts: (req, ctx) =>
       edge(async () => {

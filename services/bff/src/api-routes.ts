@@ -1,3 +1,4 @@
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { UpstreamAnswerError } from './api-errors.js';
 import type { BackendClients } from './backend-clients.js';
 import { deliveryJson, endpointJson, eventJson, sourceJson, tenantJson } from './json-mappers.js';
@@ -5,7 +6,8 @@ import {
   createEndpointBody,
   createSourceBody,
   createTenantBody,
-  listQuery,
+  deliverySearchQuery,
+  eventSearchQuery,
   rotateEndpointSecretBody,
   rotateSourceSecretBody,
   updateEndpointBody,
@@ -21,6 +23,12 @@ import {
 } from './route-kit.js';
 
 export type { Route, RouteContext, RouteResult } from './route-kit.js';
+
+/** `since`/`until` query values (ISO 8601) as the backend's timestamps. */
+const timeRange = (q: { since?: string | undefined; until?: string | undefined }) => ({
+  ...(q.since === undefined ? {} : { since: timestampFromDate(new Date(q.since)) }),
+  ...(q.until === undefined ? {} : { until: timestampFromDate(new Date(q.until)) }),
+});
 
 export interface ApiRoutesOptions {
   backend: BackendClients;
@@ -191,20 +199,41 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
       },
     ),
     route('GET', 'events', ['events:read'], async ({ query, call }, tenant) => {
-      const { limit } = parse(listQuery, { limit: query.get('limit') ?? undefined });
-      const { events } = await backend.events.listEvents({ tenant, limit: limit ?? 0 }, call);
-      return { status: 200, body: { events: events.map(eventJson) } };
-    }),
-    route('GET', 'deliveries', ['events:read'], async ({ query, call }, tenant) => {
-      const { limit, eventId } = parse(listQuery, {
-        limit: query.get('limit') ?? undefined,
-        eventId: query.get('eventId') ?? undefined,
-      });
-      const { deliveries } = await backend.deliveries.listDeliveries(
-        { tenant, limit: limit ?? 0, eventId: eventId ?? '' },
+      const q = parse(eventSearchQuery, Object.fromEntries(query));
+      const res = await backend.events.listEvents(
+        {
+          tenant,
+          limit: q.limit ?? 0,
+          sourceId: q.sourceId ?? '',
+          type: q.type ?? '',
+          ...timeRange(q),
+          cursor: q.cursor ?? '',
+        },
         call,
       );
-      return { status: 200, body: { deliveries: deliveries.map(deliveryJson) } };
+      return { status: 200, body: { events: res.events.map(eventJson), nextCursor: res.nextCursor || null } };
+    }),
+    route('GET', 'deliveries', ['events:read'], async ({ query, call }, tenant) => {
+      const q = parse(deliverySearchQuery, Object.fromEntries(query));
+      const res = await backend.deliveries.listDeliveries(
+        {
+          tenant,
+          limit: q.limit ?? 0,
+          eventId: q.eventId ?? '',
+          state: q.state ?? '',
+          endpointId: q.endpointId ?? '',
+          sourceId: q.sourceId ?? '',
+          eventType: q.eventType ?? '',
+          ...timeRange(q),
+          ...(q.statusCode === undefined ? {} : { statusCode: q.statusCode }),
+          cursor: q.cursor ?? '',
+        },
+        call,
+      );
+      return {
+        status: 200,
+        body: { deliveries: res.deliveries.map(deliveryJson), nextCursor: res.nextCursor || null },
+      };
     }),
   ];
 }

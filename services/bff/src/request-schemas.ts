@@ -123,8 +123,44 @@ export const limitParam = z
 
 export const eventIdParam = z.string().min(1).max(64).optional();
 
-/** Query parameters of the list routes (each route reads the ones it supports). */
-export const listQuery = z.object({ limit: limitParam, eventId: eventIdParam });
+const instant = z.iso.datetime({ offset: true }).optional();
+const idParam = z.string().min(1).max(64).optional();
+/** `order.created`, or every type under a prefix: `order.*`. */
+const typeParam = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[^\s*]+(?:\.\*)?$/, 'an event type, or a prefix ending in .*')
+  .optional();
+/** The opaque `nextCursor` of a previous page. */
+const cursorParam = z.string().min(1).max(200).optional();
+
+export const eventSearchQuery = z.strictObject({
+  limit: limitParam,
+  sourceId: idParam,
+  type: typeParam,
+  since: instant,
+  until: instant,
+  cursor: cursorParam,
+});
+
+export const deliverySearchQuery = z.strictObject({
+  limit: limitParam,
+  eventId: eventIdParam,
+  state: z.enum(['pending', 'retrying', 'succeeded', 'dead']).optional(),
+  endpointId: idParam,
+  sourceId: idParam,
+  eventType: typeParam,
+  since: instant,
+  until: instant,
+  /** The last attempt's HTTP status; 0 = no response received. */
+  statusCode: z
+    .string()
+    .regex(/^[0-9]{1,3}$/, 'must be an HTTP status code (0 = no response)')
+    .transform(Number)
+    .optional(),
+  cursor: cursorParam,
+});
 
 /** Query of the audit list: `?limit=` as above, `?afterSeq=` a non-negative integer. */
 export const auditQuery = z.object({
