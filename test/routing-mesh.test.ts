@@ -1,8 +1,11 @@
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.js';
 import { type RunningMesh, startMesh } from './support/mesh.js';
+import { type OpenApiDoc, validator } from './support/openapi-validator.js';
 import { startTarget } from './support/target.js';
 
 // Connections, filters and transformations (issue 16) through the running mesh: `zenmesh up`, the CLI, a
@@ -288,5 +291,45 @@ describe('a filtered, transformed connection through the mesh', () => {
     expect(back.source.routing).toBe('all');
     await send({ id: 45, amount: 1 });
     await other.waitFor(1);
+  });
+
+  it('answers as its OpenAPI document says (connections, events, deliveries, a refusal)', async () => {
+    const doc = (await (await fetch(`${mesh.endpoints.bff}/api/v1/openapi.json`)).json()) as OpenApiDoc;
+    const check = validator(doc);
+    const T = '/api/v1/tenants/{tenant}';
+    const listed = await mesh.cli('connection', 'list', '--tenant', 'shop');
+    expect(check(`${T}/connections`, 'get', '200', listed)).toEqual([]);
+    const created = await mesh.cli(
+      'connection',
+      'create',
+      '--tenant',
+      'shop',
+      '--source',
+      sourceId,
+      '--endpoint',
+      endpoints.other?.id ?? '',
+      '--filter',
+      'false',
+    );
+    expect(check(`${T}/connections`, 'post', '201', created)).toEqual([]);
+    const events = await mesh.cli('events', 'list', '--tenant', 'shop', '--limit', '2');
+    expect(check(`${T}/events`, 'get', '200', events)).toEqual([]);
+    const dead = await mesh.cli('deliveries', 'list', '--tenant', 'shop', '--state', 'dead');
+    expect(check(`${T}/deliveries`, 'get', '200', dead)).toEqual([]);
+    const key = readFileSync(join(mesh.home, 'admin-api-key'), 'utf8').trim();
+    const refused = await fetch(`${mesh.endpoints.bff}/api/v1/tenants/shop/connections`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ sourceId, endpointId: endpoints.big?.id, filter: '(' }),
+    });
+    expect(refused.status).toBe(400);
+    expect(check(`${T}/connections`, 'post', '400', await refused.json())).toEqual([]);
+    await mesh.cli(
+      'connection',
+      'delete',
+      (created as { connection: { id: string } }).connection.id,
+      '--tenant',
+      'shop',
+    );
   });
 });

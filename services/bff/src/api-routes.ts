@@ -13,6 +13,7 @@ import {
   updateEndpointBody,
   updateSourceBody,
 } from './request-schemas.js';
+import { deliveryPageSchema, eventPageSchema } from './response-schemas.js';
 import {
   jsonBody,
   optionalJsonBody,
@@ -198,42 +199,61 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
         return { status: 200, body: { endpoint: endpointJson(endpoint), signingSecret } };
       },
     ),
-    route('GET', 'events', ['events:read'], async ({ query, call }, tenant) => {
-      const q = parse(eventSearchQuery, Object.fromEntries(query));
-      const res = await backend.events.listEvents(
-        {
-          tenant,
-          limit: q.limit ?? 0,
-          sourceId: q.sourceId ?? '',
-          type: q.type ?? '',
-          ...timeRange(q),
-          cursor: q.cursor ?? '',
-        },
-        call,
-      );
-      return { status: 200, body: { events: res.events.map(eventJson), nextCursor: res.nextCursor || null } };
-    }),
-    route('GET', 'deliveries', ['events:read'], async ({ query, call }, tenant) => {
-      const q = parse(deliverySearchQuery, Object.fromEntries(query));
-      const res = await backend.deliveries.listDeliveries(
-        {
-          tenant,
-          limit: q.limit ?? 0,
-          eventId: q.eventId ?? '',
-          state: q.state ?? '',
-          endpointId: q.endpointId ?? '',
-          sourceId: q.sourceId ?? '',
-          eventType: q.eventType ?? '',
-          ...timeRange(q),
-          ...(q.statusCode === undefined ? {} : { statusCode: q.statusCode }),
-          cursor: q.cursor ?? '',
-        },
-        call,
-      );
-      return {
-        status: 200,
-        body: { deliveries: res.deliveries.map(deliveryJson), nextCursor: res.nextCursor || null },
-      };
-    }),
+    route(
+      'GET',
+      'events',
+      ['events:read'],
+      async ({ query, call }, tenant) => {
+        const q = parse(eventSearchQuery, Object.fromEntries(query));
+        const res = await backend.events.listEvents(
+          {
+            tenant,
+            limit: q.limit ?? 0,
+            sourceId: q.sourceId ?? '',
+            type: q.type ?? '',
+            ...timeRange(q),
+            cursor: q.cursor ?? '',
+          },
+          call,
+        );
+        return {
+          status: 200,
+          body: { events: res.events.map(eventJson), nextCursor: res.nextCursor || null },
+        };
+      },
+      { summary: 'Search events', query: eventSearchQuery, response: eventPageSchema },
+    ),
+    route(
+      'GET',
+      'deliveries',
+      ['events:read'],
+      async ({ query, call }, tenant) => {
+        const q = parse(deliverySearchQuery, Object.fromEntries(query));
+        const res = await backend.deliveries.listDeliveries(
+          {
+            tenant,
+            limit: q.limit ?? 0,
+            eventId: q.eventId ?? '',
+            state: q.state ?? '',
+            endpointId: q.endpointId ?? '',
+            sourceId: q.sourceId ?? '',
+            eventType: q.eventType ?? '',
+            ...timeRange(q),
+            ...(q.statusCode === undefined ? {} : { statusCode: q.statusCode }),
+            cursor: q.cursor ?? '',
+          },
+          call,
+        );
+        return {
+          status: 200,
+          body: { deliveries: res.deliveries.map(deliveryJson), nextCursor: res.nextCursor || null },
+        };
+      },
+      {
+        summary: 'Search deliveries (state=dead: the dead letters)',
+        query: deliverySearchQuery,
+        response: deliveryPageSchema,
+      },
+    ),
   ];
 }

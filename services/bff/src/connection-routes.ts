@@ -3,6 +3,7 @@ import type { Connection } from '@zenmesh/proto';
 import { UpstreamAnswerError } from './api-errors.js';
 import type { BackendClients } from './backend-clients.js';
 import { connectionQuery, createConnectionBody, updateConnectionBody } from './request-schemas.js';
+import { connectionAnswerSchema, connectionListSchema } from './response-schemas.js';
 import { jsonBody, parse, type Route, tenantRoute } from './route-kit.js';
 
 export interface ConnectionJson {
@@ -46,50 +47,79 @@ export function createConnectionRoutes(backend: BackendClients): Route[] {
   const route = (...args: Parameters<typeof tenantRoute> extends [unknown, ...infer R] ? R : never) =>
     tenantRoute(backend, ...args);
   return [
-    route('POST', 'connections', ['endpoints:write'], async ({ req, call, audit }, tenant) => {
-      const input = parse(createConnectionBody, await jsonBody(req));
-      const { connection } = await connections.createConnection(
-        {
-          tenant,
-          sourceId: input.sourceId,
-          endpointId: input.endpointId,
-          filter: input.filter ?? '',
-          transform: input.transform ?? '',
-          audit,
-        },
-        call,
-      );
-      return { status: 201, body: answered('CreateConnection', connection) };
-    }),
-    route('GET', 'connections', ['endpoints:read'], async ({ query, call }, tenant) => {
-      const q = parse(connectionQuery, {
-        sourceId: query.get('sourceId') ?? undefined,
-        endpointId: query.get('endpointId') ?? undefined,
-      });
-      const res = await connections.listConnections(
-        { tenant, sourceId: q.sourceId ?? '', endpointId: q.endpointId ?? '' },
-        call,
-      );
-      return { status: 200, body: { connections: res.connections.map(connectionJson) } };
-    }),
-    route('POST', 'connections/:id', ['endpoints:write'], async ({ req, call, audit }, tenant, id) => {
-      const input = parse(updateConnectionBody, await jsonBody(req));
-      const { connection } = await connections.updateConnection(
-        {
-          tenant,
-          connectionId: id,
-          ...(input.filter === undefined ? {} : { filter: input.filter }),
-          ...(input.transform === undefined ? {} : { transform: input.transform }),
-          ...(input.enabled === undefined ? {} : { enabled: input.enabled }),
-          audit,
-        },
-        call,
-      );
-      return { status: 200, body: answered('UpdateConnection', connection) };
-    }),
-    route('DELETE', 'connections/:id', ['endpoints:write'], async ({ call, audit }, tenant, id) => {
-      const { connection } = await connections.deleteConnection({ tenant, connectionId: id, audit }, call);
-      return { status: 200, body: answered('DeleteConnection', connection) };
-    }),
+    route(
+      'POST',
+      'connections',
+      ['endpoints:write'],
+      async ({ req, call, audit }, tenant) => {
+        const input = parse(createConnectionBody, await jsonBody(req));
+        const { connection } = await connections.createConnection(
+          {
+            tenant,
+            sourceId: input.sourceId,
+            endpointId: input.endpointId,
+            filter: input.filter ?? '',
+            transform: input.transform ?? '',
+            audit,
+          },
+          call,
+        );
+        return { status: 201, body: answered('CreateConnection', connection) };
+      },
+      {
+        summary: 'Connect a source to an endpoint',
+        body: createConnectionBody,
+        response: connectionAnswerSchema,
+        status: 201,
+      },
+    ),
+    route(
+      'GET',
+      'connections',
+      ['endpoints:read'],
+      async ({ query, call }, tenant) => {
+        const q = parse(connectionQuery, {
+          sourceId: query.get('sourceId') ?? undefined,
+          endpointId: query.get('endpointId') ?? undefined,
+        });
+        const res = await connections.listConnections(
+          { tenant, sourceId: q.sourceId ?? '', endpointId: q.endpointId ?? '' },
+          call,
+        );
+        return { status: 200, body: { connections: res.connections.map(connectionJson) } };
+      },
+      { summary: 'List connections', query: connectionQuery, response: connectionListSchema },
+    ),
+    route(
+      'POST',
+      'connections/:id',
+      ['endpoints:write'],
+      async ({ req, call, audit }, tenant, id) => {
+        const input = parse(updateConnectionBody, await jsonBody(req));
+        const { connection } = await connections.updateConnection(
+          {
+            tenant,
+            connectionId: id,
+            ...(input.filter === undefined ? {} : { filter: input.filter }),
+            ...(input.transform === undefined ? {} : { transform: input.transform }),
+            ...(input.enabled === undefined ? {} : { enabled: input.enabled }),
+            audit,
+          },
+          call,
+        );
+        return { status: 200, body: answered('UpdateConnection', connection) };
+      },
+      { summary: 'Change a connection', body: updateConnectionBody, response: connectionAnswerSchema },
+    ),
+    route(
+      'DELETE',
+      'connections/:id',
+      ['endpoints:write'],
+      async ({ call, audit }, tenant, id) => {
+        const { connection } = await connections.deleteConnection({ tenant, connectionId: id, audit }, call);
+        return { status: 200, body: answered('DeleteConnection', connection) };
+      },
+      { summary: 'Delete a connection', response: connectionAnswerSchema },
+    ),
   ];
 }

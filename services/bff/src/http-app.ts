@@ -12,6 +12,7 @@ import type { BackendClients } from './backend-clients.js';
 import { type AuthenticatedCaller, createCallerAuth, type ExchangeApiKey } from './caller-auth.js';
 import { createConnectionRoutes } from './connection-routes.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
+import { buildOpenApi } from './openapi.js';
 import { renderStatusPage } from './status-page.js';
 
 export interface BffAppOptions {
@@ -55,6 +56,7 @@ export function createBffApp(options: BffAppOptions): BffApp {
     ...(options.tokenAdmin === undefined ? [] : createAdminRoutes(options.tokenAdmin)),
     ...(options.tokenAdmin === undefined ? [] : createAccountRoutes(options.tokenAdmin)),
   ];
+  const openapi = buildOpenApi(routes);
   const authenticate = createCallerAuth({
     verifyApiKey: options.verifyApiKey,
     verifyAccessToken: options.verifyAccessToken,
@@ -118,6 +120,11 @@ export function createBffApp(options: BffAppOptions): BffApp {
         'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
       });
       res.end(req.method === 'HEAD' ? undefined : html);
+      return;
+    }
+    // The API's description is public (it holds no data) and generated from the routes (openapi.ts).
+    if (url.pathname === '/api/v1/openapi.json' && (req.method === 'GET' || req.method === 'HEAD')) {
+      sendJson(res, 200, openapi);
       return;
     }
     if (url.pathname === '/api/v1' || url.pathname.startsWith('/api/v1/')) {
