@@ -13,6 +13,7 @@ import { type AuthenticatedCaller, createCallerAuth, type ExchangeApiKey } from 
 import { createConnectionRoutes } from './connection-routes.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
 import { buildOpenApi } from './openapi.js';
+import { ROUTE_DOCS } from './route-docs.js';
 import { renderStatusPage } from './status-page.js';
 
 export interface BffAppOptions {
@@ -56,7 +57,7 @@ export function createBffApp(options: BffAppOptions): BffApp {
     ...(options.tokenAdmin === undefined ? [] : createAdminRoutes(options.tokenAdmin)),
     ...(options.tokenAdmin === undefined ? [] : createAccountRoutes(options.tokenAdmin)),
   ];
-  const openapi = buildOpenApi(routes);
+  const openapi = buildOpenApi(routes, ROUTE_DOCS);
   const authenticate = createCallerAuth({
     verifyApiKey: options.verifyApiKey,
     verifyAccessToken: options.verifyAccessToken,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Route } from './route-kit.js';
+import type { Route, RouteDoc } from './route-kit.js';
 
 /**
  * The OpenAPI 3.1 document of /api/v1, generated from the route table itself (each Route's pattern, method,
@@ -79,12 +79,17 @@ function operation(route: Route) {
   };
 }
 
-export function buildOpenApi(routes: readonly Route[]): Record<string, unknown> {
+/** `docs` by "METHOD path" describe routes that carry no `doc` of their own (route-docs.ts). */
+export function buildOpenApi(
+  routes: readonly Route[],
+  docs: Readonly<Record<string, RouteDoc>> = {},
+): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const path = pathOf(route);
     const item = paths[path] ?? {};
-    item[route.method.toLowerCase()] = operation(route);
+    const doc = { ...docs[`${route.method} ${path}`], ...route.doc };
+    item[route.method.toLowerCase()] = operation({ ...route, doc });
     paths[path] = item;
   }
   return {
