@@ -10,6 +10,8 @@ describe('the headers stored with an event', () => {
         authorization: 'Bearer secret',
         'proxy-authorization': 'Basic x',
         cookie: 'session=1',
+        'x-gitlab-token': 'the-source-secret',
+        'x-api-key': 'k',
         connection: 'keep-alive',
         'content-length': '12',
       }),

@@ -2,7 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 /**
  * The request headers stored with an event, for connection filters and transformations to read
- * (docs/routing.md). Credentials and hop-by-hop fields are never stored; repeated headers are joined
+ * (docs/routing.md). Credentials (including GitLab's X-Gitlab-Token, which is the source secret itself) and
+ * hop-by-hop fields are never stored; repeated headers are joined
  * with ", " (RFC 9110 §5.3); anything over the bounds the backend enforces (64 headers, 4096 characters a
  * value, 16 KiB in all) is left out rather than failing the webhook.
  */
@@ -11,6 +12,13 @@ const DROPPED = new Set([
   'proxy-authorization',
   'cookie',
   'set-cookie',
+  // GitLab sends the source's shared secret itself in this header (no HMAC): it must never be stored.
+  'x-gitlab-token',
+  // Common bearer-style credential headers.
+  'x-api-key',
+  'api-key',
+  'x-auth-token',
+  'x-access-token',
   'connection',
   'keep-alive',
   'transfer-encoding',
