@@ -1,3 +1,4 @@
+import { type Timestamp, timestampDate } from '@bufbuild/protobuf/wkt';
 import { describe, expect, it } from 'vitest';
 
 // ---- a small in-test backend: the real one is another service; this one records what it was asked ----
@@ -54,6 +55,7 @@ describe('happy paths', () => {
         },
         toleranceSeconds: 0,
         previousSecretExpiresAt: null,
+        routing: '',
         createdAt: '2030-05-01T12:00:00.000Z',
       },
       ingestUrl: 'https://hooks.example.com/v1/webhooks/src_sourcesourcesourcesourceso',
@@ -83,6 +85,7 @@ describe('happy paths', () => {
             generic: null,
             toleranceSeconds: 0,
             previousSecretExpiresAt: null,
+            routing: '',
             createdAt: null,
           },
         ],
@@ -141,10 +144,18 @@ describe('happy paths', () => {
           providerDeliveryId: 'gh-123',
           receivedAt: '2030-05-01T12:00:01.500Z',
           traceId: '',
+          headers: {},
         },
       ],
+      nextCursor: null,
     });
-    expect(bff.lastCall('listEvents')).toEqual({ tenant: 'acme', limit: 10 });
+    expect(bff.lastCall('listEvents')).toEqual({
+      tenant: 'acme',
+      limit: 10,
+      sourceId: '',
+      type: '',
+      cursor: '',
+    });
   });
 
   it('lists deliveries, passing limit and eventId through', async () => {
@@ -167,12 +178,41 @@ describe('happy paths', () => {
           updatedAt: '2030-05-01T12:00:00.000Z',
           replays: 0,
           deadAt: null,
+          connectionId: '',
         },
       ],
+      nextCursor: null,
     });
-    expect(bff.lastCall('listDeliveries')).toEqual({ tenant: 'acme', limit: 5, eventId: 'evt_1' });
+    const none = { state: '', endpointId: '', sourceId: '', eventType: '', cursor: '' };
+    expect(bff.lastCall('listDeliveries')).toEqual({ tenant: 'acme', limit: 5, eventId: 'evt_1', ...none });
     await bff.call('GET', '/api/v1/tenants/acme/deliveries', { key: bff.keys.admin });
-    expect(bff.lastCall('listDeliveries')).toEqual({ tenant: 'acme', limit: 0, eventId: '' });
+    expect(bff.lastCall('listDeliveries')).toEqual({ tenant: 'acme', limit: 0, eventId: '', ...none });
+  });
+
+  it('passes every search filter and the cursor through, and refuses malformed ones before the backend', async () => {
+    const q =
+      'state=dead&endpointId=ep_1&sourceId=src_1&eventType=order.*&since=2030-05-01T00:00:00Z' +
+      '&until=2030-05-02T00:00:00%2B02:00&statusCode=410&cursor=abc&limit=20';
+    const res = await bff.call('GET', `/api/v1/tenants/acme/deliveries?${q}`, { key: bff.keys.admin });
+    expect(res.status).toBe(200);
+    const call = bff.lastCall('listDeliveries') as Record<string, unknown>;
+    expect(call).toMatchObject({
+      state: 'dead',
+      endpointId: 'ep_1',
+      sourceId: 'src_1',
+      eventType: 'order.*',
+      statusCode: 410,
+      cursor: 'abc',
+      limit: 20,
+    });
+    expect(timestampDate(call.since as Timestamp).toISOString()).toBe('2030-05-01T00:00:00.000Z');
+    expect(timestampDate(call.until as Timestamp).toISOString()).toBe('2030-05-01T22:00:00.000Z');
+    const before = bff.calls.length;
+    for (const bad of ['state=buried', 'statusCode=abc', 'since=yesterday', 'eventType=ord*', 'colour=red']) {
+      const r = await bff.call('GET', `/api/v1/tenants/acme/deliveries?${bad}`, { key: bff.keys.admin });
+      expect([bad, r.status, (r.body as { error: string }).error]).toEqual([bad, 400, 'invalid_argument']);
+    }
+    expect(bff.calls.length).toBe(before);
   });
 });
 

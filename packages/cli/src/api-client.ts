@@ -3,6 +3,7 @@ import { CliError } from './errors.js';
 export interface ApiClient {
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body: unknown): Promise<T>;
+  delete<T>(path: string): Promise<T>;
 }
 
 /** A small client of the bff's /api/v1 REST API, authenticated with an API key. */
@@ -49,5 +50,6 @@ export function createApiClient(baseUrl: string, apiKey: string, timeoutMs = 10_
   return {
     get: (path) => call('GET', path),
     post: (path, body) => call('POST', path, body),
+    delete: (path) => call('DELETE', path),
   };
 }

@@ -3,7 +3,7 @@ import { type DeliveryRecord, pageSize, toDelivery } from './records.js';
 import { queryTenantRows } from './tenants.js';
 
 export const DELIVERY_COLUMNS =
-  'id, tenant_id, event_id, endpoint_id, state, attempts, next_attempt_at, last_status_code, last_error, updated_at, lease_token, lease_owner, lease_expires_at, attempts_at_replay, replays, dead_at';
+  'id, tenant_id, event_id, endpoint_id, state, attempts, next_attempt_at, last_status_code, last_error, updated_at, lease_token, lease_owner, lease_expires_at, attempts_at_replay, replays, dead_at, connection_id';
 
 export const listDeliveries = (
   db: Db,

@@ -71,6 +71,8 @@ export interface LeasedDeliveryRecord {
   /** The endpoint's mTLS client identity, when it has one. */
   clientCertPem: string;
   clientKeyPem: string;
+  /** Extra request headers from the connection's transformation (routing.ts). */
+  headers: Record<string, string>;
 }
 
 interface EndpointSecretRow {
@@ -102,12 +104,16 @@ export async function leaseDeliveries(
     options.leaseMs === undefined || options.leaseMs <= 0
       ? 30_000
       : clamp(Math.floor(options.leaseMs), 1000, 600_000);
-  const { rows: claimed } = await db.query<DeliveryRow>(
-    `select ${DELIVERY_COLUMNS} from core.lease_deliveries($1, $2, $3, $4)`,
+  // body/headers: what a connection's transformation made of the event (routing.ts), sent instead of it.
+  const { rows: claimed } = await db.query<
+    DeliveryRow & { routed_body: Uint8Array | null; routed_headers: Record<string, string> | null }
+  >(
+    `select ${DELIVERY_COLUMNS}, body as routed_body, headers as routed_headers
+       from core.lease_deliveries($1, $2, $3, $4)`,
     [max, leaseMs, options.eventId || null, options.owner ?? null],
   );
   const opened = options.opened ?? openEach(boxes);
-  const byTenant = new Map<string, DeliveryRow[]>();
+  const byTenant = new Map<string, (typeof claimed)[number][]>();
   for (const row of claimed) {
     byTenant.set(row.tenant_id, [...(byTenant.get(row.tenant_id) ?? []), row]);
     options.tenants?.remember(row.id, row.tenant_id);
@@ -145,7 +151,10 @@ export async function leaseDeliveries(
         }
         return {
           delivery: toDelivery(row),
-          event: toEvent(event),
+          event:
+            row.routed_body === null
+              ? toEvent(event)
+              : { ...toEvent(event), data: row.routed_body, datacontenttype: 'application/json' },
           endpointUrl: endpoint.url,
           signingSecrets,
           leaseToken: row.lease_token,
@@ -156,6 +165,7 @@ export async function leaseDeliveries(
             endpoint.client_key_sealed === null
               ? ''
               : opened.clientKey(endpoint.client_key_sealed, endpoint.id),
+          headers: row.routed_headers ?? {},
         };
       });
     });

@@ -11,6 +11,14 @@ import {
   toEvent,
   validateEventInput,
 } from './events.js';
+import type { ExpressionCompiler } from './expression.js';
+import {
+  insertRoutedBatch,
+  loadRoutingTable,
+  type RoutingMode,
+  type RoutingTable,
+  routeEvent,
+} from './routing.js';
 import { findSource } from './sources.js';
 
 /** Which tenant owns a source. A source never changes tenant, so a found answer can be kept. */
@@ -40,30 +48,22 @@ interface Pending {
   id: string;
   input: RecordEventInput;
   providerDeliveryId: string | null;
+  headers: Record<string, string>;
 }
 
-/**
- * The fan-out: the endpoints an event of `type` from `sourceId` goes to — every enabled endpoint of the
- * tenant whose event_types is empty or contains the type.
- */
-async function matchingEndpoints(
-  tx: Tx,
-  tenantId: string,
-  event: { sourceId: string; type: string },
-): Promise<string[]> {
-  const { rows } = await tx.query<{ id: string }>(
-    `select id from core.endpoints
-      where tenant_id = $1 and enabled and (cardinality(event_types) = 0 or $2 = any(event_types))
-      order by id`,
-    [tenantId, event.type],
+/** The routing mode of each source in the batch, read in the batch's transaction (it can change). */
+async function routingModes(tx: Tx, tenantId: string, items: Pending[]): Promise<Map<string, RoutingMode>> {
+  const { rows } = await tx.query<{ id: string; routing: RoutingMode }>(
+    'select id, routing from core.sources where tenant_id = $1 and id = any($2)',
+    [tenantId, [...new Set(items.map((i) => i.input.sourceId))]],
   );
-  return rows.map((r) => r.id);
+  return new Map(rows.map((r) => [r.id, r.routing]));
 }
 
 /** One multi-row insert of the batch's events; a repeated (source, provider delivery id) is skipped. */
 async function insertEvents(tx: Tx, tenantId: string, items: Pending[]): Promise<Map<string, EventRow>> {
   const params: unknown[] = [tenantId];
-  const values = items.map(({ id, input, providerDeliveryId }) => {
+  const values = items.map(({ id, input, providerDeliveryId, headers }) => {
     const at = params.length;
     params.push(
       id,
@@ -75,12 +75,13 @@ async function insertEvents(tx: Tx, tenantId: string, items: Pending[]): Promise
       input.data,
       providerDeliveryId,
       input.traceparent ?? null,
+      JSON.stringify(headers),
     );
     const p = (k: number) => `$${at + k}`;
-    return `(${p(1)}, $1, ${p(2)}, ${p(3)}, ${p(4)}, coalesce(${p(5)}::timestamptz, now()), ${p(6)}, ${p(7)}::bytea, ${p(8)}, ${p(9)})`;
+    return `(${p(1)}, $1, ${p(2)}, ${p(3)}, ${p(4)}, coalesce(${p(5)}::timestamptz, now()), ${p(6)}, ${p(7)}::bytea, ${p(8)}, ${p(9)}, ${p(10)}::jsonb)`;
   });
   const { rows } = await tx.query<EventRow>(
-    `insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, traceparent)
+    `insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, traceparent, headers)
      values ${values.join(', ')}
      on conflict (source_id, provider_delivery_id) where provider_delivery_id is not null do nothing
      returning ${EVENT_COLUMNS}`,
@@ -126,34 +127,32 @@ async function writeTenantBatch(
   tx: Tx,
   tenantId: string,
   items: Pending[],
+  expressions: ExpressionCompiler | undefined,
 ): Promise<Array<RecordEventResult | Error>> {
   const inserted = await insertEvents(tx, tenantId, items);
 
-  const endpointsFor = new Map<string, Promise<string[]>>();
-  const fanOut: Array<{ delivery: string; event: string; endpoint: string }> = [];
-  const created = new Map<string, string[]>();
-  for (const item of items.filter((i) => inserted.has(i.id))) {
-    const routeKey = `${item.input.sourceId}\0${item.input.type}`;
-    let endpoints = endpointsFor.get(routeKey);
-    if (endpoints === undefined) {
-      endpoints = matchingEndpoints(tx, tenantId, item.input);
-      endpointsFor.set(routeKey, endpoints);
+  // The fan-out (routing.ts): by the source's connections and their filters, or every enabled endpoint of
+  // the tenant whose event types match; one routing table per (source, type) in the batch.
+  const fresh = items.filter((i) => inserted.has(i.id));
+  const modes = fresh.length === 0 ? new Map<string, RoutingMode>() : await routingModes(tx, tenantId, fresh);
+  const tables = new Map<string, Promise<RoutingTable>>();
+  const perEvent = [];
+  for (const item of fresh) {
+    const { sourceId, type } = item.input;
+    const key = `${sourceId}\0${type}`;
+    let table = tables.get(key);
+    if (table === undefined) {
+      const routing = modes.get(sourceId) ?? 'all';
+      table = loadRoutingTable(tx, { id: sourceId, tenantId, routing }, type);
+      tables.set(key, table);
     }
-    const ids: string[] = [];
-    for (const endpoint of await endpoints) {
-      const delivery = newId('dlv');
-      ids.push(delivery);
-      fanOut.push({ delivery, event: item.id, endpoint });
-    }
-    created.set(item.id, ids);
+    const row = inserted.get(item.id) as EventRow;
+    perEvent.push({
+      eventId: item.id,
+      routed: routeEvent(await table, { ...row, headers: item.headers }, expressions),
+    });
   }
-  if (fanOut.length > 0) {
-    await tx.query(
-      `insert into core.deliveries (id, tenant_id, event_id, endpoint_id, state, next_attempt_at)
-       select d, $1, e, p, 'pending', now() from unnest($2::text[], $3::text[], $4::text[]) as t(d, e, p)`,
-      [tenantId, fanOut.map((f) => f.delivery), fanOut.map((f) => f.event), fanOut.map((f) => f.endpoint)],
-    );
-  }
+  const created = await insertRoutedBatch(tx, tenantId, perEvent);
   // Repeats answer with the first event; one inserted earlier in this batch has its deliveries in `created`.
   const repeated = items.filter((i) => !inserted.has(i.id));
   const originals =
@@ -188,16 +187,17 @@ export async function recordEvents(
   db: Db,
   inputs: RecordEventInput[],
   sources: SourceTenants = uncachedSourceTenants(db),
+  options: { expressions?: ExpressionCompiler } = {},
 ): Promise<Array<RecordEventResult | Error>> {
   const out: Array<RecordEventResult | Error> = new Array(inputs.length);
   const byTenant = new Map<string, Pending[]>();
   await Promise.all(
     inputs.map(async (input, index) => {
       try {
-        const providerDeliveryId = validateEventInput(input);
+        const { providerDeliveryId, headers } = validateEventInput(input);
         const tenantId = await sources.tenantOf(input.sourceId);
         const list = byTenant.get(tenantId) ?? [];
-        list.push({ index, id: newId('evt'), input, providerDeliveryId });
+        list.push({ index, id: newId('evt'), input, providerDeliveryId, headers });
         byTenant.set(tenantId, list);
       } catch (err) {
         out[index] = err as Error;
@@ -206,7 +206,9 @@ export async function recordEvents(
   );
   const write = async (tenantId: string, items: Pending[]): Promise<void> => {
     try {
-      const answers = await db.withTenant(tenantId, (tx) => writeTenantBatch(tx, tenantId, items));
+      const answers = await db.withTenant(tenantId, (tx) =>
+        writeTenantBatch(tx, tenantId, items, options.expressions),
+      );
       for (const [i, item] of items.entries()) out[item.index] = answers[i] as RecordEventResult | Error;
     } catch (err) {
       if (items.length > 1 && rolledBack(err)) {
@@ -225,8 +227,9 @@ export async function recordEvent(
   db: Db,
   input: RecordEventInput,
   sources?: SourceTenants,
+  options: { expressions?: ExpressionCompiler } = {},
 ): Promise<RecordEventResult> {
-  const [answer] = await recordEvents(db, [input], sources);
+  const [answer] = await recordEvents(db, [input], sources, options);
   if (answer === undefined) throw internal('recordEvents answered nothing');
   if (answer instanceof Error) throw answer;
   return answer;

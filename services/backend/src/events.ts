@@ -2,7 +2,7 @@ import type { Db } from '@zenmesh/db';
 import { invalid } from './errors.js';
 import { type EventRecord, pageSize } from './records.js';
 import { resolveTenant } from './tenants.js';
-import { validateEventType } from './validate.js';
+import { validateEventHeaders, validateEventType } from './validate.js';
 
 export interface RecordEventInput {
   sourceId: string;
@@ -14,6 +14,8 @@ export interface RecordEventInput {
   providerDeliveryId?: string | undefined;
   /** W3C traceparent of the recording span (trace-context.ts), when tracing is on. */
   traceparent?: string | undefined;
+  /** The webhook's request headers (lower-case names), which connection filters read. */
+  headers?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface RecordEventResult {
@@ -34,10 +36,11 @@ export interface EventRow {
   provider_delivery_id: string | null;
   received_at: Date;
   traceparent: string | null;
+  headers: Record<string, string>;
 }
 
 export const EVENT_COLUMNS =
-  'id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, received_at, traceparent';
+  'id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, received_at, traceparent, headers';
 
 export const toEvent = (r: EventRow): EventRecord => ({
   id: r.id,
@@ -51,6 +54,7 @@ export const toEvent = (r: EventRow): EventRecord => ({
   providerDeliveryId: r.provider_delivery_id,
   receivedAt: r.received_at,
   traceparent: r.traceparent,
+  headers: r.headers,
 });
 
 /** Upper bound on a stored payload; the ingester enforces its own (smaller) body limit first. */
@@ -59,17 +63,21 @@ export const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 /** CloudEvents `source` attribute (a URI reference, CloudEvents 1.0 §3.1.1) naming the mesh source. */
 export const cloudEventSource = (sourceId: string): string => `/sources/${sourceId}`;
 
-/** Checks one event's fields; answers the provider delivery id to store (null when it sent none). */
-export function validateEventInput(input: RecordEventInput): string | null {
+/** Checks one event's fields; answers what to store of them (provider delivery id null when it sent none). */
+export function validateEventInput(input: RecordEventInput): {
+  providerDeliveryId: string | null;
+  headers: Record<string, string>;
+} {
   validateEventType(input.type);
   if (input.data.byteLength > MAX_EVENT_BYTES) throw invalid('event_too_large');
+  const headers = validateEventHeaders(input.headers ?? {});
   const providerDeliveryId =
     input.providerDeliveryId === undefined || input.providerDeliveryId === ''
       ? null
       : input.providerDeliveryId;
   if (providerDeliveryId !== null && providerDeliveryId.length > 200)
     throw invalid('invalid_provider_delivery_id');
-  return providerDeliveryId;
+  return { providerDeliveryId, headers };
 }
 
 /** The tenant's latest events, newest first; only `eventId` when it is given (an unknown id: none). */

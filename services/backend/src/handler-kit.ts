@@ -32,6 +32,10 @@ export const RPC_SCOPES = {
   listEndpoints: ['endpoints:read'],
   updateEndpoint: ['endpoints:write'],
   rotateEndpointSecret: ['endpoints:write'],
+  // Connections decide where events go: the endpoint scopes.
+  createConnection: ['endpoints:write'],
+  listConnections: ['endpoints:read'],
+  updateConnection: ['endpoints:write'],
   listEvents: ['events:read'],
   listDeliveries: ['events:read'],
   listAttempts: ['events:read'],

@@ -4,17 +4,19 @@ import { AuditService, DeliveryService, EventService, type ReportAttemptRequest 
 import type { MeshServer } from '@zenmesh/rpc';
 import { activeTraceparent, annotateActiveSpan } from '@zenmesh/telemetry';
 import { listAudit, verifyAudit } from './audit-verify.js';
-import { listAttempts, listDeliveries } from './deliveries.js';
+import { listAttempts } from './deliveries.js';
 import { createOpenedSecrets, leaseDeliveries } from './delivery-lease.js';
 import { type ReportAttemptInput, reportAttempts } from './delivery-report.js';
 import { createDeliveryTenants } from './delivery-tenants.js';
 import { BackendError, invalid } from './errors.js';
 import { createSourceTenants, recordEvents } from './event-batch.js';
-import { listEvents, type RecordEventInput, type RecordEventResult } from './events.js';
+import type { RecordEventInput, RecordEventResult } from './events.js';
+import { createExpressionCache } from './expression.js';
 import { createGroupCommit } from './group-commit.js';
 import { type BackendDeps, edge, RPC_SCOPES as S } from './handler-kit.js';
 import type { DeliveryRecord } from './records.js';
 import { replayDelivery, replayEndpoint, replayEvent } from './replay.js';
+import { searchDeliveries, searchEvents } from './search.js';
 import {
   attemptToProto,
   auditToProto,
@@ -41,10 +43,12 @@ export function registerTrafficHandlers(
 ): void {
   const { db, deps, guard } = ctx;
   const { boxes } = deps;
+  // Compiled connection filters and transformations, kept for the fan-out of every RecordEvent.
+  const expressions = createExpressionCache();
   // Concurrent RecordEvent calls share one transaction per tenant; each answers after that commit.
   const sourceTenants = createSourceTenants(db);
   const recordEvent = createGroupCommit<RecordEventInput, RecordEventResult>({
-    run: (inputs) => recordEvents(db, inputs, sourceTenants),
+    run: (inputs) => recordEvents(db, inputs, sourceTenants, { expressions }),
   });
   // Attempt reports likewise (one transaction per tenant for all the reports of a moment).
   const deliveryTenants = createDeliveryTenants();
@@ -85,6 +89,7 @@ export function registerTrafficHandlers(
           datacontenttype: req.datacontenttype,
           data: req.data,
           providerDeliveryId: req.providerDeliveryId,
+          headers: req.headers,
           traceparent: activeTraceparent(),
         });
         annotateActiveSpan({ 'zenmesh.event.id': res.event.id, 'zenmesh.tenant.id': res.event.tenantId });
@@ -94,7 +99,16 @@ export function registerTrafficHandlers(
       edge(async () => {
         const { tenantId } = await guard.tenant(ctx, S.listEvents, req.tenant);
         if (req.eventId !== '' && !EVENT_ID.test(req.eventId)) throw invalid('invalid_event_id');
-        return { events: (await listEvents(db, tenantId, req.limit, req.eventId)).map(eventToProto) };
+        const page = await searchEvents(db, tenantId, {
+          limit: req.limit,
+          eventId: req.eventId,
+          sourceId: req.sourceId,
+          type: req.type,
+          since: req.since === undefined ? undefined : timestampDate(req.since),
+          until: req.until === undefined ? undefined : timestampDate(req.until),
+          cursor: req.cursor,
+        });
+        return { events: page.items.map(eventToProto), nextCursor: page.nextCursor };
       }),
   });
 
@@ -131,8 +145,19 @@ export function registerTrafficHandlers(
     listDeliveries: (req, ctx) =>
       edge(async () => {
         const { tenantId } = await guard.tenant(ctx, S.listDeliveries, req.tenant);
-        const list = await listDeliveries(db, tenantId, { limit: req.limit, eventId: req.eventId });
-        return { deliveries: list.map(deliveryToProto) };
+        const page = await searchDeliveries(db, tenantId, {
+          limit: req.limit,
+          eventId: req.eventId,
+          state: req.state,
+          endpointId: req.endpointId,
+          sourceId: req.sourceId,
+          eventType: req.eventType,
+          since: req.since === undefined ? undefined : timestampDate(req.since),
+          until: req.until === undefined ? undefined : timestampDate(req.until),
+          statusCode: req.statusCode,
+          cursor: req.cursor,
+        });
+        return { deliveries: page.items.map(deliveryToProto), nextCursor: page.nextCursor };
       }),
     listAttempts: (req, ctx) =>
       edge(async () => {

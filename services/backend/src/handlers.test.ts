@@ -288,8 +288,11 @@ describe('a source signed-timestamp tolerance over gRPC (issue 12, defect 5)', (
         ).rows,
     );
     expect(audit).toEqual([
-      { before: { toleranceSeconds: 3600 }, after: { toleranceSeconds: 120 } },
-      { before: { toleranceSeconds: 120 }, after: { toleranceSeconds: 0 } },
+      {
+        before: { toleranceSeconds: 3600, routing: 'all' },
+        after: { toleranceSeconds: 120, routing: 'all' },
+      },
+      { before: { toleranceSeconds: 120, routing: 'all' }, after: { toleranceSeconds: 0, routing: 'all' } },
     ]);
   });
 });

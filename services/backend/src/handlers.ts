@@ -3,6 +3,7 @@ import { EndpointService, SourceService, TenantService } from '@zenmesh/proto';
 import { Code, type MeshServer, RpcError } from '@zenmesh/rpc';
 import { createEndpoint, listEndpoints, rotateEndpointSecret, updateEndpoint } from './endpoints.js';
 import { type BackendDeps, edge, RPC_SCOPES } from './handler-kit.js';
+import { registerConnectionHandlers } from './handlers-connections.js';
 import { registerTrafficHandlers } from './handlers-traffic.js';
 import { createSource, listSources, resolveSource, rotateSourceSecret, updateSource } from './sources.js';
 import { createTenant, listTenants, resolveTenant } from './tenants.js';
@@ -90,6 +91,7 @@ export function registerBackend(server: Pick<MeshServer, 'register'>, deps: Back
           tenant: tenantId,
           sourceId: req.sourceId,
           toleranceSeconds: req.toleranceSeconds,
+          routing: req.routing,
           audit: actorOf(user, req.audit, ctx),
         });
         return { source: sourceToProto(source) };
@@ -153,5 +155,6 @@ export function registerBackend(server: Pick<MeshServer, 'register'>, deps: Back
         return { endpoint: endpointToProto(endpoint), signingSecret };
       }),
   });
+  registerConnectionHandlers(server, { db, guard });
   registerTrafficHandlers(server, { db, deps, guard });
 }

@@ -18,6 +18,8 @@ import { ROLES } from './migration-0002.js';
 import { DELIVERY_AUDIT } from './migration-0003.js';
 import { SOURCE_ROTATION } from './migration-0004.js';
 import { OBSERVABILITY } from './migration-0005.js';
+import { ROUTING } from './migration-0006.js';
+import { SEARCH } from './migration-0007.js';
 
 const INIT = `
 create schema if not exists core;
@@ -203,6 +205,8 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
   { id: '0003_delivery_audit', sql: DELIVERY_AUDIT },
   { id: '0004_source_rotation', sql: SOURCE_ROTATION },
   { id: '0005_observability', sql: OBSERVABILITY },
+  { id: '0006_routing', sql: ROUTING },
+  { id: '0007_search', sql: SEARCH },
 ];
 
 /** The scope these migrations are recorded under in `schema_migrations`. */

@@ -19,6 +19,8 @@ export interface SourceRecord {
   /** During a rotation: until when the previous secret is still accepted. */
   previousSecretExpiresAt: Date | null;
   createdAt: Date;
+  /** 'all': every enabled, matching endpoint; 'connections': only connected ones (routing.ts). */
+  routing: 'all' | 'connections';
 }
 
 export type CloudEventsMode = 'binary' | 'structured';
@@ -53,6 +55,8 @@ export interface EventRecord {
   providerDeliveryId: string | null;
   receivedAt: Date;
   traceparent: string | null;
+  /** The webhook's request headers as stored (credentials never are). */
+  headers: Record<string, string>;
 }
 
 export interface DeliveryRecord {
@@ -68,6 +72,8 @@ export interface DeliveryRecord {
   updatedAt: Date;
   replays: number;
   deadAt: Date | null;
+  /** The connection that routed it; null when the source routes to every endpoint. */
+  connectionId: string | null;
 }
 
 export interface DeliveryRow {
@@ -87,6 +93,7 @@ export interface DeliveryRow {
   attempts_at_replay: number;
   replays: number;
   dead_at: Date | null;
+  connection_id: string | null;
 }
 
 export const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
@@ -102,6 +109,7 @@ export const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
   updatedAt: r.updated_at,
   replays: r.replays,
   deadAt: r.dead_at,
+  connectionId: r.connection_id,
 });
 
 /** Clamps an optional page size (0 = default) into [1, max]. */

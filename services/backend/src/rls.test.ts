@@ -3,6 +3,7 @@ import { type Db, isDbError } from '@zenmesh/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from './audit.js';
 import { createBackend } from './backend.js';
+import { createConnection } from './connections.js';
 import { APP_ROLE } from './db-roles.js';
 import { leaseDeliveries } from './delivery-lease.js';
 import { reportAttempt } from './delivery-report.js';
@@ -26,6 +27,7 @@ const TABLES = [
   'events',
   'deliveries',
   'attempts',
+  'connections',
   'audit',
   'audit_heads',
 ];
@@ -60,6 +62,8 @@ describe.each(backends)('row-level security on $name, as the application role', 
       tenant: tenant.id,
       url: 'https://a.example/hook',
     });
+    // A connection too (created before the event, so the event is routed through it).
+    await createConnection(db, { tenant: tenant.id, sourceId: source.id, endpointId: endpoint.id });
     const rec = await recordEvent(db, { sourceId: source.id, type: 't', data: new Uint8Array([1]) });
     const deliveryId = rec.deliveryIds[0] ?? '';
     const [leased] = await leaseDeliveries(db, boxes, { eventId: rec.event.id });
@@ -117,9 +121,13 @@ describe.each(backends)('row-level security on $name, as the application role', 
     "core.%s: A's UPDATE aimed at B's rows changes nothing",
     async (table) => {
       const col = tenantColumn(table);
-      const setter = { sources: 'name', endpoints: 'url', deliveries: 'last_error', audit_heads: 'hash' }[
-        table
-      ];
+      const setter = {
+        sources: 'name',
+        endpoints: 'url',
+        deliveries: 'last_error',
+        connections: 'filter',
+        audit_heads: 'hash',
+      }[table];
       const changed = await asA(
         async (tx) =>
           (await tx.query(`update core.${table} set ${setter} = 'pwned' where ${col} = $1`, [b.tenantId]))
@@ -148,6 +156,10 @@ describe.each(backends)('row-level security on $name, as the application role', 
     [
       'endpoints',
       `insert into core.endpoints (id, tenant_id, url, secret_sealed) values ('ep_evil', $1, 'https://e', 'x')`,
+    ],
+    [
+      'connections',
+      `insert into core.connections (id, tenant_id, source_id, endpoint_id) values ('con_evil', $1, 'src_x', 'ep_x')`,
     ],
     [
       'audit_heads',

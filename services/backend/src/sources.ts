@@ -11,6 +11,7 @@ import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
 import { DEFAULT_PREVIOUS_SECRET_S, MAX_PREVIOUS_SECRET_S } from './endpoints.js';
 import { BackendError, internal, invalid, notFound } from './errors.js';
 import type { SourceRecord } from './records.js';
+import { ROUTING_MODES, type RoutingMode } from './routing.js';
 import type { SecretBoxes } from './secrets.js';
 import { queryTenantRows, resolveTenant } from './tenants.js';
 import { validateSourceName } from './validate.js';
@@ -48,10 +49,11 @@ interface SourceRow {
   previous_secret_sealed: string | null;
   previous_secret_expires_at: Date | null;
   created_at: Date;
+  routing: RoutingMode;
 }
 
 const COLUMNS =
-  'id, tenant_id, provider, name, config, secret_sealed, previous_secret_sealed, previous_secret_expires_at, created_at';
+  'id, tenant_id, provider, name, config, secret_sealed, previous_secret_sealed, previous_secret_expires_at, created_at, routing';
 
 const toSource = (r: SourceRow): SourceRecord => ({
   id: r.id,
@@ -62,6 +64,7 @@ const toSource = (r: SourceRow): SourceRecord => ({
   toleranceSeconds: r.config.toleranceSeconds ?? 0,
   previousSecretExpiresAt: r.previous_secret_expires_at,
   createdAt: r.created_at,
+  routing: r.routing,
 });
 
 // RFC 9110 §5.1 field-name token characters, lower-cased.
@@ -252,25 +255,32 @@ export interface UpdateSourceInput {
   sourceId: string;
   /** 1..MAX_TOLERANCE_S, or 0 for the default (300 s); absent = unchanged. */
   toleranceSeconds?: number | undefined;
+  /** 'all' or 'connections' (routing.ts); absent = unchanged. */
+  routing?: string | undefined;
   audit?: AuditActor | undefined;
 }
 
 /**
- * Changes the fields given (today the signed-timestamp tolerance, capped like at creation: a large window
- * would let a captured webhook be replayed for that long). Audited with before and after.
+ * Changes the fields given: the signed-timestamp tolerance (capped like at creation: a large window would
+ * let a captured webhook be replayed for that long) and the routing mode. Audited with before and after.
  */
 export async function updateSource(db: Db, input: UpdateSourceInput): Promise<SourceRecord> {
-  if (input.toleranceSeconds === undefined) throw invalid('no_changes');
-  const tolerance = validateTolerance(input.toleranceSeconds);
+  if (input.toleranceSeconds === undefined && input.routing === undefined) throw invalid('no_changes');
+  const tolerance =
+    input.toleranceSeconds === undefined ? undefined : validateTolerance(input.toleranceSeconds);
+  if (input.routing !== undefined && !ROUTING_MODES.includes(input.routing as RoutingMode)) {
+    throw invalid('invalid_routing');
+  }
   const tenant = await resolveTenant(db, input.tenant);
   return db.withTenant(tenant.id, async (tx) => {
     const before = await lockSource(tx, tenant.id, input.sourceId);
     const config: SourceConfig = { ...before.config };
     if (tolerance === 0) delete config.toleranceSeconds;
-    else config.toleranceSeconds = tolerance;
+    else if (tolerance !== undefined) config.toleranceSeconds = tolerance;
     const { rows } = await tx.query<SourceRow>(
-      `update core.sources set config = $3 where tenant_id = $1 and id = $2 returning ${COLUMNS}`,
-      [tenant.id, before.id, JSON.stringify(config)],
+      `update core.sources set config = $3, routing = coalesce($4, routing)
+        where tenant_id = $1 and id = $2 returning ${COLUMNS}`,
+      [tenant.id, before.id, JSON.stringify(config), input.routing ?? null],
     );
     const row = rows[0];
     if (row === undefined) throw notFound('source_not_found');
@@ -278,8 +288,8 @@ export async function updateSource(db: Db, input: UpdateSourceInput): Promise<So
     await appendAudit(tx, tenant.id, input.audit ?? SYSTEM_ACTOR, {
       action: 'source.update',
       target: `source/${source.id}`,
-      before: { toleranceSeconds: toSource(before).toleranceSeconds },
-      after: { toleranceSeconds: source.toleranceSeconds },
+      before: { toleranceSeconds: toSource(before).toleranceSeconds, routing: before.routing },
+      after: { toleranceSeconds: source.toleranceSeconds, routing: source.routing },
     });
     return source;
   });

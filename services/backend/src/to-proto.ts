@@ -4,6 +4,7 @@ import {
   type AttemptSchema,
   type AuditChainStatusSchema,
   type AuditEntrySchema,
+  type ConnectionSchema,
   type DeliverySchema,
   DeliveryState,
   type EndpointSchema,
@@ -14,6 +15,7 @@ import {
 } from '@zenmesh/proto';
 import type { AuditEntryRecord } from './audit.js';
 import type { AuditChainStatus } from './audit-verify.js';
+import type { ConnectionRecord } from './connections.js';
 import type { AttemptRecord } from './deliveries.js';
 import type { LeasedDeliveryRecord } from './delivery-lease.js';
 import type { DeliveryStateName } from './delivery-state.js';
@@ -33,6 +35,7 @@ export const sourceToProto = (s: SourceRecord): MessageInitShape<typeof SourceSc
   ...(s.generic === null ? {} : { generic: { ...s.generic } }),
   createdAt: timestampFromDate(s.createdAt),
   toleranceSeconds: s.toleranceSeconds,
+  routing: s.routing,
   ...(s.previousSecretExpiresAt === null
     ? {}
     : { previousSecretExpiresAt: timestampFromDate(s.previousSecretExpiresAt) }),
@@ -68,6 +71,19 @@ export const eventToProto = (e: EventRecord): MessageInitShape<typeof EventSchem
   providerDeliveryId: e.providerDeliveryId ?? '',
   receivedAt: timestampFromDate(e.receivedAt),
   traceparent: e.traceparent ?? '',
+  headers: { ...e.headers },
+});
+
+export const connectionToProto = (c: ConnectionRecord): MessageInitShape<typeof ConnectionSchema> => ({
+  id: c.id,
+  tenantId: c.tenantId,
+  sourceId: c.sourceId,
+  endpointId: c.endpointId,
+  filter: c.filter,
+  transform: c.transform,
+  enabled: c.enabled,
+  createdAt: timestampFromDate(c.createdAt),
+  updatedAt: timestampFromDate(c.updatedAt),
 });
 
 const STATES: Record<DeliveryStateName, DeliveryState> = {
@@ -90,6 +106,7 @@ export const deliveryToProto = (d: DeliveryRecord): MessageInitShape<typeof Deli
   updatedAt: timestampFromDate(d.updatedAt),
   replays: d.replays,
   ...(d.deadAt === null ? {} : { deadAt: timestampFromDate(d.deadAt) }),
+  connectionId: d.connectionId ?? '',
 });
 
 export const leasedToProto = (l: LeasedDeliveryRecord): MessageInitShape<typeof LeasedDeliverySchema> => ({
@@ -101,6 +118,7 @@ export const leasedToProto = (l: LeasedDeliveryRecord): MessageInitShape<typeof 
   cloudeventsMode: l.cloudeventsMode,
   clientCertPem: l.clientCertPem,
   clientKeyPem: l.clientKeyPem,
+  headers: l.headers,
 });
 
 export const attemptToProto = (a: AttemptRecord): MessageInitShape<typeof AttemptSchema> => ({

@@ -35,10 +35,14 @@ export function validateEndpointUrl(raw: string): string {
   return url.toString();
 }
 
+/** Event types an endpoint subscribes to; `*` may stand for whole segments only (routing.ts matchesEventType). */
 export function validateEventTypes(types: readonly string[]): string[] {
   if (types.length > 100) throw invalid('too_many_event_types');
   for (const t of types) {
     if (t.length === 0 || t.length > 200 || /\s/.test(t)) throw invalid('invalid_event_type');
+    if (t.includes('*') && t.split('.').some((s) => s.includes('*') && s !== '*')) {
+      throw invalid('invalid_event_type_pattern');
+    }
   }
   return [...new Set(types)].sort();
 }
@@ -80,4 +84,27 @@ export function validateClientIdentity(
   if (Date.parse(x509.validTo) < now || Date.parse(x509.validFrom) > now)
     throw invalid('client_cert_expired');
   return { certPem: cert, keyPem: key };
+}
+
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/;
+/** Tab, printable ASCII and anything beyond (no control characters). */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
+const MAX_HEADERS = 64;
+const MAX_HEADER_BYTES = 16 * 1024;
+
+/** The headers stored with an event: lower-case field names, printable values, bounded in count and size. */
+export function validateEventHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const entries = Object.entries(headers);
+  if (entries.length > MAX_HEADERS) throw invalid('too_many_headers');
+  let bytes = 0;
+  const out: Record<string, string> = {};
+  for (const [name, value] of entries) {
+    bytes += name.length + value.length;
+    if (!HEADER_NAME.test(name) || value.length > 4096 || !HEADER_VALUE.test(value)) {
+      throw invalid('invalid_headers');
+    }
+    out[name] = value;
+  }
+  if (bytes > MAX_HEADER_BYTES) throw invalid('headers_too_large');
+  return out;
 }

@@ -57,6 +57,9 @@ export function toApiError(err: unknown): ApiErrorResponse {
         return { status: 404, body: { error: 'not_found', message: err.reason } };
       case Code.ALREADY_EXISTS:
         return { status: 409, body: { error: 'already_exists', message: err.reason } };
+      // e.g. replaying to a disabled endpoint, or a delivery whose transformation still fails.
+      case Code.FAILED_PRECONDITION:
+        return { status: 409, body: { error: 'failed_precondition', message: err.reason } };
       case Code.PERMISSION_DENIED:
         return { status: 403, body: { error: 'forbidden' } };
       case Code.UNAVAILABLE:

@@ -1,3 +1,4 @@
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { ApiRefusal, UpstreamAnswerError } from './api-errors.js';
 import type { BackendClients } from './backend-clients.js';
 import { deliveryJson, endpointJson, eventJson, sourceJson, tenantJson } from './json-mappers.js';
@@ -5,12 +6,14 @@ import {
   createEndpointBody,
   createSourceBody,
   createTenantBody,
-  listQuery,
+  deliverySearchQuery,
+  eventSearchQuery,
   rotateEndpointSecretBody,
   rotateSourceSecretBody,
   updateEndpointBody,
   updateSourceBody,
 } from './request-schemas.js';
+import { deliveryPageSchema, eventPageSchema } from './response-schemas.js';
 import {
   jsonBody,
   optionalJsonBody,
@@ -21,6 +24,12 @@ import {
 } from './route-kit.js';
 
 export type { Route, RouteContext, RouteResult } from './route-kit.js';
+
+/** `since`/`until` query values (ISO 8601) as the backend's timestamps. */
+const timeRange = (q: { since?: string | undefined; until?: string | undefined }) => ({
+  ...(q.since === undefined ? {} : { since: timestampFromDate(new Date(q.since)) }),
+  ...(q.until === undefined ? {} : { until: timestampFromDate(new Date(q.until)) }),
+});
 
 export interface ApiRoutesOptions {
   backend: BackendClients;
@@ -119,7 +128,13 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
     route('POST', 'sources/:id', ['sources:write'], async ({ req, call, audit }, tenant, id) => {
       const input = parse(updateSourceBody, await jsonBody(req));
       const { source } = await backend.sources.updateSource(
-        { tenant, sourceId: id, toleranceSeconds: input.toleranceSeconds, audit },
+        {
+          tenant,
+          sourceId: id,
+          ...(input.toleranceSeconds === undefined ? {} : { toleranceSeconds: input.toleranceSeconds }),
+          ...(input.routing === undefined ? {} : { routing: input.routing }),
+          audit,
+        },
         call,
       );
       if (source === undefined) throw new Error('UpdateSource answered without a source');
@@ -185,27 +200,67 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
         return { status: 200, body: { endpoint: endpointJson(endpoint), signingSecret } };
       },
     ),
-    route('GET', 'events', ['events:read'], async ({ query, call }, tenant) => {
-      const { limit } = parse(listQuery, { limit: query.get('limit') ?? undefined });
-      const { events } = await backend.events.listEvents({ tenant, limit: limit ?? 0 }, call);
-      return { status: 200, body: { events: events.map(eventJson) } };
-    }),
+    route(
+      'GET',
+      'events',
+      ['events:read'],
+      async ({ query, call }, tenant) => {
+        const q = parse(eventSearchQuery, Object.fromEntries(query));
+        const res = await backend.events.listEvents(
+          {
+            tenant,
+            limit: q.limit ?? 0,
+            sourceId: q.sourceId ?? '',
+            type: q.type ?? '',
+            ...timeRange(q),
+            cursor: q.cursor ?? '',
+          },
+          call,
+        );
+        return {
+          status: 200,
+          body: { events: res.events.map(eventJson), nextCursor: res.nextCursor || null },
+        };
+      },
+      { summary: 'Search events', query: eventSearchQuery, response: eventPageSchema },
+    ),
     route('GET', 'events/:id', ['events:read'], async ({ call }, tenant, id) => {
       const { events } = await backend.events.listEvents({ tenant, limit: 1, eventId: id }, call);
       const event = events[0];
       if (event === undefined) throw new ApiRefusal(404, 'not_found', 'unknown event');
       return { status: 200, body: { event: eventJson(event) } };
     }),
-    route('GET', 'deliveries', ['events:read'], async ({ query, call }, tenant) => {
-      const { limit, eventId } = parse(listQuery, {
-        limit: query.get('limit') ?? undefined,
-        eventId: query.get('eventId') ?? undefined,
-      });
-      const { deliveries } = await backend.deliveries.listDeliveries(
-        { tenant, limit: limit ?? 0, eventId: eventId ?? '' },
-        call,
-      );
-      return { status: 200, body: { deliveries: deliveries.map(deliveryJson) } };
-    }),
+    route(
+      'GET',
+      'deliveries',
+      ['events:read'],
+      async ({ query, call }, tenant) => {
+        const q = parse(deliverySearchQuery, Object.fromEntries(query));
+        const res = await backend.deliveries.listDeliveries(
+          {
+            tenant,
+            limit: q.limit ?? 0,
+            eventId: q.eventId ?? '',
+            state: q.state ?? '',
+            endpointId: q.endpointId ?? '',
+            sourceId: q.sourceId ?? '',
+            eventType: q.eventType ?? '',
+            ...timeRange(q),
+            ...(q.statusCode === undefined ? {} : { statusCode: q.statusCode }),
+            cursor: q.cursor ?? '',
+          },
+          call,
+        );
+        return {
+          status: 200,
+          body: { deliveries: res.deliveries.map(deliveryJson), nextCursor: res.nextCursor || null },
+        };
+      },
+      {
+        summary: 'Search deliveries (state=dead: the dead letters)',
+        query: deliverySearchQuery,
+        response: deliveryPageSchema,
+      },
+    ),
   ];
 }

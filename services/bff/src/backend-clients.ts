@@ -1,15 +1,21 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type {
+  CreateConnectionRequestSchema,
+  CreateConnectionResponse,
   CreateEndpointRequestSchema,
   CreateEndpointResponse,
   CreateSourceRequestSchema,
   CreateSourceResponse,
   CreateTenantRequestSchema,
   CreateTenantResponse,
+  DeleteConnectionRequestSchema,
+  DeleteConnectionResponse,
   ListAttemptsRequestSchema,
   ListAttemptsResponse,
   ListAuditRequestSchema,
   ListAuditResponse,
+  ListConnectionsRequestSchema,
+  ListConnectionsResponse,
   ListDeliveriesRequestSchema,
   ListDeliveriesResponse,
   ListEndpointsRequestSchema,
@@ -30,6 +36,8 @@ import type {
   RotateEndpointSecretResponse,
   RotateSourceSecretRequestSchema,
   RotateSourceSecretResponse,
+  UpdateConnectionRequestSchema,
+  UpdateConnectionResponse,
   UpdateEndpointRequestSchema,
   UpdateEndpointResponse,
   UpdateSourceRequestSchema,
@@ -122,6 +130,27 @@ export interface BackendClients {
   };
   /** AuditService; without it the audit routes answer 404 (main.ts passes `backend.client(AuditService)`). */
   audit?: AuditClient | undefined;
+  /** ConnectionService; without it the connection routes answer 404 (connection-routes.ts). */
+  connections?: ConnectionClient | undefined;
+}
+
+export interface ConnectionClient {
+  createConnection(
+    req: MessageInitShape<typeof CreateConnectionRequestSchema>,
+    options?: CallOptions,
+  ): Promise<CreateConnectionResponse>;
+  listConnections(
+    req: MessageInitShape<typeof ListConnectionsRequestSchema>,
+    options?: CallOptions,
+  ): Promise<ListConnectionsResponse>;
+  updateConnection(
+    req: MessageInitShape<typeof UpdateConnectionRequestSchema>,
+    options?: CallOptions,
+  ): Promise<UpdateConnectionResponse>;
+  deleteConnection(
+    req: MessageInitShape<typeof DeleteConnectionRequestSchema>,
+    options?: CallOptions,
+  ): Promise<DeleteConnectionResponse>;
 }
 
 export interface AuditClient {

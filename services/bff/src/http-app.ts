@@ -11,8 +11,11 @@ import { type ApiRateLimitOptions, createApiRateLimits } from './api-rate-limit.
 import { createApiRoutes } from './api-routes.js';
 import type { BackendClients } from './backend-clients.js';
 import { type AuthenticatedCaller, createCallerAuth, type ExchangeApiKey } from './caller-auth.js';
+import { createConnectionRoutes } from './connection-routes.js';
 import { type ConsoleSetup, mountConsole } from './console/index.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
+import { buildOpenApi } from './openapi.js';
+import { ROUTE_DOCS } from './route-docs.js';
 import { renderStatusPage } from './status-page.js';
 
 export interface BffAppOptions {
@@ -56,9 +59,11 @@ export function createBffApp(options: BffAppOptions): BffApp {
   const routes = [
     ...createApiRoutes({ backend: options.backend, ingestPublicUrl: options.ingestPublicUrl }),
     ...createDeliveryRoutes(options.backend),
+    ...createConnectionRoutes(options.backend),
     ...(options.tokenAdmin === undefined ? [] : createAdminRoutes(options.tokenAdmin)),
     ...(options.tokenAdmin === undefined ? [] : createAccountRoutes(options.tokenAdmin)),
   ];
+  const openapi = buildOpenApi(routes, ROUTE_DOCS);
   const authenticate = createCallerAuth({
     verifyApiKey: options.verifyApiKey,
     verifyAccessToken: options.verifyAccessToken,
@@ -143,6 +148,11 @@ export function createBffApp(options: BffAppOptions): BffApp {
         'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
       });
       res.end(req.method === 'HEAD' ? undefined : html);
+      return;
+    }
+    // The API's description is public (it holds no data) and generated from the routes (openapi.ts).
+    if (url.pathname === '/api/v1/openapi.json' && (req.method === 'GET' || req.method === 'HEAD')) {
+      sendJson(res, 200, openapi);
       return;
     }
     if (url.pathname === '/api/v1' || url.pathname.startsWith('/api/v1/')) {

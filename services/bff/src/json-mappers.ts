@@ -50,6 +50,8 @@ export interface SourceJson {
   toleranceSeconds: number;
   /** During a secret rotation: until when the previous secret is still accepted. */
   previousSecretExpiresAt: string | null;
+  /** "all" (every enabled, matching endpoint) or "connections" (only connected endpoints). */
+  routing: string;
   createdAt: string | null;
 }
 
@@ -73,6 +75,7 @@ export const sourceJson = (s: Source): SourceJson => ({
         },
   toleranceSeconds: s.toleranceSeconds,
   previousSecretExpiresAt: iso(s.previousSecretExpiresAt),
+  routing: s.routing,
   createdAt: iso(s.createdAt),
 });
 
@@ -122,6 +125,8 @@ export interface EventJson {
   receivedAt: string | null;
   /** The event's trace (W3C trace id, 32 hex), '' when tracing was off when it was recorded. */
   traceId: string;
+  /** The webhook's request headers as stored (credentials never are). */
+  headers: Record<string, string>;
 }
 
 export const eventJson = (e: Event): EventJson => ({
@@ -136,6 +141,7 @@ export const eventJson = (e: Event): EventJson => ({
   providerDeliveryId: e.providerDeliveryId,
   receivedAt: iso(e.receivedAt),
   traceId: traceIdOf(e.traceparent),
+  headers: { ...e.headers },
 });
 
 const STATE_NAMES: Record<DeliveryState, string> = {
@@ -159,6 +165,8 @@ export interface DeliveryJson {
   updatedAt: string | null;
   replays: number;
   deadAt: string | null;
+  /** The connection that routed it; '' when its source routes to every endpoint. */
+  connectionId: string;
 }
 
 export const deliveryJson = (d: Delivery): DeliveryJson => ({
@@ -174,6 +182,7 @@ export const deliveryJson = (d: Delivery): DeliveryJson => ({
   updatedAt: iso(d.updatedAt),
   replays: d.replays,
   deadAt: iso(d.deadAt),
+  connectionId: d.connectionId,
 });
 
 export interface AttemptJson {
@@ -200,11 +209,14 @@ export const attemptJson = (a: Attempt): AttemptJson => ({
 export interface ReplayJson {
   deliveryIds: string[];
   skippedInFlight: string[];
+  /** Left dead: their connection was deleted, filters them out now, or still fails (docs/routing.md). */
+  skippedRouting: string[];
 }
 
 export const replayJson = (r: ReplayEndpointResponse | ReplayEventResponse): ReplayJson => ({
   deliveryIds: [...r.deliveryIds],
   skippedInFlight: [...r.skippedInFlight],
+  skippedRouting: [...r.skippedRouting],
 });
 
 const parseJson = (text: string): unknown => {

@@ -1,5 +1,6 @@
 import {
   AuditService,
+  ConnectionService,
   DeliveryService,
   EndpointService,
   EventService,
@@ -52,6 +53,7 @@ runService('bff', bffEnv, async ({ env, logger, meter, observeHttp, defer }) => 
       events: backend.client(EventService),
       deliveries: backend.client(DeliveryService),
       audit: backend.client(AuditService),
+      connections: backend.client(ConnectionService),
     },
     ...createTokenAuth(token.client(TokenService), {
       issuer: env.ZENMESH_TOKEN_ISSUER,

@@ -38,8 +38,16 @@ export const createSourceBody = z.strictObject({
   toleranceSeconds,
 });
 
-/** 0 puts a source back on the default (300 s). */
-export const updateSourceBody = z.strictObject({ toleranceSeconds: z.int().min(0).max(3600) });
+/** toleranceSeconds 0 puts a source back on the default (300 s); routing: see docs/routing.md. */
+export const updateSourceBody = z
+  .strictObject({
+    toleranceSeconds: z.int().min(0).max(3600).optional(),
+    routing: z.enum(['all', 'connections']).optional(),
+  })
+  .refine((b) => b.toleranceSeconds !== undefined || b.routing !== undefined, {
+    message: 'nothing to change: give toleranceSeconds or routing',
+    path: ['toleranceSeconds'],
+  });
 
 export const rotateSourceSecretBody = z.strictObject({ secret, previousValidSeconds });
 
@@ -74,6 +82,31 @@ export const updateEndpointBody = z.strictObject({
   clearClientCert: z.boolean().optional(),
 });
 
+/** CEL source text; the backend compiles it and names the position of an error. */
+const expression = z.string().max(2048);
+const resourceId = z.string().min(1).max(64);
+
+export const createConnectionBody = z.strictObject({
+  sourceId: resourceId,
+  endpointId: resourceId,
+  filter: expression.optional(),
+  transform: expression.optional(),
+});
+
+/** Only the fields present change; `""` removes a filter or transformation. */
+export const updateConnectionBody = z
+  .strictObject({
+    filter: expression.optional(),
+    transform: expression.optional(),
+    enabled: z.boolean().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'nothing to change');
+
+export const connectionQuery = z.object({
+  sourceId: resourceId.optional(),
+  endpointId: resourceId.optional(),
+});
+
 export const rotateEndpointSecretBody = z.strictObject({ previousValidSeconds });
 
 export const replayEndpointBody = z.strictObject({ since: z.iso.datetime({ offset: true }) });
@@ -90,8 +123,44 @@ export const limitParam = z
 
 export const eventIdParam = z.string().min(1).max(64).optional();
 
-/** Query parameters of the list routes (each route reads the ones it supports). */
-export const listQuery = z.object({ limit: limitParam, eventId: eventIdParam });
+const instant = z.iso.datetime({ offset: true }).optional();
+const idParam = z.string().min(1).max(64).optional();
+/** `order.created`, or every type under a prefix: `order.*`. */
+const typeParam = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[^\s*]+(?:\.\*)?$/, 'an event type, or a prefix ending in .*')
+  .optional();
+/** The opaque `nextCursor` of a previous page. */
+const cursorParam = z.string().min(1).max(200).optional();
+
+export const eventSearchQuery = z.strictObject({
+  limit: limitParam,
+  sourceId: idParam,
+  type: typeParam,
+  since: instant,
+  until: instant,
+  cursor: cursorParam,
+});
+
+export const deliverySearchQuery = z.strictObject({
+  limit: limitParam,
+  eventId: eventIdParam,
+  state: z.enum(['pending', 'retrying', 'succeeded', 'dead']).optional(),
+  endpointId: idParam,
+  sourceId: idParam,
+  eventType: typeParam,
+  since: instant,
+  until: instant,
+  /** The last attempt's HTTP status; 0 = no response received. */
+  statusCode: z
+    .string()
+    .regex(/^[0-9]{1,3}$/, 'must be an HTTP status code (0 = no response)')
+    .transform(Number)
+    .optional(),
+  cursor: cursorParam,
+});
 
 /** Query of the audit list: `?limit=` as above, `?afterSeq=` a non-negative integer. */
 export const auditQuery = z.object({

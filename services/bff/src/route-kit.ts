@@ -25,9 +25,23 @@ export interface RouteResult {
   body: unknown;
 }
 
+/** What openapi.ts says of a route; anything left out is derived (path from the pattern) or generic. */
+export interface RouteDoc {
+  /** OpenAPI path template, e.g. `/api/v1/tenants/{tenant}/connections/{id}`. */
+  path?: string;
+  summary?: string;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** The success answer's body, and its status (default 200). */
+  response?: z.ZodType;
+  status?: number;
+}
+
 export interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   pattern: RegExp;
+  /** The OpenAPI description of this route (openapi.ts): generated from here, never kept by hand. */
+  doc?: RouteDoc;
   /** Every one of these scopes is required (`admin` satisfies all); checked before the handler runs. */
   scopes: readonly Scope[];
   handle(ctx: RouteContext): Promise<RouteResult>;
@@ -97,10 +111,12 @@ export function tenantRoute(
   suffix: string,
   scopes: readonly Scope[],
   handle: (ctx: RouteContext, tenant: string, id: string) => Promise<RouteResult>,
+  doc: RouteDoc = {},
 ): Route {
   return {
     method,
     pattern: new RegExp(`^/api/v1/tenants/([^/]+)/${suffix.replace(':id', ID)}$`),
+    doc: { path: `/api/v1/tenants/{tenant}/${suffix.replace(':id', '{id}')}`, ...doc },
     scopes,
     async handle(ctx) {
       const tenant = await authorizeTenant(backend, ctx.caller, ctx.params[0] ?? '', ctx.call);

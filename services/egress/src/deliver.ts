@@ -85,7 +85,9 @@ export function deliveryRequest(
   const structured = leased.cloudeventsMode === 'structured';
   const body = structured ? structuredEvent(event) : event.data;
   const timestamp = Math.floor(now.getTime() / 1000);
+  // A connection's transformation may add headers (the backend refuses the ones set below); ours win.
   const headers: Record<string, string> = {
+    ...leased.headers,
     'content-type': structured
       ? 'application/cloudevents+json; charset=utf-8'
       : event.datacontenttype || 'application/octet-stream',

@@ -17,6 +17,7 @@ import { closeHttp, listenHttp } from '@zenmesh/runtime';
 import { createMemoryClaimStore, createRedisClaimStore } from '@zenmesh/shared-state';
 import { claimWebhook, createDedupStore } from './dedup-store.js';
 import { createEdgeLimits } from './edge-limits.js';
+import { eventHeaders } from './event-headers.js';
 import type { Ingester, IngesterOptions } from './ingester-options.js';
 import { resolveVerifier } from './providers.js';
 import { BodyTooLargeError, declaresTooLarge, readBody } from './read-body.js';
@@ -164,6 +165,7 @@ export function createIngester(options: IngesterOptions): Ingester {
         datacontenttype: contentType,
         data: body,
         providerDeliveryId: webhook.deliveryId,
+        headers: eventHeaders(req.headers),
       });
     } catch (err) {
       if (claim.kind === 'claimed') await claim.release();

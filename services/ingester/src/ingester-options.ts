@@ -15,6 +15,8 @@ export interface EventsClient {
     datacontenttype: string;
     data: Uint8Array;
     providerDeliveryId: string;
+    /** What connection filters may read (event-headers.ts). */
+    headers: Record<string, string>;
   }): Promise<RecordEventResponse>;
 }
 

@@ -1,13 +1,16 @@
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { registerConnectionCommands } from './connection-commands.js';
 import { enc, limit, type RegisterCommands } from './context.js';
 import { registerEndpointCommands } from './endpoint-commands.js';
 import { printEvent, type ShownEvent } from './event-show.js';
+import { parseSince } from './replay.js';
 import { registerTenantSourceCommands } from './tenant-source-commands.js';
 
 /** Tenants, sources, endpoints, events and deliveries, over the bff's /api/v1. */
 export const registerResourceCommands: RegisterCommands = (program, ctx, action) => {
   registerTenantSourceCommands(program, ctx, action);
   registerEndpointCommands(program, ctx, action);
+  registerConnectionCommands(program, ctx, action);
   const events = program.command('events').description('stored events');
   events
     .command('show <eventId>')
@@ -25,22 +28,30 @@ export const registerResourceCommands: RegisterCommands = (program, ctx, action)
     );
   events
     .command('list')
+    .description('newest first; --cursor NEXT continues where the previous page ended')
     .requiredOption('--tenant <tenant>', 'tenant id or name')
+    .option('--source <id>', 'only events of this source')
+    .option('--type <type>', 'only this type, or a prefix: order.*')
+    .option('--since <time>', 'received at or after (ISO 8601, or a duration back from now: 90m, 6h, 3d)')
+    .option('--until <time>', 'received before (same forms)')
+    .option('--cursor <cursor>', 'the next cursor printed by the previous page')
     .addOption(new Option('--limit <n>', 'how many, newest first').argParser(limit).default(50))
     .action(
-      action(async (o: { tenant: string; limit: number }) => {
+      action(async (o: SearchOptions & { source?: string; type?: string }) => {
         const { out, api } = ctx();
-        const res = await api().get<{ events: Event[] }>(
-          `/api/v1/tenants/${enc(o.tenant)}/events?limit=${o.limit}`,
+        const q = searchParams(o, { sourceId: o.source, type: o.type });
+        const res = await api().get<{ events: Event[]; nextCursor: string | null }>(
+          `/api/v1/tenants/${enc(o.tenant)}/events?${q}`,
         );
-        out.result(res, () =>
+        out.result(res, () => {
           out.table(res.events as unknown as Record<string, unknown>[], [
             'id',
             'type',
             'sourceId',
             'receivedAt',
-          ]),
-        );
+          ]);
+          if (res.nextCursor) out.line(`more: --cursor ${res.nextCursor}`);
+        });
         return 0;
       }),
     );
@@ -64,30 +75,86 @@ export const registerResourceCommands: RegisterCommands = (program, ctx, action)
     );
   deliveries
     .command('list')
+    .description('newest first; --state dead lists the dead letters; --cursor NEXT continues')
     .requiredOption('--tenant <tenant>', 'tenant id or name')
     .option('--event <id>', 'only deliveries of this event')
+    .addOption(
+      new Option('--state <state>', 'only this state').choices(['pending', 'retrying', 'succeeded', 'dead']),
+    )
+    .option('--endpoint <id>', 'only deliveries to this endpoint')
+    .option('--source <id>', "only deliveries of this source's events")
+    .option('--type <type>', 'only events of this type, or a prefix: order.*')
+    .addOption(
+      new Option('--status <code>', "the last attempt's HTTP status (0: no response)").argParser(status),
+    )
+    .option('--since <time>', 'created at or after (ISO 8601, or a duration back from now: 90m, 6h, 3d)')
+    .option('--until <time>', 'created before (same forms)')
+    .option('--cursor <cursor>', 'the next cursor printed by the previous page')
     .addOption(new Option('--limit <n>', 'how many, newest first').argParser(limit).default(50))
     .action(
-      action(async (o: { tenant: string; event?: string; limit: number }) => {
-        const { out, api } = ctx();
-        const q = new URLSearchParams({ limit: String(o.limit), ...(o.event ? { eventId: o.event } : {}) });
-        const res = await api().get<{ deliveries: Delivery[] }>(
-          `/api/v1/tenants/${enc(o.tenant)}/deliveries?${q}`,
-        );
-        out.result(res, () =>
-          out.table(res.deliveries as unknown as Record<string, unknown>[], [
-            'id',
-            'eventId',
-            'endpointId',
-            'state',
-            'attempts',
-            'replays',
-            'lastStatusCode',
-          ]),
-        );
-        return 0;
-      }),
+      action(
+        async (
+          o: SearchOptions & {
+            event?: string;
+            state?: string;
+            endpoint?: string;
+            source?: string;
+            type?: string;
+            status?: number;
+          },
+        ) => {
+          const { out, api } = ctx();
+          const q = searchParams(o, {
+            eventId: o.event,
+            state: o.state,
+            endpointId: o.endpoint,
+            sourceId: o.source,
+            eventType: o.type,
+            statusCode: o.status === undefined ? undefined : String(o.status),
+          });
+          const res = await api().get<{ deliveries: Delivery[]; nextCursor: string | null }>(
+            `/api/v1/tenants/${enc(o.tenant)}/deliveries?${q}`,
+          );
+          out.result(res, () => {
+            out.table(res.deliveries as unknown as Record<string, unknown>[], [
+              'id',
+              'eventId',
+              'endpointId',
+              'state',
+              'attempts',
+              'replays',
+              'lastStatusCode',
+              'lastError',
+            ]);
+            if (res.nextCursor) out.line(`more: --cursor ${res.nextCursor}`);
+          });
+          return 0;
+        },
+      ),
     );
+};
+
+interface SearchOptions {
+  tenant: string;
+  limit: number;
+  since?: string;
+  until?: string;
+  cursor?: string;
+}
+
+/** The query string of a search: the filters given, times as ISO 8601 (parseSince accepts 6h, 3d…). */
+function searchParams(o: SearchOptions, filters: Record<string, string | undefined>): URLSearchParams {
+  const q = new URLSearchParams({ limit: String(o.limit) });
+  for (const [k, v] of Object.entries(filters)) if (v !== undefined && v !== '') q.set(k, v);
+  if (o.since !== undefined) q.set('since', parseSince(o.since));
+  if (o.until !== undefined) q.set('until', parseSince(o.until));
+  if (o.cursor !== undefined) q.set('cursor', o.cursor);
+  return q;
+}
+
+const status = (value: string): number => {
+  if (!/^\d{1,3}$/.test(value)) throw new InvalidArgumentError('expected an HTTP status code, 0-999');
+  return Number(value);
 };
 
 type Event = Record<string, unknown>;

@@ -139,23 +139,35 @@ export const registerTenantSourceCommands: RegisterCommands = (program, ctx, act
     );
   source
     .command('update <sourceId>')
-    .description("change a source's settings: the signed-timestamp tolerance")
+    .description("change a source's settings: the signed-timestamp tolerance, the routing mode")
     .requiredOption('--tenant <tenant>', 'tenant id or name')
     .addOption(
-      new Option('--tolerance <seconds>', 'how old a signed timestamp may be, 1-3600; 0 = the default (300)')
-        .argParser(toleranceOrDefault)
-        .makeOptionMandatory(),
+      new Option(
+        '--tolerance <seconds>',
+        'how old a signed timestamp may be, 1-3600; 0 = the default (300)',
+      ).argParser(toleranceOrDefault),
+    )
+    .addOption(
+      new Option(
+        '--routing <mode>',
+        'all: every enabled endpoint whose event types match; connections: only connected endpoints',
+      ).choices(['all', 'connections']),
     )
     .action(
-      action(async (sourceId: string, o: { tenant: string; tolerance: number }) => {
+      action(async (sourceId: string, o: { tenant: string; tolerance?: number; routing?: string }) => {
+        if (o.tolerance === undefined && o.routing === undefined)
+          throw new CliError('ERR_USAGE', 'nothing to change: give --tolerance or --routing');
         const { out, api } = ctx();
-        const res = await api().post<{ source: Source & { toleranceSeconds: number } }>(
+        const res = await api().post<{ source: Source & { toleranceSeconds: number; routing: string } }>(
           `/api/v1/tenants/${enc(o.tenant)}/sources/${enc(sourceId)}`,
-          { toleranceSeconds: o.tolerance },
+          {
+            ...(o.tolerance === undefined ? {} : { toleranceSeconds: o.tolerance }),
+            ...(o.routing === undefined ? {} : { routing: o.routing }),
+          },
         );
         out.result(res, () =>
           out.line(
-            `Source ${res.source.id} accepts signed timestamps within ${res.source.toleranceSeconds || 300} s`,
+            `Source ${res.source.id} accepts signed timestamps within ${res.source.toleranceSeconds || 300} s and routes to ${res.source.routing === 'all' ? 'every matching endpoint' : 'its connections'}`,
           ),
         );
         return 0;

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file zenmesh/v1/backend.proto.
  */
 export const file_zenmesh_v1_backend: GenFile = /*@__PURE__*/
-  fileDesc("Chh6ZW5tZXNoL3YxL2JhY2tlbmQucHJvdG8SCnplbm1lc2gudjEiPQoMQXVkaXRDb250ZXh0Eg0KBWFjdG9yGAEgASgJEgoKAmlwGAIgASgJEhIKCnVzZXJfYWdlbnQYAyABKAkiUgoGVGVuYW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTAoTQ3JlYXRlVGVuYW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiOgoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIuemVubWVzaC52MS5UZW5hbnQiFAoSTGlzdFRlbmFudHNSZXF1ZXN0IjoKE0xpc3RUZW5hbnRzUmVzcG9uc2USIwoHdGVuYW50cxgBIAMoCzISLnplbm1lc2gudjEuVGVuYW50ItMBChFHZW5lcmljSG1hY0NvbmZpZxIOCgZoZWFkZXIYASABKAkSEQoJYWxnb3JpdGhtGAIgASgJEhAKCGVuY29kaW5nGAMgASgJEhMKBnByZWZpeBgEIAEoCUgAiAEBEh0KEHRpbWVzdGFtcF9oZWFkZXIYBSABKAlIAYgBARIZChFldmVudF90eXBlX2hlYWRlchgGIAEoCRIaChJkZWxpdmVyeV9pZF9oZWFkZXIYByABKAlCCQoHX3ByZWZpeEITChFfdGltZXN0YW1wX2hlYWRlciKCAgoGU291cmNlEgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIQCghwcm92aWRlchgDIAEoCRIMCgRuYW1lGAQgASgJEi4KB2dlbmVyaWMYBSABKAsyHS56ZW5tZXNoLnYxLkdlbmVyaWNIbWFjQ29uZmlnEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEXRvbGVyYW5jZV9zZWNvbmRzGAcgASgNEj4KGnByZXZpb3VzX3NlY3JldF9leHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLJAQoTQ3JlYXRlU291cmNlUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSDAoEbmFtZRgDIAEoCRIOCgZzZWNyZXQYBCABKAkSLgoHZ2VuZXJpYxgFIAEoCzIdLnplbm1lc2gudjEuR2VuZXJpY0htYWNDb25maWcSGQoRdG9sZXJhbmNlX3NlY29uZHMYBiABKA0SJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCI6ChRDcmVhdGVTb3VyY2VSZXNwb25zZRIiCgZzb3VyY2UYASABKAsyEi56ZW5tZXNoLnYxLlNvdXJjZSIkChJMaXN0U291cmNlc1JlcXVlc3QSDgoGdGVuYW50GAEgASgJIjoKE0xpc3RTb3VyY2VzUmVzcG9uc2USIwoHc291cmNlcxgBIAMoCzISLnplbm1lc2gudjEuU291cmNlIpEBChlSb3RhdGVTb3VyY2VTZWNyZXRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIRCglzb3VyY2VfaWQYAiABKAkSDgoGc2VjcmV0GAMgASgJEhgKEHByZXZpb3VzX3ZhbGlkX3MYBCABKA0SJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJAChpSb3RhdGVTb3VyY2VTZWNyZXRSZXNwb25zZRIiCgZzb3VyY2UYASABKAsyEi56ZW5tZXNoLnYxLlNvdXJjZSKXAQoTVXBkYXRlU291cmNlUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEh4KEXRvbGVyYW5jZV9zZWNvbmRzGAMgASgNSACIAQESJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dEIUChJfdG9sZXJhbmNlX3NlY29uZHMiOgoUVXBkYXRlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2UiKQoUUmVzb2x2ZVNvdXJjZVJlcXVlc3QSEQoJc291cmNlX2lkGAEgASgJIkwKFVJlc29sdmVTb3VyY2VSZXNwb25zZRIiCgZzb3VyY2UYASABKAsyEi56ZW5tZXNoLnYxLlNvdXJjZRIPCgdzZWNyZXRzGAIgAygJIoADCghFbmRwb2ludBIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEg8KB2VuYWJsZWQYBSABKAgSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPbWF4X2NvbmN1cnJlbmN5GAcgASgNEhgKEGNsb3VkZXZlbnRzX21vZGUYCCABKAkSFwoPZGlzYWJsZWRfcmVhc29uGAkgASgJEi8KC2Rpc2FibGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcChRjb25zZWN1dGl2ZV9mYWlsdXJlcxgLIAEoDRIXCg9oYXNfY2xpZW50X2NlcnQYDCABKAgSPgoacHJldmlvdXNfc2VjcmV0X2V4cGlyZXNfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItYBChVDcmVhdGVFbmRwb2ludFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIXCg9tYXhfY29uY3VycmVuY3kYBCABKA0SGAoQY2xvdWRldmVudHNfbW9kZRgFIAEoCRIXCg9jbGllbnRfY2VydF9wZW0YBiABKAkSFgoOY2xpZW50X2tleV9wZW0YByABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCKyAwoVVXBkYXRlRW5kcG9pbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtlbmRwb2ludF9pZBgCIAEoCRIQCgN1cmwYAyABKAlIAIgBARIXCg9zZXRfZXZlbnRfdHlwZXMYBCABKAgSEwoLZXZlbnRfdHlwZXMYBSADKAkSFAoHZW5hYmxlZBgGIAEoCEgBiAEBEhwKD21heF9jb25jdXJyZW5jeRgHIAEoDUgCiAEBEh0KEGNsb3VkZXZlbnRzX21vZGUYCCABKAlIA4gBARIcCg9jbGllbnRfY2VydF9wZW0YCSABKAlIBIgBARIbCg5jbGllbnRfa2V5X3BlbRgKIAEoCUgFiAEBEhkKEWNsZWFyX2NsaWVudF9jZXJ0GAsgASgIEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHRCBgoEX3VybEIKCghfZW5hYmxlZEISChBfbWF4X2NvbmN1cnJlbmN5QhMKEV9jbG91ZGV2ZW50c19tb2RlQhIKEF9jbGllbnRfY2VydF9wZW1CEQoPX2NsaWVudF9rZXlfcGVtIkAKFlVwZGF0ZUVuZHBvaW50UmVzcG9uc2USJgoIZW5kcG9pbnQYASABKAsyFC56ZW5tZXNoLnYxLkVuZHBvaW50IoUBChtSb3RhdGVFbmRwb2ludFNlY3JldFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC2VuZHBvaW50X2lkGAIgASgJEhgKEHByZXZpb3VzX3ZhbGlkX3MYAyABKA0SJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJeChxSb3RhdGVFbmRwb2ludFNlY3JldFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludBIWCg5zaWduaW5nX3NlY3JldBgCIAEoCSJYChZDcmVhdGVFbmRwb2ludFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludBIWCg5zaWduaW5nX3NlY3JldBgCIAEoCSImChRMaXN0RW5kcG9pbnRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkiQAoVTGlzdEVuZHBvaW50c1Jlc3BvbnNlEicKCWVuZHBvaW50cxgBIAMoCzIULnplbm1lc2gudjEuRW5kcG9pbnQijAIKBUV2ZW50EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIRCglzb3VyY2VfaWQYAyABKAkSDgoGc291cmNlGAQgASgJEgwKBHR5cGUYBSABKAkSKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZGF0YWNvbnRlbnR0eXBlGAcgASgJEgwKBGRhdGEYCCABKAwSHAoUcHJvdmlkZXJfZGVsaXZlcnlfaWQYCSABKAkSLwoLcmVjZWl2ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3RyYWNlcGFyZW50GAsgASgJIqQBChJSZWNvcmRFdmVudFJlcXVlc3QSEQoJc291cmNlX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZGF0YWNvbnRlbnR0eXBlGAQgASgJEgwKBGRhdGEYBSABKAwSHAoUcHJvdmlkZXJfZGVsaXZlcnlfaWQYBiABKAkiYAoTUmVjb3JkRXZlbnRSZXNwb25zZRIgCgVldmVudBgBIAEoCzIRLnplbm1lc2gudjEuRXZlbnQSEQoJZHVwbGljYXRlGAIgASgIEhQKDGRlbGl2ZXJ5X2lkcxgDIAMoCSJEChFMaXN0RXZlbnRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSDQoFbGltaXQYAiABKA0SEAoIZXZlbnRfaWQYAyABKAkiNwoSTGlzdEV2ZW50c1Jlc3BvbnNlEiEKBmV2ZW50cxgBIAMoCzIRLnplbm1lc2gudjEuRXZlbnQi3QIKCERlbGl2ZXJ5EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIQCghldmVudF9pZBgDIAEoCRITCgtlbmRwb2ludF9pZBgEIAEoCRIoCgVzdGF0ZRgFIAEoDjIZLnplbm1lc2gudjEuRGVsaXZlcnlTdGF0ZRIQCghhdHRlbXB0cxgGIAEoDRIzCg9uZXh0X2F0dGVtcHRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGxhc3Rfc3RhdHVzX2NvZGUYCCABKA0SEgoKbGFzdF9lcnJvchgJIAEoCRIuCgp1cGRhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdyZXBsYXlzGAsgASgNEisKB2RlYWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIukBCg5MZWFzZWREZWxpdmVyeRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkSIAoFZXZlbnQYAiABKAsyES56ZW5tZXNoLnYxLkV2ZW50EhQKDGVuZHBvaW50X3VybBgDIAEoCRIXCg9zaWduaW5nX3NlY3JldHMYBCADKAkSEwoLbGVhc2VfdG9rZW4YBSABKAkSGAoQY2xvdWRldmVudHNfbW9kZRgGIAEoCRIXCg9jbGllbnRfY2VydF9wZW0YByABKAkSFgoOY2xpZW50X2tleV9wZW0YCCABKAkifAoWTGVhc2VEZWxpdmVyaWVzUmVxdWVzdBILCgNtYXgYASABKA0SEAoIbGVhc2VfbXMYAiABKA0SEAoIZXZlbnRfaWQYAyABKAkSMQoHcmVwb3J0cxgEIAMoCzIgLnplbm1lc2gudjEuUmVwb3J0QXR0ZW1wdFJlcXVlc3QidQoXTGVhc2VEZWxpdmVyaWVzUmVzcG9uc2USLgoKZGVsaXZlcmllcxgBIAMoCzIaLnplbm1lc2gudjEuTGVhc2VkRGVsaXZlcnkSKgoHcmVwb3J0cxgCIAMoCzIZLnplbm1lc2gudjEuUmVwb3J0T3V0Y29tZSJdCg1SZXBvcnRPdXRjb21lEhMKC2RlbGl2ZXJ5X2lkGAEgASgJEg8KB3JlZnVzYWwYAiABKAkSJgoIZGVsaXZlcnkYAyABKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5IpABChRSZXBvcnRBdHRlbXB0UmVxdWVzdBITCgtkZWxpdmVyeV9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCRITCgtzdGF0dXNfY29kZRgDIAEoDRINCgVlcnJvchgEIAEoCRITCgtkdXJhdGlvbl9tcxgFIAEoDRIVCg1yZXRyeV9hZnRlcl9zGAYgASgNIj8KFVJlcG9ydEF0dGVtcHRSZXNwb25zZRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkiSAoVTGlzdERlbGl2ZXJpZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVsaW1pdBgCIAEoDRIQCghldmVudF9pZBgDIAEoCSJCChZMaXN0RGVsaXZlcmllc1Jlc3BvbnNlEigKCmRlbGl2ZXJpZXMYASADKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5IqQBCgdBdHRlbXB0EgoKAmlkGAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEg8KB2F0dGVtcHQYAyABKA0SEwoLc3RhdHVzX2NvZGUYBCABKA0SDQoFZXJyb3IYBSABKAkSEwoLZHVyYXRpb25fbXMYBiABKA0SLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOgoTTGlzdEF0dGVtcHRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZGVsaXZlcnlfaWQYAiABKAkiPQoUTGlzdEF0dGVtcHRzUmVzcG9uc2USJQoIYXR0ZW1wdHMYASADKAsyEy56ZW5tZXNoLnYxLkF0dGVtcHQiZQoVUmVwbGF5RGVsaXZlcnlSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtkZWxpdmVyeV9pZBgCIAEoCRInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0IkAKFlJlcGxheURlbGl2ZXJ5UmVzcG9uc2USJgoIZGVsaXZlcnkYASABKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5IpABChVSZXBsYXlFbmRwb2ludFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC2VuZHBvaW50X2lkGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0Il8KElJlcGxheUV2ZW50UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJJChZSZXBsYXlFbmRwb2ludFJlc3BvbnNlEhQKDGRlbGl2ZXJ5X2lkcxgBIAMoCRIZChFza2lwcGVkX2luX2ZsaWdodBgCIAMoCSJGChNSZXBsYXlFdmVudFJlc3BvbnNlEhQKDGRlbGl2ZXJ5X2lkcxgBIAMoCRIZChFza2lwcGVkX2luX2ZsaWdodBgCIAMoCSKGAgoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSCwoDc2VxGAMgASgEEiYKAmF0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVhY3RvchgFIAEoCRILCgN2aWEYBiABKAkSDgoGYWN0aW9uGAcgASgJEg4KBnRhcmdldBgIIAEoCRITCgtiZWZvcmVfanNvbhgJIAEoCRISCgphZnRlcl9qc29uGAogASgJEgoKAmlwGAsgASgJEhIKCnVzZXJfYWdlbnQYDCABKAkSEQoJcHJldl9oYXNoGA0gASgJEgwKBGhhc2gYDiABKAkiRAoQTGlzdEF1ZGl0UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSDQoFbGltaXQYAiABKA0SEQoJYWZ0ZXJfc2VxGAMgASgEIjwKEUxpc3RBdWRpdFJlc3BvbnNlEicKB2VudHJpZXMYASADKAsyFi56ZW5tZXNoLnYxLkF1ZGl0RW50cnkiJAoSVmVyaWZ5QXVkaXRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSKLAQoQQXVkaXRDaGFpblN0YXR1cxIRCgl0ZW5hbnRfaWQYASABKAkSEwoLdGVuYW50X25hbWUYAiABKAkSDAoEcm93cxgDIAEoBBIKCgJvaxgEIAEoCBISCgpicm9rZW5fc2VxGAUgASgEEhEKCWJyb2tlbl9pZBgGIAEoCRIOCgZyZWFzb24YByABKAkiTwoTVmVyaWZ5QXVkaXRSZXNwb25zZRIsCgZjaGFpbnMYASADKAsyHC56ZW5tZXNoLnYxLkF1ZGl0Q2hhaW5TdGF0dXMSCgoCb2sYAiABKAgqnwEKDURlbGl2ZXJ5U3RhdGUSHgoaREVMSVZFUllfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZERUxJVkVSWV9TVEFURV9QRU5ESU5HEAESHAoYREVMSVZFUllfU1RBVEVfU1VDQ0VFREVEEAISGwoXREVMSVZFUllfU1RBVEVfUkVUUllJTkcQAxIXChNERUxJVkVSWV9TVEFURV9ERUFEEAQysgEKDVRlbmFudFNlcnZpY2USUQoMQ3JlYXRlVGVuYW50Eh8uemVubWVzaC52MS5DcmVhdGVUZW5hbnRSZXF1ZXN0GiAuemVubWVzaC52MS5DcmVhdGVUZW5hbnRSZXNwb25zZRJOCgtMaXN0VGVuYW50cxIeLnplbm1lc2gudjEuTGlzdFRlbmFudHNSZXF1ZXN0Gh8uemVubWVzaC52MS5MaXN0VGVuYW50c1Jlc3BvbnNlMsADCg1Tb3VyY2VTZXJ2aWNlElEKDENyZWF0ZVNvdXJjZRIfLnplbm1lc2gudjEuQ3JlYXRlU291cmNlUmVxdWVzdBogLnplbm1lc2gudjEuQ3JlYXRlU291cmNlUmVzcG9uc2USTgoLTGlzdFNvdXJjZXMSHi56ZW5tZXNoLnYxLkxpc3RTb3VyY2VzUmVxdWVzdBofLnplbm1lc2gudjEuTGlzdFNvdXJjZXNSZXNwb25zZRJUCg1SZXNvbHZlU291cmNlEiAuemVubWVzaC52MS5SZXNvbHZlU291cmNlUmVxdWVzdBohLnplbm1lc2gudjEuUmVzb2x2ZVNvdXJjZVJlc3BvbnNlEmMKElJvdGF0ZVNvdXJjZVNlY3JldBIlLnplbm1lc2gudjEuUm90YXRlU291cmNlU2VjcmV0UmVxdWVzdBomLnplbm1lc2gudjEuUm90YXRlU291cmNlU2VjcmV0UmVzcG9uc2USUQoMVXBkYXRlU291cmNlEh8uemVubWVzaC52MS5VcGRhdGVTb3VyY2VSZXF1ZXN0GiAuemVubWVzaC52MS5VcGRhdGVTb3VyY2VSZXNwb25zZTKEAwoPRW5kcG9pbnRTZXJ2aWNlElcKDkNyZWF0ZUVuZHBvaW50EiEuemVubWVzaC52MS5DcmVhdGVFbmRwb2ludFJlcXVlc3QaIi56ZW5tZXNoLnYxLkNyZWF0ZUVuZHBvaW50UmVzcG9uc2USVAoNTGlzdEVuZHBvaW50cxIgLnplbm1lc2gudjEuTGlzdEVuZHBvaW50c1JlcXVlc3QaIS56ZW5tZXNoLnYxLkxpc3RFbmRwb2ludHNSZXNwb25zZRJXCg5VcGRhdGVFbmRwb2ludBIhLnplbm1lc2gudjEuVXBkYXRlRW5kcG9pbnRSZXF1ZXN0GiIuemVubWVzaC52MS5VcGRhdGVFbmRwb2ludFJlc3BvbnNlEmkKFFJvdGF0ZUVuZHBvaW50U2VjcmV0EicuemVubWVzaC52MS5Sb3RhdGVFbmRwb2ludFNlY3JldFJlcXVlc3QaKC56ZW5tZXNoLnYxLlJvdGF0ZUVuZHBvaW50U2VjcmV0UmVzcG9uc2UyqwEKDEV2ZW50U2VydmljZRJOCgtSZWNvcmRFdmVudBIeLnplbm1lc2gudjEuUmVjb3JkRXZlbnRSZXF1ZXN0Gh8uemVubWVzaC52MS5SZWNvcmRFdmVudFJlc3BvbnNlEksKCkxpc3RFdmVudHMSHS56ZW5tZXNoLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gh4uemVubWVzaC52MS5MaXN0RXZlbnRzUmVzcG9uc2Uy8QQKD0RlbGl2ZXJ5U2VydmljZRJaCg9MZWFzZURlbGl2ZXJpZXMSIi56ZW5tZXNoLnYxLkxlYXNlRGVsaXZlcmllc1JlcXVlc3QaIy56ZW5tZXNoLnYxLkxlYXNlRGVsaXZlcmllc1Jlc3BvbnNlElQKDVJlcG9ydEF0dGVtcHQSIC56ZW5tZXNoLnYxLlJlcG9ydEF0dGVtcHRSZXF1ZXN0GiEuemVubWVzaC52MS5SZXBvcnRBdHRlbXB0UmVzcG9uc2USVwoOTGlzdERlbGl2ZXJpZXMSIS56ZW5tZXNoLnYxLkxpc3REZWxpdmVyaWVzUmVxdWVzdBoiLnplbm1lc2gudjEuTGlzdERlbGl2ZXJpZXNSZXNwb25zZRJRCgxMaXN0QXR0ZW1wdHMSHy56ZW5tZXNoLnYxLkxpc3RBdHRlbXB0c1JlcXVlc3QaIC56ZW5tZXNoLnYxLkxpc3RBdHRlbXB0c1Jlc3BvbnNlElcKDlJlcGxheURlbGl2ZXJ5EiEuemVubWVzaC52MS5SZXBsYXlEZWxpdmVyeVJlcXVlc3QaIi56ZW5tZXNoLnYxLlJlcGxheURlbGl2ZXJ5UmVzcG9uc2USVwoOUmVwbGF5RW5kcG9pbnQSIS56ZW5tZXNoLnYxLlJlcGxheUVuZHBvaW50UmVxdWVzdBoiLnplbm1lc2gudjEuUmVwbGF5RW5kcG9pbnRSZXNwb25zZRJOCgtSZXBsYXlFdmVudBIeLnplbm1lc2gudjEuUmVwbGF5RXZlbnRSZXF1ZXN0Gh8uemVubWVzaC52MS5SZXBsYXlFdmVudFJlc3BvbnNlMqgBCgxBdWRpdFNlcnZpY2USSAoJTGlzdEF1ZGl0EhwuemVubWVzaC52MS5MaXN0QXVkaXRSZXF1ZXN0Gh0uemVubWVzaC52MS5MaXN0QXVkaXRSZXNwb25zZRJOCgtWZXJpZnlBdWRpdBIeLnplbm1lc2gudjEuVmVyaWZ5QXVkaXRSZXF1ZXN0Gh8uemVubWVzaC52MS5WZXJpZnlBdWRpdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Chh6ZW5tZXNoL3YxL2JhY2tlbmQucHJvdG8SCnplbm1lc2gudjEiPQoMQXVkaXRDb250ZXh0Eg0KBWFjdG9yGAEgASgJEgoKAmlwGAIgASgJEhIKCnVzZXJfYWdlbnQYAyABKAkiUgoGVGVuYW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTAoTQ3JlYXRlVGVuYW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiOgoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIuemVubWVzaC52MS5UZW5hbnQiFAoSTGlzdFRlbmFudHNSZXF1ZXN0IjoKE0xpc3RUZW5hbnRzUmVzcG9uc2USIwoHdGVuYW50cxgBIAMoCzISLnplbm1lc2gudjEuVGVuYW50ItMBChFHZW5lcmljSG1hY0NvbmZpZxIOCgZoZWFkZXIYASABKAkSEQoJYWxnb3JpdGhtGAIgASgJEhAKCGVuY29kaW5nGAMgASgJEhMKBnByZWZpeBgEIAEoCUgAiAEBEh0KEHRpbWVzdGFtcF9oZWFkZXIYBSABKAlIAYgBARIZChFldmVudF90eXBlX2hlYWRlchgGIAEoCRIaChJkZWxpdmVyeV9pZF9oZWFkZXIYByABKAlCCQoHX3ByZWZpeEITChFfdGltZXN0YW1wX2hlYWRlciKTAgoGU291cmNlEgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIQCghwcm92aWRlchgDIAEoCRIMCgRuYW1lGAQgASgJEi4KB2dlbmVyaWMYBSABKAsyHS56ZW5tZXNoLnYxLkdlbmVyaWNIbWFjQ29uZmlnEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEXRvbGVyYW5jZV9zZWNvbmRzGAcgASgNEj4KGnByZXZpb3VzX3NlY3JldF9leHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdyb3V0aW5nGAkgASgJIskBChNDcmVhdGVTb3VyY2VSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIMCgRuYW1lGAMgASgJEg4KBnNlY3JldBgEIAEoCRIuCgdnZW5lcmljGAUgASgLMh0uemVubWVzaC52MS5HZW5lcmljSG1hY0NvbmZpZxIZChF0b2xlcmFuY2Vfc2Vjb25kcxgGIAEoDRInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0IjoKFENyZWF0ZVNvdXJjZVJlc3BvbnNlEiIKBnNvdXJjZRgBIAEoCzISLnplbm1lc2gudjEuU291cmNlIiQKEkxpc3RTb3VyY2VzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkiOgoTTGlzdFNvdXJjZXNSZXNwb25zZRIjCgdzb3VyY2VzGAEgAygLMhIuemVubWVzaC52MS5Tb3VyY2UikQEKGVJvdGF0ZVNvdXJjZVNlY3JldFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhEKCXNvdXJjZV9pZBgCIAEoCRIOCgZzZWNyZXQYAyABKAkSGAoQcHJldmlvdXNfdmFsaWRfcxgEIAEoDRInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0IkAKGlJvdGF0ZVNvdXJjZVNlY3JldFJlc3BvbnNlEiIKBnNvdXJjZRgBIAEoCzISLnplbm1lc2gudjEuU291cmNlIrkBChNVcGRhdGVTb3VyY2VSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIRCglzb3VyY2VfaWQYAiABKAkSHgoRdG9sZXJhbmNlX3NlY29uZHMYAyABKA1IAIgBARIUCgdyb3V0aW5nGAQgASgJSAGIAQESJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dEIUChJfdG9sZXJhbmNlX3NlY29uZHNCCgoIX3JvdXRpbmciOgoUVXBkYXRlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIuemVubWVzaC52MS5Tb3VyY2UiKQoUUmVzb2x2ZVNvdXJjZVJlcXVlc3QSEQoJc291cmNlX2lkGAEgASgJIkwKFVJlc29sdmVTb3VyY2VSZXNwb25zZRIiCgZzb3VyY2UYASABKAsyEi56ZW5tZXNoLnYxLlNvdXJjZRIPCgdzZWNyZXRzGAIgAygJIoADCghFbmRwb2ludBIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEg8KB2VuYWJsZWQYBSABKAgSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPbWF4X2NvbmN1cnJlbmN5GAcgASgNEhgKEGNsb3VkZXZlbnRzX21vZGUYCCABKAkSFwoPZGlzYWJsZWRfcmVhc29uGAkgASgJEi8KC2Rpc2FibGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcChRjb25zZWN1dGl2ZV9mYWlsdXJlcxgLIAEoDRIXCg9oYXNfY2xpZW50X2NlcnQYDCABKAgSPgoacHJldmlvdXNfc2VjcmV0X2V4cGlyZXNfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItYBChVDcmVhdGVFbmRwb2ludFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIXCg9tYXhfY29uY3VycmVuY3kYBCABKA0SGAoQY2xvdWRldmVudHNfbW9kZRgFIAEoCRIXCg9jbGllbnRfY2VydF9wZW0YBiABKAkSFgoOY2xpZW50X2tleV9wZW0YByABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCKyAwoVVXBkYXRlRW5kcG9pbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtlbmRwb2ludF9pZBgCIAEoCRIQCgN1cmwYAyABKAlIAIgBARIXCg9zZXRfZXZlbnRfdHlwZXMYBCABKAgSEwoLZXZlbnRfdHlwZXMYBSADKAkSFAoHZW5hYmxlZBgGIAEoCEgBiAEBEhwKD21heF9jb25jdXJyZW5jeRgHIAEoDUgCiAEBEh0KEGNsb3VkZXZlbnRzX21vZGUYCCABKAlIA4gBARIcCg9jbGllbnRfY2VydF9wZW0YCSABKAlIBIgBARIbCg5jbGllbnRfa2V5X3BlbRgKIAEoCUgFiAEBEhkKEWNsZWFyX2NsaWVudF9jZXJ0GAsgASgIEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHRCBgoEX3VybEIKCghfZW5hYmxlZEISChBfbWF4X2NvbmN1cnJlbmN5QhMKEV9jbG91ZGV2ZW50c19tb2RlQhIKEF9jbGllbnRfY2VydF9wZW1CEQoPX2NsaWVudF9rZXlfcGVtIkAKFlVwZGF0ZUVuZHBvaW50UmVzcG9uc2USJgoIZW5kcG9pbnQYASABKAsyFC56ZW5tZXNoLnYxLkVuZHBvaW50IoUBChtSb3RhdGVFbmRwb2ludFNlY3JldFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC2VuZHBvaW50X2lkGAIgASgJEhgKEHByZXZpb3VzX3ZhbGlkX3MYAyABKA0SJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJeChxSb3RhdGVFbmRwb2ludFNlY3JldFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludBIWCg5zaWduaW5nX3NlY3JldBgCIAEoCSJYChZDcmVhdGVFbmRwb2ludFJlc3BvbnNlEiYKCGVuZHBvaW50GAEgASgLMhQuemVubWVzaC52MS5FbmRwb2ludBIWCg5zaWduaW5nX3NlY3JldBgCIAEoCSImChRMaXN0RW5kcG9pbnRzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkiQAoVTGlzdEVuZHBvaW50c1Jlc3BvbnNlEicKCWVuZHBvaW50cxgBIAMoCzIULnplbm1lc2gudjEuRW5kcG9pbnQi7QIKBUV2ZW50EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIRCglzb3VyY2VfaWQYAyABKAkSDgoGc291cmNlGAQgASgJEgwKBHR5cGUYBSABKAkSKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPZGF0YWNvbnRlbnR0eXBlGAcgASgJEgwKBGRhdGEYCCABKAwSHAoUcHJvdmlkZXJfZGVsaXZlcnlfaWQYCSABKAkSLwoLcmVjZWl2ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3RyYWNlcGFyZW50GAsgASgJEi8KB2hlYWRlcnMYDCADKAsyHi56ZW5tZXNoLnYxLkV2ZW50LkhlYWRlcnNFbnRyeRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKSAgoSUmVjb3JkRXZlbnRSZXF1ZXN0EhEKCXNvdXJjZV9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2RhdGFjb250ZW50dHlwZRgEIAEoCRIMCgRkYXRhGAUgASgMEhwKFHByb3ZpZGVyX2RlbGl2ZXJ5X2lkGAYgASgJEjwKB2hlYWRlcnMYByADKAsyKy56ZW5tZXNoLnYxLlJlY29yZEV2ZW50UmVxdWVzdC5IZWFkZXJzRW50cnkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiYAoTUmVjb3JkRXZlbnRSZXNwb25zZRIgCgVldmVudBgBIAEoCzIRLnplbm1lc2gudjEuRXZlbnQSEQoJZHVwbGljYXRlGAIgASgIEhQKDGRlbGl2ZXJ5X2lkcxgDIAMoCSLLAQoRTGlzdEV2ZW50c1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEg0KBWxpbWl0GAIgASgNEhAKCGV2ZW50X2lkGAMgASgJEhEKCXNvdXJjZV9pZBgEIAEoCRIMCgR0eXBlGAUgASgJEikKBXNpbmNlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgV1bnRpbBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGY3Vyc29yGAggASgJIkwKEkxpc3RFdmVudHNSZXNwb25zZRIhCgZldmVudHMYASADKAsyES56ZW5tZXNoLnYxLkV2ZW50EhMKC25leHRfY3Vyc29yGAIgASgJIvQCCghEZWxpdmVyeRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSEAoIZXZlbnRfaWQYAyABKAkSEwoLZW5kcG9pbnRfaWQYBCABKAkSKAoFc3RhdGUYBSABKA4yGS56ZW5tZXNoLnYxLkRlbGl2ZXJ5U3RhdGUSEAoIYXR0ZW1wdHMYBiABKA0SMwoPbmV4dF9hdHRlbXB0X2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBsYXN0X3N0YXR1c19jb2RlGAggASgNEhIKCmxhc3RfZXJyb3IYCSABKAkSLgoKdXBkYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcmVwbGF5cxgLIAEoDRIrCgdkZWFkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1jb25uZWN0aW9uX2lkGA0gASgJItMCCg5MZWFzZWREZWxpdmVyeRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkSIAoFZXZlbnQYAiABKAsyES56ZW5tZXNoLnYxLkV2ZW50EhQKDGVuZHBvaW50X3VybBgDIAEoCRIXCg9zaWduaW5nX3NlY3JldHMYBCADKAkSEwoLbGVhc2VfdG9rZW4YBSABKAkSGAoQY2xvdWRldmVudHNfbW9kZRgGIAEoCRIXCg9jbGllbnRfY2VydF9wZW0YByABKAkSFgoOY2xpZW50X2tleV9wZW0YCCABKAkSOAoHaGVhZGVycxgJIAMoCzInLnplbm1lc2gudjEuTGVhc2VkRGVsaXZlcnkuSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInwKFkxlYXNlRGVsaXZlcmllc1JlcXVlc3QSCwoDbWF4GAEgASgNEhAKCGxlYXNlX21zGAIgASgNEhAKCGV2ZW50X2lkGAMgASgJEjEKB3JlcG9ydHMYBCADKAsyIC56ZW5tZXNoLnYxLlJlcG9ydEF0dGVtcHRSZXF1ZXN0InUKF0xlYXNlRGVsaXZlcmllc1Jlc3BvbnNlEi4KCmRlbGl2ZXJpZXMYASADKAsyGi56ZW5tZXNoLnYxLkxlYXNlZERlbGl2ZXJ5EioKB3JlcG9ydHMYAiADKAsyGS56ZW5tZXNoLnYxLlJlcG9ydE91dGNvbWUiXQoNUmVwb3J0T3V0Y29tZRITCgtkZWxpdmVyeV9pZBgBIAEoCRIPCgdyZWZ1c2FsGAIgASgJEiYKCGRlbGl2ZXJ5GAMgASgLMhQuemVubWVzaC52MS5EZWxpdmVyeSKQAQoUUmVwb3J0QXR0ZW1wdFJlcXVlc3QSEwoLZGVsaXZlcnlfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkSEwoLc3RhdHVzX2NvZGUYAyABKA0SDQoFZXJyb3IYBCABKAkSEwoLZHVyYXRpb25fbXMYBSABKA0SFQoNcmV0cnlfYWZ0ZXJfcxgGIAEoDSI/ChVSZXBvcnRBdHRlbXB0UmVzcG9uc2USJgoIZGVsaXZlcnkYASABKAsyFC56ZW5tZXNoLnYxLkRlbGl2ZXJ5IqMCChVMaXN0RGVsaXZlcmllc1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEg0KBWxpbWl0GAIgASgNEhAKCGV2ZW50X2lkGAMgASgJEg0KBXN0YXRlGAQgASgJEhMKC2VuZHBvaW50X2lkGAUgASgJEhEKCXNvdXJjZV9pZBgGIAEoCRISCgpldmVudF90eXBlGAcgASgJEikKBXNpbmNlGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgV1bnRpbBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoLc3RhdHVzX2NvZGUYCiABKA1IAIgBARIOCgZjdXJzb3IYCyABKAlCDgoMX3N0YXR1c19jb2RlIlcKFkxpc3REZWxpdmVyaWVzUmVzcG9uc2USKAoKZGVsaXZlcmllcxgBIAMoCzIULnplbm1lc2gudjEuRGVsaXZlcnkSEwoLbmV4dF9jdXJzb3IYAiABKAkipAEKB0F0dGVtcHQSCgoCaWQYASABKAkSEwoLZGVsaXZlcnlfaWQYAiABKAkSDwoHYXR0ZW1wdBgDIAEoDRITCgtzdGF0dXNfY29kZRgEIAEoDRINCgVlcnJvchgFIAEoCRITCgtkdXJhdGlvbl9tcxgGIAEoDRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI6ChNMaXN0QXR0ZW1wdHNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRITCgtkZWxpdmVyeV9pZBgCIAEoCSI9ChRMaXN0QXR0ZW1wdHNSZXNwb25zZRIlCghhdHRlbXB0cxgBIAMoCzITLnplbm1lc2gudjEuQXR0ZW1wdCJlChVSZXBsYXlEZWxpdmVyeVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC2RlbGl2ZXJ5X2lkGAIgASgJEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiQAoWUmVwbGF5RGVsaXZlcnlSZXNwb25zZRImCghkZWxpdmVyeRgBIAEoCzIULnplbm1lc2gudjEuRGVsaXZlcnkikAEKFVJlcGxheUVuZHBvaW50UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZW5kcG9pbnRfaWQYAiABKAkSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBWF1ZGl0GA8gASgLMhguemVubWVzaC52MS5BdWRpdENvbnRleHQiXwoSUmVwbGF5RXZlbnRSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIQCghldmVudF9pZBgCIAEoCRInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0ImIKFlJlcGxheUVuZHBvaW50UmVzcG9uc2USFAoMZGVsaXZlcnlfaWRzGAEgAygJEhkKEXNraXBwZWRfaW5fZmxpZ2h0GAIgAygJEhcKD3NraXBwZWRfcm91dGluZxgDIAMoCSJfChNSZXBsYXlFdmVudFJlc3BvbnNlEhQKDGRlbGl2ZXJ5X2lkcxgBIAMoCRIZChFza2lwcGVkX2luX2ZsaWdodBgCIAMoCRIXCg9za2lwcGVkX3JvdXRpbmcYAyADKAkihgIKCkF1ZGl0RW50cnkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEgsKA3NlcRgDIAEoBBImCgJhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYBSABKAkSCwoDdmlhGAYgASgJEg4KBmFjdGlvbhgHIAEoCRIOCgZ0YXJnZXQYCCABKAkSEwoLYmVmb3JlX2pzb24YCSABKAkSEgoKYWZ0ZXJfanNvbhgKIAEoCRIKCgJpcBgLIAEoCRISCgp1c2VyX2FnZW50GAwgASgJEhEKCXByZXZfaGFzaBgNIAEoCRIMCgRoYXNoGA4gASgJIkQKEExpc3RBdWRpdFJlcXVlc3QSDgoGdGVuYW50GAEgASgJEg0KBWxpbWl0GAIgASgNEhEKCWFmdGVyX3NlcRgDIAEoBCI8ChFMaXN0QXVkaXRSZXNwb25zZRInCgdlbnRyaWVzGAEgAygLMhYuemVubWVzaC52MS5BdWRpdEVudHJ5IiQKElZlcmlmeUF1ZGl0UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkiiwEKEEF1ZGl0Q2hhaW5TdGF0dXMSEQoJdGVuYW50X2lkGAEgASgJEhMKC3RlbmFudF9uYW1lGAIgASgJEgwKBHJvd3MYAyABKAQSCgoCb2sYBCABKAgSEgoKYnJva2VuX3NlcRgFIAEoBBIRCglicm9rZW5faWQYBiABKAkSDgoGcmVhc29uGAcgASgJIk8KE1ZlcmlmeUF1ZGl0UmVzcG9uc2USLAoGY2hhaW5zGAEgAygLMhwuemVubWVzaC52MS5BdWRpdENoYWluU3RhdHVzEgoKAm9rGAIgASgIIucBCgpDb25uZWN0aW9uEgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIRCglzb3VyY2VfaWQYAyABKAkSEwoLZW5kcG9pbnRfaWQYBCABKAkSDgoGZmlsdGVyGAUgASgJEhEKCXRyYW5zZm9ybRgGIAEoCRIPCgdlbmFibGVkGAcgASgIEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIp0BChdDcmVhdGVDb25uZWN0aW9uUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEQoJc291cmNlX2lkGAIgASgJEhMKC2VuZHBvaW50X2lkGAMgASgJEg4KBmZpbHRlchgEIAEoCRIRCgl0cmFuc2Zvcm0YBSABKAkSJwoFYXVkaXQYDyABKAsyGC56ZW5tZXNoLnYxLkF1ZGl0Q29udGV4dCJGChhDcmVhdGVDb25uZWN0aW9uUmVzcG9uc2USKgoKY29ubmVjdGlvbhgBIAEoCzIWLnplbm1lc2gudjEuQ29ubmVjdGlvbiJQChZMaXN0Q29ubmVjdGlvbnNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIRCglzb3VyY2VfaWQYAiABKAkSEwoLZW5kcG9pbnRfaWQYAyABKAkiRgoXTGlzdENvbm5lY3Rpb25zUmVzcG9uc2USKwoLY29ubmVjdGlvbnMYASADKAsyFi56ZW5tZXNoLnYxLkNvbm5lY3Rpb24i0QEKF1VwZGF0ZUNvbm5lY3Rpb25SZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIVCg1jb25uZWN0aW9uX2lkGAIgASgJEhMKBmZpbHRlchgDIAEoCUgAiAEBEhYKCXRyYW5zZm9ybRgEIAEoCUgBiAEBEhQKB2VuYWJsZWQYBSABKAhIAogBARInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0QgkKB19maWx0ZXJCDAoKX3RyYW5zZm9ybUIKCghfZW5hYmxlZCJGChhVcGRhdGVDb25uZWN0aW9uUmVzcG9uc2USKgoKY29ubmVjdGlvbhgBIAEoCzIWLnplbm1lc2gudjEuQ29ubmVjdGlvbiJpChdEZWxldGVDb25uZWN0aW9uUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCRInCgVhdWRpdBgPIAEoCzIYLnplbm1lc2gudjEuQXVkaXRDb250ZXh0IkYKGERlbGV0ZUNvbm5lY3Rpb25SZXNwb25zZRIqCgpjb25uZWN0aW9uGAEgASgLMhYuemVubWVzaC52MS5Db25uZWN0aW9uKp8BCg1EZWxpdmVyeVN0YXRlEh4KGkRFTElWRVJZX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWREVMSVZFUllfU1RBVEVfUEVORElORxABEhwKGERFTElWRVJZX1NUQVRFX1NVQ0NFRURFRBACEhsKF0RFTElWRVJZX1NUQVRFX1JFVFJZSU5HEAMSFwoTREVMSVZFUllfU1RBVEVfREVBRBAEMrIBCg1UZW5hbnRTZXJ2aWNlElEKDENyZWF0ZVRlbmFudBIfLnplbm1lc2gudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBogLnplbm1lc2gudjEuQ3JlYXRlVGVuYW50UmVzcG9uc2USTgoLTGlzdFRlbmFudHMSHi56ZW5tZXNoLnYxLkxpc3RUZW5hbnRzUmVxdWVzdBofLnplbm1lc2gudjEuTGlzdFRlbmFudHNSZXNwb25zZTLAAwoNU291cmNlU2VydmljZRJRCgxDcmVhdGVTb3VyY2USHy56ZW5tZXNoLnYxLkNyZWF0ZVNvdXJjZVJlcXVlc3QaIC56ZW5tZXNoLnYxLkNyZWF0ZVNvdXJjZVJlc3BvbnNlEk4KC0xpc3RTb3VyY2VzEh4uemVubWVzaC52MS5MaXN0U291cmNlc1JlcXVlc3QaHy56ZW5tZXNoLnYxLkxpc3RTb3VyY2VzUmVzcG9uc2USVAoNUmVzb2x2ZVNvdXJjZRIgLnplbm1lc2gudjEuUmVzb2x2ZVNvdXJjZVJlcXVlc3QaIS56ZW5tZXNoLnYxLlJlc29sdmVTb3VyY2VSZXNwb25zZRJjChJSb3RhdGVTb3VyY2VTZWNyZXQSJS56ZW5tZXNoLnYxLlJvdGF0ZVNvdXJjZVNlY3JldFJlcXVlc3QaJi56ZW5tZXNoLnYxLlJvdGF0ZVNvdXJjZVNlY3JldFJlc3BvbnNlElEKDFVwZGF0ZVNvdXJjZRIfLnplbm1lc2gudjEuVXBkYXRlU291cmNlUmVxdWVzdBogLnplbm1lc2gudjEuVXBkYXRlU291cmNlUmVzcG9uc2UyhAMKD0VuZHBvaW50U2VydmljZRJXCg5DcmVhdGVFbmRwb2ludBIhLnplbm1lc2gudjEuQ3JlYXRlRW5kcG9pbnRSZXF1ZXN0GiIuemVubWVzaC52MS5DcmVhdGVFbmRwb2ludFJlc3BvbnNlElQKDUxpc3RFbmRwb2ludHMSIC56ZW5tZXNoLnYxLkxpc3RFbmRwb2ludHNSZXF1ZXN0GiEuemVubWVzaC52MS5MaXN0RW5kcG9pbnRzUmVzcG9uc2USVwoOVXBkYXRlRW5kcG9pbnQSIS56ZW5tZXNoLnYxLlVwZGF0ZUVuZHBvaW50UmVxdWVzdBoiLnplbm1lc2gudjEuVXBkYXRlRW5kcG9pbnRSZXNwb25zZRJpChRSb3RhdGVFbmRwb2ludFNlY3JldBInLnplbm1lc2gudjEuUm90YXRlRW5kcG9pbnRTZWNyZXRSZXF1ZXN0GiguemVubWVzaC52MS5Sb3RhdGVFbmRwb2ludFNlY3JldFJlc3BvbnNlMqsBCgxFdmVudFNlcnZpY2USTgoLUmVjb3JkRXZlbnQSHi56ZW5tZXNoLnYxLlJlY29yZEV2ZW50UmVxdWVzdBofLnplbm1lc2gudjEuUmVjb3JkRXZlbnRSZXNwb25zZRJLCgpMaXN0RXZlbnRzEh0uemVubWVzaC52MS5MaXN0RXZlbnRzUmVxdWVzdBoeLnplbm1lc2gudjEuTGlzdEV2ZW50c1Jlc3BvbnNlMvEECg9EZWxpdmVyeVNlcnZpY2USWgoPTGVhc2VEZWxpdmVyaWVzEiIuemVubWVzaC52MS5MZWFzZURlbGl2ZXJpZXNSZXF1ZXN0GiMuemVubWVzaC52MS5MZWFzZURlbGl2ZXJpZXNSZXNwb25zZRJUCg1SZXBvcnRBdHRlbXB0EiAuemVubWVzaC52MS5SZXBvcnRBdHRlbXB0UmVxdWVzdBohLnplbm1lc2gudjEuUmVwb3J0QXR0ZW1wdFJlc3BvbnNlElcKDkxpc3REZWxpdmVyaWVzEiEuemVubWVzaC52MS5MaXN0RGVsaXZlcmllc1JlcXVlc3QaIi56ZW5tZXNoLnYxLkxpc3REZWxpdmVyaWVzUmVzcG9uc2USUQoMTGlzdEF0dGVtcHRzEh8uemVubWVzaC52MS5MaXN0QXR0ZW1wdHNSZXF1ZXN0GiAuemVubWVzaC52MS5MaXN0QXR0ZW1wdHNSZXNwb25zZRJXCg5SZXBsYXlEZWxpdmVyeRIhLnplbm1lc2gudjEuUmVwbGF5RGVsaXZlcnlSZXF1ZXN0GiIuemVubWVzaC52MS5SZXBsYXlEZWxpdmVyeVJlc3BvbnNlElcKDlJlcGxheUVuZHBvaW50EiEuemVubWVzaC52MS5SZXBsYXlFbmRwb2ludFJlcXVlc3QaIi56ZW5tZXNoLnYxLlJlcGxheUVuZHBvaW50UmVzcG9uc2USTgoLUmVwbGF5RXZlbnQSHi56ZW5tZXNoLnYxLlJlcGxheUV2ZW50UmVxdWVzdBofLnplbm1lc2gudjEuUmVwbGF5RXZlbnRSZXNwb25zZTKoAQoMQXVkaXRTZXJ2aWNlEkgKCUxpc3RBdWRpdBIcLnplbm1lc2gudjEuTGlzdEF1ZGl0UmVxdWVzdBodLnplbm1lc2gudjEuTGlzdEF1ZGl0UmVzcG9uc2USTgoLVmVyaWZ5QXVkaXQSHi56ZW5tZXNoLnYxLlZlcmlmeUF1ZGl0UmVxdWVzdBofLnplbm1lc2gudjEuVmVyaWZ5QXVkaXRSZXNwb25zZTKMAwoRQ29ubmVjdGlvblNlcnZpY2USXQoQQ3JlYXRlQ29ubmVjdGlvbhIjLnplbm1lc2gudjEuQ3JlYXRlQ29ubmVjdGlvblJlcXVlc3QaJC56ZW5tZXNoLnYxLkNyZWF0ZUNvbm5lY3Rpb25SZXNwb25zZRJaCg9MaXN0Q29ubmVjdGlvbnMSIi56ZW5tZXNoLnYxLkxpc3RDb25uZWN0aW9uc1JlcXVlc3QaIy56ZW5tZXNoLnYxLkxpc3RDb25uZWN0aW9uc1Jlc3BvbnNlEl0KEFVwZGF0ZUNvbm5lY3Rpb24SIy56ZW5tZXNoLnYxLlVwZGF0ZUNvbm5lY3Rpb25SZXF1ZXN0GiQuemVubWVzaC52MS5VcGRhdGVDb25uZWN0aW9uUmVzcG9uc2USXQoQRGVsZXRlQ29ubmVjdGlvbhIjLnplbm1lc2gudjEuRGVsZXRlQ29ubmVjdGlvblJlcXVlc3QaJC56ZW5tZXNoLnYxLkRlbGV0ZUNvbm5lY3Rpb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Who asked for a mutation, as the edge saw it. Carried in the message (not metadata) so that the
@@ -264,6 +264,14 @@ export type Source = Message<"zenmesh.v1.Source"> & {
    * @generated from field: google.protobuf.Timestamp previous_secret_expires_at = 8;
    */
   previousSecretExpiresAt?: Timestamp | undefined;
+
+  /**
+   * "all": every enabled endpoint whose event types match (the default, and every source created before
+   * connections existed); "connections": only the endpoints connected to it (docs/routing.md).
+   *
+   * @generated from field: string routing = 9;
+   */
+  routing: string;
 };
 
 /**
@@ -460,6 +468,13 @@ export type UpdateSourceRequest = Message<"zenmesh.v1.UpdateSourceRequest"> & {
   toleranceSeconds?: number | undefined;
 
   /**
+   * "all" or "connections". Unset: unchanged.
+   *
+   * @generated from field: optional string routing = 4;
+   */
+  routing?: string | undefined;
+
+  /**
    * @generated from field: zenmesh.v1.AuditContext audit = 15;
    */
   audit?: AuditContext | undefined;
@@ -550,7 +565,8 @@ export type Endpoint = Message<"zenmesh.v1.Endpoint"> & {
   url: string;
 
   /**
-   * Empty means every event type.
+   * Empty means every event type. A "*" segment matches one segment, a last "*" one or more:
+   * "*" (everything), "order.*", "order.*.failed".
    *
    * @generated from field: repeated string event_types = 4;
    */
@@ -956,6 +972,14 @@ export type Event = Message<"zenmesh.v1.Event"> & {
    * @generated from field: string traceparent = 11;
    */
   traceparent: string;
+
+  /**
+   * The webhook's request headers as stored (lower-case names; credentials such as authorization and
+   * cookie are never stored).
+   *
+   * @generated from field: map<string, string> headers = 12;
+   */
+  headers: { [key: string]: string };
 };
 
 /**
@@ -998,6 +1022,13 @@ export type RecordEventRequest = Message<"zenmesh.v1.RecordEventRequest"> & {
    * @generated from field: string provider_delivery_id = 6;
    */
   providerDeliveryId: string;
+
+  /**
+   * The request headers filters and transformations may read (at most 64, 16 KiB in all).
+   *
+   * @generated from field: map<string, string> headers = 7;
+   */
+  headers: { [key: string]: string };
 };
 
 /**
@@ -1037,6 +1068,8 @@ export const RecordEventResponseSchema: GenMessage<RecordEventResponse> = /*@__P
   messageDesc(file_zenmesh_v1_backend, 29);
 
 /**
+ * Newest first (received_at, id). Every filter that is set must hold.
+ *
  * @generated from message zenmesh.v1.ListEventsRequest
  */
 export type ListEventsRequest = Message<"zenmesh.v1.ListEventsRequest"> & {
@@ -1056,6 +1089,37 @@ export type ListEventsRequest = Message<"zenmesh.v1.ListEventsRequest"> & {
    * @generated from field: string event_id = 3;
    */
   eventId: string;
+
+  /**
+   * @generated from field: string source_id = 4;
+   */
+  sourceId: string;
+
+  /**
+   * Exact type, or a prefix pattern ending in ".*" ("order.*").
+   *
+   * @generated from field: string type = 5;
+   */
+  type: string;
+
+  /**
+   * Received at or after / before.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 6;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp until = 7;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * From a previous answer's next_cursor: the page after it (same filters).
+   *
+   * @generated from field: string cursor = 8;
+   */
+  cursor: string;
 };
 
 /**
@@ -1073,6 +1137,13 @@ export type ListEventsResponse = Message<"zenmesh.v1.ListEventsResponse"> & {
    * @generated from field: repeated zenmesh.v1.Event events = 1;
    */
   events: Event[];
+
+  /**
+   * Empty when this was the last page.
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
 };
 
 /**
@@ -1149,6 +1220,13 @@ export type Delivery = Message<"zenmesh.v1.Delivery"> & {
    * @generated from field: google.protobuf.Timestamp dead_at = 12;
    */
   deadAt?: Timestamp | undefined;
+
+  /**
+   * The connection that routed it; empty when the source routes to every endpoint.
+   *
+   * @generated from field: string connection_id = 13;
+   */
+  connectionId: string;
 };
 
 /**
@@ -1211,6 +1289,14 @@ export type LeasedDelivery = Message<"zenmesh.v1.LeasedDelivery"> & {
    * @generated from field: string client_key_pem = 8;
    */
   clientKeyPem: string;
+
+  /**
+   * Extra request headers a connection's transformation set. When it also set a body, `event.data`
+   * already holds that body (JSON) instead of the stored event's.
+   *
+   * @generated from field: map<string, string> headers = 9;
+   */
+  headers: { [key: string]: string };
 };
 
 /**
@@ -1378,6 +1464,8 @@ export const ReportAttemptResponseSchema: GenMessage<ReportAttemptResponse> = /*
   messageDesc(file_zenmesh_v1_backend, 38);
 
 /**
+ * Newest created first (created_at, id). Every filter that is set must hold.
+ *
  * @generated from message zenmesh.v1.ListDeliveriesRequest
  */
 export type ListDeliveriesRequest = Message<"zenmesh.v1.ListDeliveriesRequest"> & {
@@ -1397,6 +1485,58 @@ export type ListDeliveriesRequest = Message<"zenmesh.v1.ListDeliveriesRequest"> 
    * @generated from field: string event_id = 3;
    */
   eventId: string;
+
+  /**
+   * "pending", "retrying", "succeeded" or "dead" (the dead letters).
+   *
+   * @generated from field: string state = 4;
+   */
+  state: string;
+
+  /**
+   * @generated from field: string endpoint_id = 5;
+   */
+  endpointId: string;
+
+  /**
+   * The source of the delivery's event.
+   *
+   * @generated from field: string source_id = 6;
+   */
+  sourceId: string;
+
+  /**
+   * The type of the delivery's event: exact, or a prefix pattern ending in ".*".
+   *
+   * @generated from field: string event_type = 7;
+   */
+  eventType: string;
+
+  /**
+   * Created at or after / before.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 8;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp until = 9;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * The last attempt's HTTP status (0 = no response received); unset: any.
+   *
+   * @generated from field: optional uint32 status_code = 10;
+   */
+  statusCode?: number | undefined;
+
+  /**
+   * From a previous answer's next_cursor: the page after it (same filters).
+   *
+   * @generated from field: string cursor = 11;
+   */
+  cursor: string;
 };
 
 /**
@@ -1414,6 +1554,13 @@ export type ListDeliveriesResponse = Message<"zenmesh.v1.ListDeliveriesResponse"
    * @generated from field: repeated zenmesh.v1.Delivery deliveries = 1;
    */
   deliveries: Delivery[];
+
+  /**
+   * Empty when this was the last page.
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
 };
 
 /**
@@ -1631,6 +1778,14 @@ export type ReplayEndpointResponse = Message<"zenmesh.v1.ReplayEndpointResponse"
    * @generated from field: repeated string skipped_in_flight = 2;
    */
   skippedInFlight: string[];
+
+  /**
+   * Deliveries left dead because their connection was deleted, now filters the event out, or its
+   * filter or transformation still fails (docs/routing.md).
+   *
+   * @generated from field: repeated string skipped_routing = 3;
+   */
+  skippedRouting: string[];
 };
 
 /**
@@ -1657,6 +1812,14 @@ export type ReplayEventResponse = Message<"zenmesh.v1.ReplayEventResponse"> & {
    * @generated from field: repeated string skipped_in_flight = 2;
    */
   skippedInFlight: string[];
+
+  /**
+   * Deliveries left dead because their connection was deleted, now filters the event out, or its
+   * filter or transformation still fails (docs/routing.md).
+   *
+   * @generated from field: repeated string skipped_routing = 3;
+   */
+  skippedRouting: string[];
 };
 
 /**
@@ -1904,6 +2067,280 @@ export type VerifyAuditResponse = Message<"zenmesh.v1.VerifyAuditResponse"> & {
  */
 export const VerifyAuditResponseSchema: GenMessage<VerifyAuditResponse> = /*@__PURE__*/
   messageDesc(file_zenmesh_v1_backend, 55);
+
+/**
+ * A source routed to an endpoint (many-to-many, one live connection per pair), with an optional CEL
+ * filter and transformation (docs/routing.md, docs/decisions/0004-routing-expression-language.md).
+ *
+ * @generated from message zenmesh.v1.Connection
+ */
+export type Connection = Message<"zenmesh.v1.Connection"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string tenant_id = 2;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string source_id = 3;
+   */
+  sourceId: string;
+
+  /**
+   * @generated from field: string endpoint_id = 4;
+   */
+  endpointId: string;
+
+  /**
+   * CEL over `body`, `headers`, `type`, true to deliver; empty delivers every event.
+   *
+   * @generated from field: string filter = 5;
+   */
+  filter: string;
+
+  /**
+   * CEL producing {"body": …, "headers": {…}}; empty delivers the event as received.
+   *
+   * @generated from field: string transform = 6;
+   */
+  transform: string;
+
+  /**
+   * @generated from field: bool enabled = 7;
+   */
+  enabled: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 8;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 9;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.Connection.
+ * Use `create(ConnectionSchema)` to create a new message.
+ */
+export const ConnectionSchema: GenMessage<Connection> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 56);
+
+/**
+ * @generated from message zenmesh.v1.CreateConnectionRequest
+ */
+export type CreateConnectionRequest = Message<"zenmesh.v1.CreateConnectionRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string source_id = 2;
+   */
+  sourceId: string;
+
+  /**
+   * @generated from field: string endpoint_id = 3;
+   */
+  endpointId: string;
+
+  /**
+   * @generated from field: string filter = 4;
+   */
+  filter: string;
+
+  /**
+   * @generated from field: string transform = 5;
+   */
+  transform: string;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.CreateConnectionRequest.
+ * Use `create(CreateConnectionRequestSchema)` to create a new message.
+ */
+export const CreateConnectionRequestSchema: GenMessage<CreateConnectionRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 57);
+
+/**
+ * @generated from message zenmesh.v1.CreateConnectionResponse
+ */
+export type CreateConnectionResponse = Message<"zenmesh.v1.CreateConnectionResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Connection connection = 1;
+   */
+  connection?: Connection | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.CreateConnectionResponse.
+ * Use `create(CreateConnectionResponseSchema)` to create a new message.
+ */
+export const CreateConnectionResponseSchema: GenMessage<CreateConnectionResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 58);
+
+/**
+ * @generated from message zenmesh.v1.ListConnectionsRequest
+ */
+export type ListConnectionsRequest = Message<"zenmesh.v1.ListConnectionsRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * Only this source's / this endpoint's connections when set.
+   *
+   * @generated from field: string source_id = 2;
+   */
+  sourceId: string;
+
+  /**
+   * @generated from field: string endpoint_id = 3;
+   */
+  endpointId: string;
+};
+
+/**
+ * Describes the message zenmesh.v1.ListConnectionsRequest.
+ * Use `create(ListConnectionsRequestSchema)` to create a new message.
+ */
+export const ListConnectionsRequestSchema: GenMessage<ListConnectionsRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 59);
+
+/**
+ * @generated from message zenmesh.v1.ListConnectionsResponse
+ */
+export type ListConnectionsResponse = Message<"zenmesh.v1.ListConnectionsResponse"> & {
+  /**
+   * @generated from field: repeated zenmesh.v1.Connection connections = 1;
+   */
+  connections: Connection[];
+};
+
+/**
+ * Describes the message zenmesh.v1.ListConnectionsResponse.
+ * Use `create(ListConnectionsResponseSchema)` to create a new message.
+ */
+export const ListConnectionsResponseSchema: GenMessage<ListConnectionsResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 60);
+
+/**
+ * @generated from message zenmesh.v1.UpdateConnectionRequest
+ */
+export type UpdateConnectionRequest = Message<"zenmesh.v1.UpdateConnectionRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string connection_id = 2;
+   */
+  connectionId: string;
+
+  /**
+   * Set: replaces it ("" removes it). Unset: unchanged.
+   *
+   * @generated from field: optional string filter = 3;
+   */
+  filter?: string | undefined;
+
+  /**
+   * @generated from field: optional string transform = 4;
+   */
+  transform?: string | undefined;
+
+  /**
+   * @generated from field: optional bool enabled = 5;
+   */
+  enabled?: boolean | undefined;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.UpdateConnectionRequest.
+ * Use `create(UpdateConnectionRequestSchema)` to create a new message.
+ */
+export const UpdateConnectionRequestSchema: GenMessage<UpdateConnectionRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 61);
+
+/**
+ * @generated from message zenmesh.v1.UpdateConnectionResponse
+ */
+export type UpdateConnectionResponse = Message<"zenmesh.v1.UpdateConnectionResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Connection connection = 1;
+   */
+  connection?: Connection | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.UpdateConnectionResponse.
+ * Use `create(UpdateConnectionResponseSchema)` to create a new message.
+ */
+export const UpdateConnectionResponseSchema: GenMessage<UpdateConnectionResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 62);
+
+/**
+ * @generated from message zenmesh.v1.DeleteConnectionRequest
+ */
+export type DeleteConnectionRequest = Message<"zenmesh.v1.DeleteConnectionRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * @generated from field: string connection_id = 2;
+   */
+  connectionId: string;
+
+  /**
+   * @generated from field: zenmesh.v1.AuditContext audit = 15;
+   */
+  audit?: AuditContext | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.DeleteConnectionRequest.
+ * Use `create(DeleteConnectionRequestSchema)` to create a new message.
+ */
+export const DeleteConnectionRequestSchema: GenMessage<DeleteConnectionRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 63);
+
+/**
+ * @generated from message zenmesh.v1.DeleteConnectionResponse
+ */
+export type DeleteConnectionResponse = Message<"zenmesh.v1.DeleteConnectionResponse"> & {
+  /**
+   * @generated from field: zenmesh.v1.Connection connection = 1;
+   */
+  connection?: Connection | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.DeleteConnectionResponse.
+ * Use `create(DeleteConnectionResponseSchema)` to create a new message.
+ */
+export const DeleteConnectionResponseSchema: GenMessage<DeleteConnectionResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_backend, 64);
 
 /**
  * @generated from enum zenmesh.v1.DeliveryState
@@ -2180,4 +2617,49 @@ export const AuditService: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_zenmesh_v1_backend, 5);
+
+/**
+ * @generated from service zenmesh.v1.ConnectionService
+ */
+export const ConnectionService: GenService<{
+  /**
+   * The first connection of a source routing to "all" switches it to "connections" (audited).
+   * A filter or transformation that does not compile, or that is over a cost limit, is refused with
+   * INVALID_ARGUMENT "invalid_filter: <line>:<column>: …" (or invalid_transform).
+   *
+   * @generated from rpc zenmesh.v1.ConnectionService.CreateConnection
+   */
+  createConnection: {
+    methodKind: "unary";
+    input: typeof CreateConnectionRequestSchema;
+    output: typeof CreateConnectionResponseSchema;
+  },
+  /**
+   * @generated from rpc zenmesh.v1.ConnectionService.ListConnections
+   */
+  listConnections: {
+    methodKind: "unary";
+    input: typeof ListConnectionsRequestSchema;
+    output: typeof ListConnectionsResponseSchema;
+  },
+  /**
+   * @generated from rpc zenmesh.v1.ConnectionService.UpdateConnection
+   */
+  updateConnection: {
+    methodKind: "unary";
+    input: typeof UpdateConnectionRequestSchema;
+    output: typeof UpdateConnectionResponseSchema;
+  },
+  /**
+   * Kept as history; the source stays in "connections" mode (it routes nowhere with none left).
+   *
+   * @generated from rpc zenmesh.v1.ConnectionService.DeleteConnection
+   */
+  deleteConnection: {
+    methodKind: "unary";
+    input: typeof DeleteConnectionRequestSchema;
+    output: typeof DeleteConnectionResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_zenmesh_v1_backend, 6);
 
