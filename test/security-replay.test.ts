@@ -55,6 +55,9 @@ beforeAll(async () => {
   a = await startEgress({ identity: egress, integrity: newIntegrity(), policy });
   b = await startEgress({ identity: egress, integrity: newIntegrity(), policy });
   servers.push(a, b);
+  // A claim sent before the Redis connection is up fails closed at once (no offline queue): wait for it,
+  // as the services do at start-up, so the first test does not race the connection on a busy machine.
+  await Promise.all(integrities.map((i) => i.nonces.waitUntilReady(10_000)));
 });
 
 afterAll(async () => {

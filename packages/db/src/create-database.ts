@@ -11,6 +11,8 @@ export interface DatabaseOptions {
   max?: number;
   /** Statement timeout for `url`, in ms; default 30 000. */
   statementTimeoutMs?: number;
+  /** Idle connection timeout for `url`, in ms; default 300 000 (see PgOptions.idleTimeoutMs). */
+  idleTimeoutMs?: number;
   /** Run every statement as this role (must exist, not superuser, no BYPASSRLS); see `Db.assumeRole`. */
   role?: string | undefined;
   logger?: DbLogger;
@@ -26,6 +28,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Db>
       url: options.url,
       ...(options.max === undefined ? {} : { max: options.max }),
       ...(options.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: options.statementTimeoutMs }),
+      ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
     // Fail at startup, not on the first request, when the server is unreachable.

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { DbError, toDbError } from './errors.js';
 import { checkRoleName, verifyRole } from './role.js';
-import { enterTenantScope, guardTx } from './tenant-scope.js';
-import type { Db, DbLogger, QueryResult, Tx } from './types.js';
+import { checkTenantId, guardTx } from './tenant-scope.js';
+import type { Db, DbLogger, QueryResult, Sql, Tx } from './types.js';
 
 export interface PgOptions {
   url: string;
@@ -10,6 +10,13 @@ export interface PgOptions {
   max?: number;
   /** Server-side statement timeout in ms; default 30 000. */
   statementTimeoutMs?: number;
+  /**
+   * How long an unused pooled connection is kept before it is closed; default 300 000 (5 min).
+   * pg's own default (10 s) closes the connections a burst opened as soon as the load steadies
+   * below the pool size, and the next burst pays the connect, the auth and re-preparing the named
+   * statements again. 0 keeps idle connections until the pool ends.
+   */
+  idleTimeoutMs?: number;
   /** Every connection runs as this role (startup option `-c role=...`, so even RESET ROLE keeps it). */
   role?: string;
   logger?: DbLogger;
@@ -26,15 +33,21 @@ const types = {
       : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
 };
 
-type PgRunner = { query: (sql: string, params?: unknown[]) => Promise<pg.QueryResult> };
+type PgRunner = { query: (config: pg.QueryConfig) => Promise<pg.QueryResult> };
 
 const run = async <T>(
   runner: PgRunner,
-  sql: string,
+  sql: Sql,
   params: readonly unknown[] | undefined,
 ): Promise<QueryResult<T>> => {
   try {
-    const out = await runner.query(sql, params === undefined ? undefined : [...params]);
+    const values = params === undefined ? undefined : [...params];
+    // A named statement is parsed and planned once per connection (pg keeps which it prepared).
+    const config: pg.QueryConfig =
+      typeof sql === 'string'
+        ? { text: sql, ...(values === undefined ? {} : { values }) }
+        : { name: sql.name, text: sql.text, values: values ?? [] };
+    const out = await runner.query(config);
     // A multi-statement script (simple protocol) yields one result per statement: report the last.
     const res = (Array.isArray(out) ? out.at(-1) : out) as pg.QueryResult | undefined;
     if (res === undefined) return { rows: [], rowCount: 0 };
@@ -56,6 +69,7 @@ function createPool(options: PgOptions, role: string | undefined, url = options.
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
+    idleTimeoutMillis: options.idleTimeoutMs ?? 300_000,
     statement_timeout: options.statementTimeoutMs ?? 30_000,
     // A transaction left open by a crashed handler must not pin a connection and its locks forever.
     idle_in_transaction_session_timeout: 60_000,
@@ -89,7 +103,7 @@ export function createPgDb(options: PgOptions): Db {
     }
     let open = true;
     const raw: Tx = {
-      query: <R>(sql: string, params?: readonly unknown[]) => run<R>(client, sql, params),
+      query: <R>(sql: Sql, params?: readonly unknown[]) => run<R>(client, sql, params),
       exec: async (sql) => {
         await run(client, sql, undefined);
       },
@@ -101,8 +115,13 @@ export function createPgDb(options: PgOptions): Db {
     );
     let releaseError: Error | undefined;
     try {
-      await raw.exec('begin');
-      if (tenantId !== undefined) await enterTenantScope(raw, tenantId);
+      // One round trip for both: begin and the tenant scope go as one simple-protocol script (the
+      // tenant id as an escaped literal; the extended protocol takes one statement per round trip).
+      await raw.exec(
+        tenantId === undefined
+          ? 'begin'
+          : `begin; select set_config('app.tenant_id', ${client.escapeLiteral(checkTenantId(tenantId))}, true)`,
+      );
       const result = await fn(tx);
       await raw.exec('commit');
       return result;
@@ -122,7 +141,7 @@ export function createPgDb(options: PgOptions): Db {
 
   return {
     kind: 'pg',
-    query: async <T>(sql: string, params?: readonly unknown[]) => {
+    query: async <T>(sql: Sql, params?: readonly unknown[]) => {
       ensureOpen();
       return run<T>(pool, sql, params);
     },

@@ -2,8 +2,9 @@ import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { DbError, toDbError } from './errors.js';
 import { createMutex } from './mutex.js';
 import { checkRoleName, verifyRole } from './role.js';
+import { sqlText } from './statement.js';
 import { enterTenantScope, guardTx } from './tenant-scope.js';
-import type { Db, QueryResult, Tx } from './types.js';
+import type { Db, QueryResult, Sql, Tx } from './types.js';
 
 export interface PgliteOptions {
   /** Directory that persists the database; in memory when absent. */
@@ -14,11 +15,12 @@ type Runner = Pick<Transaction, 'query' | 'exec'>;
 
 const run = async <T>(
   runner: Runner,
-  sql: string,
+  sql: Sql,
   params: readonly unknown[] | undefined,
 ): Promise<QueryResult<T>> => {
   try {
-    const res = await runner.query<T>(sql, params === undefined ? [] : [...params]);
+    // One connection, no server-side statement cache to keep: a named statement runs as its text.
+    const res = await runner.query<T>(sqlText(sql), params === undefined ? [] : [...params]);
     return { rows: res.rows, rowCount: res.affectedRows || res.rows.length };
   } catch (err) {
     throw toDbError(err);
@@ -60,7 +62,7 @@ export async function createPgliteDb(options: PgliteOptions = {}): Promise<Db> {
         return await pglite.transaction(async (ptx) => {
           let open = true;
           const raw: Tx = {
-            query: <R>(sql: string, params?: readonly unknown[]) => run<R>(ptx, sql, params),
+            query: <R>(sql: Sql, params?: readonly unknown[]) => run<R>(ptx, sql, params),
             exec: (sql) => execScript(ptx, sql),
           };
           const tx = guardTx(
@@ -88,7 +90,7 @@ export async function createPgliteDb(options: PgliteOptions = {}): Promise<Db> {
 
   return {
     kind: 'pglite',
-    query: async <T>(sql: string, params?: readonly unknown[]) => {
+    query: async <T>(sql: Sql, params?: readonly unknown[]) => {
       ensureOpen();
       return mutex.run(() => run<T>(pglite, sql, params));
     },

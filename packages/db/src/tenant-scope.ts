@@ -5,10 +5,15 @@ import type { Tx } from './types.js';
  * current transaction, so a pooled connection never carries one tenant's scope into the next request.
  */
 export async function enterTenantScope(tx: Tx, tenantId: string): Promise<void> {
-  if (typeof tenantId !== 'string' || tenantId.length === 0) {
+  await tx.query(`select set_config('app.tenant_id', $1, true)`, [checkTenantId(tenantId)]);
+}
+
+/** A tenant id is a non-empty string without NUL (which no Postgres text can hold). */
+export function checkTenantId(tenantId: string): string {
+  if (typeof tenantId !== 'string' || tenantId.length === 0 || tenantId.includes('\0')) {
     throw new TypeError('withTenant: tenantId must be a non-empty string');
   }
-  await tx.query(`select set_config('app.tenant_id', $1, true)`, [tenantId]);
+  return tenantId;
 }
 
 /** Wraps a transaction handle so that using it after COMMIT/ROLLBACK fails loudly. */

@@ -4,10 +4,23 @@ export interface QueryResult<T> {
   rowCount: number;
 }
 
+/**
+ * A hot statement with a name: on Postgres it is parsed and planned once per connection (a named
+ * prepared statement) and later calls only bind and execute it. The text must be constant for the
+ * name (see `prepared`); PGlite runs the text as usual.
+ */
+export interface Statement {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** SQL text, or a named statement. */
+export type Sql = string | Statement;
+
 /** Anything that runs SQL: the database itself or an open transaction. */
 export interface Queryable {
   /** One parameterised statement (`$1`, `$2`, ...). */
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
+  query<T = Record<string, unknown>>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<T>>;
   /** A script of several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
 }

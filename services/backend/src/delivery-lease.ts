@@ -1,4 +1,4 @@
-import type { Db } from '@zenmesh/db';
+import { type Db, prepared } from '@zenmesh/db';
 import { LRUCache } from 'lru-cache';
 import { DELIVERY_COLUMNS } from './deliveries.js';
 import type { DeliveryTenants } from './delivery-tenants.js';
@@ -76,7 +76,7 @@ export interface LeasedDeliveryRecord {
 }
 
 interface EndpointSecretRow {
-  id: string;
+  ep_id: string;
   url: string;
   secret_sealed: string;
   previous_secret_sealed: string | null;
@@ -85,6 +85,27 @@ interface EndpointSecretRow {
   client_cert_pem: string | null;
   client_key_sealed: string | null;
 }
+
+const LEASE = prepared(
+  'zm_lease_deliveries',
+  `select ${DELIVERY_COLUMNS}, body as routed_body, headers as routed_headers
+     from core.lease_deliveries($1, $2, $3, $4)`,
+);
+
+// Each leased (event, endpoint) pair's event and endpoint in one statement: one row per pair, the
+// endpoint's columns prefixed so they do not meet the event's.
+const LEASED_DETAILS = prepared(
+  'zm_leased_details',
+  `select ${EVENT_COLUMNS.split(', ')
+    .map((c) => `e.${c}`)
+    .join(', ')},
+          ep.id as ep_id, ep.url, ep.secret_sealed, ep.previous_secret_sealed, ep.cloudevents_mode,
+          ep.client_cert_pem, ep.client_key_sealed,
+          coalesce(ep.previous_secret_expires_at > now(), true) as previous_valid
+     from (select distinct * from unnest($2::text[], $3::text[]) as p(event_id, endpoint_id)) p
+     join core.events e on e.tenant_id = $1 and e.id = p.event_id
+     join core.endpoints ep on ep.tenant_id = $1 and ep.id = p.endpoint_id`,
+);
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(Math.max(v, lo), hi);
 
@@ -107,11 +128,7 @@ export async function leaseDeliveries(
   // body/headers: what a connection's transformation made of the event (routing.ts), sent instead of it.
   const { rows: claimed } = await db.query<
     DeliveryRow & { routed_body: Uint8Array | null; routed_headers: Record<string, string> | null }
-  >(
-    `select ${DELIVERY_COLUMNS}, body as routed_body, headers as routed_headers
-       from core.lease_deliveries($1, $2, $3, $4)`,
-    [max, leaseMs, options.eventId || null, options.owner ?? null],
-  );
+  >(LEASE, [max, leaseMs, options.eventId || null, options.owner ?? null]);
   const opened = options.opened ?? openEach(boxes);
   const byTenant = new Map<string, (typeof claimed)[number][]>();
   for (const row of claimed) {
@@ -122,18 +139,13 @@ export async function leaseDeliveries(
   const out: LeasedDeliveryRecord[] = [];
   for (const [tenantId, rows] of byTenant) {
     const leased = await db.withTenant(tenantId, async (tx) => {
-      const events = await tx.query<EventRow>(
-        `select ${EVENT_COLUMNS} from core.events where tenant_id = $1 and id = any($2)`,
-        [tenantId, [...new Set(rows.map((r) => r.event_id))]],
-      );
-      const endpoints = await tx.query<EndpointSecretRow>(
-        `select id, url, secret_sealed, previous_secret_sealed, cloudevents_mode, client_cert_pem, client_key_sealed,
-                coalesce(previous_secret_expires_at > now(), true) as previous_valid
-           from core.endpoints where tenant_id = $1 and id = any($2)`,
-        [tenantId, [...new Set(rows.map((r) => r.endpoint_id))]],
-      );
-      const eventById = new Map(events.rows.map((e) => [e.id, e]));
-      const endpointById = new Map(endpoints.rows.map((e) => [e.id, e]));
+      const { rows: details } = await tx.query<EventRow & EndpointSecretRow>(LEASED_DETAILS, [
+        tenantId,
+        rows.map((r) => r.event_id),
+        rows.map((r) => r.endpoint_id),
+      ]);
+      const eventById = new Map(details.map((d) => [d.id, d]));
+      const endpointById = new Map(details.map((d) => [d.ep_id, d]));
       return rows.map((row): LeasedDeliveryRecord => {
         const event = eventById.get(row.event_id);
         const endpoint = endpointById.get(row.endpoint_id);
@@ -145,9 +157,9 @@ export async function leaseDeliveries(
         ) {
           throw internal(`leased delivery ${row.id} is missing its event, endpoint or lease`);
         }
-        const signingSecrets = [opened.endpointSecret(endpoint.secret_sealed, endpoint.id)];
+        const signingSecrets = [opened.endpointSecret(endpoint.secret_sealed, endpoint.ep_id)];
         if (endpoint.previous_secret_sealed !== null && endpoint.previous_valid) {
-          signingSecrets.push(opened.endpointSecret(endpoint.previous_secret_sealed, endpoint.id));
+          signingSecrets.push(opened.endpointSecret(endpoint.previous_secret_sealed, endpoint.ep_id));
         }
         return {
           delivery: toDelivery(row),
@@ -164,7 +176,7 @@ export async function leaseDeliveries(
           clientKeyPem:
             endpoint.client_key_sealed === null
               ? ''
-              : opened.clientKey(endpoint.client_key_sealed, endpoint.id),
+              : opened.clientKey(endpoint.client_key_sealed, endpoint.ep_id),
           headers: row.routed_headers ?? {},
         };
       });

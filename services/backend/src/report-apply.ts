@@ -1,5 +1,5 @@
 import { newId } from '@zenmesh/crypto';
-import type { Tx } from '@zenmesh/db';
+import { prepared, type Tx } from '@zenmesh/db';
 import { DELIVERY_COLUMNS } from './deliveries.js';
 import { ACTIVE_STATES, isSuccess, nextStateAfterAttempt } from './delivery-state.js';
 import {
@@ -32,6 +32,41 @@ const D_COLUMNS = DELIVERY_COLUMNS.split(', ')
   .map((c) => `d.${c}`)
   .join(', ');
 
+// Constant texts (arrays, not per-call placeholders): prepared once per connection.
+const LOCK_LEASED = prepared(
+  'zm_report_lock',
+  `select ${D_COLUMNS} from core.deliveries d
+       join unnest($2::text[], $3::text[]) as r(id, token) on d.id = r.id and d.lease_token = r.token
+      where d.tenant_id = $1 and d.lease_expires_at > now() and d.state = any($4)
+      order by d.id
+      for update of d`,
+);
+const APPLY_MOVES = prepared(
+  'zm_report_apply',
+  `update core.deliveries d
+        set state = v.state, attempts = v.attempt,
+            next_attempt_at = case when v.delay is null then null else now() + make_interval(secs => v.delay) end,
+            last_status_code = v.code, last_error = v.error, updated_at = now(),
+            dead_at = case when v.state = 'dead' then now() else null end,
+            lease_token = null, lease_owner = null, lease_expires_at = null
+       from unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::float8[], $7::integer[], $8::text[], $9::text[])
+            as v(id, token, state, attempt, delay, code, error, prev)
+      where d.tenant_id = $1 and d.id = v.id and d.lease_token = v.token and d.state = v.prev
+      returning ${D_COLUMNS}`,
+);
+const INSERT_ATTEMPTS = prepared(
+  'zm_report_attempts',
+  `insert into core.attempts (id, tenant_id, delivery_id, attempt, status_code, error, duration_ms, lease_owner)
+     select a, $1, d, n, c, e, ms, o
+       from unnest($2::text[], $3::text[], $4::integer[], $5::integer[], $6::text[], $7::integer[], $8::text[])
+            as t(a, d, n, c, e, ms, o)`,
+);
+const CLEAR_HEALTH = prepared(
+  'zm_report_health',
+  `update core.endpoints set failing_since = null, consecutive_failures = 0
+        where tenant_id = $1 and id = any($2) and (failing_since is not null or consecutive_failures <> 0)`,
+);
+
 const leaseLost = () => new BackendError('ERR_FAILED_PRECONDITION', 'lease_lost');
 
 /**
@@ -51,14 +86,12 @@ export async function applyReports(
 ): Promise<Array<DeliveryRecord | BackendError>> {
   const health = options.health ?? DEFAULT_ENDPOINT_HEALTH;
   const claims = inputs.filter((r) => r.leaseToken.length > 0);
-  const { rows: held } = await tx.query<DeliveryRow>(
-    `select ${D_COLUMNS} from core.deliveries d
-       join unnest($2::text[], $3::text[]) as r(id, token) on d.id = r.id and d.lease_token = r.token
-      where d.tenant_id = $1 and d.lease_expires_at > now() and d.state = any($4)
-      order by d.id
-      for update of d`,
-    [tenantId, claims.map((r) => r.deliveryId), claims.map((r) => r.leaseToken), ACTIVE_STATES],
-  );
+  const { rows: held } = await tx.query<DeliveryRow>(LOCK_LEASED, [
+    tenantId,
+    claims.map((r) => r.deliveryId),
+    claims.map((r) => r.leaseToken),
+    ACTIVE_STATES,
+  ]);
   const heldById = new Map(held.map((row) => [row.id, row]));
   const moves = inputs.map((input) => {
     const current = input.leaseToken.length > 0 ? heldById.get(input.deliveryId) : undefined;
@@ -75,49 +108,31 @@ export async function applyReports(
   const live = moves.filter((m) => m !== undefined);
   if (live.length === 0) return inputs.map(leaseLost);
 
-  const { rows: updated } = await tx.query<DeliveryRow>(
-    `update core.deliveries d
-        set state = v.state, attempts = v.attempt,
-            next_attempt_at = case when v.delay is null then null else now() + make_interval(secs => v.delay) end,
-            last_status_code = v.code, last_error = v.error, updated_at = now(),
-            dead_at = case when v.state = 'dead' then now() else null end,
-            lease_token = null, lease_owner = null, lease_expires_at = null
-       from unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::float8[], $7::integer[], $8::text[], $9::text[])
-            as v(id, token, state, attempt, delay, code, error, prev)
-      where d.tenant_id = $1 and d.id = v.id and d.lease_token = v.token and d.state = v.prev
-      returning ${D_COLUMNS}`,
-    [
-      tenantId,
-      live.map((m) => m.input.deliveryId),
-      live.map((m) => m.input.leaseToken),
-      live.map((m) => m.next.state),
-      live.map((m) => m.next.attempt),
-      live.map((m) => m.next.delayS),
-      live.map((m) => m.input.statusCode),
-      live.map((m) => (m.error === '' ? null : m.error)),
-      live.map((m) => m.current.state),
-    ],
-  );
+  const { rows: updated } = await tx.query<DeliveryRow>(APPLY_MOVES, [
+    tenantId,
+    live.map((m) => m.input.deliveryId),
+    live.map((m) => m.input.leaseToken),
+    live.map((m) => m.next.state),
+    live.map((m) => m.next.attempt),
+    live.map((m) => m.next.delayS),
+    live.map((m) => m.input.statusCode),
+    live.map((m) => (m.error === '' ? null : m.error)),
+    live.map((m) => m.current.state),
+  ]);
   const updatedById = new Map(updated.map((row) => [row.id, row]));
   // Only rows locked above are updated, so every live move has its row; anything else is a broken store.
   if (updated.length !== live.length) throw new BackendError('ERR_INTERNAL', 'attempt report lost its lock');
 
-  await tx.query(
-    `insert into core.attempts (id, tenant_id, delivery_id, attempt, status_code, error, duration_ms, lease_owner)
-     select a, $1, d, n, c, e, ms, o
-       from unnest($2::text[], $3::text[], $4::integer[], $5::integer[], $6::text[], $7::integer[], $8::text[])
-            as t(a, d, n, c, e, ms, o)`,
-    [
-      tenantId,
-      live.map(() => newId('att')),
-      live.map((m) => m.input.deliveryId),
-      live.map((m) => m.next.attempt),
-      live.map((m) => m.input.statusCode),
-      live.map((m) => m.error),
-      live.map((m) => Math.max(0, Math.floor(m.input.durationMs ?? 0))),
-      live.map((m) => m.current.lease_owner),
-    ],
-  );
+  await tx.query(INSERT_ATTEMPTS, [
+    tenantId,
+    live.map(() => newId('att')),
+    live.map((m) => m.input.deliveryId),
+    live.map((m) => m.next.attempt),
+    live.map((m) => m.input.statusCode),
+    live.map((m) => m.error),
+    live.map((m) => Math.max(0, Math.floor(m.input.durationMs ?? 0))),
+    live.map((m) => m.current.lease_owner),
+  ]);
   await recordHealth(tx, tenantId, live, health, options.reporter);
   return moves.map((m) => {
     const row = m === undefined ? undefined : updatedById.get(m.input.deliveryId);
@@ -139,11 +154,7 @@ async function recordHealth(
   const byEndpoint = Map.groupBy(moves, (m) => m.current.endpoint_id);
   const clean = [...byEndpoint].filter(([, ms]) => ms.every((m) => isSuccess(m.input.statusCode)));
   if (clean.length > 0) {
-    await tx.query(
-      `update core.endpoints set failing_since = null, consecutive_failures = 0
-        where tenant_id = $1 and id = any($2) and (failing_since is not null or consecutive_failures <> 0)`,
-      [tenantId, clean.map(([id]) => id)],
-    );
+    await tx.query(CLEAR_HEALTH, [tenantId, clean.map(([id]) => id)]);
   }
   for (const [endpointId, ms] of byEndpoint) {
     if (clean.some(([id]) => id === endpointId)) continue;

@@ -215,6 +215,22 @@ describe('concurrency and lifecycle', () => {
     expect(backend.reports.every((r) => r.statusCode === 200)).toBe(true);
   });
 
+  it('overlaps lease rounds while attempts are in flight, and still never exceeds the limit', async () => {
+    // A slow backend: one round takes far longer than an attempt, so with one round at a time the
+    // slots would sit empty while it answers.
+    backend = createFakeBackend({ leaseDelayMs: 40 });
+    target = await startTarget((res) => setTimeout(() => res.writeHead(200).end(), 5));
+    for (let i = 0; i < 40; i++) backend.queue.push(leased(target.url, [secret()]));
+    start({ concurrency: 4, pollMs: 60_000 });
+    await expect.poll(() => backend.reports.length, { timeout: 20_000 }).toBe(40);
+    expect(backend.overlap.max).toBeGreaterThanOrEqual(2);
+    // Two completion rounds and the poll at most, never more.
+    expect(backend.overlap.max).toBeLessThanOrEqual(3);
+    expect(target.maxActive).toBeLessThanOrEqual(4);
+    // Rounds under way together never ask for more slots than are free.
+    expect(backend.leaseCalls.every((c) => c.max <= 4)).toBe(true);
+  });
+
   it('lets a delivery in flight finish on stop, then refuses nudges', async () => {
     const held: ServerResponse[] = [];
     target = await startTarget((res) => held.push(res));

@@ -39,6 +39,8 @@ export interface DeliveriesClient {
 
 /** Most attempt reports sent in one LeaseDeliveries call. */
 const MAX_REPORTS_PER_CALL = 256;
+/** Most completion-driven lease rounds under way at once. */
+const ROUNDS_IN_FLIGHT = 2;
 
 export interface DeliveryEngineOptions {
   deliveries: DeliveriesClient;
@@ -188,19 +190,22 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
 
   // A finished attempt frees a slot here and, at the backend, one of its endpoint's concurrency slots:
   // lease again at once rather than at the next poll, or an endpoint at its limit would drain only
-  // once per poll interval. At most one such round runs at a time; completions meanwhile ask for one more.
-  let kicking = false;
+  // once per poll interval. Up to ROUNDS_IN_FLIGHT such rounds overlap (the next one starts while the
+  // last is still waiting for its answer), so an endpoint's rate is not bounded by one round's latency;
+  // `reserved` keeps them within `concurrency`, and the backend's lease keeps each endpoint within
+  // its own limit. Completions while all are under way ask for one more.
+  let kicking = 0;
   let kickAgain = false;
   function kick(): void {
     if (stopped) return;
-    if (kicking) {
+    if (kicking >= ROUNDS_IN_FLIGHT) {
       kickAgain = true;
       return;
     }
-    kicking = true;
+    kicking += 1;
     kickAgain = false;
     void round('', ROOT_CONTEXT).finally(() => {
-      kicking = false;
+      kicking -= 1;
       if (kickAgain) kick();
     });
   }

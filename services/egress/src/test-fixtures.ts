@@ -57,8 +57,10 @@ export async function startTarget(answer: (res: ServerResponse, received: Receiv
 export type Report = Parameters<DeliveriesClient['reportAttempt']>[0];
 
 /** The backend's side of leasing, minimal: a queue handed out up to `max`, and the reports received. */
-export function createFakeBackend() {
+export function createFakeBackend(options: { leaseDelayMs?: number } = {}) {
   const queue: LeasedDelivery[] = [];
+  /** Lease calls under way now, and the most ever under way at once. */
+  const overlap = { pending: 0, max: 0 };
   const reports: Report[] = [];
   const leaseCalls: { max: number; eventId: string; reports: number }[] = [];
   /** Reports that came one per call (ReportAttempt) rather than with a lease round. */
@@ -67,6 +69,10 @@ export function createFakeBackend() {
     async leaseDeliveries({ max, eventId, reports: sent }) {
       reports.push(...sent);
       leaseCalls.push({ max, eventId, reports: sent.length });
+      overlap.pending += 1;
+      overlap.max = Math.max(overlap.max, overlap.pending);
+      if (options.leaseDelayMs !== undefined) await new Promise((r) => setTimeout(r, options.leaseDelayMs));
+      overlap.pending -= 1;
       const picked: LeasedDelivery[] = [];
       for (let i = 0; i < queue.length && picked.length < max; ) {
         const d = queue[i] as LeasedDelivery;
@@ -84,7 +90,7 @@ export function createFakeBackend() {
       return {};
     },
   };
-  return { queue, reports, single, leaseCalls, client };
+  return { queue, reports, single, leaseCalls, overlap, client };
 }
 
 export function leased(url: string, secrets: string[], body = '{"order":42}'): LeasedDelivery {
