@@ -14,7 +14,7 @@ import { createLogger } from '@zenmesh/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { joinAs, NS, TD } from './support/ca-join.js';
 import { createTestDatabase } from './support/database.js';
-import { type RunningMesh, startMesh } from './support/mesh.js';
+import { type RunningMesh, startMesh, UNLIMITED_EDGE } from './support/mesh.js';
 
 const TTL = 12;
 const logger = createLogger('ca-mesh', { level: 'silent' });
@@ -104,7 +104,7 @@ function startTraffic() {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  mesh = await startMesh({ DATABASE_URL: db.url, ZENMESH_SVID_TTL: String(TTL) });
+  mesh = await startMesh({ ...UNLIMITED_EDGE, DATABASE_URL: db.url, ZENMESH_SVID_TTL: String(TTL) });
   adminKey = readFileSync(join(mesh.home, 'admin-api-key'), 'utf8').trim();
   await mesh.cli('tenant', 'create', 'ca-mesh');
   const s = await mesh.cli<{ ingestUrl: string }>(

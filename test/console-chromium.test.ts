@@ -3,7 +3,6 @@
 // delivered, dead letters bulk-replayed, API keys revoked and refused at the CLI; and the refusals: forged
 // state changes, cookie flags, CSP, stored XSS, another tenant's data, dead sessions.
 import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TOTP, URI } from 'otpauth';
@@ -12,6 +11,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollTotp, freshCode, launchChromium, screenshot, signIn } from './support/console-browser.js';
 import { createTestDatabase } from './support/database.js';
+import { signGeneric } from './support/generic-signature.js';
 import { CLI, type RunningMesh, startMesh } from './support/mesh.js';
 import { startTarget } from './support/target.js';
 
@@ -40,7 +40,7 @@ async function sendWebhook(sourceId: string, type: string, data: unknown): Promi
     headers: {
       'content-type': 'application/json',
       'x-event-type': type,
-      'x-signature': `sha256=${createHmac('sha256', SOURCE_SECRET).update(body).digest('hex')}`,
+      ...signGeneric(SOURCE_SECRET, body),
     },
     body,
   });

@@ -1,10 +1,10 @@
-import { createHmac } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.js';
+import { signGeneric } from './support/generic-signature.js';
 import { type RunningMesh, startMesh } from './support/mesh.js';
 import { startOtlpReceiver } from './support/otlp-receiver.js';
 import { startTarget } from './support/target.js';
@@ -36,13 +36,7 @@ afterAll(async () => {
 }, 60_000);
 
 /** The default generic scheme: a signed Unix-seconds timestamp in x-timestamp, HMAC over "<ts>.<body>". */
-const sign = (secret: string, body: string) => {
-  const ts = String(Math.floor(Date.now() / 1000));
-  return {
-    'x-timestamp': ts,
-    'x-signature': `sha256=${createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`,
-  };
-};
+const sign = signGeneric;
 
 describe('one webhook through the mesh', () => {
   const secret = 'generic-source-secret';

@@ -1,9 +1,9 @@
-import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.js';
+import { signGeneric } from './support/generic-signature.js';
 import { type RunningMesh, startMesh } from './support/mesh.js';
 import { type OpenApiDoc, validator } from './support/openapi-validator.js';
 import { startTarget } from './support/target.js';
@@ -30,7 +30,6 @@ afterAll(async () => {
 }, 60_000);
 
 const SECRET = 'routing-source-secret';
-const sign = (body: string) => `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
 
 describe('a filtered, transformed connection through the mesh', () => {
   let sourceId = '';
@@ -44,7 +43,7 @@ describe('a filtered, transformed connection through the mesh', () => {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        'x-signature': sign(body),
+        ...signGeneric(SECRET, body),
         'x-event-type': 'order.created',
         ...headers,
       },

@@ -8,7 +8,7 @@ import { Code, encodeRequest, probeCall, signatureMetadata } from '@zenmesh/rpc'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { joinAs } from './support/ca-join.js';
 import { createTestDatabase } from './support/database.js';
-import { type RunningMesh, startMesh } from './support/mesh.js';
+import { type RunningMesh, startMesh, UNLIMITED_EDGE } from './support/mesh.js';
 import { cleanRedisPrefix, integrityFor, memoryNonces, randomPrefix } from './support/security-kit.js';
 
 // `zenmesh verify` against the whole mesh as `zenmesh up` runs it, then `zenmesh keys rotate` under
@@ -32,7 +32,12 @@ interface Report {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  mesh = await startMesh({ DATABASE_URL: db.url, REDIS_URL: REDIS, ZENMESH_REDIS_PREFIX: prefix });
+  mesh = await startMesh({
+    ...UNLIMITED_EDGE,
+    DATABASE_URL: db.url,
+    REDIS_URL: REDIS,
+    ZENMESH_REDIS_PREFIX: prefix,
+  });
 }, 90_000);
 
 afterAll(async () => {

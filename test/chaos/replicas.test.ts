@@ -90,7 +90,8 @@ describe(`zenmesh up --replicas ${REPLICAS}`, () => {
 
   beforeAll(async () => {
     target = await startChaosTarget();
-    cm = await startChaosMesh({ dbPrefix: 'zm_replicas', replicas: REPLICAS, env: { LOG_LEVEL: 'info' } });
+    // Per-event log lines (accepted, delivered) are at debug: this test reads them to see who did what.
+    cm = await startChaosMesh({ dbPrefix: 'zm_replicas', replicas: REPLICAS, env: { LOG_LEVEL: 'debug' } });
     target.setSecret((await cm.addEndpoint(target.url)).signingSecret);
   }, 180_000);
 

@@ -42,6 +42,21 @@ export interface RunningMesh {
 }
 
 /**
+ * The edge budgets (ingester per IP and per source, bff per IP and per API key) lifted, for the whole-mesh
+ * tests that drive continuous traffic from one address to prove something else (no failed call across a
+ * rotation). The budgets themselves are tested where they are the point (ingester limits.test.ts,
+ * bff-api-rate-limit.test.ts, token rate-limit.test.ts).
+ */
+export const UNLIMITED_EDGE: NodeJS.ProcessEnv = {
+  ZENMESH_INGEST_RATE_LIMIT: '1000000',
+  ZENMESH_INGEST_RATE_BURST: '1000000',
+  ZENMESH_INGEST_IP_RATE_LIMIT: '1000000',
+  ZENMESH_INGEST_IP_RATE_BURST: '1000000',
+  ZENMESH_BFF_RATE_LIMIT: '1000000',
+  ZENMESH_BFF_IP_RATE_LIMIT: '1000000',
+};
+
+/**
  * Starts `zenmesh up` as its own process on free ports, with a fresh state directory; `args` are added to
  * `up` (e.g. `--replicas ingester=2`).
  */

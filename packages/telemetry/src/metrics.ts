@@ -18,7 +18,7 @@ export interface Metrics {
 
 /**
  * The process's meter provider, read by Prometheus through a pull reader (`@opentelemetry/exporter-prometheus`,
- * decision 0004): nothing is sent anywhere, a scraper asks. OpenTelemetry names map to Prometheus names by
+ * decision 0005): nothing is sent anywhere, a scraper asks. OpenTelemetry names map to Prometheus names by
  * replacing dots with underscores and suffixing counters with `_total`; our instruments are named in that form
  * already (`zenmesh_delivery_attempts`) so the dashboard's names are the code's names. The provider is returned,
  * never installed as the global one: whoever records is handed `meter`.

@@ -14,7 +14,7 @@ import { invalid } from './errors.js';
 
 /**
  * Connection filters and transformations are CEL (https://cel.dev) run by @bufbuild/cel
- * (docs/decisions/0004-routing-expression-language.md): no loops but the bounded macros, no I/O, RE2
+ * (docs/decisions/0007-routing-expression-language.md): no loops but the bounded macros, no I/O, RE2
  * regular expressions (linear time). Cost is bounded twice:
  * - when saved: source length, AST size and how deeply comprehensions nest (each level multiplies the
  *   work by the size of a list in the event) — over a limit is refused with the reason;

@@ -2070,7 +2070,7 @@ export const VerifyAuditResponseSchema: GenMessage<VerifyAuditResponse> = /*@__P
 
 /**
  * A source routed to an endpoint (many-to-many, one live connection per pair), with an optional CEL
- * filter and transformation (docs/routing.md, docs/decisions/0004-routing-expression-language.md).
+ * filter and transformation (docs/routing.md, docs/decisions/0007-routing-expression-language.md).
  *
  * @generated from message zenmesh.v1.Connection
  */
