@@ -140,7 +140,7 @@ ${perEvent('backend')} ms, Postgres ${perEvent('postgres')} ms. RSS after the ru
       .map(([k, v]) => `${k} ${v.toFixed(0)} MiB`)
       .join(', ')}. Load average at the end: ${loadavg()
       .map((l) => l.toFixed(1))
-      .join(' / ')} — the machine was shared with six other busy sessions.
+      .join(' / ')} (the mesh, Postgres, Redis and the load generator share two cores).
 `,
   );
 } finally {
