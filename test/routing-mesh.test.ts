@@ -53,6 +53,10 @@ describe('a filtered, transformed connection through the mesh', () => {
     return ((await res.json()) as { id: string }).id;
   };
 
+  /** `zenmesh connection create` of the shop's source to `endpointId`; the filter/transform flags follow. */
+  const connectionCreate = (endpointId: string) =>
+    ['connection', 'create', '--tenant', 'shop', '--source', sourceId, '--endpoint', endpointId] as const;
+
   it('sets up a tenant, a source and three endpoints; the source routes to all of them at first', async () => {
     await mesh.cli('tenant', 'create', 'shop');
     const s = await mesh.cli<{ source: { id: string; routing: string }; ingestUrl: string }>(
@@ -84,29 +88,11 @@ describe('a filtered, transformed connection through the mesh', () => {
   });
 
   it('refuses a malformed filter with the position of the error, and stores nothing', async () => {
-    const r = await mesh.cliRaw(
-      'connection',
-      'create',
-      '--tenant',
-      'shop',
-      '--source',
-      sourceId,
-      '--endpoint',
-      endpoints.big?.id ?? '',
-      '--filter',
-      'body.amount >',
-    );
+    const r = await mesh.cliRaw(...connectionCreate(endpoints.big?.id ?? ''), '--filter', 'body.amount >');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/failed \(400\): invalid_argument: invalid_filter: 1:13: found > but expecting/);
     const deep = await mesh.cliRaw(
-      'connection',
-      'create',
-      '--tenant',
-      'shop',
-      '--source',
-      sourceId,
-      '--endpoint',
-      endpoints.big?.id ?? '',
+      ...connectionCreate(endpoints.big?.id ?? ''),
       '--filter',
       'body.a.all(x, body.a.all(y, body.a.all(z, x == y)))',
     );
@@ -119,27 +105,13 @@ describe('a filtered, transformed connection through the mesh', () => {
 
   it('connects two endpoints: one filtered on body and header, one transformed', async () => {
     const a = await mesh.cli<{ connection: { id: string; filter: string } }>(
-      'connection',
-      'create',
-      '--tenant',
-      'shop',
-      '--source',
-      sourceId,
-      '--endpoint',
-      endpoints.big?.id ?? '',
+      ...connectionCreate(endpoints.big?.id ?? ''),
       '--filter',
       'body.amount >= 100 && headers["x-shop-env"] == "prod"',
     );
     expect(a.connection.filter).toContain('body.amount');
     const b = await mesh.cli<{ connection: { id: string } }>(
-      'connection',
-      'create',
-      '--tenant',
-      'shop',
-      '--source',
-      sourceId,
-      '--endpoint',
-      endpoints.slim?.id ?? '',
+      ...connectionCreate(endpoints.slim?.id ?? ''),
       '--transform',
       '{"body": {"order": body.id, "kind": type}, "headers": {"x-order-id": string(body.id)}}',
     );
@@ -298,18 +270,7 @@ describe('a filtered, transformed connection through the mesh', () => {
     const T = '/api/v1/tenants/{tenant}';
     const listed = await mesh.cli('connection', 'list', '--tenant', 'shop');
     expect(check(`${T}/connections`, 'get', '200', listed)).toEqual([]);
-    const created = await mesh.cli(
-      'connection',
-      'create',
-      '--tenant',
-      'shop',
-      '--source',
-      sourceId,
-      '--endpoint',
-      endpoints.other?.id ?? '',
-      '--filter',
-      'false',
-    );
+    const created = await mesh.cli(...connectionCreate(endpoints.other?.id ?? ''), '--filter', 'false');
     expect(check(`${T}/connections`, 'post', '201', created)).toEqual([]);
     const events = await mesh.cli('events', 'list', '--tenant', 'shop', '--limit', '2');
     expect(check(`${T}/events`, 'get', '200', events)).toEqual([]);
