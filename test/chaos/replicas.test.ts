@@ -154,7 +154,7 @@ describe(`zenmesh up --replicas ${REPLICAS}`, () => {
       readFileSync(join(cm.mesh.home, 'logs', `${name}.log`), 'utf8')
         .split('\n')
         .filter((l) => l.includes(`"msg":"${msg}"`));
-    // Log lines reach the files asynchronously: read until every delivery is in (bounded).
+    // Log lines reach the files asynchronously: read until every acceptance and delivery is in (bounded).
     const read = () => ({
       accepted: [log('ingester-1', 'webhook accepted').length, log('ingester-2', 'webhook accepted').length],
       delivered: ['egress-1', 'egress-2'].map((n) =>
@@ -162,7 +162,9 @@ describe(`zenmesh up --replicas ${REPLICAS}`, () => {
       ),
     });
     let seen = read();
-    for (let i = 0; i < 60 && seen.delivered.flat().length < EVENTS; i++) {
+    const complete = (s: typeof seen) =>
+      s.delivered.flat().length >= EVENTS && (s.accepted[0] ?? 0) + (s.accepted[1] ?? 0) >= EVENTS;
+    for (let i = 0; i < 60 && !complete(seen); i++) {
       await new Promise((r) => setTimeout(r, 250));
       seen = read();
     }

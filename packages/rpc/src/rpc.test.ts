@@ -393,7 +393,7 @@ describe('per-call peer checks (verifyPeer)', () => {
     try {
       const first = live.cert;
       write(identities.get('bff') as TlsIdentity);
-      const deadline = Date.now() + 5000;
+      const deadline = Date.now() + 20_000;
       while (live.cert === first) {
         if (Date.now() > deadline) throw new Error('the rewritten files were not picked up');
         await new Promise((r) => setTimeout(r, 20));

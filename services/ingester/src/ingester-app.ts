@@ -44,6 +44,7 @@ export function createIngester(options: IngesterOptions): Ingester {
   const { toleranceS = DEFAULT_TOLERANCE_S, now = Date.now, keyPrefix = 'zm:ingest:' } = options;
   const sources = createSourceCache({
     sources: options.sources,
+    now,
     ...(options.sourceCacheTtlMs === undefined ? {} : { ttlMs: options.sourceCacheTtlMs }),
     ...(options.unknownSourceTtlMs === undefined ? {} : { negativeTtlMs: options.unknownSourceTtlMs }),
   });

@@ -26,6 +26,8 @@ export interface SourceCacheOptions {
   max?: number;
   /** Unknown ids remembered at most; kept apart so a flood of them never evicts a real source. */
   maxNegative?: number;
+  /** The clock the TTLs run on (milliseconds), injectable for tests. */
+  now?: () => number;
 }
 
 type Entry = { found: true; value: ResolvedSource } | { found: false };
@@ -34,8 +36,9 @@ const NOT_FOUND: Entry = { found: false };
 /** Two bounded LRUs in front of ResolveSource; concurrent misses for one id share a single call. */
 export function createSourceCache(options: SourceCacheOptions): SourceCache {
   const { sources, ttlMs = 30_000, negativeTtlMs = 5_000, max = 10_000, maxNegative = 100_000 } = options;
-  const cache = new LRUCache<string, Entry>({ max, ttl: ttlMs });
-  const unknown = new LRUCache<string, Entry>({ max: maxNegative, ttl: negativeTtlMs });
+  const perf = { now: options.now ?? performance.now.bind(performance) };
+  const cache = new LRUCache<string, Entry>({ max, ttl: ttlMs, perf });
+  const unknown = new LRUCache<string, Entry>({ max: maxNegative, ttl: negativeTtlMs, perf });
   const pending = new Map<string, Promise<Entry>>();
 
   const load = async (sourceId: string): Promise<Entry> => {
