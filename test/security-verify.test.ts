@@ -121,6 +121,22 @@ describe('zenmesh verify on a healthy mesh', () => {
     });
   });
 
+  it('sees each public face spend the per-IP budget before its lookup or authentication refuses', async () => {
+    const { report } = await verify();
+    const budgets = report.edgeBudgets as { ok: boolean; results: Array<Record<string, unknown>> };
+    expect(budgets.ok).toBe(true);
+    expect(budgets.results.map((r) => [r.check, r.pass])).toEqual([
+      ['ingester_ip_budget', true],
+      ['token_ip_budget', true],
+      ['api_ip_budget', true],
+    ]);
+    expect(budgets.results.map((r) => r.observed)).toEqual([
+      expect.stringMatching(/^HTTP 404 unknown_source limit=\d+ remaining=\d+$/),
+      expect.stringMatching(/^HTTP 401 invalid_client limit=\d+ remaining=\d+$/),
+      expect.stringMatching(/^HTTP 401 unauthenticated limit=\d+ remaining=\d+$/),
+    ]);
+  });
+
   it('prints the matrix for people', async () => {
     const r = await mesh.cliRaw('verify');
     expect(r.code).toBe(0);
@@ -130,6 +146,9 @@ describe('zenmesh verify on a healthy mesh', () => {
     expect(r.stdout).toContain('All 60 cells hold.');
     expect(r.stdout).toMatch(
       /Peer certificate edge \(ingester → egress\):\n {2}ok {3}expired_svid_open_connection/,
+    );
+    expect(r.stdout).toMatch(
+      /Per-IP budgets, spent before any lookup or authentication:\n {2}ok {3}ingester_ip_budget/,
     );
   });
 });

@@ -184,9 +184,8 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
   const spend = async (limiter: RateLimiter, key: string): Promise<Record<string, string>> => {
     const decision = await limiter.consume(key);
     if (!decision.allowed) {
-      const e = new OAuthError('rate_limited', 'too many requests', 429);
-      Object.assign(e, { headers: decision.headers, retryAfter: decision.retryAfterSec });
-      throw e;
+      const { headers, retryAfterSec: retryAfter } = decision;
+      throw new OAuthError('rate_limited', 'too many requests', 429, { headers, retryAfter });
     }
     return decision.headers;
   };
@@ -197,10 +196,18 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
    * fails authentication and spends only its own IP's budget). The answer carries the client's headers.
    */
   const clientRequest = async (req: IncomingMessage, allowPublic: boolean) => {
-    await spend(deps.limiters.ip, `ip:${deps.ip(req)}`);
-    const form = await readForm(req);
-    const basic = parseBasicAuth(req.headers.authorization);
-    const client = await deps.authenticateClient({ basic, form }, allowPublic);
+    const ipHeaders = await spend(deps.limiters.ip, `ip:${deps.ip(req)}`);
+    let form: URLSearchParams;
+    let client: Awaited<ReturnType<typeof deps.authenticateClient>>;
+    try {
+      form = await readForm(req);
+      const basic = parseBasicAuth(req.headers.authorization);
+      client = await deps.authenticateClient({ basic, form }, allowPublic);
+    } catch (err) {
+      // Refused before the client is known: the answer reports the IP budget it was counted against.
+      if (err instanceof OAuthError) err.headers = { ...ipHeaders, ...err.headers };
+      throw err;
+    }
     const headers = await spend(deps.limiters.client, `client:${client.id}`);
     return { form, client, headers };
   };
