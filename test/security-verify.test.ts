@@ -28,6 +28,7 @@ interface Report {
   }>;
   failures: unknown[];
   peerEdge: { ok: boolean; flow: string; results: Array<{ check: string; pass: boolean; observed: string }> };
+  edgeBudgets: { ok: boolean; results: Array<{ check: string; pass: boolean; observed: string }> };
 }
 
 beforeAll(async () => {
@@ -123,7 +124,7 @@ describe('zenmesh verify on a healthy mesh', () => {
 
   it('sees each public face spend the per-IP budget before its lookup or authentication refuses', async () => {
     const { report } = await verify();
-    const budgets = report.edgeBudgets as { ok: boolean; results: Array<Record<string, unknown>> };
+    const budgets = report.edgeBudgets;
     expect(budgets.ok).toBe(true);
     expect(budgets.results.map((r) => [r.check, r.pass])).toEqual([
       ['ingester_ip_budget', true],
