@@ -61,9 +61,8 @@ function environOf(pid: number): NodeJS.ProcessEnv {
  */
 export async function startExtraService(cm: ChaosMesh, o: ExtraServiceOptions): Promise<ExtraService> {
   const home = cm.mesh.home;
-  const base = environOf(
-    cm.pid(o.service === 'ingester' && cm.pid('ingester') === 0 ? 'ingester-1' : o.service),
-  );
+  // With --replicas the service's processes are named <service>-1, <service>-2, …
+  const base = environOf(cm.pid(o.service) || cm.pid(`${o.service}-1`));
   const id = {
     trustDomain: base.ZENMESH_TRUST_DOMAIN ?? 'zenmesh.local',
     namespace: base.ZENMESH_NAMESPACE ?? 'zenmesh',
