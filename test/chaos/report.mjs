@@ -29,6 +29,8 @@ const machine = `${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, ${Math.round
 const line = (r) =>
   `| ${cell(r.scenario)} | ${cell(r.load)} | ${cell(r.fault)} | ${r.sent} | ${r.accepted} | ${r.delivered} | ${r.lost} | ${r.duplicated} | ${ms(r.p99Ms)} | ${ms(r.recoveryMs)} | ${cell(r.notes)} |`;
 const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
+const minute = (iso) => iso.slice(0, 16).replace('T', ' ');
+const span = (rs) => `${minute(rs[0]?.at ?? '')} and ${minute(rs.at(-1)?.at ?? '').slice(11)}`;
 const page = readFileSync(doc, 'utf8');
 const start = page.indexOf(BEGIN);
 const end = page.indexOf(END);
@@ -47,7 +49,7 @@ if (process.argv.includes('--merge')) {
   const notes = old.filter((l) => l.startsWith('_'));
   header = [
     ...notes,
-    `_Merged ${now} UTC on ${machine}: ${rows.length} rows re-run then (${rows.map((r) => cell(r.scenario)).join('; ')}); the other ${kept.length} kept from the run above._`,
+    `_Merged ${now} UTC on ${machine}: ${rows.length} rows re-run between ${span(rows)} UTC (${rows.map((r) => cell(r.scenario)).join('; ')}); the other ${kept.length} kept from the run above._`,
   ].join('\n\n');
   body = [...kept, ...fresh.values()];
 }
