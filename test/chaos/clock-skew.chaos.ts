@@ -1,83 +1,28 @@
-import { type ChildProcess, fork } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadMasterKey } from '@zenmesh/crypto';
-import { mintJoinToken } from '@zenmesh/identity';
-import { spiffeIdFor } from '@zenmesh/pki';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO } from '../support/mesh.js';
 import { type ChaosMesh, startChaosMesh } from './support/chaos-mesh.js';
 import { type ChaosTarget, startChaosTarget } from './support/chaos-target.js';
+import { type ExtraService, startExtraService } from './support/extra-service.js';
 import { recordResult } from './support/results.js';
 import { deliveryLatencies, percentile, sendBurst } from './support/traffic.js';
 
 // Issue 14: clock skew on one service. An extra ingester joins the running mesh (its own join token and
-// SVID) with its JavaScript clock moved by a preload: Date and Date.now are shifted, while TLS certificate
-// checks (OpenSSL, the system clock) are not, so what is exercised is the HMAC timestamp window (±300 s).
-// ±2 min must be accepted; 10 min must be refused by the backend with its reason logged, and store nothing.
+// SVID) with its JavaScript clock moved by a preload (support/extra-service.ts): Date and Date.now are
+// shifted, while TLS certificate checks (OpenSSL, the system clock) are not, so what is exercised is the HMAC
+// timestamp window (±300 s) and the per-call peer guard. ±2 min must be accepted; 10 min must be refused by
+// the backend with its reason logged, answered 503 + Retry-After (the ingester's own clock is at fault, not the
+// sender's request), and store nothing. clock-skew-peers.chaos.ts skews the backend and egress.
 const EVENTS = 60;
-const SKEW_PRELOAD = `data:text/javascript,${encodeURIComponent(`
-const skew = Number(process.env.ZM_TEST_CLOCK_SKEW_MS);
-const RealDate = Date;
-const realNow = RealDate.now.bind(RealDate);
-globalThis.Date = class extends RealDate {
-  constructor(...a) { if (a.length === 0) super(realNow() + skew); else super(...a); }
-  static now() { return realNow() + skew; }
-};
-`)}`;
-
 let cm: ChaosMesh;
 let target: ChaosTarget;
-const children: ChildProcess[] = [];
+const children: ExtraService[] = [];
 
 /** Starts one more ingester with its clock `skewMs` off; resolves with its base URL and log file. */
 async function skewedIngester(skewMs: number): Promise<{ url: string; log: string }> {
-  const home = cm.mesh.home;
-  const e = JSON.parse(readFileSync(join(home, 'endpoints.json'), 'utf8')) as {
-    caJoin: string;
-    grpc: Record<string, string>;
-  };
-  const id = { trustDomain: 'zenmesh.local', namespace: 'zenmesh' };
-  const log = join(home, 'logs', `ingester-skew${skewMs}.log`);
-  const fd = openSync(log, 'a');
-  const child = fork(join(REPO, 'services/ingester/dist/main.js'), [], {
-    env: {
-      PATH: process.env.PATH,
-      LOG_LEVEL: 'info',
-      NODE_OPTIONS: `--import=${SKEW_PRELOAD}`,
-      ZM_TEST_CLOCK_SKEW_MS: String(skewMs),
-      ZENMESH_TRUST_DOMAIN: id.trustDomain,
-      ZENMESH_NAMESPACE: id.namespace,
-      ZENMESH_SECRETS_DIR: join(home, 'secrets'),
-      ZENMESH_TLS_CA: join(home, 'ca/bundle.pem'),
-      ZENMESH_JOIN_TOKEN: mintJoinToken(loadMasterKey(join(home, 'secrets')), {
-        spiffeId: spiffeIdFor('ingester', id),
-      }).token,
-      ZENMESH_CA_ADDR: e.grpc.ca,
-      ZENMESH_CA_JOIN_ADDR: e.caJoin,
-      ZENMESH_HTTP_LISTEN: '127.0.0.1:0',
-      ZENMESH_BACKEND_ADDR: e.grpc.backend,
-      ZENMESH_EGRESS_ADDR: e.grpc.egress,
-      REDIS_URL: process.env.REDIS_URL,
-      ZENMESH_REDIS_PREFIX: cm.redisPrefix,
-    },
-    stdio: ['ignore', fd, fd, 'ipc'],
-  });
-  closeSync(fd);
-  children.push(child);
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`skewed ingester not ready; see ${log}`)), 60_000);
-    child.once('exit', (code) =>
-      reject(new Error(`skewed ingester exited ${code}: ${readFileSync(log, 'utf8')}`)),
-    );
-    child.on('message', (m: { type?: string; http?: string }) => {
-      if (m.type === 'zenmesh:ready' && m.http) {
-        clearTimeout(timer);
-        resolve(m.http);
-      }
-    });
-  });
-  return { url, log };
+  const s = await startExtraService(cm, { service: 'ingester', label: `skew${skewMs}`, skewMs });
+  children.push(s);
+  return { url: s.http as string, log: s.log };
 }
 
 beforeAll(async () => {
@@ -86,7 +31,7 @@ beforeAll(async () => {
   target.setSecret((await cm.addEndpoint(target.url)).signingSecret);
 }, 180_000);
 afterAll(async () => {
-  for (const c of children) c.kill('SIGTERM');
+  for (const c of children) await c.stop();
   const code = await cm?.stop();
   await target?.close();
   expect(code).toBe(0);
@@ -148,9 +93,11 @@ describe('clock skew on one service', () => {
       duplicated: 0,
       p99Ms: 0,
       recoveryMs: null,
-      notes: `every request refused (answers ${JSON.stringify(Object.fromEntries(stats.refused))}, ${stats.retryable} 503/429); backend logged stale_timestamp ${refusals} times; nothing stored or delivered`,
+      notes: `every request refused: ${stats.retryable} answers 503 (${stats.retryAfter} with Retry-After), other ${JSON.stringify(Object.fromEntries(stats.refused))}; backend logged stale_timestamp ${refusals} times; nothing stored or delivered`,
     });
     expect(stats.accepted.size).toBe(0);
+    expect(stats.refused.size).toBe(0);
+    expect(stats.retryAfter).toBe(stats.retryable);
     expect(target.delivered(keys)).toBe(0);
     expect(refusals).toBeGreaterThan(0);
   }, 240_000);

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { spiffeIdFor } from '@zenmesh/pki';
+import { CLOCK_SKEW_TOLERANCE_MS, spiffeIdFor } from '@zenmesh/pki';
 import { type IdentityProvider, loadTlsIdentity, type MessageIntegrity, type PeerCheck } from '@zenmesh/rpc';
 import type { Logger } from '@zenmesh/telemetry';
 import { createPeerGuard, type PeerGuard } from './peer-guard.js';
@@ -113,8 +113,8 @@ export async function startServiceIdentity(opts: ServiceIdentityOptions): Promis
   };
 }
 
-// Our CA back-dates notBefore by a minute for clock skew; that minute is not part of the usable lifetime.
-const BACKDATE_MS = 60_000;
+// Our CA back-dates notBefore for clock skew (CLOCK_SKEW_TOLERANCE_MS); that part is not usable lifetime.
+const BACKDATE_MS = CLOCK_SKEW_TOLERANCE_MS;
 
 /**
  * How long a server keeps a connection: a workload renews at half its SVID's lifetime, so a connection opened

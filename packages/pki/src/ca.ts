@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { CLOCK_SKEW_TOLERANCE_MS } from './clock-skew.js';
 import { ECDSA_P256, ECDSA_SHA256 } from './keys.js';
 import { assertTrustDomain, trustDomainId } from './spiffe-id.js';
 import { x509 } from './x509-provider.js';
@@ -17,8 +18,6 @@ export interface CreateCertificateAuthorityOptions {
 }
 
 const DEFAULT_CA_TTL_SECONDS = 365 * 24 * 3600;
-// Same allowance as for SVIDs: a verifier whose clock runs a little behind still accepts the root.
-const CLOCK_SKEW_MS = 60_000;
 
 /**
  * A random, positive, 16-byte serial (RFC 5280 §4.1.2.2: positive, at most 20 octets, unpredictable
@@ -56,7 +55,8 @@ export async function createCertificateAuthority(
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerialHex(),
     name,
-    notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+    // Same allowance as for SVIDs (and never later than theirs): a verifier whose clock runs behind accepts it.
+    notBefore: new Date(now.getTime() - CLOCK_SKEW_TOLERANCE_MS),
     notAfter: new Date(now.getTime() + ttlSeconds * 1000),
     keys,
     signingAlgorithm: ECDSA_SHA256,

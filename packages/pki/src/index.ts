@@ -4,6 +4,7 @@ export {
   createCertificateAuthority,
 } from './ca.js';
 export { type CertificateInfo, describeCertificate, normaliseSerial } from './certificate-info.js';
+export { CLOCK_SKEW_TOLERANCE_MS } from './clock-skew.js';
 export { createCsr } from './csr.js';
 export { PkiError, type PkiErrorCode } from './errors.js';
 export { fingerprint } from './fingerprint.js';

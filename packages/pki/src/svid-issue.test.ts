@@ -112,10 +112,10 @@ describe('issueSvid', () => {
     expect(issued.serial).toMatch(/^[0-7][0-9a-f]{31}$/);
   });
 
-  it('defaults to a 3600 s TTL with notBefore 60 s in the past', async () => {
+  it('defaults to a 3600 s TTL with notBefore 300 s (the HMAC window) in the past', async () => {
     const issued = await issueSvid({ ca, spiffeId: backend, publicKeyPem: keyPair.publicKeyPem, now: NOW });
     const cert = new X509Certificate(issued.certPem);
-    expect(cert.validFromDate.getTime()).toBe(NOW.getTime() - 60_000);
+    expect(cert.validFromDate.getTime()).toBe(NOW.getTime() - 300_000);
     expect(cert.validToDate.getTime()).toBe(NOW.getTime() + 3600_000);
     expect(issued.notAfter.getTime()).toBe(NOW.getTime() + 3600_000);
   });

@@ -1,5 +1,6 @@
 import { type KeyObject, type webcrypto, X509Certificate } from 'node:crypto';
 import { assertTtl, type CertificateAuthority, randomSerialHex } from './ca.js';
+import { CLOCK_SKEW_TOLERANCE_MS } from './clock-skew.js';
 import { readVerifiedCsr } from './csr.js';
 import { PkiError } from './errors.js';
 import {
@@ -33,8 +34,6 @@ export interface IssuedSvid {
 }
 
 export const DEFAULT_SVID_TTL_SECONDS = 3600;
-// Peers whose clocks run up to a minute behind ours must still accept a certificate issued just now.
-const CLOCK_SKEW_MS = 60_000;
 // RFC 1123 host names, optionally with one leading wildcard label; anything else is a caller bug.
 const DNS_NAME_RE =
   /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -144,7 +143,7 @@ export async function issueSvid(opts: IssueSvidOptions): Promise<IssuedSvid> {
     serialNumber,
     subject: [{ CN: [id.service ?? id.path.slice(id.path.lastIndexOf('/') + 1)] }, { O: ['Zen Mesh'] }],
     issuer: ca.subject,
-    notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+    notBefore: new Date(now.getTime() - CLOCK_SKEW_TOLERANCE_MS),
     notAfter,
     publicKey: spki,
     signingKey: ca.key,

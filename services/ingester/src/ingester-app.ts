@@ -102,6 +102,17 @@ export function createIngester(options: IngesterOptions): Ingester {
       if (code === Code.UNAVAILABLE || code === Code.DEADLINE_EXCEEDED) {
         return refuse('backend_unavailable', UNAVAILABLE, { rpc, err });
       }
+      if (code === Code.UNAUTHENTICATED) {
+        // The backend refused the ingester's own call (its clock outside the HMAC window, a key or SVID it no
+        // longer trusts): not the sender's fault, and over once the operator fixes it, so the provider is asked
+        // to come back (503) rather than told it failed (500). The backend's reason stays in our log, loudly.
+        refusals.increment('backend_unauthenticated');
+        logger.error(
+          { sourceId, rpc, err, reason: 'backend_unauthenticated' },
+          'the backend refused this ingester; answering 503 until it is fixed',
+        );
+        return UNAVAILABLE;
+      }
       logger.error({ sourceId, rpc, err }, 'backend call failed');
       return INTERNAL;
     };
