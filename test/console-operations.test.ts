@@ -4,10 +4,17 @@
 // connections with a malformed filter refused at its position. And the refusals: a tenant's admin reaches none
 // of the CA, by page or by API; a rotation without the anti-forgery token is 403 and starts nothing.
 import { spawn } from 'node:child_process';
-import type { TOTP } from 'otpauth';
+import { TOTP, URI } from 'otpauth';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enrollTotp, freshCode, launchChromium, screenshot, signIn } from './support/console-browser.js';
+import {
+  enrollTotp,
+  freshCode,
+  launchChromium,
+  previousStepCode,
+  screenshot,
+  signIn,
+} from './support/console-browser.js';
 import { createTestDatabase } from './support/database.js';
 import { signGeneric } from './support/generic-signature.js';
 import { CLI, type RunningMesh, startMesh } from './support/mesh.js';
@@ -57,17 +64,48 @@ function cliWithStdin<T>(args: string[], stdin: string): Promise<T> {
   });
 }
 
-/** A user with password + TOTP, signed in to the console in a fresh browser context. */
-async function userSignedIn(name: string, tenantId?: string) {
-  const extra = tenantId === undefined ? [] : ['--tenant', tenantId];
+/** A tenant's admin with password + TOTP (enrolled by the admin key's link), signed in to the console. */
+async function tenantAdminSignedIn(name: string, tenantId: string) {
   const { userId } = await cliWithStdin<{ userId: string }>(
-    ['user', 'create', name, '--role', 'admin', ...extra, '--password-stdin'],
+    ['user', 'create', name, '--role', 'admin', '--tenant', tenantId, '--password-stdin'],
     PASSWORD,
   );
   const link = await mesh.cli<{ enrollmentUrl: string }>('user', 'totp', 'reset', userId);
   const totp: TOTP = await enrollTotp(browser, link.enrollmentUrl, PASSWORD);
   const code = await freshCode(totp, new Set());
   return signIn(await browser.newContext(), bff(), { username: name, password: PASSWORD, code });
+}
+
+/**
+ * The cluster owner (a cluster-wide admin): nobody outranks them, so nobody can issue their enrollment link.
+ * They sign in with the password alone while they have no factor, enroll one on the Users page, sign out,
+ * and sign in again with password + TOTP.
+ */
+async function ownerSignedIn(name: string) {
+  await cliWithStdin(['user', 'create', name, '--role', 'admin', '--password-stdin'], PASSWORD);
+  const first = await browser.newContext();
+  const { page } = await signIn(first, bff(), { username: name, password: PASSWORD, code: '' });
+  await page.evaluate((t) => sessionStorage.setItem('zm-tenant', t), tenant);
+  await page.goto(`${bff()}/console/#/users`);
+  await page.reload();
+  const enroll = 'form[aria-label="Enroll an authenticator"]';
+  await page.fill(`${enroll} input[name=password]`, PASSWORD);
+  await page.click(`${enroll} button[type=submit]`);
+  const uri = URI.parse((await page.locator('#totp-secret .secret').textContent()) ?? '');
+  if (!(uri instanceof TOTP)) throw new Error('expected a TOTP URI');
+  await page.fill(
+    'form[aria-label="Confirm the authenticator"] input[name=code]',
+    await previousStepCode(uri),
+  );
+  await page.click('form[aria-label="Confirm the authenticator"] button[type=submit]');
+  await page.waitForSelector('#totp-done');
+  await first.close();
+  const code = await freshCode(uri, new Set());
+  const again = await signIn(await browser.newContext(), bff(), { username: name, password: PASSWORD, code });
+  await again.page.evaluate((t) => sessionStorage.setItem('zm-tenant', t), tenant);
+  await again.page.reload();
+  await again.page.waitForSelector('#who');
+  return again;
 }
 
 /** A console API call from the page itself: with the session cookie, and the CSRF token unless `forge`. */
@@ -130,12 +168,8 @@ beforeAll(async () => {
     )
   ).source.id;
   await mesh.cli('endpoint', 'create', '--tenant', tenant, '--url', target.url);
-  pages.owner = await userSignedIn('olga');
-  pages.tenantAdmin = await userSignedIn('tess', tenant);
-  // The cluster owner picks the tenant once (the picker keeps it in sessionStorage); the shell reads it at load.
-  await pages.owner.page.evaluate((t) => sessionStorage.setItem('zm-tenant', t), tenant);
-  await pages.owner.page.reload();
-  await pages.owner.page.waitForSelector('#who');
+  pages.owner = await ownerSignedIn('olga');
+  pages.tenantAdmin = await tenantAdminSignedIn('tess', tenant);
 }, 180_000);
 
 afterAll(async () => {
