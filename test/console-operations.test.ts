@@ -4,6 +4,9 @@
 // connections with a malformed filter refused at its position. And the refusals: a tenant's admin reaches none
 // of the CA, by page or by API; a rotation without the anti-forgery token is 403 and starts nothing.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TOTP, URI } from 'otpauth';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -322,5 +325,52 @@ describe('overview, events and connections', { timeout: 60_000 }, () => {
     await page.waitForSelector('#status:has-text("Deleted")');
     expect((await list()).connections).toEqual([]);
     expect(pages.tenantAdmin.csp).toEqual([]);
+  });
+});
+
+describe('zenmesh console register (what compose and Helm run once)', () => {
+  it('registers the console for a public origin, writes its client file 0600, and changes nothing the second time', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zm-console-register-'));
+    try {
+      const file = join(dir, 'console-client.json');
+      const args = [
+        'console',
+        'register',
+        '--file',
+        file,
+        '--public-url',
+        'http://localhost:3999/ignored/path',
+      ];
+      const first = await mesh.cli<{ registered: boolean; redirectUri: string }>(...args);
+      expect(first).toEqual({
+        registered: true,
+        file,
+        redirectUri: 'http://localhost:3999/console/callback',
+      });
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const written = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+      expect(Object.keys(written).sort()).toEqual(['clientId', 'clientSecret', 'redirectUri']);
+      const { clients } = await mesh.cli<{ clients: Array<{ id: string; redirectUris: string[] }> }>(
+        'oauth-client',
+        'list',
+      );
+      expect(clients.find((c) => c.id === written.clientId)?.redirectUris).toEqual([first.redirectUri]);
+      expect((await mesh.cli<{ registered: boolean }>(...args)).registered).toBe(false);
+      // Refused before anything is registered: a public URL that is not http(s).
+      const bad = await mesh.cliRaw(
+        'console',
+        'register',
+        '--file',
+        join(dir, 'x.json'),
+        '--public-url',
+        'ftp://x',
+      );
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toContain('--public-url must be an http(s) URL');
+      const after = await mesh.cli<{ clients: unknown[] }>('oauth-client', 'list');
+      expect(after.clients).toHaveLength(clients.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
