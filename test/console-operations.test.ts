@@ -245,6 +245,7 @@ describe('certificates: the cluster owner only', { timeout: 60_000 }, () => {
       await page.click('form[aria-label="Start CA rotation"] button[type=submit]');
       await page.waitForSelector('form[aria-label="Start CA rotation"] .alert:has-text("is still")');
       await page.waitForSelector('#rotation-phase:has-text("completed")', { timeout: 4 * TTL * 1000 });
+      expect(await page.textContent('#ca')).not.toMatch(/\bnull\b|undefined/);
       const history = await page.locator('#rotation-history li strong').allTextContents();
       expect(history).toEqual([
         'preparing',

@@ -98,9 +98,10 @@ export async function certificates() {
         s.workloads,
         `${s.workloads.length} workload SVIDs`,
       ),
-      s.revokedSerials
-        ? el('p', {}, `${s.revokedSerials} revoked serial(s) still within their lifetime`)
-        : null,
+      // replaceChildren would print a null as text: the optional line is left out instead.
+      ...(s.revokedSerials
+        ? [el('p', {}, `${s.revokedSerials} revoked serial(s) still within their lifetime`)]
+        : []),
     );
   };
   const start = form(
