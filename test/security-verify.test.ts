@@ -26,6 +26,7 @@ interface Report {
     rpc: string;
     cells: Array<{ probe: string; observed: string; pass: boolean }>;
   }>;
+  denied: Array<{ flow: string; rpc: string; observed: string; pass: boolean }>;
   failures: unknown[];
   peerEdge: { ok: boolean; flow: string; results: Array<{ check: string; pass: boolean; observed: string }> };
   edgeBudgets: { ok: boolean; results: Array<{ check: string; pass: boolean; observed: string }> };
@@ -51,6 +52,7 @@ afterAll(async () => {
 const FLOWS = [
   'bff → backend',
   'bff → token',
+  'bff → ca',
   'bff → ca',
   'ingester → backend',
   'ingester → egress',
@@ -81,6 +83,11 @@ describe('zenmesh verify on a healthy mesh', () => {
     expect(report.failures).toEqual([]);
     expect(code).toBe(0);
     expect(report.flows.map((f) => f.flow)).toEqual(FLOWS);
+    // The console's CA page: the bff reads the CA's status (its rotation calls are not probed: they act).
+    expect(report.flows.filter((f) => f.flow === 'bff → ca').map((f) => f.rpc)).toEqual([
+      'zenmesh.v1.CaService/GetTrustBundle',
+      'zenmesh.v1.CaService/Status',
+    ]);
     for (const f of report.flows) {
       for (const c of f.cells) {
         if (c.probe === 'legitimate') {
@@ -96,6 +103,26 @@ describe('zenmesh verify on a healthy mesh', () => {
       }
       expect(f.cells).toHaveLength(10);
     }
+  });
+
+  it('proves the cells a caller must not reach refused by the policy, with its own signed identity', async () => {
+    const { report } = await verify();
+    expect(report.denied).toEqual([
+      {
+        flow: 'bff → ca',
+        rpc: 'zenmesh.v1.CaService/Revoke',
+        expected: 'PERMISSION_DENIED spiffe_id_not_allowed',
+        observed: 'PERMISSION_DENIED spiffe_id_not_allowed',
+        pass: true,
+      },
+      ...['ingester', 'egress'].map((client) => ({
+        flow: `${client} → ca`,
+        rpc: 'zenmesh.v1.CaService/Status',
+        expected: 'PERMISSION_DENIED spiffe_id_not_allowed',
+        observed: 'PERMISSION_DENIED spiffe_id_not_allowed',
+        pass: true,
+      })),
+    ]);
   });
 
   it('watches a probe certificate expire on an open connection: refused svid_expired there, at the handshake after', async () => {
@@ -144,7 +171,7 @@ describe('zenmesh verify on a healthy mesh', () => {
     expect(r.stdout).toMatch(
       /FLOW\s+RPC\s+NO CERT\s+FOREIGN TD\s+WRONG ID\s+NO HMAC\s+BAD HMAC\s+STALE TS\s+REPLAY\s+TAMPERED MD\s+OTHER KEY\s+LEGIT/,
     );
-    expect(r.stdout).toContain('All 60 cells hold.');
+    expect(r.stdout).toContain('All 73 cells hold.');
     expect(r.stdout).toMatch(
       /Peer certificate edge \(ingester → egress\):\n {2}ok {3}expired_svid_open_connection/,
     );

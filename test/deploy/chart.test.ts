@@ -52,6 +52,9 @@ beforeAll(() => {
     'otlp.endpoint=http://jaeger-collector:4318',
     '--set',
     'services.bff.ingestPublicUrl=https://hooks.example.com',
+    // The web console configured (its registration Secret, Jaeger's UI, two pods' metrics).
+    '--set-json',
+    'services.bff.console={"clientSecretName":"zenmesh-console","jaegerUiUrl":"https://jaeger.example.com","metricsUrls":"http://10.0.0.1:9464/metrics,http://10.0.0.2:9464/metrics"}',
   ]);
 });
 afterAll(() => rmSync(out, { recursive: true, force: true }));

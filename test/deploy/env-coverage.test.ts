@@ -88,6 +88,9 @@ describe('each service reads every variable its deployment sets, and needs none 
       'postgres.host=db.example.internal',
       '--set',
       'otlp.endpoint=http://jaeger-collector:4318',
+      // The web console configured (its registration Secret, Jaeger's UI, two pods' metrics).
+      '--set-json',
+      'services.bff.console={"clientSecretName":"zenmesh-console","jaegerUiUrl":"https://jaeger.example.com","metricsUrls":"http://10.0.0.1:9464/metrics,http://10.0.0.2:9464/metrics"}',
     ]);
     for (const name of Object.keys(SCHEMAS)) {
       const d = objects.find(

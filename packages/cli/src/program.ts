@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCaCommands } from './commands/ca.js';
+import { registerConsoleCommands } from './commands/console.js';
 import { type ActionWrapper, createContextFactory } from './commands/context.js';
 import { registerInitCommands } from './commands/init.js';
 import { registerKeysCommands } from './commands/keys.js';
@@ -37,6 +38,7 @@ export function createProgram(run: (code: number) => void): Command {
   registerVerifyCommands(program, ctx, action);
   registerKeysCommands(program, ctx, action);
   registerCaCommands(program, ctx, action);
+  registerConsoleCommands(program, ctx, action);
   registerTokenCommands(program, ctx, action);
   registerServiceCommands(program, ctx, action);
   registerInitCommands(program, ctx, action);

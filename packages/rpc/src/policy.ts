@@ -49,16 +49,17 @@ export const MESH_POLICY: PolicyTable = {
   'zenmesh.v1.TokenService/ResetTotp': ['bff'],
   'zenmesh.v1.TokenService/CreateClient': ['bff'],
   'zenmesh.v1.TokenService/ListClients': ['bff'],
-  // Any workload fetches the bundle and renews its own SVID (the CA checks "own" itself); only the operator's
-  // CLI identity drives status, rotation and revocation.
+  // Any workload fetches the bundle and renews its own SVID (the CA checks "own" itself). Status and rotation:
+  // the operator's CLI identity, and the bff for the cluster owner's console page (the bff lets only a caller
+  // bound to no tenant with scope admin reach them). Revocation: the CLI alone.
   'zenmesh.v1.CaService/GetTrustBundle': ['*'],
   'zenmesh.v1.CaService/Renew': ['*'],
   'zenmesh.v1.CaService/WatchTrustBundle': ['*'],
   'zenmesh.v1.CaService/AckTrustBundle': ['*'],
   'zenmesh.v1.CaService/WatchRevocations': ['*'],
-  'zenmesh.v1.CaService/Status': ['cli'],
-  'zenmesh.v1.CaService/Rotate': ['cli'],
-  'zenmesh.v1.CaService/AbortRotation': ['cli'],
+  'zenmesh.v1.CaService/Status': ['cli', 'bff'],
+  'zenmesh.v1.CaService/Rotate': ['cli', 'bff'],
+  'zenmesh.v1.CaService/AbortRotation': ['cli', 'bff'],
   'zenmesh.v1.CaService/Revoke': ['cli'],
   'grpc.health.v1.Health/Check': ['*'],
   'grpc.health.v1.Health/Watch': ['*'],

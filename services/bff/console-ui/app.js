@@ -4,8 +4,11 @@
 // enforces Trusted Types with no policy, so an HTML sink would throw rather than parse.
 import { api, BOUND_TENANT, el, field, SCOPES, say, state } from './kit.js';
 import { deadLetters, eventDetail, events, overview } from './pages-activity.js';
+import { certificates } from './pages-certificates.js';
 import { apiKeys, audit, endpoints, sources } from './pages-config.js';
+import { connections } from './pages-connections.js';
 import { users } from './pages-users.js';
+import { clusterOwner } from './panel-refusals.js';
 
 // ---- tenant choice and routing ----
 
@@ -42,9 +45,11 @@ const ROUTES = {
   'dead-letters': deadLetters,
   endpoints,
   sources,
+  connections,
   'api-keys': apiKeys,
   audit,
   users,
+  certificates,
 };
 
 async function route() {
@@ -60,5 +65,7 @@ async function route() {
 window.addEventListener('hashchange', () => void route());
 if (!SCOPES.includes('admin') && !SCOPES.includes('keys:admin'))
   document.querySelector('a[href="#/api-keys"]')?.remove();
+// The mesh's certificates are the cluster owner's (the bff refuses anyone else with 403 all the same).
+if (!clusterOwner()) document.querySelector('a[href="#/certificates"]')?.remove();
 await tenantPicker();
 await route();

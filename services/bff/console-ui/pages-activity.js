@@ -1,5 +1,6 @@
 // Overview, events with their delivery timelines, and dead letters.
-import { api, el, field, form, page, render, say, state, t, table, when } from './kit.js';
+import { api, el, field, form, meta, page, render, say, state, t, table, when } from './kit.js';
+import { refusalsPanel } from './panel-refusals.js';
 
 // ---- pages ----
 
@@ -22,6 +23,7 @@ async function p95Latency(deliveries) {
 
 export async function overview() {
   const stats = el('dl', { class: 'stats' });
+  const refusals = refusalsPanel();
   let round = 0;
   let latency = '—';
   const draw = async () => {
@@ -36,6 +38,7 @@ export async function overview() {
     const retrying = deliveries.filter((d) => d.state === 'retrying').length;
     const finished = done + dead;
     if (round++ % LATENCY_EVERY === 0) latency = await p95Latency(deliveries);
+    await refusals.refresh();
     const stat = (id, label, value) => [el('dt', {}, label), el('dd', { id }, value)];
     stats.replaceChildren(
       ...stat('stat-rate', 'Events/s (last minute)', (recent / 60).toFixed(2)),
@@ -57,6 +60,7 @@ export async function overview() {
       'Overview',
       stats,
       el('p', { class: 'note' }, 'Live: refreshed every 3 s from the last 1000 events and deliveries.'),
+      refusals.section,
     );
     const timer = setInterval(
       () => draw().catch((err) => say(`Overview refresh failed: ${err.message}`)),
@@ -126,9 +130,41 @@ export async function events(query) {
   });
 }
 
+/** The event's trace id, linked to Jaeger's trace page when the bff has JAEGER_UI_URL (as `zenmesh events show`). */
+function traceLine(traceId) {
+  if (!/^[0-9a-f]{32}$/.test(traceId ?? '')) {
+    return el('p', { id: 'trace' }, 'Trace: none (tracing was off when it was recorded).');
+  }
+  const base = meta('zm-jaeger').replace(/\/+$/, '');
+  return el(
+    'p',
+    { id: 'trace' },
+    'Trace id ',
+    el('code', { id: 'trace-id' }, traceId),
+    /^https?:\/\//.test(base)
+      ? [
+          ' — ',
+          el(
+            'a',
+            {
+              id: 'trace-link',
+              href: `${base}/trace/${traceId}`,
+              rel: 'noopener noreferrer',
+              target: '_blank',
+            },
+            'open in Jaeger',
+          ),
+        ]
+      : '',
+  );
+}
+
 export async function eventDetail(id) {
   await render('Event', async () => {
-    const { deliveries } = await api('GET', t(`/deliveries?limit=1000&eventId=${encodeURIComponent(id)}`));
+    const [{ event }, { deliveries }] = await Promise.all([
+      api('GET', t(`/events/${encodeURIComponent(id)}`)),
+      api('GET', t(`/deliveries?limit=1000&eventId=${encodeURIComponent(id)}`)),
+    ]);
     const timelines = await Promise.all(
       deliveries.map(async (d) => {
         const { attempts } = await api('GET', t(`/deliveries/${encodeURIComponent(d.id)}/attempts`));
@@ -161,6 +197,8 @@ export async function eventDetail(id) {
     page(
       `Event ${id}`,
       el('p', {}, el('a', { href: '#/events' }, '← all events')),
+      el('p', {}, `${event.type} from ${event.sourceId}, received ${when(event.receivedAt)}`),
+      traceLine(event.traceId),
       timelines.length ? timelines : el('p', {}, 'No deliveries.'),
     );
     // Live while any delivery is still in flight.

@@ -28,6 +28,10 @@ export const bffEnv = z.object({
   // Or the registration as a JSON file {clientId, clientSecret, redirectUri}, re-read when it changes.
   ZENMESH_CONSOLE_CLIENT_FILE: z.string().min(1).optional(),
   ZENMESH_CONSOLE_IDLE_TIMEOUT: positiveInt(1800),
+  /** Comma-separated /metrics URLs of the mesh's services: the overview's refusals by reason (/api/v1/refusals). */
+  ZENMESH_CONSOLE_METRICS_URLS: commaList().pipe(z.array(z.url({ protocol: /^https?$/ }))),
+  /** Jaeger's UI (e.g. http://127.0.0.1:16686): the event page links its trace there, as `zenmesh events show`. */
+  JAEGER_UI_URL: httpUrl().optional(),
   ZENMESH_CONSOLE_ABSOLUTE_TIMEOUT: positiveInt(43_200),
 });
 

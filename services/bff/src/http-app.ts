@@ -10,11 +10,13 @@ import type { VerifyApiKey } from './api-key-auth.js';
 import { type ApiRateLimitOptions, createApiRateLimits } from './api-rate-limit.js';
 import { createApiRoutes } from './api-routes.js';
 import type { BackendClients } from './backend-clients.js';
+import { type CaAdminClient, createCaRoutes } from './ca-routes.js';
 import { type AuthenticatedCaller, createCallerAuth, type ExchangeApiKey } from './caller-auth.js';
 import { createConnectionRoutes } from './connection-routes.js';
 import { type ConsoleSetup, mountConsole } from './console/index.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
 import { buildOpenApi } from './openapi.js';
+import { createRefusalRoutes } from './refusal-routes.js';
 import { ROUTE_DOCS } from './route-docs.js';
 import { renderStatusPage } from './status-page.js';
 
@@ -40,6 +42,10 @@ export interface BffAppOptions {
   trustedProxies?: readonly string[] | undefined;
   /** /api/v1 budgets: per client IP before authentication, per API key (or token principal) after it. */
   rateLimit?: ApiRateLimitOptions | undefined;
+  /** The CA's Status/Rotate/AbortRotation (sa/bff may call exactly these); without it /api/v1/ca is 404. */
+  ca?: CaAdminClient | undefined;
+  /** Prometheus scrape URLs of the mesh's services, read for /api/v1/refusals; without them that route is 404. */
+  metricsUrls?: readonly string[] | undefined;
   /** The web console under /console (services/bff/src/console); without it /console is 404. */
   console?: ConsoleSetup | undefined;
 }
@@ -62,6 +68,10 @@ export function createBffApp(options: BffAppOptions): BffApp {
     ...createConnectionRoutes(options.backend),
     ...(options.tokenAdmin === undefined ? [] : createAdminRoutes(options.tokenAdmin)),
     ...(options.tokenAdmin === undefined ? [] : createAccountRoutes(options.tokenAdmin)),
+    ...(options.ca === undefined ? [] : createCaRoutes(options.ca, logger)),
+    ...(options.metricsUrls === undefined || options.metricsUrls.length === 0
+      ? []
+      : createRefusalRoutes(options.metricsUrls)),
   ];
   const openapi = buildOpenApi(routes, ROUTE_DOCS);
   const authenticate = createCallerAuth({

@@ -1,5 +1,6 @@
 import {
   AuditService,
+  CaService,
   ConnectionService,
   DeliveryService,
   EndpointService,
@@ -24,6 +25,14 @@ runService('bff', bffEnv, async ({ env, logger, meter, observeHttp, defer }) => 
   defer(() => backend.close());
   const token = runtime.channel('token', env.ZENMESH_TOKEN_ADDR);
   defer(() => token.close());
+  // The CA's status and rotation for the cluster owner's console page (MESH_POLICY: Status, Rotate,
+  // AbortRotation and nothing else of its admin methods).
+  // An abort answers once the rollback is done: the calls may take longer than the other channels'.
+  const ca =
+    env.ZENMESH_CA_ADDR === undefined
+      ? undefined
+      : runtime.channel('ca', env.ZENMESH_CA_ADDR, { timeoutMs: 60_000 });
+  if (ca) defer(() => ca.close());
   // The console is on when its OAuth client is configured (env, or a file the launcher writes); sessions go
   // to Redis (the same connection) when REDIS_URL is set.
   const client = consoleClient(env);
@@ -39,6 +48,7 @@ runService('bff', bffEnv, async ({ env, logger, meter, observeHttp, defer }) => 
           },
           redis,
           redisPrefix: `${env.ZENMESH_REDIS_PREFIX ?? 'zenmesh:'}console:`,
+          jaegerUiUrl: env.JAEGER_UI_URL,
         });
   const app = createBffApp({
     logger,
@@ -56,6 +66,8 @@ runService('bff', bffEnv, async ({ env, logger, meter, observeHttp, defer }) => 
       ...(env.ZENMESH_TOKEN_JWKS_URL === undefined ? {} : { jwksUri: env.ZENMESH_TOKEN_JWKS_URL }),
     }),
     ingestPublicUrl: env.ZENMESH_INGEST_PUBLIC_URL,
+    ca: ca?.client(CaService),
+    metricsUrls: env.ZENMESH_CONSOLE_METRICS_URLS,
     trustedProxies: env.ZENMESH_TRUSTED_PROXIES,
     rateLimit: {
       perCaller: { points: env.ZENMESH_BFF_RATE_LIMIT, durationSec: 60 },

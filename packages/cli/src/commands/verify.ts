@@ -85,6 +85,15 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
             }
           }
           out.line();
+          out.line(
+            'Denied to the caller’s own identity (the policy alone refuses; identity and signature are right):',
+          );
+          for (const d of report.denied) {
+            out.line(
+              `  ${d.pass ? 'ok  ' : 'FAIL'} ${`${d.flow}  ${d.rpc}`.padEnd(46)} ${d.observed}${d.pass ? '' : `   (expected ${d.expected})`}`,
+            );
+          }
+          out.line();
           out.line(`Peer certificate edge (${peerEdge.flow}):`);
           for (const r of peerEdge.results) {
             out.line(
@@ -106,7 +115,7 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
             );
           }
           out.line();
-          const total = mesh.flows.reduce((n, f) => n + f.cells.length, 0);
+          const total = mesh.flows.reduce((n, f) => n + f.cells.length, 0) + mesh.denied.length;
           const peerFailures = peerEdge.results.filter((r) => !r.pass);
           if (peerFailures.length > 0)
             out.line(

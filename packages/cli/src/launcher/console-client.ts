@@ -10,11 +10,17 @@ const CONSOLE_SCOPES = ['openid', 'offline_access', ...SCOPES];
 
 /**
  * Registers the web console as a confidential OAuth client of the token service (through the bff's
- * /api/v1/oauth-clients with the admin key) unless `file` already holds a registration for this bff's
- * address, and writes `{clientId, clientSecret, redirectUri}` there (mode 0600). The bff reads it at sign-in.
+ * /api/v1/oauth-clients at `bffUrl` with the admin key) unless `file` already holds a registration for the
+ * console's public origin (`publicUrl`, default the bff's own address), and writes
+ * `{clientId, clientSecret, redirectUri}` there (mode 0600). The bff reads it at sign-in.
  */
-export async function ensureConsoleClient(file: string, bffUrl: string, adminKey: string): Promise<boolean> {
-  const redirectUri = `${new URL(bffUrl).origin}/console/callback`;
+export async function ensureConsoleClient(
+  file: string,
+  bffUrl: string,
+  adminKey: string,
+  publicUrl: string = bffUrl,
+): Promise<boolean> {
+  const redirectUri = `${new URL(publicUrl).origin}/console/callback`;
   if (existsSync(file)) {
     try {
       const known = JSON.parse(readFileSync(file, 'utf8')) as { redirectUri?: unknown };

@@ -33,6 +33,8 @@ export interface ServiceEnvContext {
   /** gRPC addresses and HTTP URLs of the services started so far. */
   grpc: Record<string, string | undefined>;
   http: Record<string, string | undefined>;
+  /** Scrape URLs of the processes started so far (every replica), by process name. */
+  metrics?: Record<string, string>;
 }
 
 /** The variables of one service: `common` (identity, trust domain, secrets) plus exactly the ones meant for it. */
@@ -96,6 +98,9 @@ export function serviceEnv(
         ZENMESH_INGEST_PUBLIC_URL: ctx.http.ingester,
         ZENMESH_TOKEN_ISSUER: ctx.http.token,
         ZENMESH_CONSOLE_CLIENT_FILE: ctx.consoleClientFile,
+        // The overview's refusals by reason: every process started before the bff (the ingester's replicas too).
+        ZENMESH_CONSOLE_METRICS_URLS: Object.values(ctx.metrics ?? {}).join(','),
+        ...(process.env.JAEGER_UI_URL ? { JAEGER_UI_URL: process.env.JAEGER_UI_URL } : {}),
         ...tuning('ZENMESH_CONSOLE_'),
       };
   }

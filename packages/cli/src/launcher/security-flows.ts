@@ -65,6 +65,16 @@ export const FLOWS: readonly FlowSpec[] = [
     request: () => ({}),
     wrong: { service: 'bff', namespace: 'intruder' },
   },
+  // The bff reads the CA's state for the cluster owner's console page (and starts/aborts rotations, which a
+  // probe must not do): its status is the flow's legitimate call. Only cli and bff may: ingester is wrong.
+  {
+    client: 'bff',
+    server: 'ca',
+    service: CaService,
+    method: 'status',
+    request: () => ({}),
+    wrong: { service: 'ingester' },
+  },
   {
     client: 'ingester',
     server: 'backend',
@@ -93,3 +103,31 @@ export const FLOWS: readonly FlowSpec[] = [
 ];
 
 export const flowName = (f: { client: string; server: string }) => `${f.client} → ${f.server}`;
+
+/**
+ * Cells a caller must NOT reach even with its own, correctly signed identity: each must be refused
+ * `PERMISSION_DENIED spiffe_id_not_allowed` by the policy. The requests would have no lasting effect if the
+ * policy were wrong (a revocation of a serial that does not exist, a read of the CA's status).
+ */
+export interface DeniedSpec {
+  client: string;
+  server: string;
+  // biome-ignore lint/suspicious/noExplicitAny: a table of different services
+  service: any;
+  method: string;
+  request: () => Record<string, unknown>;
+}
+
+export const DENIED: readonly DeniedSpec[] = [
+  // The console may read and rotate the CA, never revoke: revocation stays the CLI's.
+  {
+    client: 'bff',
+    server: 'ca',
+    service: CaService,
+    method: 'revoke',
+    request: () => ({ serial: `00${randomBytes(8).toString('hex')}`, reason: 'zenmesh verify probe' }),
+  },
+  // The services that face tenants' traffic read nothing of the CA's administration.
+  { client: 'ingester', server: 'ca', service: CaService, method: 'status', request: () => ({}) },
+  { client: 'egress', server: 'ca', service: CaService, method: 'status', request: () => ({}) },
+];

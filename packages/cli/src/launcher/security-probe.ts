@@ -17,7 +17,7 @@ import {
 } from '@zenmesh/rpc';
 import { CliError } from '../errors.js';
 import { openProbeKit, type ProbeKit, signerFor } from './probe-kit.js';
-import { FLOWS, type FlowSpec, flowName, type ProbeName } from './security-flows.js';
+import { DENIED, type DeniedSpec, FLOWS, type FlowSpec, flowName, type ProbeName } from './security-flows.js';
 
 export interface Cell {
   probe: ProbeName;
@@ -264,28 +264,73 @@ function verifiesStatus(
   );
 }
 
+/** A call its own caller must not make: refused by the policy although identity and signature are right. */
+export interface DeniedReport {
+  flow: string;
+  rpc: string;
+  expected: string;
+  observed: string;
+  pass: boolean;
+}
+
+const DENIED_EXPECTED = 'PERMISSION_DENIED spiffe_id_not_allowed';
+
+/** The caller's own certificate from our CA and a correct signature: only the policy stands in the way. */
+export async function probeDenied(kit: ProbeKit, spec: DeniedSpec): Promise<DeniedReport> {
+  const f = prepare(kit, { ...spec, wrong: { service: spec.client } });
+  const client = await kit.mint(spec.client);
+  const sig = signerFor(kit).signRequest({
+    path: f.path,
+    callerId: client.id,
+    serverId: f.target.serverId,
+    body: f.body,
+  });
+  const r = await probeCall({ ...f.target, client }, f.path, f.body, signatureMetadata(sig));
+  return {
+    flow: flowName(spec),
+    rpc: f.path.slice(1),
+    expected: DENIED_EXPECTED,
+    observed: describe(r),
+    pass: refusedWith(Code.PERMISSION_DENIED, 'spiffe_id_not_allowed')(r),
+  };
+}
+
 export interface VerifyReport {
   ok: boolean;
   trustDomain: string;
   keyring: KeyringState;
   flows: FlowReport[];
-  failures: Array<{ flow: string; probe: ProbeName; expected: string; observed: string }>;
+  /** Cells that must stay refused (security-flows.ts DENIED). */
+  denied: DeniedReport[];
+  failures: Array<{ flow: string; probe: ProbeName | 'denied'; expected: string; observed: string }>;
 }
 
 /** `zenmesh verify`: every flow, every probe. */
 export async function verifyMesh(home: string): Promise<VerifyReport> {
   const kit = await openProbeKit(home);
   const flows = await Promise.all(FLOWS.map((spec) => probeFlow(kit, spec)));
-  const failures = flows.flatMap((f) =>
-    f.cells
-      .filter((c) => !c.pass)
-      .map((c) => ({ flow: f.flow, probe: c.probe, expected: c.expected, observed: c.observed })),
-  );
+  const denied = await Promise.all(DENIED.map((spec) => probeDenied(kit, spec)));
+  const failures = [
+    ...flows.flatMap((f) =>
+      f.cells
+        .filter((c) => !c.pass)
+        .map((c) => ({ flow: f.flow, probe: c.probe, expected: c.expected, observed: c.observed })),
+    ),
+    ...denied
+      .filter((d) => !d.pass)
+      .map((d) => ({
+        flow: `${d.flow} ${d.rpc}`,
+        probe: 'denied' as const,
+        expected: d.expected,
+        observed: d.observed,
+      })),
+  ];
   return {
     ok: failures.length === 0,
     trustDomain: kit.trustDomain,
     keyring: readKeyringFile(kit.secretsDir),
     flows,
+    denied,
     failures,
   };
 }

@@ -184,6 +184,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       dataDir: p.data,
       grpc,
       http,
+      metrics,
     });
   };
 

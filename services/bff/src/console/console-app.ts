@@ -36,6 +36,8 @@ export interface ConsoleAppOptions {
   authenticate(accessToken: string): Promise<AuthenticatedCaller>;
   /** The /api/v1 router, run for `caller`: the console uses the API's own handlers and checks. */
   dispatch(req: IncomingMessage, res: ServerResponse, url: URL, caller: AuthenticatedCaller): Promise<void>;
+  /** Jaeger's UI base URL, handed to the page for trace links; none when unset. */
+  jaegerUiUrl?: string | undefined;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
@@ -246,6 +248,7 @@ export function createConsoleApp(o: ConsoleAppOptions) {
         userId: s.subject,
         tenantId: s.tenantId,
         scopes: s.scopes,
+        jaegerUiUrl: o.jaegerUiUrl ?? '',
       }),
       site.headers(nonce),
     );

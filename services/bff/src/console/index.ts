@@ -26,6 +26,8 @@ export interface ConsoleSetup {
   sessions: SessionStore;
   /** Sign-in starts per client IP; default 20 at once, refilled at 1 per 3 s, in-process. */
   loginLimiter?: RateLimiter;
+  /** Jaeger's UI base URL (JAEGER_UI_URL): the event page links an event's trace there. */
+  jaegerUiUrl?: string | undefined;
 }
 
 /** Every API scope: the token service grants the subset the user's role allows. */
@@ -40,6 +42,7 @@ export interface ConsoleSettings {
   /** Sessions shared through Redis when given; in-process otherwise (one bff instance). */
   redis?: Redis | undefined;
   redisPrefix?: string;
+  jaegerUiUrl?: string | undefined;
 }
 
 /**
@@ -56,6 +59,7 @@ export function createConsoleSetup(s: ConsoleSettings): ConsoleSetup {
       s.redis === undefined
         ? createMemorySessionStore(s.timeouts)
         : createRedisSessionStore(s.redis, s.timeouts, { prefix: s.redisPrefix ?? 'zenmesh:console:' }),
+    jaegerUiUrl: s.jaegerUiUrl,
   };
 }
 
@@ -74,6 +78,7 @@ export function mountConsole(setup: ConsoleSetup | undefined, hooks: ConsoleHook
     oauth: setup.oauth,
     sessions: setup.sessions,
     loginLimiter: setup.loginLimiter ?? createRateLimiter({ perSecond: 1 / 3, burst: 20 }),
+    jaegerUiUrl: setup.jaegerUiUrl,
     logger: hooks.logger.child({ component: 'console' }),
   });
 }

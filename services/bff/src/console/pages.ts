@@ -17,6 +17,8 @@ export interface ShellData {
   userId: string;
   tenantId: string | null;
   scopes: readonly string[];
+  /** Jaeger's UI base URL ('' when unset): trace links on the event page. */
+  jaegerUiUrl: string;
 }
 
 /**
@@ -34,6 +36,7 @@ export function renderShell(assets: ConsoleAssets, d: ShellData): string {
 <meta name="zm-user" content="${e(d.userId)}">
 <meta name="zm-tenant" content="${e(d.tenantId ?? '')}">
 <meta name="zm-scopes" content="${e(d.scopes.join(' '))}">
+<meta name="zm-jaeger" content="${e(d.jaegerUiUrl)}">
 <title>Zen Mesh console</title>
 <link rel="stylesheet" href="${e(assets.style.path)}">
 <script type="module" nonce="${e(d.nonce)}" src="${e(assets.script.path)}"></script>
@@ -47,9 +50,11 @@ export function renderShell(assets: ConsoleAssets, d: ShellData): string {
 <a href="#/dead-letters">Dead letters</a>
 <a href="#/endpoints">Endpoints</a>
 <a href="#/sources">Sources</a>
+<a href="#/connections">Connections</a>
 <a href="#/api-keys">API keys</a>
 <a href="#/users">Users</a>
 <a href="#/audit">Audit log</a>
+<a href="#/certificates">Certificates</a>
 </nav>
 <span id="tenant-picker"></span>
 <span id="who">${e(d.username)}</span>

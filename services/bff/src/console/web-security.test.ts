@@ -77,8 +77,10 @@ describe('console web security', () => {
       userId: 'usr_1',
       tenantId: null,
       scopes: [],
+      jaegerUiUrl: 'https://jaeger.example/"><script>',
     });
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(html).toContain('content="https://jaeger.example/&quot;&gt;&lt;script&gt;"');
     expect(html).not.toContain('<script>alert');
     expect(renderContinue('/console/"><x')).not.toContain('"><x');
   });
