@@ -46,6 +46,7 @@ import type {
   VerifyAuditResponse,
 } from '@zenmesh/proto';
 import type { CallOptions } from '@zenmesh/rpc';
+import type { TenantSettingsClient } from './settings-routes.js';
 
 /**
  * The backend methods the admin API calls: a structural slice of the @zenmesh/rpc clients, so the app can
@@ -132,6 +133,8 @@ export interface BackendClients {
   audit?: AuditClient | undefined;
   /** ConnectionService; without it the connection routes answer 404 (connection-routes.ts). */
   connections?: ConnectionClient | undefined;
+  /** TenantService's settings methods; without them the settings routes answer 404 (settings-routes.ts). */
+  settings?: TenantSettingsClient | undefined;
 }
 
 export interface ConnectionClient {

@@ -16,6 +16,7 @@ import { type ConsoleSetup, mountConsole } from './console/index.js';
 import { createDeliveryRoutes } from './delivery-routes.js';
 import { buildOpenApi } from './openapi.js';
 import { ROUTE_DOCS } from './route-docs.js';
+import { createSettingsRoutes } from './settings-routes.js';
 import { renderStatusPage } from './status-page.js';
 
 export interface BffAppOptions {
@@ -60,6 +61,7 @@ export function createBffApp(options: BffAppOptions): BffApp {
     ...createApiRoutes({ backend: options.backend, ingestPublicUrl: options.ingestPublicUrl }),
     ...createDeliveryRoutes(options.backend),
     ...createConnectionRoutes(options.backend),
+    ...createSettingsRoutes(options.backend, options.backend.settings),
     ...(options.tokenAdmin === undefined ? [] : createAdminRoutes(options.tokenAdmin)),
     ...(options.tokenAdmin === undefined ? [] : createAccountRoutes(options.tokenAdmin)),
   ];

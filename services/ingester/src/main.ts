@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { ingesterEnv } from './config.js';
 import { createIngester } from './ingester-app.js';
 import { createPeerHealth } from './peer-health.js';
+import { createSignatureFailureReporter } from './signature-failure-reporter.js';
 
 runService('ingester', ingesterEnv, async ({ env, logger, meter, observeHttp, defer }) => {
   const runtime = await startMeshRuntime('ingester', env, logger, meter);
@@ -19,8 +20,17 @@ runService('ingester', ingesterEnv, async ({ env, logger, meter, observeHttp, de
   defer(() => backend.close());
   const egress = runtime.channel('egress', env.ZENMESH_EGRESS_ADDR);
   defer(() => egress.close());
+  const sources = backend.client(SourceService);
+  // Invalid signatures per source, reported in batches (docs/notifications.md): no call per webhook.
+  const signatureFailures = createSignatureFailureReporter({
+    report: (counts) => sources.reportSignatureFailures({ counts }),
+    intervalMs: env.ZENMESH_INGEST_SIGNATURE_REPORT_MS,
+    logger,
+  });
+  signatureFailures.start();
+  defer(() => signatureFailures.stop());
   const ingester = createIngester({
-    sources: backend.client(SourceService),
+    sources,
     events: backend.client(EventService),
     egress: egress.client(EgressService),
     logger,
@@ -35,6 +45,7 @@ runService('ingester', ingesterEnv, async ({ env, logger, meter, observeHttp, de
     requestTimeoutMs: env.ZENMESH_INGEST_REQUEST_TIMEOUT_MS,
     health: createPeerHealth([backend.client(Health), egress.client(Health)]),
     meter,
+    onSignatureFailure: (sourceId) => signatureFailures.count(sourceId),
   });
   observeHttp(['/v1/webhooks/{sourceId}', '/healthz']);
   const url = await ingester.listen(env.ZENMESH_HTTP_LISTEN);
