@@ -10,6 +10,8 @@ import type {
   CreateTenantResponse,
   DeleteConnectionRequestSchema,
   DeleteConnectionResponse,
+  GetTenantSettingsRequestSchema,
+  GetTenantSettingsResponse,
   ListAttemptsRequestSchema,
   ListAttemptsResponse,
   ListAuditRequestSchema,
@@ -42,11 +44,12 @@ import type {
   UpdateEndpointResponse,
   UpdateSourceRequestSchema,
   UpdateSourceResponse,
+  UpdateTenantSettingsRequestSchema,
+  UpdateTenantSettingsResponse,
   VerifyAuditRequestSchema,
   VerifyAuditResponse,
 } from '@zenmesh/proto';
 import type { CallOptions } from '@zenmesh/rpc';
-import type { TenantSettingsClient } from './settings-routes.js';
 
 /**
  * The backend methods the admin API calls: a structural slice of the @zenmesh/rpc clients, so the app can
@@ -165,4 +168,16 @@ export interface AuditClient {
     req: MessageInitShape<typeof VerifyAuditRequestSchema>,
     options?: CallOptions,
   ): Promise<VerifyAuditResponse>;
+}
+
+/** TenantService's settings methods (retention, notification endpoint): a structural slice of the rpc client. */
+export interface TenantSettingsClient {
+  getTenantSettings(
+    req: MessageInitShape<typeof GetTenantSettingsRequestSchema>,
+    options?: CallOptions,
+  ): Promise<GetTenantSettingsResponse>;
+  updateTenantSettings(
+    req: MessageInitShape<typeof UpdateTenantSettingsRequestSchema>,
+    options?: CallOptions,
+  ): Promise<UpdateTenantSettingsResponse>;
 }

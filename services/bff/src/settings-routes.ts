@@ -1,28 +1,8 @@
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import type {
-  GetTenantSettingsRequestSchema,
-  GetTenantSettingsResponse,
-  TenantSettings,
-  UpdateTenantSettingsRequestSchema,
-  UpdateTenantSettingsResponse,
-} from '@zenmesh/proto';
-import type { CallOptions } from '@zenmesh/rpc';
+import type { TenantSettings } from '@zenmesh/proto';
 import { z } from 'zod';
 import { UpstreamAnswerError } from './api-errors.js';
-import type { BackendClients } from './backend-clients.js';
+import type { BackendClients, TenantSettingsClient } from './backend-clients.js';
 import { jsonBody, parse, type Route, tenantRoute } from './route-kit.js';
-
-/** TenantService's settings methods (retention, notification endpoint): a structural slice of the rpc client. */
-export interface TenantSettingsClient {
-  getTenantSettings(
-    req: MessageInitShape<typeof GetTenantSettingsRequestSchema>,
-    options?: CallOptions,
-  ): Promise<GetTenantSettingsResponse>;
-  updateTenantSettings(
-    req: MessageInitShape<typeof UpdateTenantSettingsRequestSchema>,
-    options?: CallOptions,
-  ): Promise<UpdateTenantSettingsResponse>;
-}
 
 export const tenantSettingsSchema = z.strictObject({
   tenantId: z.string(),
