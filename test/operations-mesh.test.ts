@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createDatabase, type Db } from '@zenmesh/db';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/database.js';
 import { signGeneric } from './support/generic-signature.js';
 import { type RunningMesh, startMesh } from './support/mesh.js';
+import { type OpenApiDoc, validator } from './support/openapi-validator.js';
 import { type ReceivedRequest, startTarget } from './support/target.js';
 
 // Retention and operational notifications (issue 16) through the running mesh: `zenmesh up`, the CLI, the
@@ -144,6 +147,28 @@ describe('retention settings and operational notifications through the mesh', ()
     expect(set.settings).toMatchObject({ retentionDays: 7, notificationEndpointId: opsId });
     const human = await mesh.cliRaw('tenant', 'settings', 'show', 'opsco');
     expect(human.stdout).toContain('events and attempts kept 7 days');
+
+    // The answers and a refusal, as the bff's OpenAPI document describes them.
+    const check = validator(
+      (await (await fetch(`${mesh.endpoints.bff}/api/v1/openapi.json`)).json()) as OpenApiDoc,
+    );
+    const path = '/api/v1/tenants/{tenant}/settings';
+    expect(check(path, 'get', '200', shown)).toEqual([]);
+    expect(check(path, 'post', '200', set)).toEqual([]);
+    const key = readFileSync(join(mesh.home, 'admin-api-key'), 'utf8').trim();
+    const refused = await fetch(`${mesh.endpoints.bff}/api/v1/tenants/opsco/settings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ retentionDays: 7, extra: true }),
+    });
+    expect(refused.status).toBe(400);
+    expect(check(path, 'post', '400', await refused.json())).toEqual([]);
+    const empty = await fetch(`${mesh.endpoints.bff}/api/v1/tenants/opsco/settings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(await empty.json()).toEqual({ error: 'invalid_argument', message: 'nothing to change' });
   });
 
   it('an endpoint auto-disabled by a 410 sends zenmesh.endpoint.disabled, signed for the notification endpoint', async () => {

@@ -9,6 +9,8 @@ export interface TenantPurge {
   deliveries: number;
   attempts: number;
   auditRows: number;
+  /** Why this tenant's purge stopped early (a refused cutoff, a lock timeout); the next run tries again. */
+  error?: string;
 }
 
 export interface RetentionJobOptions {
@@ -106,7 +108,16 @@ export function createRetentionJob(options: RetentionJobOptions): RetentionJob {
       'select id, retention_days, audit_retention_days from core.list_tenants()',
     );
     const done: TenantPurge[] = [];
-    for (const t of tenants) done.push(await purgeTenant(t));
+    // One tenant's failure (a lock timeout, a refused cutoff) does not hold the others back.
+    for (const t of tenants) {
+      try {
+        done.push(await purgeTenant(t));
+      } catch (err) {
+        options.logger?.warn({ err, tenantId: t.id }, 'retention purge of a tenant failed; retried next run');
+        const message = err instanceof Error ? err.message : String(err);
+        done.push({ tenantId: t.id, events: 0, deliveries: 0, attempts: 0, auditRows: 0, error: message });
+      }
+    }
     const purged = done.filter((d) => d.events + d.auditRows > 0);
     if (purged.length > 0) options.logger?.info({ purged }, 'retention purge');
     return done;
