@@ -95,14 +95,21 @@ create function core.purge_events(p_tenant text, p_cutoff timestamptz, p_limit i
       return query select 0, 0, 0;
       return;
     end if;
+    -- Events a delivery still needs are left out here (not only after locking), so a backlog of them at the
+    -- old end never hides the purgeable events behind it.
     select coalesce(array_agg(c.id), '{}') into v_events from (
       select e.id from core.events e
        where e.tenant_id = p_tenant and e.received_at < p_cutoff
+         and not exists (
+           select 1 from core.deliveries d
+            where d.tenant_id = p_tenant and d.event_id = e.id
+              and (d.state in ('pending', 'retrying') or (d.lease_token is not null and d.lease_expires_at >= now())))
        order by e.received_at, e.id
        limit p_limit
        for update skip locked
     ) c;
-    -- Lock their deliveries; an event with one still due, leased, or locked by someone else stays.
+    -- Lock their deliveries and look again (a replay may have made one due since); an event with one still
+    -- due, leased, or locked by someone else stays.
     with locked as (
       select d.id, d.event_id, d.state, d.lease_token, d.lease_expires_at from core.deliveries d
        where d.tenant_id = p_tenant and d.event_id = any(v_events)
