@@ -243,21 +243,38 @@ describe('retention settings and operational notifications through the mesh', ()
 
   it('purges events past the tenant retention (not younger ones); the audit chain still verifies', async () => {
     const listEvents = async () =>
-      (await mesh.cli<{ events: Array<{ id: string }> }>('events', 'list', '--tenant', 'opsco')).events.map(
-        (e) => e.id,
-      );
+      (await mesh.cli<{ events: Array<{ id: string; type: string }> }>('events', 'list', '--tenant', 'opsco'))
+        .events;
     const before = await listEvents();
-    expect(before.length).toBeGreaterThanOrEqual(4);
-    const [old, ...young] = before.slice().reverse();
+    // The webhook to the gone endpoint: its delivery waits (the endpoint disabled), so it is kept.
+    const webhook = before.find((e) => e.type === 'order.created')?.id ?? '';
+    // The endpoint-disabled notice: delivered, so it goes. The other notices are younger and stay.
+    const notice = before.find((e) => e.type === 'zenmesh.endpoint.disabled')?.id ?? '';
+    const young = before.filter((e) => e.id !== webhook && e.id !== notice).map((e) => e.id);
+    expect(young.length).toBeGreaterThanOrEqual(2);
+    const states = await admin.query<{ state: string }>(
+      'select state from core.deliveries where event_id = $1',
+      [webhook],
+    );
     // Stands in for eight days passing: the purge job runs every second in this mesh.
-    await admin.query(`update core.events set received_at = now() - interval '8 days' where id = $1`, [old]);
+    await admin.query(`update core.events set received_at = now() - interval '8 days' where id = any($1)`, [
+      [webhook, notice],
+    ]);
     const deadline = Date.now() + 20_000;
-    while ((await listEvents()).includes(old ?? '')) {
-      if (Date.now() > deadline) throw new Error('the old event was not purged in 20 s');
+    while ((await listEvents()).some((e) => e.id === notice)) {
+      if (Date.now() > deadline) throw new Error('the delivered old notice was not purged in 20 s');
       await new Promise((r) => setTimeout(r, 300));
     }
-    const after = await listEvents();
+    const after = (await listEvents()).map((e) => e.id);
     for (const id of young) expect(after).toContain(id);
+    // Kept: its delivery still waits (retrying, for an endpoint that is disabled now).
+    expect(states.rows.map((r) => r.state)).toEqual(['retrying']);
+    expect(after).toContain(webhook);
+    const left = await admin.query<{ n: number }>(
+      'select count(*)::int as n from core.deliveries where event_id = $1',
+      [notice],
+    );
+    expect(left.rows[0]?.n).toBe(0);
     const audit = await mesh.cli<{ entries: Array<{ action: string }> }>(
       'audit',
       'list',
