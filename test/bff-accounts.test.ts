@@ -5,6 +5,7 @@ import * as oidc from 'openid-client';
 import { TOTP, URI } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bffApi, createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
+import { describedApi } from './support/openapi-validator.js';
 
 const TENANT = 'ten_aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const OTHER = 'ten_bbbbbbbbbbbbbbbbbbbbbbbbbb';
@@ -40,7 +41,11 @@ beforeAll(async () => {
 
 afterAll(() => fixture?.stop());
 
-const api = bffApi(() => base);
+// Every answer is checked against the OpenAPI document this bff serves (openapi-validator.ts).
+const api = describedApi(
+  () => base,
+  bffApi(() => base),
+);
 
 const invalid = (message: string) => ({ status: 400, body: { error: 'invalid_argument', message } });
 const forbidden = { status: 403, body: { error: 'forbidden' } };
@@ -341,5 +346,26 @@ describe('users and OAuth clients through the bff', () => {
     expect(shown.length).toBeGreaterThan(10);
     for (const secret of [PASSWORD, 'wrong password!!', 'short-11chr', ...shown])
       expect(log).not.toContain(secret);
+  });
+});
+
+describe('the OpenAPI document of the account routes', () => {
+  it('describes every answer, and each route answered a described success in this file', () => {
+    const doc = api.doc();
+    if (doc === undefined) throw new Error('no call was made');
+    const ops = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([, op]) => /^\/api\/v1\/(users|oauth-clients)/.test(path) && op !== undefined)
+        .map(([method, op]) => ({
+          key: `${method.toUpperCase()} ${path}`,
+          statuses: Object.keys(op.responses),
+        })),
+    );
+    expect(ops).toHaveLength(7);
+    for (const op of ops) {
+      expect([op.key, op.statuses.includes('2XX')]).toEqual([op.key, false]);
+      const success = op.statuses.find((s) => s.startsWith('2'));
+      expect([op.key, api.answered.has(`${op.key} ${success}`)]).toEqual([op.key, true]);
+    }
   });
 });

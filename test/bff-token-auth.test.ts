@@ -12,6 +12,7 @@ import { createLogger } from '@zenmesh/telemetry';
 import { generateApiKey, hashApiKey, type RunningTokenService } from '@zenmesh/token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bffApi, clientCredentials, createMeshFixture, type MeshFixture } from './support/mesh-fixture.js';
+import { describedApi } from './support/openapi-validator.js';
 
 const TENANT = 'ten_aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const OTHER = 'ten_bbbbbbbbbbbbbbbbbbbbbbbbbb';
@@ -87,7 +88,11 @@ beforeAll(async () => {
 
 afterAll(() => fixture?.stop());
 
-const api = bffApi(() => base);
+// Every answer is checked against the OpenAPI document this bff serves (openapi-validator.ts).
+const api = describedApi(
+  () => base,
+  bffApi(() => base),
+);
 
 async function clientToken(scopes: string[], tenantId: string | null, scope?: string) {
   const c = await clientCredentials(token, scopes, tenantId, scope);
@@ -231,5 +236,28 @@ describe('bearer access tokens through the bff', () => {
       status: 403,
       body: { error: 'forbidden' },
     });
+  });
+});
+
+describe('the OpenAPI document of the token-admin routes', () => {
+  it('describes every answer, and each route answered a described success in this file', async () => {
+    // The one route the tests above leave out: rotating the signing key.
+    expect((await api('POST', '/api/v1/token/keys/rotate', adminKey)).status).toBe(200);
+    const doc = api.doc();
+    if (doc === undefined) throw new Error('no call was made');
+    const ops = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([, op]) => /^\/api\/v1\/(api-keys|token\/keys)/.test(path) && op !== undefined)
+        .map(([method, op]) => ({
+          key: `${method.toUpperCase()} ${path}`,
+          statuses: Object.keys(op.responses),
+        })),
+    );
+    expect(ops).toHaveLength(5);
+    for (const op of ops) {
+      expect([op.key, op.statuses.includes('2XX')]).toEqual([op.key, false]);
+      const success = op.statuses.find((s) => s.startsWith('2'));
+      expect([op.key, api.answered.has(`${op.key} ${success}`)]).toEqual([op.key, true]);
+    }
   });
 });

@@ -55,7 +55,7 @@ describe('zenmesh verify on a weakened mesh', () => {
   it('names the failing cells in the human output too', async () => {
     const r = await mesh.cliRaw('verify');
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain('6 of 73 cells FAIL:');
+    expect(r.stdout).toContain('6 of 83 cells FAIL:');
     expect(r.stdout).toMatch(
       /ingester → egress no_hmac: expected UNAUTHENTICATED missing_signature, observed OK/,
     );

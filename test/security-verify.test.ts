@@ -57,6 +57,7 @@ const FLOWS = [
   'ingester → backend',
   'ingester → egress',
   'egress → backend',
+  'backend → ca',
 ];
 const REFUSALS: Record<string, RegExp> = {
   no_client_cert: /^UNAVAILABLE \(TLS handshake refused/,
@@ -171,7 +172,7 @@ describe('zenmesh verify on a healthy mesh', () => {
     expect(r.stdout).toMatch(
       /FLOW\s+RPC\s+NO CERT\s+FOREIGN TD\s+WRONG ID\s+NO HMAC\s+BAD HMAC\s+STALE TS\s+REPLAY\s+TAMPERED MD\s+OTHER KEY\s+LEGIT/,
     );
-    expect(r.stdout).toContain('All 73 cells hold.');
+    expect(r.stdout).toContain('All 83 cells hold.');
     expect(r.stdout).toMatch(
       /Peer certificate edge \(ingester → egress\):\n {2}ok {3}expired_svid_open_connection/,
     );

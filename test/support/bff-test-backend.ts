@@ -289,6 +289,7 @@ export function createTestBackend(calls: Array<{ method: string; req: unknown }>
               brokenSeq: 2n,
               brokenId: 'aud_2',
               reason: 'hash_mismatch',
+              checkpointSeq: 0n,
             },
             {
               $typeName: 'zenmesh.v1.AuditChainStatus',
@@ -299,6 +300,7 @@ export function createTestBackend(calls: Array<{ method: string; req: unknown }>
               brokenSeq: 0n,
               brokenId: '',
               reason: '',
+              checkpointSeq: 0n,
             },
           ],
         };

@@ -9,11 +9,14 @@ export type PolicyTable = Readonly<Record<string, readonly string[]>>;
 export const MESH_POLICY: PolicyTable = {
   'zenmesh.v1.TenantService/CreateTenant': ['bff'],
   'zenmesh.v1.TenantService/ListTenants': ['bff'],
+  'zenmesh.v1.TenantService/GetTenantSettings': ['bff'],
+  'zenmesh.v1.TenantService/UpdateTenantSettings': ['bff'],
   'zenmesh.v1.SourceService/CreateSource': ['bff'],
   'zenmesh.v1.SourceService/ListSources': ['bff'],
   'zenmesh.v1.SourceService/ResolveSource': ['ingester'],
   'zenmesh.v1.SourceService/RotateSourceSecret': ['bff'],
   'zenmesh.v1.SourceService/UpdateSource': ['bff'],
+  'zenmesh.v1.SourceService/ReportSignatureFailures': ['ingester'],
   'zenmesh.v1.EndpointService/CreateEndpoint': ['bff'],
   'zenmesh.v1.EndpointService/ListEndpoints': ['bff'],
   'zenmesh.v1.EndpointService/UpdateEndpoint': ['bff'],
@@ -58,6 +61,8 @@ export const MESH_POLICY: PolicyTable = {
   'zenmesh.v1.CaService/AckTrustBundle': ['*'],
   'zenmesh.v1.CaService/WatchRevocations': ['*'],
   'zenmesh.v1.CaService/Status': ['cli', 'bff'],
+  // Only the phase of the last rotation (no workloads): the backend notifies tenants of a rollback.
+  'zenmesh.v1.CaService/LastRotation': ['backend'],
   'zenmesh.v1.CaService/Rotate': ['cli', 'bff'],
   'zenmesh.v1.CaService/AbortRotation': ['cli', 'bff'],
   'zenmesh.v1.CaService/Revoke': ['cli'],

@@ -24,13 +24,25 @@ export const listAudit = (
     toEntry,
   );
 
-export type AuditBreak = 'hash_mismatch' | 'prev_hash_mismatch' | 'seq_gap' | 'head_mismatch';
+/**
+ * `checkpoint_mismatch`: the first row left after a retention purge does not link to the checkpoint that
+ * purge wrote (a checkpoint edited, or rows removed beyond it). Rows removed from the start without a
+ * checkpoint are a `seq_gap` at the first row.
+ */
+export type AuditBreak =
+  | 'hash_mismatch'
+  | 'prev_hash_mismatch'
+  | 'seq_gap'
+  | 'head_mismatch'
+  | 'checkpoint_mismatch';
 
 export interface AuditChainStatus {
   tenantId: string;
   tenantName: string;
   rows: number;
   ok: boolean;
+  /** Where the chain starts when its oldest rows were purged (retention): the last purged row's seq. */
+  checkpointSeq?: number;
   broken?: { seq: number; id: string; reason: AuditBreak };
 }
 
@@ -39,8 +51,16 @@ const VERIFY_PAGE = 1000;
 /** Walks one tenant's chain in seq order, a page at a time; stops at the first broken link. */
 async function verifyChain(db: Db, tenantId: string, tenantName: string): Promise<AuditChainStatus> {
   return db.withTenant(tenantId, async (tx) => {
-    let expectedSeq = 1;
-    let prevHash = GENESIS_HASH;
+    // After a retention purge the chain starts at its checkpoint: the seq and hash of the last purged row.
+    const { rows: checkpoints } = await tx.query<{ seq: string | number; hash: string }>(
+      'select seq, hash from core.audit_checkpoints where tenant_id = $1',
+      [tenantId],
+    );
+    const checkpoint = checkpoints[0];
+    const checkpointSeq = checkpoint === undefined ? 0 : Number(checkpoint.seq);
+    const from = checkpoint === undefined ? {} : { checkpointSeq };
+    let expectedSeq = checkpointSeq + 1;
+    let prevHash = checkpoint?.hash ?? GENESIS_HASH;
     let checked = 0;
     for (;;) {
       const { rows } = await tx.query<AuditRow>(
@@ -54,10 +74,14 @@ async function verifyChain(db: Db, tenantId: string, tenantName: string): Promis
           tenantName,
           rows: checked,
           ok: false,
+          ...from,
           broken: { seq: entry.seq, id: entry.id, reason },
         });
         if (entry.seq !== expectedSeq) return fail('seq_gap');
-        if (entry.prevHash !== prevHash) return fail('prev_hash_mismatch');
+        if (entry.prevHash !== prevHash)
+          return fail(
+            checked === 0 && checkpoint !== undefined ? 'checkpoint_mismatch' : 'prev_hash_mismatch',
+          );
         if (auditRowHash(entry) !== entry.hash) return fail('hash_mismatch');
         checked += 1;
         expectedSeq += 1;
@@ -77,10 +101,11 @@ async function verifyChain(db: Db, tenantId: string, tenantName: string): Promis
         tenantName,
         rows: checked,
         ok: false,
+        ...from,
         broken: { seq: head.seq, id: '', reason: 'head_mismatch' },
       };
     }
-    return { tenantId, tenantName, rows: checked, ok: true };
+    return { tenantId, tenantName, rows: checked, ok: true, ...from };
   });
 }
 

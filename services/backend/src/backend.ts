@@ -7,6 +7,7 @@ import type { EndpointHealthPolicy } from './endpoint-health.js';
 import { registerBackend } from './handlers.js';
 import { CORE_MIGRATION_SCOPE, CORE_MIGRATIONS } from './migrations.js';
 import { createSecretBoxes } from './secrets.js';
+import type { SignatureSpikePolicy } from './signature-failures.js';
 
 export interface BackendOptions {
   db: Db;
@@ -15,6 +16,8 @@ export interface BackendOptions {
   random?: () => number;
   /** When a failing endpoint is disabled; default 3 days and 10 failures in a row. */
   endpointHealth?: EndpointHealthPolicy;
+  /** When a source's invalid signatures notify its tenant; default 20 within 5 minutes. */
+  signatureSpike?: SignatureSpikePolicy;
   /**
    * Verifies the user token the bff forwards, first thing in every handler the bff calls
    * (createForwardedTokenAuthorizer from @zenmesh/auth). main.ts always sets it; leaving it out (tests,
@@ -52,6 +55,7 @@ export function createBackend(options: BackendOptions): Backend {
         ...(options.random === undefined ? {} : { random: options.random }),
         ...(options.endpointHealth === undefined ? {} : { endpointHealth: options.endpointHealth }),
         ...(options.userAuth === undefined ? {} : { userAuth: options.userAuth }),
+        ...(options.signatureSpike === undefined ? {} : { signatureSpike: options.signatureSpike }),
       }),
   };
 }

@@ -2,6 +2,7 @@ import type { Tx } from '@zenmesh/db';
 import { type AuditActor, appendAudit } from './audit.js';
 import { isSuccess } from './delivery-state.js';
 import { endpointSnapshot, lockEndpoint } from './endpoints.js';
+import { emitOperationalEvent } from './notifications.js';
 
 /** When an endpoint that keeps failing is disabled (its deliveries are kept, paused, not dropped). */
 export interface EndpointHealthPolicy {
@@ -52,9 +53,9 @@ export async function recordEndpointHealth(
         ? 'failing'
         : undefined;
   if (reason === undefined) return;
-  await tx.query(
+  const { rows: disabled } = await tx.query<{ disabled_at: Date }>(
     `update core.endpoints set enabled = false, disabled_reason = $3, disabled_at = now(), updated_at = now()
-      where tenant_id = $1 and id = $2`,
+      where tenant_id = $1 and id = $2 returning disabled_at`,
     [tenantId, endpointId, reason],
   );
   await appendAudit(tx, tenantId, who, {
@@ -62,5 +63,20 @@ export async function recordEndpointHealth(
     target: `endpoint/${endpointId}`,
     before: endpointSnapshot(before),
     after: { ...endpointSnapshot(before), enabled: false, disabledReason: reason },
+  });
+  // The tenant's notification endpoint hears of it (docs/notifications.md), in this same transaction.
+  const at = disabled[0]?.disabled_at ?? new Date();
+  await emitOperationalEvent(tx, tenantId, {
+    type: 'zenmesh.endpoint.disabled',
+    subject: `endpoint/${endpointId}`,
+    dedupeKey: `endpoint.disabled:${endpointId}:${at.toISOString()}`,
+    data: {
+      endpointId,
+      url: before.url,
+      reason,
+      consecutiveFailures: streak.failures,
+      lastStatusCode: statusCode,
+      disabledAt: at.toISOString(),
+    },
   });
 }

@@ -25,6 +25,10 @@ export interface RecordEventResult {
 export interface EventRow {
   id: string;
   tenant_id: string;
+  /**
+   * null for an operational event (notifications.ts), which no source sent; those are never read by the
+   * webhook paths that key on it (RecordEvent's dedup reads only rows of the sources it records for).
+   */
   source_id: string;
   source: string;
   type: string;
@@ -43,7 +47,8 @@ export const EVENT_COLUMNS =
 export const toEvent = (r: EventRow): EventRecord => ({
   id: r.id,
   tenantId: r.tenant_id,
-  sourceId: r.source_id,
+  // An operational event has no source (null in the row): '' to the callers.
+  sourceId: (r.source_id as string | null) ?? '',
   source: r.source,
   type: r.type,
   time: r.time,

@@ -4,6 +4,7 @@ import { Code, RpcError } from '@zenmesh/rpc';
 import type { EndpointHealthPolicy } from './endpoint-health.js';
 import type { BackendErrorCode } from './errors.js';
 import type { SecretBoxes } from './secrets.js';
+import type { SignatureSpikePolicy } from './signature-failures.js';
 
 export interface BackendDeps {
   db: Db;
@@ -12,6 +13,8 @@ export interface BackendDeps {
   random?: () => number;
   /** When a failing endpoint is disabled; default 3 days and 10 failures in a row. */
   endpointHealth?: EndpointHealthPolicy;
+  /** When a source's invalid signatures notify its tenant; default 20 within 5 minutes. */
+  signatureSpike?: SignatureSpikePolicy | undefined;
   /**
    * Verifies the user's access token the bff forwards (`authorization` metadata) with the scopes of each
    * handler it calls. The service always sets it (main.ts); without it those handlers trust the workload
@@ -41,6 +44,8 @@ export const RPC_SCOPES = {
   listAttempts: ['events:read'],
   replay: ['replay:write'],
   audit: ['admin'],
+  // Retention and the notification endpoint: what the tenant keeps and who hears about its operations.
+  tenantSettings: ['admin'],
 } as const satisfies Record<string, readonly string[]>;
 
 // ERR_INTERNAL is left out on purpose: it propagates, and the server answers INTERNAL and logs the detail.

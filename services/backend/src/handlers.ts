@@ -4,6 +4,7 @@ import { Code, type MeshServer, RpcError } from '@zenmesh/rpc';
 import { createEndpoint, listEndpoints, rotateEndpointSecret, updateEndpoint } from './endpoints.js';
 import { type BackendDeps, edge, RPC_SCOPES } from './handler-kit.js';
 import { registerConnectionHandlers } from './handlers-connections.js';
+import { signatureFailureHandler, tenantSettingsHandlers } from './handlers-operations.js';
 import { registerTrafficHandlers } from './handlers-traffic.js';
 import { createSource, listSources, resolveSource, rotateSourceSecret, updateSource } from './sources.js';
 import { createTenant, listTenants, resolveTenant } from './tenants.js';
@@ -38,6 +39,7 @@ export function registerBackend(server: Pick<MeshServer, 'register'>, deps: Back
         const own = await resolveTenant(db, user.tenantId).catch(() => undefined);
         return { tenants: own === undefined ? [] : [tenantToProto(own)] };
       }),
+    ...tenantSettingsHandlers(db, guard),
   });
 
   server.register(SourceService, {
@@ -102,6 +104,7 @@ export function registerBackend(server: Pick<MeshServer, 'register'>, deps: Back
         const { source, secrets } = await resolveSource(db, boxes, req.sourceId);
         return { source: sourceToProto(source), secrets };
       }),
+    ...signatureFailureHandler(db, deps.signatureSpike),
   });
 
   server.register(EndpointService, {

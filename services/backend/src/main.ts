@@ -1,3 +1,4 @@
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import {
   createAccessTokenVerifier,
   createForwardedTokenAuthorizer,
@@ -5,12 +6,14 @@ import {
 } from '@zenmesh/auth';
 import { loadMasterKey } from '@zenmesh/crypto';
 import { createDatabase } from '@zenmesh/db';
-import { TokenService } from '@zenmesh/proto';
+import { CaService, TokenService } from '@zenmesh/proto';
 import { MESH_POLICY } from '@zenmesh/rpc';
 import { runService, startMeshRuntime } from '@zenmesh/runtime';
 import { createBackend } from './backend.js';
 import { backendEnv } from './config.js';
 import { observeDeliveryQueue } from './queue-metrics.js';
+import { createRetentionJob } from './retention-job.js';
+import { createRotationWatch } from './rotation-watch.js';
 
 runService('backend', backendEnv, async ({ env, logger, meter, defer }) => {
   const masterKey = loadMasterKey(env.ZENMESH_SECRETS_DIR);
@@ -34,9 +37,49 @@ runService('backend', backendEnv, async ({ env, logger, meter, defer }) => {
     logger,
   });
   defer(() => db.close());
-  const backend = createBackend({ db, masterKey, userAuth });
+  const backend = createBackend({
+    db,
+    masterKey,
+    userAuth,
+    signatureSpike: {
+      threshold: env.ZENMESH_SIGNATURE_SPIKE_THRESHOLD,
+      windowS: env.ZENMESH_SIGNATURE_SPIKE_WINDOW_S,
+    },
+  });
   logger.info({ applied: await backend.migrate() }, 'migrations done');
   observeDeliveryQueue(meter, db, logger);
+  const retention = createRetentionJob({
+    db,
+    intervalMs: env.ZENMESH_RETENTION_INTERVAL_MS,
+    batchSize: env.ZENMESH_RETENTION_BATCH,
+    logger,
+  });
+  retention.start();
+  defer(() => retention.stop());
+  // A CA rollback is announced to the tenants (docs/notifications.md); without a CA (PEM files) there is none.
+  if (env.ZENMESH_CA_ADDR !== undefined) {
+    const ca = runtime.channel('ca', env.ZENMESH_CA_ADDR);
+    defer(() => ca.close());
+    const caClient = ca.client(CaService);
+    const rotations = createRotationWatch({
+      db,
+      intervalMs: env.ZENMESH_CA_POLL_INTERVAL_MS,
+      logger,
+      lastRotation: async () => {
+        const { rotation: r } = await caClient.lastRotation({});
+        return r === undefined
+          ? undefined
+          : {
+              id: r.id,
+              phase: r.phase,
+              error: r.error,
+              updatedAt: r.updatedAt === undefined ? new Date(0) : timestampDate(r.updatedAt),
+            };
+      },
+    });
+    rotations.start();
+    defer(() => rotations.stop());
+  }
   const server = runtime.server({ logger, policy: MESH_POLICY });
   backend.register(server);
   const { address } = await server.listen(env.ZENMESH_GRPC_LISTEN);

@@ -148,6 +148,8 @@ export async function replayEvent(
     if (input.eventId.length === 0) throw notFound('event_not_found');
     const event = await readEventForRouting(tx, tenant.id, input.eventId);
     if (event === undefined) throw notFound('event_not_found');
+    // An operational event went to the notification endpoint only; its delivery can be replayed, not re-routed.
+    if (event.source_id === null) throw new BackendError('ERR_FAILED_PRECONDITION', 'operational_event');
     // Routed as a new event would be now: the source's mode, its connections, their filters (routing.ts).
     const routing = await sourceRouting(tx, tenant.id, event.source_id);
     const table = await loadRoutingTable(

@@ -9,7 +9,8 @@ import { type RoutedDelivery, type RoutingMode, routeEvent } from './routing.js'
  */
 export interface StoredEventForRouting {
   id: string;
-  source_id: string;
+  /** null for an operational event (notifications.ts). */
+  source_id: string | null;
   type: string;
   datacontenttype: string;
   data: Uint8Array;

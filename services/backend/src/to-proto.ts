@@ -153,6 +153,7 @@ export const chainToProto = (c: AuditChainStatus): MessageInitShape<typeof Audit
   tenantName: c.tenantName,
   rows: BigInt(c.rows),
   ok: c.ok,
+  checkpointSeq: BigInt(c.checkpointSeq ?? 0),
   ...(c.broken === undefined
     ? {}
     : { brokenSeq: BigInt(c.broken.seq), brokenId: c.broken.id, reason: c.broken.reason }),

@@ -25,6 +25,7 @@ import { ApiRefusal, invalidArgument, UpstreamAnswerError } from './api-errors.j
 import type { Route } from './api-routes.js';
 import { readJsonBody } from './json-body.js';
 import { describeIssue } from './request-schemas.js';
+import { tokenAnswers } from './token-response-schemas.js';
 
 /** The TokenService user and OAuth-client methods the bff calls: a structural slice of the rpc client. */
 export interface TokenAccountClient {
@@ -84,6 +85,7 @@ const createUserBody = z.strictObject({
   role: z.string(),
   tenantId: z.string().optional(),
 });
+const listUsersQuery = z.strictObject({ tenant: z.string().optional() });
 const confirmTotpBody = z.strictObject({ code: z.string() });
 const enrollTotpBody = z.strictObject({ password: z.string(), currentCode: z.string().optional() });
 const createClientBody = z.strictObject({
@@ -139,6 +141,12 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
     {
       method: 'POST',
       pattern: /^\/api\/v1\/users$/,
+      doc: {
+        summary: 'Create a user',
+        body: createUserBody,
+        response: tokenAnswers.createdUser,
+        status: 201,
+      },
       scopes: ['keys:admin'],
       async handle({ req, call, audit }) {
         const input = await parseBody(req, createUserBody);
@@ -159,6 +167,7 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
     {
       method: 'GET',
       pattern: /^\/api\/v1\/users$/,
+      doc: { summary: 'List users', query: listUsersQuery, response: tokenAnswers.users },
       scopes: ['keys:admin'],
       async handle({ query, call }) {
         const res = await tokens.listUsers({ tenantId: query.get('tenant') ?? '' }, call);
@@ -169,6 +178,12 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
       // The user themself (their own login token), re-authenticated: the new secret is pending until confirmed.
       method: 'POST',
       pattern: new RegExp(`^/api/v1/users/(${USER_ID})/totp$`),
+      doc: {
+        path: '/api/v1/users/{userId}/totp',
+        summary: 'Enroll TOTP (own login token, re-authenticated)',
+        body: enrollTotpBody,
+        response: tokenAnswers.totpEnrollment,
+      },
       scopes: [],
       async handle({ req, params, call, audit }) {
         const input = await parseBody(req, enrollTotpBody);
@@ -189,6 +204,12 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
     {
       method: 'POST',
       pattern: new RegExp(`^/api/v1/users/(${USER_ID})/totp/confirm$`),
+      doc: {
+        path: '/api/v1/users/{userId}/totp/confirm',
+        summary: 'Confirm a pending TOTP enrollment',
+        body: confirmTotpBody,
+        response: tokenAnswers.user,
+      },
       scopes: [],
       async handle({ req, params, call, audit }) {
         const input = await parseBody(req, confirmTotpBody);
@@ -203,6 +224,11 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
       // An admin of strictly higher rank: answers a one-time link for the user, never a secret.
       method: 'POST',
       pattern: new RegExp(`^/api/v1/users/(${USER_ID})/totp/reset$`),
+      doc: {
+        path: '/api/v1/users/{userId}/totp/reset',
+        summary: 'Reset a user TOTP (higher rank): a one-time link',
+        response: tokenAnswers.totpReset,
+      },
       scopes: ['keys:admin'],
       async handle({ params, call, audit }) {
         const res = await mfaCall(tokens.resetTotp({ userId: params[0] ?? '', audit }, call));
@@ -221,6 +247,12 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
     {
       method: 'POST',
       pattern: /^\/api\/v1\/oauth-clients$/,
+      doc: {
+        summary: 'Register an OAuth client (its secret shown once)',
+        body: createClientBody,
+        response: tokenAnswers.createdClient,
+        status: 201,
+      },
       scopes: ['keys:admin'],
       async handle({ req, call }) {
         const input = await parseBody(req, createClientBody);
@@ -239,6 +271,7 @@ export function createAccountRoutes(tokens: TokenAccountClient): Route[] {
     {
       method: 'GET',
       pattern: /^\/api\/v1\/oauth-clients$/,
+      doc: { summary: 'List OAuth clients', response: tokenAnswers.clients },
       scopes: ['keys:admin'],
       async handle({ call }) {
         const res = await tokens.listClients({}, call);

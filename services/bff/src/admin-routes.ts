@@ -21,6 +21,7 @@ import { ApiRefusal, invalidArgument, UpstreamAnswerError } from './api-errors.j
 import type { Route } from './api-routes.js';
 import { readJsonBody } from './json-body.js';
 import { describeIssue } from './request-schemas.js';
+import { tokenAnswers } from './token-response-schemas.js';
 
 /** The TokenService admin methods the bff calls: a structural slice of the rpc client. */
 export interface TokenAdminClient extends TokenAccountClient {
@@ -67,7 +68,7 @@ const signingKeyJson = (k: SigningKeyInfo) => ({
   retiredAt: iso(k.retiredAt),
 });
 
-const createApiKeyBody = z.strictObject({
+export const createApiKeyBody = z.strictObject({
   name: z.string().min(1).max(200),
   scopes: z.array(z.string().min(1).max(64)).min(1).max(32),
   tenantId: z
@@ -77,12 +78,20 @@ const createApiKeyBody = z.strictObject({
   expiresAt: z.iso.datetime({ offset: true }).optional(),
 });
 
+const listApiKeysQuery = z.strictObject({ tenant: z.string().optional() });
+
 /** /api/v1/api-keys (scope keys:admin) and /api/v1/token/keys (scope admin): both answered by the token service. */
 export function createAdminRoutes(tokens: TokenAdminClient): Route[] {
   return [
     {
       method: 'POST',
       pattern: /^\/api\/v1\/api-keys$/,
+      doc: {
+        summary: 'Create an API key (shown once)',
+        body: createApiKeyBody,
+        response: tokenAnswers.createdApiKey,
+        status: 201,
+      },
       scopes: ['keys:admin'],
       async handle({ req, call }) {
         const body = await readJsonBody(req);
@@ -112,6 +121,7 @@ export function createAdminRoutes(tokens: TokenAdminClient): Route[] {
     {
       method: 'GET',
       pattern: /^\/api\/v1\/api-keys$/,
+      doc: { summary: 'List API keys', query: listApiKeysQuery, response: tokenAnswers.apiKeys },
       scopes: ['keys:admin'],
       async handle({ query, call }) {
         const tenantId = query.get('tenant') ?? '';
@@ -124,6 +134,11 @@ export function createAdminRoutes(tokens: TokenAdminClient): Route[] {
     {
       method: 'POST',
       pattern: /^\/api\/v1\/api-keys\/(key_[a-z2-7]{26})\/revoke$/,
+      doc: {
+        path: '/api/v1/api-keys/{keyId}/revoke',
+        summary: 'Revoke an API key',
+        response: tokenAnswers.apiKey,
+      },
       scopes: ['keys:admin'],
       async handle({ params, call }) {
         const res = await tokens.revokeApiKey({ id: params[0] ?? '' }, call);
@@ -134,6 +149,7 @@ export function createAdminRoutes(tokens: TokenAdminClient): Route[] {
     {
       method: 'POST',
       pattern: /^\/api\/v1\/token\/keys\/rotate$/,
+      doc: { summary: 'Rotate the token signing key', response: tokenAnswers.signingKeys },
       scopes: ['admin'],
       async handle({ call }) {
         const res = await tokens.rotateSigningKey({}, call);
@@ -143,6 +159,7 @@ export function createAdminRoutes(tokens: TokenAdminClient): Route[] {
     {
       method: 'GET',
       pattern: /^\/api\/v1\/token\/keys$/,
+      doc: { summary: 'The token signing keys', response: tokenAnswers.signingKeys },
       scopes: ['admin'],
       async handle({ call }) {
         const res = await tokens.listSigningKeys({}, call);

@@ -10,6 +10,8 @@ import type {
   CreateTenantResponse,
   DeleteConnectionRequestSchema,
   DeleteConnectionResponse,
+  GetTenantSettingsRequestSchema,
+  GetTenantSettingsResponse,
   ListAttemptsRequestSchema,
   ListAttemptsResponse,
   ListAuditRequestSchema,
@@ -42,6 +44,8 @@ import type {
   UpdateEndpointResponse,
   UpdateSourceRequestSchema,
   UpdateSourceResponse,
+  UpdateTenantSettingsRequestSchema,
+  UpdateTenantSettingsResponse,
   VerifyAuditRequestSchema,
   VerifyAuditResponse,
 } from '@zenmesh/proto';
@@ -132,6 +136,8 @@ export interface BackendClients {
   audit?: AuditClient | undefined;
   /** ConnectionService; without it the connection routes answer 404 (connection-routes.ts). */
   connections?: ConnectionClient | undefined;
+  /** TenantService's settings methods; without them the settings routes answer 404 (settings-routes.ts). */
+  settings?: TenantSettingsClient | undefined;
 }
 
 export interface ConnectionClient {
@@ -162,4 +168,16 @@ export interface AuditClient {
     req: MessageInitShape<typeof VerifyAuditRequestSchema>,
     options?: CallOptions,
   ): Promise<VerifyAuditResponse>;
+}
+
+/** TenantService's settings methods (retention, notification endpoint): a structural slice of the rpc client. */
+export interface TenantSettingsClient {
+  getTenantSettings(
+    req: MessageInitShape<typeof GetTenantSettingsRequestSchema>,
+    options?: CallOptions,
+  ): Promise<GetTenantSettingsResponse>;
+  updateTenantSettings(
+    req: MessageInitShape<typeof UpdateTenantSettingsRequestSchema>,
+    options?: CallOptions,
+  ): Promise<UpdateTenantSettingsResponse>;
 }

@@ -18,6 +18,7 @@ import { createDeliveryRoutes } from './delivery-routes.js';
 import { buildOpenApi } from './openapi.js';
 import { createRefusalRoutes } from './refusal-routes.js';
 import { ROUTE_DOCS } from './route-docs.js';
+import { createSettingsRoutes } from './settings-routes.js';
 import { renderStatusPage } from './status-page.js';
 
 export interface BffAppOptions {
@@ -66,6 +67,7 @@ export function createBffApp(options: BffAppOptions): BffApp {
     ...createApiRoutes({ backend: options.backend, ingestPublicUrl: options.ingestPublicUrl }),
     ...createDeliveryRoutes(options.backend),
     ...createConnectionRoutes(options.backend),
+    ...createSettingsRoutes(options.backend, options.backend.settings),
     ...(options.tokenAdmin === undefined ? [] : createAdminRoutes(options.tokenAdmin)),
     ...(options.tokenAdmin === undefined ? [] : createAccountRoutes(options.tokenAdmin)),
     ...(options.ca === undefined ? [] : createCaRoutes(options.ca, logger)),

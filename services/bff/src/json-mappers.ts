@@ -268,6 +268,8 @@ export interface AuditChainJson {
   rows: number;
   ok: boolean;
   broken: { seq: number; id: string; reason: string } | null;
+  /** The last row a retention purge removed (the chain verifies from there); absent when none was. */
+  checkpointSeq?: number;
 }
 
 export const auditChainJson = (c: AuditChainStatus): AuditChainJson => ({
@@ -276,4 +278,5 @@ export const auditChainJson = (c: AuditChainStatus): AuditChainJson => ({
   rows: Number(c.rows),
   ok: c.ok,
   broken: c.ok ? null : { seq: Number(c.brokenSeq), id: c.brokenId, reason: c.reason },
+  ...(c.checkpointSeq === 0n ? {} : { checkpointSeq: Number(c.checkpointSeq) }),
 });

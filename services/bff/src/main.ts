@@ -60,6 +60,7 @@ runService('bff', bffEnv, async ({ env, logger, meter, observeHttp, defer }) => 
       deliveries: backend.client(DeliveryService),
       audit: backend.client(AuditService),
       connections: backend.client(ConnectionService),
+      settings: backend.client(TenantService),
     },
     ...createTokenAuth(token.client(TokenService), {
       issuer: env.ZENMESH_TOKEN_ISSUER,

@@ -75,6 +75,8 @@ function operation(route: Route) {
       '403': errorResponse('missing scope or another tenant'),
       '404': errorResponse('not found'),
       '409': errorResponse('already exists, or a failed precondition'),
+      '413': errorResponse('request body over the limit'),
+      '429': errorResponse('rate limited (Retry-After says when to come back), or an account locked out'),
     },
   };
 }

@@ -138,6 +138,7 @@ export const auditVerifySchema = z.strictObject({
       rows: z.int(),
       ok: z.boolean(),
       broken: z.strictObject({ seq: z.int(), id: z.string(), reason: z.string() }).nullable(),
+      checkpointSeq: z.int().optional(),
     }),
   ),
 });

@@ -204,6 +204,12 @@ export function createCaServiceImpl(opts: {
       };
     },
 
+    // The backend polls this to notify tenants of a rollback: the phase and the error, nothing about workloads.
+    async lastRotation() {
+      const r = core.state.rotation;
+      return r ? { rotation: { ...rotationMessage(r), canaries: [], history: [] } } : {};
+    },
+
     rotate: guard(async (req, ctx) => {
       const r = rotation.start(req.canaries);
       ctx.logger.info({ rotation: r.id, canaries: r.canaries }, 'CA rotation started');

@@ -22,6 +22,8 @@ export const ingesterEnv = z.object({
   /** Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed. */
   ZENMESH_INGEST_TRUSTED_PROXIES: commaList(),
   ZENMESH_INGEST_REQUEST_TIMEOUT_MS: positiveInt(30_000),
+  // How often invalid-signature counts go to the backend (one call, only when there are any; docs/notifications.md).
+  ZENMESH_INGEST_SIGNATURE_REPORT_MS: positiveInt(5000).pipe(z.number().min(100)),
 });
 
 export type IngesterEnv = z.output<typeof ingesterEnv>;

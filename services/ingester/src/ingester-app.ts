@@ -159,6 +159,7 @@ export function createIngester(options: IngesterOptions): Ingester {
     });
     if (!verification.ok) {
       const reply = 'status' in verification ? refusal(400, verification.reason) : INVALID_SIGNATURE;
+      if (reply === INVALID_SIGNATURE) options.onSignatureFailure?.(sourceId);
       return refuse(verification.reason, reply, { provider: source.provider });
     }
     const webhook = verification.webhook;

@@ -72,6 +72,11 @@ export interface IngesterOptions {
   now?: () => number;
   /** Where refusals by reason are exported (`zenmesh_ingest_refusals`); none when unset. */
   meter?: Meter;
+  /**
+   * Told of each webhook of a known source refused for its signature (401), e.g. a
+   * signature-failure-reporter.ts counter; never called for accepted webhooks.
+   */
+  onSignatureFailure?: (sourceId: string) => void;
 }
 
 export interface Ingester {

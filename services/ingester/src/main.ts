@@ -3,6 +3,7 @@ import { openSharedRedis, runService, startMeshRuntime } from '@zenmesh/runtime'
 import { ingesterEnv } from './config.js';
 import { createIngester } from './ingester-app.js';
 import { createPeerHealth } from './peer-health.js';
+import { createSignatureFailureReporter } from './signature-failure-reporter.js';
 
 runService('ingester', ingesterEnv, async ({ env, logger, meter, observeHttp, defer }) => {
   const runtime = await startMeshRuntime('ingester', env, logger, meter);
@@ -15,8 +16,17 @@ runService('ingester', ingesterEnv, async ({ env, logger, meter, observeHttp, de
   defer(() => backend.close());
   const egress = runtime.channel('egress', env.ZENMESH_EGRESS_ADDR);
   defer(() => egress.close());
+  const sources = backend.client(SourceService);
+  // Invalid signatures per source, reported in batches (docs/notifications.md): no call per webhook.
+  const signatureFailures = createSignatureFailureReporter({
+    report: (counts) => sources.reportSignatureFailures({ counts }),
+    intervalMs: env.ZENMESH_INGEST_SIGNATURE_REPORT_MS,
+    logger,
+  });
+  signatureFailures.start();
+  defer(() => signatureFailures.stop());
   const ingester = createIngester({
-    sources: backend.client(SourceService),
+    sources,
     events: backend.client(EventService),
     egress: egress.client(EgressService),
     logger,
@@ -31,6 +41,7 @@ runService('ingester', ingesterEnv, async ({ env, logger, meter, observeHttp, de
     requestTimeoutMs: env.ZENMESH_INGEST_REQUEST_TIMEOUT_MS,
     health: createPeerHealth([backend.client(Health), egress.client(Health)]),
     meter,
+    onSignatureFailure: (sourceId) => signatureFailures.count(sourceId),
   });
   observeHttp(['/v1/webhooks/{sourceId}', '/healthz']);
   const url = await ingester.listen(env.ZENMESH_HTTP_LISTEN);

@@ -9,6 +9,8 @@ export interface AuditChainJson {
   rows: number;
   ok: boolean;
   broken: { seq: number; id: string; reason: string } | null;
+  /** Set when a retention purge removed the oldest rows: the chain is verified from this checkpoint. */
+  checkpointSeq?: number;
 }
 
 export interface AuditVerifyJson {
@@ -21,6 +23,8 @@ const WHY: Record<string, string> = {
   prev_hash_mismatch: 'the link to the previous row was changed (a row was rewritten)',
   seq_gap: 'a row before it is missing',
   head_mismatch: 'rows at the end of the chain were removed',
+  checkpoint_mismatch:
+    'the first row after the retention checkpoint does not link to it (checkpoint or rows changed)',
 };
 
 /** Human lines for `zenmesh audit verify`: one per tenant, naming the first broken link. */
@@ -28,7 +32,11 @@ export function formatAuditVerify(result: AuditVerifyJson): string[] {
   if (result.chains.length === 0) return ['no tenants'];
   const lines = result.chains.map((c) => {
     const who = `tenant ${c.tenantName} (${c.tenantId})`;
-    if (c.ok) return `${who}: OK, ${c.rows} row${c.rows === 1 ? '' : 's'} verified`;
+    const from =
+      c.checkpointSeq === undefined
+        ? ''
+        : ` from checkpoint seq ${c.checkpointSeq} (older rows purged by retention)`;
+    if (c.ok) return `${who}: OK, ${c.rows} row${c.rows === 1 ? '' : 's'} verified${from}`;
     const b = c.broken;
     if (b === null) return `${who}: BROKEN`;
     const row = b.id === '' ? `seq ${b.seq}` : `seq ${b.seq} (${b.id})`;

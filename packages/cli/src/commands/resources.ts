@@ -4,11 +4,13 @@ import { enc, limit, type RegisterCommands } from './context.js';
 import { registerEndpointCommands } from './endpoint-commands.js';
 import { printEvent, type ShownEvent } from './event-show.js';
 import { parseSince } from './replay.js';
+import { registerTenantSettingsCommands } from './tenant-settings-commands.js';
 import { registerTenantSourceCommands } from './tenant-source-commands.js';
 
 /** Tenants, sources, endpoints, events and deliveries, over the bff's /api/v1. */
 export const registerResourceCommands: RegisterCommands = (program, ctx, action) => {
   registerTenantSourceCommands(program, ctx, action);
+  registerTenantSettingsCommands(program, ctx, action);
   registerEndpointCommands(program, ctx, action);
   registerConnectionCommands(program, ctx, action);
   const events = program.command('events').description('stored events');

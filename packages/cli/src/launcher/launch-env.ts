@@ -71,6 +71,14 @@ export function serviceEnv(
         ...dbEnv('backend'),
         ZENMESH_TOKEN_ADDR: ctx.grpc.token,
         ZENMESH_TOKEN_ISSUER: ctx.http.token,
+        // Retention and notification tuning (docs/retention.md, docs/notifications.md).
+        ...passThrough(
+          'ZENMESH_RETENTION_INTERVAL_MS',
+          'ZENMESH_RETENTION_BATCH',
+          'ZENMESH_SIGNATURE_SPIKE_THRESHOLD',
+          'ZENMESH_SIGNATURE_SPIKE_WINDOW_S',
+          'ZENMESH_CA_POLL_INTERVAL_MS',
+        ),
       };
     case 'egress':
       // Loopback targets are refused by default (SSRF); on one machine the tour's targets live there.

@@ -100,6 +100,15 @@ export const FLOWS: readonly FlowSpec[] = [
     request: () => ({ max: 1, leaseMs: 1000, eventId: randomId('evt') }),
     wrong: { service: 'ingester' },
   },
+  // The backend polls the last rotation's phase to notify tenants of a rollback (docs/notifications.md).
+  {
+    client: 'backend',
+    server: 'ca',
+    service: CaService,
+    method: 'lastRotation',
+    request: () => ({}),
+    wrong: { service: 'ingester' },
+  },
 ];
 
 export const flowName = (f: { client: string; server: string }) => `${f.client} → ${f.server}`;

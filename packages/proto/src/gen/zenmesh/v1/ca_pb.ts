@@ -12,7 +12,39 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file zenmesh/v1/ca.proto.
  */
 export const file_zenmesh_v1_ca: GenFile = /*@__PURE__*/
-  fileDesc("ChN6ZW5tZXNoL3YxL2NhLnByb3RvEgp6ZW5tZXNoLnYxIhcKFUdldFRydXN0QnVuZGxlUmVxdWVzdCJLChZHZXRUcnVzdEJ1bmRsZVJlc3BvbnNlEhQKDHRydXN0X2RvbWFpbhgBIAEoCRIbChNjYV9jZXJ0aWZpY2F0ZXNfcGVtGAIgAygJIqMBCgpJc3N1ZWRTdmlkEhEKCXNwaWZmZV9pZBgBIAEoCRIXCg9jZXJ0aWZpY2F0ZV9wZW0YAiABKAkSDgoGc2VyaWFsGAMgASgJEi0KCW5vdF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYnVuZGxlX3ZlcnNpb24YBSABKAQSEgoKYnVuZGxlX3BlbRgGIAMoCSIyCgtKb2luUmVxdWVzdBISCgpqb2luX3Rva2VuGAEgASgJEg8KB2Nzcl9wZW0YAiABKAkiNAoMSm9pblJlc3BvbnNlEiQKBHN2aWQYASABKAsyFi56ZW5tZXNoLnYxLklzc3VlZFN2aWQiTwoMUmVuZXdSZXF1ZXN0Eg8KB2Nzcl9wZW0YASABKAkSHwoXY3VycmVudF9jZXJ0aWZpY2F0ZV9wZW0YAiABKAkSDQoFcHJvb2YYAyABKAwiNQoNUmVuZXdSZXNwb25zZRIkCgRzdmlkGAEgASgLMhYuemVubWVzaC52MS5Jc3N1ZWRTdmlkIjIKF1dhdGNoVHJ1c3RCdW5kbGVSZXF1ZXN0EhcKD3NlcnZpbmdfYWRkcmVzcxgBIAEoCSJxChhXYXRjaFRydXN0QnVuZGxlUmVzcG9uc2USFAoMdHJ1c3RfZG9tYWluGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSGwoTY2FfY2VydGlmaWNhdGVzX3BlbRgDIAMoCRIRCglyZW5ld19ub3cYBCABKAgiKAoVQWNrVHJ1c3RCdW5kbGVSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQiGAoWQWNrVHJ1c3RCdW5kbGVSZXNwb25zZSIZChdXYXRjaFJldm9jYXRpb25zUmVxdWVzdCI8ChhXYXRjaFJldm9jYXRpb25zUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoBBIPCgdzZXJpYWxzGAIgAygJIq0BCgtDYUF1dGhvcml0eRIKCgJpZBgBIAEoCRITCgtmaW5nZXJwcmludBgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEi4KCm5vdF9iZWZvcmUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCW5vdF9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFc3RhdGUYBiABKAki2QEKDFdvcmtsb2FkU3ZpZBIRCglzcGlmZmVfaWQYASABKAkSDgoGc2VyaWFsGAIgASgJEhEKCWlzc3Vlcl9pZBgDIAEoCRItCglub3RfYWZ0ZXIYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWlzc3VlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHAoUYnVuZGxlX3ZlcnNpb25fYWNrZWQYBiABKAQSFwoPc2VydmluZ19hZGRyZXNzGAcgASgJIlcKDVJvdGF0aW9uRXZlbnQSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXBoYXNlGAIgASgJEg8KB21lc3NhZ2UYAyABKAkigAIKCFJvdGF0aW9uEgoKAmlkGAEgASgJEg0KBXBoYXNlGAIgASgJEhYKDmZyb21fYXV0aG9yaXR5GAMgASgJEhQKDHRvX2F1dGhvcml0eRgEIAEoCRIQCghjYW5hcmllcxgFIAMoCRIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgIIAEoCRIqCgdoaXN0b3J5GAkgAygLMhkuemVubWVzaC52MS5Sb3RhdGlvbkV2ZW50Ig8KDVN0YXR1c1JlcXVlc3Qi9wEKDlN0YXR1c1Jlc3BvbnNlEhQKDHRydXN0X2RvbWFpbhgBIAEoCRIsCgthdXRob3JpdGllcxgCIAMoCzIXLnplbm1lc2gudjEuQ2FBdXRob3JpdHkSFgoOYnVuZGxlX3ZlcnNpb24YAyABKAQSGwoTYnVuZGxlX2ZpbmdlcnByaW50cxgEIAMoCRIrCgl3b3JrbG9hZHMYBSADKAsyGC56ZW5tZXNoLnYxLldvcmtsb2FkU3ZpZBImCghyb3RhdGlvbhgGIAEoCzIULnplbm1lc2gudjEuUm90YXRpb24SFwoPcmV2b2tlZF9zZXJpYWxzGAcgASgNIiEKDVJvdGF0ZVJlcXVlc3QSEAoIY2FuYXJpZXMYASADKAkiOAoOUm90YXRlUmVzcG9uc2USJgoIcm90YXRpb24YASABKAsyFC56ZW5tZXNoLnYxLlJvdGF0aW9uIhYKFEFib3J0Um90YXRpb25SZXF1ZXN0Ij8KFUFib3J0Um90YXRpb25SZXNwb25zZRImCghyb3RhdGlvbhgBIAEoCzIULnplbm1lc2gudjEuUm90YXRpb24iQgoNUmV2b2tlUmVxdWVzdBIOCgZzZXJpYWwYASABKAkSEQoJc3BpZmZlX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSIhCg5SZXZva2VSZXNwb25zZRIPCgdzZXJpYWxzGAEgAygJMtYFCglDYVNlcnZpY2USVwoOR2V0VHJ1c3RCdW5kbGUSIS56ZW5tZXNoLnYxLkdldFRydXN0QnVuZGxlUmVxdWVzdBoiLnplbm1lc2gudjEuR2V0VHJ1c3RCdW5kbGVSZXNwb25zZRI8CgVSZW5ldxIYLnplbm1lc2gudjEuUmVuZXdSZXF1ZXN0GhkuemVubWVzaC52MS5SZW5ld1Jlc3BvbnNlEl8KEFdhdGNoVHJ1c3RCdW5kbGUSIy56ZW5tZXNoLnYxLldhdGNoVHJ1c3RCdW5kbGVSZXF1ZXN0GiQuemVubWVzaC52MS5XYXRjaFRydXN0QnVuZGxlUmVzcG9uc2UwARJXCg5BY2tUcnVzdEJ1bmRsZRIhLnplbm1lc2gudjEuQWNrVHJ1c3RCdW5kbGVSZXF1ZXN0GiIuemVubWVzaC52MS5BY2tUcnVzdEJ1bmRsZVJlc3BvbnNlEl8KEFdhdGNoUmV2b2NhdGlvbnMSIy56ZW5tZXNoLnYxLldhdGNoUmV2b2NhdGlvbnNSZXF1ZXN0GiQuemVubWVzaC52MS5XYXRjaFJldm9jYXRpb25zUmVzcG9uc2UwARI/CgZTdGF0dXMSGS56ZW5tZXNoLnYxLlN0YXR1c1JlcXVlc3QaGi56ZW5tZXNoLnYxLlN0YXR1c1Jlc3BvbnNlEj8KBlJvdGF0ZRIZLnplbm1lc2gudjEuUm90YXRlUmVxdWVzdBoaLnplbm1lc2gudjEuUm90YXRlUmVzcG9uc2USVAoNQWJvcnRSb3RhdGlvbhIgLnplbm1lc2gudjEuQWJvcnRSb3RhdGlvblJlcXVlc3QaIS56ZW5tZXNoLnYxLkFib3J0Um90YXRpb25SZXNwb25zZRI/CgZSZXZva2USGS56ZW5tZXNoLnYxLlJldm9rZVJlcXVlc3QaGi56ZW5tZXNoLnYxLlJldm9rZVJlc3BvbnNlMkoKDUNhSm9pblNlcnZpY2USOQoESm9pbhIXLnplbm1lc2gudjEuSm9pblJlcXVlc3QaGC56ZW5tZXNoLnYxLkpvaW5SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChN6ZW5tZXNoL3YxL2NhLnByb3RvEgp6ZW5tZXNoLnYxIhUKE0xhc3RSb3RhdGlvblJlcXVlc3QiPgoUTGFzdFJvdGF0aW9uUmVzcG9uc2USJgoIcm90YXRpb24YASABKAsyFC56ZW5tZXNoLnYxLlJvdGF0aW9uIhcKFUdldFRydXN0QnVuZGxlUmVxdWVzdCJLChZHZXRUcnVzdEJ1bmRsZVJlc3BvbnNlEhQKDHRydXN0X2RvbWFpbhgBIAEoCRIbChNjYV9jZXJ0aWZpY2F0ZXNfcGVtGAIgAygJIqMBCgpJc3N1ZWRTdmlkEhEKCXNwaWZmZV9pZBgBIAEoCRIXCg9jZXJ0aWZpY2F0ZV9wZW0YAiABKAkSDgoGc2VyaWFsGAMgASgJEi0KCW5vdF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOYnVuZGxlX3ZlcnNpb24YBSABKAQSEgoKYnVuZGxlX3BlbRgGIAMoCSIyCgtKb2luUmVxdWVzdBISCgpqb2luX3Rva2VuGAEgASgJEg8KB2Nzcl9wZW0YAiABKAkiNAoMSm9pblJlc3BvbnNlEiQKBHN2aWQYASABKAsyFi56ZW5tZXNoLnYxLklzc3VlZFN2aWQiTwoMUmVuZXdSZXF1ZXN0Eg8KB2Nzcl9wZW0YASABKAkSHwoXY3VycmVudF9jZXJ0aWZpY2F0ZV9wZW0YAiABKAkSDQoFcHJvb2YYAyABKAwiNQoNUmVuZXdSZXNwb25zZRIkCgRzdmlkGAEgASgLMhYuemVubWVzaC52MS5Jc3N1ZWRTdmlkIjIKF1dhdGNoVHJ1c3RCdW5kbGVSZXF1ZXN0EhcKD3NlcnZpbmdfYWRkcmVzcxgBIAEoCSJxChhXYXRjaFRydXN0QnVuZGxlUmVzcG9uc2USFAoMdHJ1c3RfZG9tYWluGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSGwoTY2FfY2VydGlmaWNhdGVzX3BlbRgDIAMoCRIRCglyZW5ld19ub3cYBCABKAgiKAoVQWNrVHJ1c3RCdW5kbGVSZXF1ZXN0Eg8KB3ZlcnNpb24YASABKAQiGAoWQWNrVHJ1c3RCdW5kbGVSZXNwb25zZSIZChdXYXRjaFJldm9jYXRpb25zUmVxdWVzdCI8ChhXYXRjaFJldm9jYXRpb25zUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoBBIPCgdzZXJpYWxzGAIgAygJIq0BCgtDYUF1dGhvcml0eRIKCgJpZBgBIAEoCRITCgtmaW5nZXJwcmludBgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEi4KCm5vdF9iZWZvcmUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCW5vdF9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFc3RhdGUYBiABKAki2QEKDFdvcmtsb2FkU3ZpZBIRCglzcGlmZmVfaWQYASABKAkSDgoGc2VyaWFsGAIgASgJEhEKCWlzc3Vlcl9pZBgDIAEoCRItCglub3RfYWZ0ZXIYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWlzc3VlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHAoUYnVuZGxlX3ZlcnNpb25fYWNrZWQYBiABKAQSFwoPc2VydmluZ19hZGRyZXNzGAcgASgJIlcKDVJvdGF0aW9uRXZlbnQSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXBoYXNlGAIgASgJEg8KB21lc3NhZ2UYAyABKAkigAIKCFJvdGF0aW9uEgoKAmlkGAEgASgJEg0KBXBoYXNlGAIgASgJEhYKDmZyb21fYXV0aG9yaXR5GAMgASgJEhQKDHRvX2F1dGhvcml0eRgEIAEoCRIQCghjYW5hcmllcxgFIAMoCRIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgIIAEoCRIqCgdoaXN0b3J5GAkgAygLMhkuemVubWVzaC52MS5Sb3RhdGlvbkV2ZW50Ig8KDVN0YXR1c1JlcXVlc3Qi9wEKDlN0YXR1c1Jlc3BvbnNlEhQKDHRydXN0X2RvbWFpbhgBIAEoCRIsCgthdXRob3JpdGllcxgCIAMoCzIXLnplbm1lc2gudjEuQ2FBdXRob3JpdHkSFgoOYnVuZGxlX3ZlcnNpb24YAyABKAQSGwoTYnVuZGxlX2ZpbmdlcnByaW50cxgEIAMoCRIrCgl3b3JrbG9hZHMYBSADKAsyGC56ZW5tZXNoLnYxLldvcmtsb2FkU3ZpZBImCghyb3RhdGlvbhgGIAEoCzIULnplbm1lc2gudjEuUm90YXRpb24SFwoPcmV2b2tlZF9zZXJpYWxzGAcgASgNIiEKDVJvdGF0ZVJlcXVlc3QSEAoIY2FuYXJpZXMYASADKAkiOAoOUm90YXRlUmVzcG9uc2USJgoIcm90YXRpb24YASABKAsyFC56ZW5tZXNoLnYxLlJvdGF0aW9uIhYKFEFib3J0Um90YXRpb25SZXF1ZXN0Ij8KFUFib3J0Um90YXRpb25SZXNwb25zZRImCghyb3RhdGlvbhgBIAEoCzIULnplbm1lc2gudjEuUm90YXRpb24iQgoNUmV2b2tlUmVxdWVzdBIOCgZzZXJpYWwYASABKAkSEQoJc3BpZmZlX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSIhCg5SZXZva2VSZXNwb25zZRIPCgdzZXJpYWxzGAEgAygJMqkGCglDYVNlcnZpY2USVwoOR2V0VHJ1c3RCdW5kbGUSIS56ZW5tZXNoLnYxLkdldFRydXN0QnVuZGxlUmVxdWVzdBoiLnplbm1lc2gudjEuR2V0VHJ1c3RCdW5kbGVSZXNwb25zZRI8CgVSZW5ldxIYLnplbm1lc2gudjEuUmVuZXdSZXF1ZXN0GhkuemVubWVzaC52MS5SZW5ld1Jlc3BvbnNlEl8KEFdhdGNoVHJ1c3RCdW5kbGUSIy56ZW5tZXNoLnYxLldhdGNoVHJ1c3RCdW5kbGVSZXF1ZXN0GiQuemVubWVzaC52MS5XYXRjaFRydXN0QnVuZGxlUmVzcG9uc2UwARJXCg5BY2tUcnVzdEJ1bmRsZRIhLnplbm1lc2gudjEuQWNrVHJ1c3RCdW5kbGVSZXF1ZXN0GiIuemVubWVzaC52MS5BY2tUcnVzdEJ1bmRsZVJlc3BvbnNlEl8KEFdhdGNoUmV2b2NhdGlvbnMSIy56ZW5tZXNoLnYxLldhdGNoUmV2b2NhdGlvbnNSZXF1ZXN0GiQuemVubWVzaC52MS5XYXRjaFJldm9jYXRpb25zUmVzcG9uc2UwARI/CgZTdGF0dXMSGS56ZW5tZXNoLnYxLlN0YXR1c1JlcXVlc3QaGi56ZW5tZXNoLnYxLlN0YXR1c1Jlc3BvbnNlEj8KBlJvdGF0ZRIZLnplbm1lc2gudjEuUm90YXRlUmVxdWVzdBoaLnplbm1lc2gudjEuUm90YXRlUmVzcG9uc2USVAoNQWJvcnRSb3RhdGlvbhIgLnplbm1lc2gudjEuQWJvcnRSb3RhdGlvblJlcXVlc3QaIS56ZW5tZXNoLnYxLkFib3J0Um90YXRpb25SZXNwb25zZRI/CgZSZXZva2USGS56ZW5tZXNoLnYxLlJldm9rZVJlcXVlc3QaGi56ZW5tZXNoLnYxLlJldm9rZVJlc3BvbnNlElEKDExhc3RSb3RhdGlvbhIfLnplbm1lc2gudjEuTGFzdFJvdGF0aW9uUmVxdWVzdBogLnplbm1lc2gudjEuTGFzdFJvdGF0aW9uUmVzcG9uc2UySgoNQ2FKb2luU2VydmljZRI5CgRKb2luEhcuemVubWVzaC52MS5Kb2luUmVxdWVzdBoYLnplbm1lc2gudjEuSm9pblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message zenmesh.v1.LastRotationRequest
+ */
+export type LastRotationRequest = Message<"zenmesh.v1.LastRotationRequest"> & {
+};
+
+/**
+ * Describes the message zenmesh.v1.LastRotationRequest.
+ * Use `create(LastRotationRequestSchema)` to create a new message.
+ */
+export const LastRotationRequestSchema: GenMessage<LastRotationRequest> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 0);
+
+/**
+ * @generated from message zenmesh.v1.LastRotationResponse
+ */
+export type LastRotationResponse = Message<"zenmesh.v1.LastRotationResponse"> & {
+  /**
+   * Absent when there never was a rotation.
+   *
+   * @generated from field: zenmesh.v1.Rotation rotation = 1;
+   */
+  rotation?: Rotation | undefined;
+};
+
+/**
+ * Describes the message zenmesh.v1.LastRotationResponse.
+ * Use `create(LastRotationResponseSchema)` to create a new message.
+ */
+export const LastRotationResponseSchema: GenMessage<LastRotationResponse> = /*@__PURE__*/
+  messageDesc(file_zenmesh_v1_ca, 1);
 
 /**
  * @generated from message zenmesh.v1.GetTrustBundleRequest
@@ -25,7 +57,7 @@ export type GetTrustBundleRequest = Message<"zenmesh.v1.GetTrustBundleRequest"> 
  * Use `create(GetTrustBundleRequestSchema)` to create a new message.
  */
 export const GetTrustBundleRequestSchema: GenMessage<GetTrustBundleRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 0);
+  messageDesc(file_zenmesh_v1_ca, 2);
 
 /**
  * @generated from message zenmesh.v1.GetTrustBundleResponse
@@ -47,7 +79,7 @@ export type GetTrustBundleResponse = Message<"zenmesh.v1.GetTrustBundleResponse"
  * Use `create(GetTrustBundleResponseSchema)` to create a new message.
  */
 export const GetTrustBundleResponseSchema: GenMessage<GetTrustBundleResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 1);
+  messageDesc(file_zenmesh_v1_ca, 3);
 
 /**
  * An issued SVID with the bundle to verify peers with.
@@ -93,7 +125,7 @@ export type IssuedSvid = Message<"zenmesh.v1.IssuedSvid"> & {
  * Use `create(IssuedSvidSchema)` to create a new message.
  */
 export const IssuedSvidSchema: GenMessage<IssuedSvid> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 2);
+  messageDesc(file_zenmesh_v1_ca, 4);
 
 /**
  * @generated from message zenmesh.v1.JoinRequest
@@ -117,7 +149,7 @@ export type JoinRequest = Message<"zenmesh.v1.JoinRequest"> & {
  * Use `create(JoinRequestSchema)` to create a new message.
  */
 export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 3);
+  messageDesc(file_zenmesh_v1_ca, 5);
 
 /**
  * @generated from message zenmesh.v1.JoinResponse
@@ -134,7 +166,7 @@ export type JoinResponse = Message<"zenmesh.v1.JoinResponse"> & {
  * Use `create(JoinResponseSchema)` to create a new message.
  */
 export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 4);
+  messageDesc(file_zenmesh_v1_ca, 6);
 
 /**
  * @generated from message zenmesh.v1.RenewRequest
@@ -164,7 +196,7 @@ export type RenewRequest = Message<"zenmesh.v1.RenewRequest"> & {
  * Use `create(RenewRequestSchema)` to create a new message.
  */
 export const RenewRequestSchema: GenMessage<RenewRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 5);
+  messageDesc(file_zenmesh_v1_ca, 7);
 
 /**
  * @generated from message zenmesh.v1.RenewResponse
@@ -181,7 +213,7 @@ export type RenewResponse = Message<"zenmesh.v1.RenewResponse"> & {
  * Use `create(RenewResponseSchema)` to create a new message.
  */
 export const RenewResponseSchema: GenMessage<RenewResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 6);
+  messageDesc(file_zenmesh_v1_ca, 8);
 
 /**
  * @generated from message zenmesh.v1.WatchTrustBundleRequest
@@ -200,7 +232,7 @@ export type WatchTrustBundleRequest = Message<"zenmesh.v1.WatchTrustBundleReques
  * Use `create(WatchTrustBundleRequestSchema)` to create a new message.
  */
 export const WatchTrustBundleRequestSchema: GenMessage<WatchTrustBundleRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 7);
+  messageDesc(file_zenmesh_v1_ca, 9);
 
 /**
  * @generated from message zenmesh.v1.WatchTrustBundleResponse
@@ -234,7 +266,7 @@ export type WatchTrustBundleResponse = Message<"zenmesh.v1.WatchTrustBundleRespo
  * Use `create(WatchTrustBundleResponseSchema)` to create a new message.
  */
 export const WatchTrustBundleResponseSchema: GenMessage<WatchTrustBundleResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 8);
+  messageDesc(file_zenmesh_v1_ca, 10);
 
 /**
  * @generated from message zenmesh.v1.AckTrustBundleRequest
@@ -251,7 +283,7 @@ export type AckTrustBundleRequest = Message<"zenmesh.v1.AckTrustBundleRequest"> 
  * Use `create(AckTrustBundleRequestSchema)` to create a new message.
  */
 export const AckTrustBundleRequestSchema: GenMessage<AckTrustBundleRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 9);
+  messageDesc(file_zenmesh_v1_ca, 11);
 
 /**
  * @generated from message zenmesh.v1.AckTrustBundleResponse
@@ -264,7 +296,7 @@ export type AckTrustBundleResponse = Message<"zenmesh.v1.AckTrustBundleResponse"
  * Use `create(AckTrustBundleResponseSchema)` to create a new message.
  */
 export const AckTrustBundleResponseSchema: GenMessage<AckTrustBundleResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 10);
+  messageDesc(file_zenmesh_v1_ca, 12);
 
 /**
  * @generated from message zenmesh.v1.WatchRevocationsRequest
@@ -277,7 +309,7 @@ export type WatchRevocationsRequest = Message<"zenmesh.v1.WatchRevocationsReques
  * Use `create(WatchRevocationsRequestSchema)` to create a new message.
  */
 export const WatchRevocationsRequestSchema: GenMessage<WatchRevocationsRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 11);
+  messageDesc(file_zenmesh_v1_ca, 13);
 
 /**
  * @generated from message zenmesh.v1.WatchRevocationsResponse
@@ -301,7 +333,7 @@ export type WatchRevocationsResponse = Message<"zenmesh.v1.WatchRevocationsRespo
  * Use `create(WatchRevocationsResponseSchema)` to create a new message.
  */
 export const WatchRevocationsResponseSchema: GenMessage<WatchRevocationsResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 12);
+  messageDesc(file_zenmesh_v1_ca, 14);
 
 /**
  * @generated from message zenmesh.v1.CaAuthority
@@ -347,7 +379,7 @@ export type CaAuthority = Message<"zenmesh.v1.CaAuthority"> & {
  * Use `create(CaAuthoritySchema)` to create a new message.
  */
 export const CaAuthoritySchema: GenMessage<CaAuthority> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 13);
+  messageDesc(file_zenmesh_v1_ca, 15);
 
 /**
  * @generated from message zenmesh.v1.WorkloadSvid
@@ -394,7 +426,7 @@ export type WorkloadSvid = Message<"zenmesh.v1.WorkloadSvid"> & {
  * Use `create(WorkloadSvidSchema)` to create a new message.
  */
 export const WorkloadSvidSchema: GenMessage<WorkloadSvid> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 14);
+  messageDesc(file_zenmesh_v1_ca, 16);
 
 /**
  * @generated from message zenmesh.v1.RotationEvent
@@ -421,7 +453,7 @@ export type RotationEvent = Message<"zenmesh.v1.RotationEvent"> & {
  * Use `create(RotationEventSchema)` to create a new message.
  */
 export const RotationEventSchema: GenMessage<RotationEvent> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 15);
+  messageDesc(file_zenmesh_v1_ca, 17);
 
 /**
  * @generated from message zenmesh.v1.Rotation
@@ -483,7 +515,7 @@ export type Rotation = Message<"zenmesh.v1.Rotation"> & {
  * Use `create(RotationSchema)` to create a new message.
  */
 export const RotationSchema: GenMessage<Rotation> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 16);
+  messageDesc(file_zenmesh_v1_ca, 18);
 
 /**
  * @generated from message zenmesh.v1.StatusRequest
@@ -496,7 +528,7 @@ export type StatusRequest = Message<"zenmesh.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 17);
+  messageDesc(file_zenmesh_v1_ca, 19);
 
 /**
  * @generated from message zenmesh.v1.StatusResponse
@@ -545,7 +577,7 @@ export type StatusResponse = Message<"zenmesh.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 18);
+  messageDesc(file_zenmesh_v1_ca, 20);
 
 /**
  * @generated from message zenmesh.v1.RotateRequest
@@ -564,7 +596,7 @@ export type RotateRequest = Message<"zenmesh.v1.RotateRequest"> & {
  * Use `create(RotateRequestSchema)` to create a new message.
  */
 export const RotateRequestSchema: GenMessage<RotateRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 19);
+  messageDesc(file_zenmesh_v1_ca, 21);
 
 /**
  * @generated from message zenmesh.v1.RotateResponse
@@ -581,7 +613,7 @@ export type RotateResponse = Message<"zenmesh.v1.RotateResponse"> & {
  * Use `create(RotateResponseSchema)` to create a new message.
  */
 export const RotateResponseSchema: GenMessage<RotateResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 20);
+  messageDesc(file_zenmesh_v1_ca, 22);
 
 /**
  * @generated from message zenmesh.v1.AbortRotationRequest
@@ -594,7 +626,7 @@ export type AbortRotationRequest = Message<"zenmesh.v1.AbortRotationRequest"> & 
  * Use `create(AbortRotationRequestSchema)` to create a new message.
  */
 export const AbortRotationRequestSchema: GenMessage<AbortRotationRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 21);
+  messageDesc(file_zenmesh_v1_ca, 23);
 
 /**
  * @generated from message zenmesh.v1.AbortRotationResponse
@@ -611,7 +643,7 @@ export type AbortRotationResponse = Message<"zenmesh.v1.AbortRotationResponse"> 
  * Use `create(AbortRotationResponseSchema)` to create a new message.
  */
 export const AbortRotationResponseSchema: GenMessage<AbortRotationResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 22);
+  messageDesc(file_zenmesh_v1_ca, 24);
 
 /**
  * @generated from message zenmesh.v1.RevokeRequest
@@ -640,7 +672,7 @@ export type RevokeRequest = Message<"zenmesh.v1.RevokeRequest"> & {
  * Use `create(RevokeRequestSchema)` to create a new message.
  */
 export const RevokeRequestSchema: GenMessage<RevokeRequest> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 23);
+  messageDesc(file_zenmesh_v1_ca, 25);
 
 /**
  * @generated from message zenmesh.v1.RevokeResponse
@@ -657,7 +689,7 @@ export type RevokeResponse = Message<"zenmesh.v1.RevokeResponse"> & {
  * Use `create(RevokeResponseSchema)` to create a new message.
  */
 export const RevokeResponseSchema: GenMessage<RevokeResponse> = /*@__PURE__*/
-  messageDesc(file_zenmesh_v1_ca, 24);
+  messageDesc(file_zenmesh_v1_ca, 26);
 
 /**
  * The certificate authority of the trust domain, over mutual TLS. Who may call what is the mesh policy table's
@@ -758,6 +790,17 @@ export const CaService: GenService<{
     methodKind: "unary";
     input: typeof RevokeRequestSchema;
     output: typeof RevokeResponseSchema;
+  },
+  /**
+   * The backend only: the running or last rotation's id, phase and error (no workloads, no history), which
+   * it polls to notify tenants of a rollback (docs/notifications.md).
+   *
+   * @generated from rpc zenmesh.v1.CaService.LastRotation
+   */
+  lastRotation: {
+    methodKind: "unary";
+    input: typeof LastRotationRequestSchema;
+    output: typeof LastRotationResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_zenmesh_v1_ca, 0);
