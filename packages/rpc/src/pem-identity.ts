@@ -1,5 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ZenMeshError } from '@zenmesh/errors';
 import { createIdentityProvider, type IdentityProvider, type TlsIdentity } from './certificate-provider.js';
 
@@ -62,8 +62,11 @@ export function loadTlsIdentity(
     provider.update(next);
   };
   const followMs = options.followMs ?? 500;
-  const watched = [files.cert, files.key, files.ca];
-  if (followMs > 0) for (const f of watched) watchFile(f, { interval: followMs, persistent: false }, reload);
+  // The files are re-read and compared, not stat-watched: fs.watchFile takes its baseline asynchronously, so
+  // a rewrite that lands between our first read and that baseline would never be noticed. Three small reads
+  // per interval cost microseconds; the key check runs only when the contents changed.
+  const timer = followMs > 0 ? setInterval(reload, followMs) : undefined;
+  timer?.unref();
   return {
     get cert() {
       return provider.current().cert;
@@ -81,7 +84,7 @@ export function loadTlsIdentity(
     addIdentityCertificateListener: provider.addIdentityCertificateListener,
     removeIdentityCertificateListener: provider.removeIdentityCertificateListener,
     close() {
-      for (const f of watched) unwatchFile(f, reload);
+      if (timer !== undefined) clearInterval(timer);
     },
   };
 }
