@@ -12,7 +12,7 @@ runService('ingester', ingesterEnv, async ({ env, logger, meter, observeHttp, de
   // a short command timeout keeps a slow Redis from holding webhooks (the backend's unique constraint still
   // decides duplicates then).
   const redis = env.REDIS_URL
-    ? new Redis(env.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 })
+    ? new Redis(env.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1, enableAutoPipelining: true })
     : undefined;
   if (redis) defer(() => redis.quit().then(() => undefined));
   const backend = runtime.channel('backend', env.ZENMESH_BACKEND_ADDR);
