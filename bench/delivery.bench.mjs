@@ -10,7 +10,7 @@ import { createScratchDatabase } from '@zenmesh/db';
 import { Redis } from 'ioredis';
 import { Agent } from 'undici';
 import { drive, drivePaced, startForwarder, startMesh, startTarget } from './lib/delivery-parts.mjs';
-import { cpuSnapshot, nonceCount, rssOf, sqlCounters } from './lib/mesh-probe.mjs';
+import { analyzeDatabase, cpuSnapshot, nonceCount, rssOf, sqlCounters } from './lib/mesh-probe.mjs';
 import { percentile, progress, writeSection } from './lib/report.mjs';
 
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -120,6 +120,7 @@ try {
   // Around the saturated run: CPU of every process, SQL statements and commits, signed calls.
   const around = {
     async before() {
+      await analyzeDatabase(scratch.url);
       await sql.reset();
       return {
         cpu: cpuSnapshot(mesh.services, database),
@@ -204,7 +205,8 @@ Per delivered event in the paced half-peak run: ${perEvent(h)}.
 Zen Mesh is ingester → backend (Postgres) → egress → target, mutual TLS + HMAC + nonce on every internal call, the
 provider signature verified, the event and its delivery committed before the 202, each delivery signed per
 Standard Webhooks and its attempt recorded; the forwarder has no TLS, no signature and stores nothing. All on the
-same two cores as Postgres, Redis and the load generator. ${TOTAL} events after ${WARMUP} warm-up, ${CONCURRENCY}
+same two cores as Postgres, Redis and the load generator. The bench database is fresh and \`analyze\`d after each warm-up
+(docs/performance.md). ${TOTAL} events after ${WARMUP} warm-up, ${CONCURRENCY}
 senders, one endpoint (per-endpoint limit 20 in flight, egress 32), \`zenmesh up\` with DATABASE_URL (real Postgres)
 ${REDIS_URL ? 'and REDIS_URL (nonces, dedup and rate limits in the real Redis)' : 'and Redis NOT configured (in-process nonces)'}, LOG_LEVEL=warn.
 Load average at the end: ${loadavg()

@@ -108,3 +108,20 @@ export async function nonceCount(redis, prefix) {
   } while (cursor !== '0');
   return n;
 }
+
+/**
+ * ANALYZE of the bench's fresh database, after its warm-up: without it the planner has no statistics for
+ * tables that went from empty to thousands of rows within seconds (autovacuum analyses them on its first
+ * visit, up to a minute later on a busy server), believes a tenant holds a handful of rows, and scans the
+ * whole tenant for each lookup by id (docs/performance.md). `BENCH_NO_ANALYZE=1` measures without it.
+ */
+export async function analyzeDatabase(url) {
+  if (process.env.BENCH_NO_ANALYZE === '1') return;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('analyze');
+  } finally {
+    await client.end();
+  }
+}
