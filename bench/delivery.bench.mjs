@@ -10,7 +10,7 @@ import { createScratchDatabase } from '@zenmesh/db';
 import { Redis } from 'ioredis';
 import { Agent } from 'undici';
 import { drive, drivePaced, startForwarder, startMesh, startTarget } from './lib/delivery-parts.mjs';
-import { cpuSnapshot, nonceCount, rssOf, sqlCounters } from './lib/mesh-probe.mjs';
+import { analyzeDatabase, cpuSnapshot, nonceCount, rssOf, sqlCounters } from './lib/mesh-probe.mjs';
 import { percentile, progress, writeSection } from './lib/report.mjs';
 
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -59,6 +59,17 @@ async function measure(
   const probe = await around?.after(before, total);
   await agent.close();
   const latency = done.map((k) => target.arrived.get(k) - sentAt.get(k));
+  if (rate !== undefined) {
+    // Whether a queue grew: p50 / p99 of each tenth of the paced run, in sending order.
+    const tenth = Math.ceil(latency.length / 10);
+    const slices = Array.from({ length: 10 }, (_, i) => latency.slice(i * tenth, (i + 1) * tenth));
+    progress(
+      `${name}: latency p50/p99 by tenth of the run (ms): ${slices
+        .filter((s) => s.length > 0)
+        .map((s) => `${percentile(s, 50).toFixed(0)}/${percentile(s, 99).toFixed(0)}`)
+        .join(' ')}`,
+    );
+  }
   return {
     eps: done.length / ((t1 - t0) / 1000),
     p50: percentile(latency, 50),
@@ -109,6 +120,7 @@ try {
   // Around the saturated run: CPU of every process, SQL statements and commits, signed calls.
   const around = {
     async before() {
+      await analyzeDatabase(scratch.url);
       await sql.reset();
       return {
         cpu: cpuSnapshot(mesh.services, database),
@@ -141,6 +153,7 @@ try {
     total: halfTotal,
     rate: half,
     warmup: 0,
+    around,
   });
   const rssHalf = rssOf(mesh.services);
   progress(`mesh, light load: ${LIGHT.total} webhooks, ${LIGHT.concurrency} at a time`);
@@ -154,6 +167,16 @@ try {
   const share = (100 * meshResult.eps) / plain.eps;
   const p = meshResult.probe;
   const cpuTotal = Object.values(p.cpuMs).reduce((a, b) => a + b, 0);
+  const h = meshHalf.probe;
+  const perEvent = (q) =>
+    `CPU ${Object.entries(q.cpuMs)
+      .filter(([, v]) => v >= 0.005)
+      .map(([k, v]) => `${k} ${v.toFixed(2)} ms`)
+      .join(', ')} (total ${Object.values(q.cpuMs)
+      .reduce((a, b) => a + b, 0)
+      .toFixed(
+        2,
+      )} ms); ${q.statements.toFixed(1)} SQL statements, ${q.commits.toFixed(2)} commits, ${Number.isNaN(q.calls) ? 'signed calls not counted (no Redis)' : `${q.calls.toFixed(2)} signed gRPC calls`}`;
   const summary = `delivery: ${meshResult.eps.toFixed(0)} events/s saturated = ${share.toFixed(1)} % of the plain forwarder (${plain.eps.toFixed(0)}/s, ratio ${(plain.eps / meshResult.eps).toFixed(1)}×); half peak ${half}/s p99 ${f(meshHalf.p99)} ms${meshHalf.backlog ? ` (not sustained: ${meshHalf.backlog} undelivered)` : ''}`;
   console.log(summary);
   const services = Object.keys(rssSaturated).sort();
@@ -172,6 +195,7 @@ Per delivered event in the saturated run: CPU ${Object.entries(p.cpuMs)
     .join(', ')} (total ${cpuTotal.toFixed(2)} ms;
 Postgres = its backends for the bench database); ${p.statements.toFixed(1)} SQL statements and ${p.commits.toFixed(2)} commits
 (pg_stat_statements, pg_stat_database); ${Number.isNaN(p.calls) ? 'signed calls not counted (no Redis)' : `${p.calls.toFixed(2)} signed gRPC calls (nonces claimed in Redis)`}.
+Per delivered event in the paced half-peak run: ${perEvent(h)}.
 
 | RSS MiB | ${services.join(' | ')} |
 |---|${services.map(() => '---:').join('|')}|
@@ -181,7 +205,8 @@ Postgres = its backends for the bench database); ${p.statements.toFixed(1)} SQL 
 Zen Mesh is ingester → backend (Postgres) → egress → target, mutual TLS + HMAC + nonce on every internal call, the
 provider signature verified, the event and its delivery committed before the 202, each delivery signed per
 Standard Webhooks and its attempt recorded; the forwarder has no TLS, no signature and stores nothing. All on the
-same two cores as Postgres, Redis and the load generator. ${TOTAL} events after ${WARMUP} warm-up, ${CONCURRENCY}
+same two cores as Postgres, Redis and the load generator. The bench database is fresh and \`analyze\`d after each warm-up
+(docs/performance.md). ${TOTAL} events after ${WARMUP} warm-up, ${CONCURRENCY}
 senders, one endpoint (per-endpoint limit 20 in flight, egress 32), \`zenmesh up\` with DATABASE_URL (real Postgres)
 ${REDIS_URL ? 'and REDIS_URL (nonces, dedup and rate limits in the real Redis)' : 'and Redis NOT configured (in-process nonces)'}, LOG_LEVEL=warn.
 Load average at the end: ${loadavg()
@@ -190,6 +215,10 @@ Load average at the end: ${loadavg()
 raises it): compare ratios within this table rather than across runs.`;
   console.log(table);
   console.log(p.top.map((s) => `${(s.calls / TOTAL).toFixed(2)}/event ${s.ms} ms  ${s.query}`).join('\n'));
+  console.log('half peak:');
+  console.log(
+    h.top.map((s) => `${(s.calls / halfTotal).toFixed(2)}/event ${s.ms} ms  ${s.query}`).join('\n'),
+  );
   writeSection('delivery', 'Delivery end to end (bench/delivery.bench.mjs)', table);
 } finally {
   await forwarder?.close();

@@ -10,7 +10,7 @@ import { loadavg } from 'node:os';
 import { createScratchDatabase } from '@zenmesh/db';
 import { Agent, request } from 'undici';
 import { startMesh } from './lib/delivery-parts.mjs';
-import { cpuSnapshot, rssOf } from './lib/mesh-probe.mjs';
+import { analyzeDatabase, cpuSnapshot, rssOf } from './lib/mesh-probe.mjs';
 import { percentile, progress, writeSection } from './lib/report.mjs';
 
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -106,6 +106,7 @@ try {
 
   progress(`warm-up ${WARMUP}`);
   await saturated(url, WARMUP, 'warm');
+  await analyzeDatabase(scratch.url);
   progress(`saturated: ${TOTAL} webhooks, ${CONCURRENCY} in flight`);
   const cpu0 = cpuSnapshot(mesh.services, database);
   const sat = await saturated(url, TOTAL, 'run');
@@ -124,7 +125,7 @@ try {
     'Ingestion: accepted webhooks per second and ack latency',
     `
 The ingester as its own process (\`zenmesh up\`, mTLS + HMAC + nonce on every internal call), the real Postgres
-(fresh database)${REDIS_URL ? ' and the real Redis (REDIS_URL set: nonces, dedup claims, rate-limit buckets)' : ', Redis NOT configured'}.
+(fresh database, \`analyze\`d after the warm-up)${REDIS_URL ? ' and the real Redis (REDIS_URL set: nonces, dedup claims, rate-limit buckets)' : ', Redis NOT configured'}.
 Each webhook is a 1 KiB GitHub \`pull_request\` delivery with a unique \`X-GitHub-Delivery\`: signature verified over
 the raw bytes, rate-limit bucket taken, dedup claim and answer, \`RecordEvent\` committed in Postgres, then \`202\`.
 Latency is from sending the POST (or, paced, from when it was due) to receiving the 202. No endpoint, so nothing

@@ -293,13 +293,11 @@ afterAll(async () => {
   await fixture?.stop();
 });
 
-/** One change to the signature entries of a correctly signed call; each must make the call refused. */
-const FIELDS = [
-  INTEGRITY_METADATA.keyId,
-  INTEGRITY_METADATA.timestamp,
-  INTEGRITY_METADATA.nonce,
-  INTEGRITY_METADATA.signature,
-] as const;
+/**
+ * One change to the signature entry of a correctly signed call (`x-zm-signature: keyid.timestamp.nonce.hmac`,
+ * one entry since issue 10), to the whole entry or to one of its four parts; each must make the call refused.
+ */
+const FIELDS = [INTEGRITY_METADATA.signature] as const;
 const printable = fc.string({
   unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
   maxLength: 300,
@@ -322,6 +320,13 @@ const mutation = fc.oneof(
     field: fc.constantFrom(...FIELDS),
     value: fc.uint8Array({ maxLength: 200 }),
   }),
+  // One part of the compound value (key id, timestamp, nonce, HMAC) replaced, emptied or dropped.
+  fc.record({
+    kind: fc.constant('part' as const),
+    field: fc.constantFrom(...FIELDS),
+    part: fc.integer({ min: 0, max: 3 }),
+    value: fc.option(printable, { nil: undefined }),
+  }),
 );
 type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
 
@@ -341,6 +346,13 @@ function mutate(entries: Entry[], m: Mutation): Entry[] {
     case 'binary':
       // The field only under its binary name (grpc-js base64s `-bin` values): the text entry is missing.
       return [...others, [`${m.field}-bin`, Buffer.from(m.value)]];
+    case 'part': {
+      const parts = original.split('.');
+      const old = parts[m.part] ?? '';
+      if (m.value === undefined) parts.splice(m.part, 1);
+      else parts[m.part] = m.value === old ? `${m.value}x` : m.value;
+      return [...others, [m.field, parts.join('.')]];
+    }
   }
 }
 

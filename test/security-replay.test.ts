@@ -144,20 +144,24 @@ describe('replay across instances sharing Redis', () => {
   it('refuses a change to any signed metadata field, each with its reason', async () => {
     const req = capture();
     const flip = (v: string, i = 0) => v.slice(0, i) + (v[i] === 'A' ? 'B' : 'A') + v.slice(i + 1);
+    // One entry carries the four fields (`<key id>.<timestamp>.<nonce>.<HMAC>`): change each in turn.
+    const packed = (changes: Partial<typeof req.sig>) => ({
+      [INTEGRITY_METADATA.signature]: signatureMetadata({ ...req.sig, ...changes })[
+        INTEGRITY_METADATA.signature
+      ] as string,
+    });
     const cases: Array<[string, Record<string, string>, string]> = [
-      ['key id', { [INTEGRITY_METADATA.keyId]: 'v2' }, 'unknown_key_id'],
+      ['key id', packed({ keyId: 'v2' }), 'unknown_key_id'],
+      ['timestamp +1 s', packed({ timestamp: String(Number(req.sig.timestamp) + 1) }), 'bad_signature'],
+      ['timestamp −1 h', packed({ timestamp: String(Number(req.sig.timestamp) - 3600) }), 'stale_timestamp'],
+      ['nonce', packed({ nonce: flip(req.sig.nonce) }), 'bad_signature'],
+      ['signature', packed({ signature: flip(req.sig.signature) }), 'bad_signature'],
       [
-        'timestamp +1 s',
-        { [INTEGRITY_METADATA.timestamp]: String(Number(req.sig.timestamp) + 1) },
+        'a field missing',
+        { [INTEGRITY_METADATA.signature]: `${req.sig.keyId}.${req.sig.timestamp}.${req.sig.nonce}` },
         'bad_signature',
       ],
-      [
-        'timestamp −1 h',
-        { [INTEGRITY_METADATA.timestamp]: String(Number(req.sig.timestamp) - 3600) },
-        'stale_timestamp',
-      ],
-      ['nonce', { [INTEGRITY_METADATA.nonce]: flip(req.sig.nonce) }, 'bad_signature'],
-      ['signature', { [INTEGRITY_METADATA.signature]: flip(req.sig.signature) }, 'bad_signature'],
+      ['a field emptied', packed({ nonce: '' }), 'bad_signature'],
       ['signature dropped', { [INTEGRITY_METADATA.signature]: '' }, 'missing_signature'],
     ];
     for (const [what, change, reason] of cases) {

@@ -97,14 +97,36 @@ export async function sqlCounters(adminUrl, database) {
   };
 }
 
-/** Signed internal calls so far: each one claims a nonce key under `prefix` (kept for 2 × the window). */
+/**
+ * Signed internal calls so far: each one claims a nonce key `<prefix><22 base64url characters>` (kept for
+ * 2 × the window). Other keys under the same prefix (the ingester's dedup claims and rate-limit buckets,
+ * `<prefix>ingest:…`) are not calls and are not counted.
+ */
 export async function nonceCount(redis, prefix) {
+  const nonce = /^[A-Za-z0-9_-]{22}$/;
   let cursor = '0';
   let n = 0;
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
     cursor = next;
-    n += keys.length;
+    for (const k of keys) if (nonce.test(k.slice(prefix.length))) n += 1;
   } while (cursor !== '0');
   return n;
+}
+
+/**
+ * ANALYZE of the bench's fresh database, after its warm-up: without it the planner has no statistics for
+ * tables that went from empty to thousands of rows within seconds (autovacuum analyses them on its first
+ * visit, up to a minute later on a busy server), believes a tenant holds a handful of rows, and scans the
+ * whole tenant for each lookup by id (docs/performance.md). `BENCH_NO_ANALYZE=1` measures without it.
+ */
+export async function analyzeDatabase(url) {
+  if (process.env.BENCH_NO_ANALYZE === '1') return;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('analyze');
+  } finally {
+    await client.end();
+  }
 }

@@ -186,7 +186,12 @@ const CELLS: Cell[] = [
     probe: 'unknown_key_id',
     request: async (f) => ({
       cert: await certFor(f.client),
-      metadata: { ...signed(signer, f), [INTEGRITY_METADATA.keyId]: 'v99' },
+      metadata: {
+        [INTEGRITY_METADATA.signature]: (signed(signer, f)[INTEGRITY_METADATA.signature] as string).replace(
+          /^v1\./,
+          'v99.',
+        ),
+      },
       body,
     }),
     expected: { status: 'UNAUTHENTICATED', reason: 'unknown_key_id' },
@@ -364,7 +369,7 @@ describe('admit() beyond the matrix', () => {
       reason: 'bad_signature',
       replyTo: {
         keyId: 'v1',
-        nonce: metadata[INTEGRITY_METADATA.nonce],
+        nonce: (metadata[INTEGRITY_METADATA.signature] as string).split('.')[2],
         callerId: idOf(flow.client),
         serverId: idOf('egress'),
       },
@@ -373,6 +378,28 @@ describe('admit() beyond the matrix', () => {
     const anonymous = await run(flow, { cert: undefined, metadata, body });
     expect(anonymous).toMatchObject({ ok: false, reason: 'no_peer_identity' });
     expect((anonymous as { replyTo?: unknown }).replyTo).toBeUndefined();
+  });
+
+  it('refuses a signature entry that is not four fields, or sent twice, as bad_signature', async () => {
+    const good = signed(signer, flow)[INTEGRITY_METADATA.signature] as string;
+    const [keyId, timestamp, nonce, mac] = good.split('.');
+    const cert = await certFor(flow.client);
+    for (const value of [
+      `${keyId}.${timestamp}.${nonce}`,
+      `${keyId}.${timestamp}.${nonce}.${mac}.extra`,
+      `${keyId}..${nonce}.${mac}`,
+    ]) {
+      const verdict = await run(flow, { cert, metadata: { [INTEGRITY_METADATA.signature]: value }, body });
+      expect({ value, verdict }).toMatchObject({ value, verdict: { ok: false, reason: 'bad_signature' } });
+    }
+    const twice = await admissionFor({ selfId: () => idOf(flow.server) }).admit({
+      method: flow.method,
+      peer: cert,
+      metadata: (name) => (name === INTEGRITY_METADATA.signature ? good : undefined),
+      metadataValues: (name) => (name === INTEGRITY_METADATA.signature ? [good, good] : []),
+      body,
+    });
+    expect(twice).toMatchObject({ ok: false, reason: 'bad_signature' });
   });
 
   it('refuses a certificate that does not decode as no_peer_identity', async () => {

@@ -5,6 +5,7 @@ import {
   isExempt,
   type MessageIntegrity,
   type MetadataValues,
+  parseSignature,
   type SignedCall,
 } from './message-integrity.js';
 import { type PeerCheck, peerFromCertificate } from './peer.js';
@@ -96,10 +97,14 @@ export function createAdmission(options: AdmissionOptions): Admission {
       const signing = integrity !== undefined && !isExempt(integrity, method);
       // A refusal is signed like an answer whenever there is a caller and a key id and nonce to bind it to.
       const replyTo = (): SignedCall | undefined => {
-        const keyId = metadata(INTEGRITY_METADATA.keyId);
-        const nonce = metadata(INTEGRITY_METADATA.nonce);
-        return signing && caller && keyId && nonce
-          ? { keyId, nonce, callerId: caller.spiffeId, serverId: options.selfId() }
+        const fields = signing && caller ? parseSignature(metadata(INTEGRITY_METADATA.signature)) : undefined;
+        return caller && typeof fields === 'object'
+          ? {
+              keyId: fields.keyId,
+              nonce: fields.nonce,
+              callerId: caller.spiffeId,
+              serverId: options.selfId(),
+            }
           : undefined;
       };
       if (verifyPeer) {

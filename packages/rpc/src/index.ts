@@ -22,6 +22,7 @@ export {
   createMessageIntegrity,
   INTEGRITY_EXEMPT,
   INTEGRITY_METADATA,
+  parseSignature,
   signatureMetadata,
 } from './message-integrity.js';
 export type { PeerCheck } from './peer.js';

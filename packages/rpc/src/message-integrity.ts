@@ -14,9 +14,11 @@ import type { Logger } from '@zenmesh/telemetry';
 
 /** gRPC metadata keys of the message-integrity layer (lower-case, ASCII values). */
 export const INTEGRITY_METADATA = {
-  keyId: 'x-zm-key-id',
-  timestamp: 'x-zm-timestamp',
-  nonce: 'x-zm-nonce',
+  /**
+   * The request signature, one entry: `<key id>.<timestamp>.<nonce>.<HMAC>` (key id `v<n>`, Unix seconds,
+   * 22 and 43 base64url characters; none of them contains a dot). One header to validate, encode and parse
+   * instead of four; what the HMAC covers is unchanged (ADR 0004).
+   */
   signature: 'x-zm-signature',
   /** The request metadata names the signature covers (sorted, comma-separated); absent when none. */
   headers: 'x-zm-signed-headers',
@@ -53,12 +55,30 @@ export const isExempt = (integrity: MessageIntegrity, path: string) =>
 
 /** The request metadata carrying a signature. */
 export const signatureMetadata = (sig: RequestSignature): Record<string, string> => ({
-  [INTEGRITY_METADATA.keyId]: sig.keyId,
-  [INTEGRITY_METADATA.timestamp]: sig.timestamp,
-  [INTEGRITY_METADATA.nonce]: sig.nonce,
-  [INTEGRITY_METADATA.signature]: sig.signature,
+  [INTEGRITY_METADATA.signature]: `${sig.keyId}.${sig.timestamp}.${sig.nonce}.${sig.signature}`,
   ...(sig.headers === '' ? {} : { [INTEGRITY_METADATA.headers]: sig.headers }),
 });
+
+/** The four fields of a request's `x-zm-signature`, as received. */
+export interface SignatureFields {
+  keyId: string;
+  timestamp: string;
+  nonce: string;
+  signature: string;
+}
+
+/**
+ * Splits a received `x-zm-signature` into its fields: undefined when absent or empty (`missing_signature`),
+ * 'malformed' when it is not four non-empty dot-separated fields (`bad_signature`). The fields are then
+ * checked one by one by the signer, exactly as when they travelled apart.
+ */
+export function parseSignature(value: string | undefined): SignatureFields | 'malformed' | undefined {
+  if (value === undefined || value === '') return undefined;
+  const parts = value.split('.');
+  if (parts.length !== 4 || parts.some((p) => p === '')) return 'malformed';
+  const [keyId, timestamp, nonce, signature] = parts as [string, string, string, string];
+  return { keyId, timestamp, nonce, signature };
+}
 
 /**
  * One signed call as both ends know it: the key version and nonce of the request, and the SPIFFE IDs of
@@ -102,25 +122,25 @@ export async function admitMessage(
     readAll: MetadataValues;
   },
 ): Promise<AdmitVerdict> {
-  const signature = {
-    keyId: input.read(INTEGRITY_METADATA.keyId),
-    timestamp: input.read(INTEGRITY_METADATA.timestamp),
-    nonce: input.read(INTEGRITY_METADATA.nonce),
-    signature: input.read(INTEGRITY_METADATA.signature),
-    headers: input.read(INTEGRITY_METADATA.headers),
-  };
+  // Sent twice is refused like a malformed one: only one signature may speak for a request.
+  const sent = input.readAll(INTEGRITY_METADATA.signature);
+  const fields = sent.length > 1 ? 'malformed' : parseSignature(sent[0]);
   const { path, callerId, serverId } = input;
   if (integrity.insecureSkipVerify) {
-    const { keyId, nonce } = signature;
-    const signed = keyId && nonce ? { keyId, nonce, callerId, serverId } : undefined;
+    const signed =
+      typeof fields === 'object'
+        ? { keyId: fields.keyId, nonce: fields.nonce, callerId, serverId }
+        : undefined;
     return { ok: true, signed, headers: undefined };
   }
+  if (fields === 'malformed') return { ok: false, reason: 'bad_signature' };
+  const headers = input.read(INTEGRITY_METADATA.headers);
   const verdict = integrity.signer.verifyRequest({
     path,
     callerId,
     serverId,
     body: input.body,
-    signature: Object.fromEntries(Object.entries(signature).filter(([, v]) => v !== undefined)),
+    signature: { ...fields, ...(headers === undefined ? {} : { headers }) },
     header: input.readAll,
   });
   if (!verdict.ok) return verdict;

@@ -4,14 +4,15 @@ import { Redis } from 'ioredis';
  * The HTTP faces' connection to the shared store (rate-limit buckets, dedup claims, console sessions) when
  * `REDIS_URL` is set, closed by `defer`; undefined otherwise (each instance then keeps its own). A one-second
  * command timeout and one retry keep a slow Redis from holding requests: the callers fall back to their
- * per-instance budgets (and the backend's unique constraint still decides duplicates).
+ * per-instance budgets (and the backend's unique constraint still decides duplicates). Commands issued in
+ * the same tick go out as one pipeline (a webhook's rate-limit and dedup commands share round trips).
  */
 export function openSharedRedis(
   url: string | undefined,
   defer: (step: () => Promise<void>) => void,
 ): Redis | undefined {
   if (!url) return undefined;
-  const redis = new Redis(url, { commandTimeout: 1000, maxRetriesPerRequest: 1 });
+  const redis = new Redis(url, { commandTimeout: 1000, maxRetriesPerRequest: 1, enableAutoPipelining: true });
   defer(() => redis.quit().then(() => undefined));
   return redis;
 }

@@ -1,5 +1,5 @@
 import { newId } from '@zenmesh/crypto';
-import type { Db, Tx } from '@zenmesh/db';
+import { type Db, prepared, type Tx } from '@zenmesh/db';
 import { LRUCache } from 'lru-cache';
 import { internal } from './errors.js';
 import {
@@ -51,43 +51,52 @@ interface Pending {
   headers: Record<string, string>;
 }
 
-/** The routing mode of each source in the batch, read in the batch's transaction (it can change). */
-async function routingModes(tx: Tx, tenantId: string, items: Pending[]): Promise<Map<string, RoutingMode>> {
-  const { rows } = await tx.query<{ id: string; routing: RoutingMode }>(
-    'select id, routing from core.sources where tenant_id = $1 and id = any($2)',
-    [tenantId, [...new Set(items.map((i) => i.input.sourceId))]],
-  );
-  return new Map(rows.map((r) => [r.id, r.routing]));
+// One statement for the whole batch, whatever its size (arrays, not per-row placeholders), so it is
+// prepared once per connection: the events inserted — a repeated (source, provider delivery id) skipped —
+// each with its source's routing mode, read in the same transaction (it can change).
+const INSERT_EVENTS = prepared(
+  'zm_record_events',
+  `with ins as (
+     insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, traceparent, headers)
+     select i, $1, s, cs, t, coalesce(tm::timestamptz, now()), ct, decode(b, 'hex'), pd, tp, h::jsonb
+       from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+         as v(i, s, cs, t, tm, ct, b, pd, tp, h)
+     on conflict (source_id, provider_delivery_id) where provider_delivery_id is not null do nothing
+     returning ${EVENT_COLUMNS})
+   select ins.*, src.routing from ins left join core.sources src on src.tenant_id = $1 and src.id = ins.source_id`,
+);
+
+interface Inserted {
+  rows: Map<string, EventRow>;
+  modes: Map<string, RoutingMode>;
 }
 
-/** One multi-row insert of the batch's events; a repeated (source, provider delivery id) is skipped. */
-async function insertEvents(tx: Tx, tenantId: string, items: Pending[]): Promise<Map<string, EventRow>> {
-  const params: unknown[] = [tenantId];
-  const values = items.map(({ id, input, providerDeliveryId, headers }) => {
-    const at = params.length;
-    params.push(
-      id,
-      input.sourceId,
-      cloudEventSource(input.sourceId),
-      input.type,
-      input.time ?? null,
-      input.datacontenttype || 'application/octet-stream',
-      input.data,
-      providerDeliveryId,
-      input.traceparent ?? null,
-      JSON.stringify(headers),
-    );
-    const p = (k: number) => `$${at + k}`;
-    return `(${p(1)}, $1, ${p(2)}, ${p(3)}, ${p(4)}, coalesce(${p(5)}::timestamptz, now()), ${p(6)}, ${p(7)}::bytea, ${p(8)}, ${p(9)}, ${p(10)}::jsonb)`;
-  });
-  const { rows } = await tx.query<EventRow>(
-    `insert into core.events (id, tenant_id, source_id, source, type, time, datacontenttype, data, provider_delivery_id, traceparent, headers)
-     values ${values.join(', ')}
-     on conflict (source_id, provider_delivery_id) where provider_delivery_id is not null do nothing
-     returning ${EVENT_COLUMNS}`,
-    params,
-  );
-  return new Map(rows.map((r) => [r.id, r]));
+/** The batch's events in one insert (see INSERT_EVENTS), and the routing mode of each source. */
+async function insertEvents(tx: Tx, tenantId: string, items: Pending[]): Promise<Inserted> {
+  const col = <T>(f: (p: Pending) => T): T[] => items.map(f);
+  const { rows } = await tx.query<EventRow & { routing: RoutingMode | null }>(INSERT_EVENTS, [
+    tenantId,
+    col((p) => p.id),
+    col((p) => p.input.sourceId),
+    col((p) => cloudEventSource(p.input.sourceId)),
+    col((p) => p.input.type),
+    col((p) => p.input.time?.toISOString() ?? null),
+    col((p) => p.input.datacontenttype || 'application/octet-stream'),
+    // Hex text: both drivers (pg, PGlite) pass text arrays the same way.
+    col((p) =>
+      Buffer.from(p.input.data.buffer, p.input.data.byteOffset, p.input.data.byteLength).toString('hex'),
+    ),
+    col((p) => p.providerDeliveryId),
+    col((p) => p.input.traceparent ?? null),
+    col((p) => JSON.stringify(p.headers)),
+  ]);
+  const modes = new Map<string, RoutingMode>();
+  const out = new Map<string, EventRow>();
+  for (const { routing, ...row } of rows) {
+    out.set(row.id, row);
+    if (routing !== null) modes.set(row.source_id, routing);
+  }
+  return { rows: out, modes };
 }
 
 /** Read Committed: this statement's fresh snapshot sees the winners' committed rows. */
@@ -129,12 +138,11 @@ async function writeTenantBatch(
   items: Pending[],
   expressions: ExpressionCompiler | undefined,
 ): Promise<Array<RecordEventResult | Error>> {
-  const inserted = await insertEvents(tx, tenantId, items);
+  const { rows: inserted, modes } = await insertEvents(tx, tenantId, items);
 
   // The fan-out (routing.ts): by the source's connections and their filters, or every enabled endpoint of
   // the tenant whose event types match; one routing table per (source, type) in the batch.
   const fresh = items.filter((i) => inserted.has(i.id));
-  const modes = fresh.length === 0 ? new Map<string, RoutingMode>() : await routingModes(tx, tenantId, fresh);
   const tables = new Map<string, Promise<RoutingTable>>();
   const perEvent = [];
   for (const item of fresh) {

@@ -41,9 +41,14 @@ const LOCK_LEASED = prepared(
       order by d.id
       for update of d`,
 );
-const APPLY_MOVES = prepared(
-  'zm_report_apply',
-  `update core.deliveries d
+// The moves, their attempt rows and the clearing of the streaks of endpoints that only succeeded, in one
+// statement (one round trip): the update is the compare-and-set on (id, lease token, state read); the
+// attempts are inserted for every move the caller computed, so a move that matched no row fails the whole
+// transaction (checked below: the rows were locked, so that would be a broken store).
+const WRITE_MOVES = prepared(
+  'zm_report_write',
+  `with moved as (
+     update core.deliveries d
         set state = v.state, attempts = v.attempt,
             next_attempt_at = case when v.delay is null then null else now() + make_interval(secs => v.delay) end,
             last_status_code = v.code, last_error = v.error, updated_at = now(),
@@ -52,19 +57,17 @@ const APPLY_MOVES = prepared(
        from unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::float8[], $7::integer[], $8::text[], $9::text[])
             as v(id, token, state, attempt, delay, code, error, prev)
       where d.tenant_id = $1 and d.id = v.id and d.lease_token = v.token and d.state = v.prev
-      returning ${D_COLUMNS}`,
-);
-const INSERT_ATTEMPTS = prepared(
-  'zm_report_attempts',
-  `insert into core.attempts (id, tenant_id, delivery_id, attempt, status_code, error, duration_ms, lease_owner)
+      returning ${D_COLUMNS}
+   ), attempts as (
+     insert into core.attempts (id, tenant_id, delivery_id, attempt, status_code, error, duration_ms, lease_owner)
      select a, $1, d, n, c, e, ms, o
-       from unnest($2::text[], $3::text[], $4::integer[], $5::integer[], $6::text[], $7::integer[], $8::text[])
-            as t(a, d, n, c, e, ms, o)`,
-);
-const CLEAR_HEALTH = prepared(
-  'zm_report_health',
-  `update core.endpoints set failing_since = null, consecutive_failures = 0
-        where tenant_id = $1 and id = any($2) and (failing_since is not null or consecutive_failures <> 0)`,
+       from unnest($10::text[], $2::text[], $5::integer[], $7::integer[], $11::text[], $12::integer[], $13::text[])
+            as t(a, d, n, c, e, ms, o)
+   ), health as (
+     update core.endpoints set failing_since = null, consecutive_failures = 0
+      where tenant_id = $1 and id = any($14::text[]) and (failing_since is not null or consecutive_failures <> 0)
+   )
+   select * from moved`,
 );
 
 const leaseLost = () => new BackendError('ERR_FAILED_PRECONDITION', 'lease_lost');
@@ -73,7 +76,7 @@ const leaseLost = () => new BackendError('ERR_FAILED_PRECONDITION', 'lease_lost'
  * Records attempts of one tenant's deliveries in its transaction `tx`, each compare-and-set on (id, lease
  * token, lease not expired, state read): a report whose lease expired or was re-issued answers
  * `lease_lost` and writes nothing, so two egress workers can never both move one delivery. The whole batch
- * costs four statements (lock, update, attempts insert, health) rather than four per report. The
+ * costs two statements (lock; then update, attempts insert and health in one) rather than four per report. The
  * endpoint's health follows each attempt in order: a success clears its failure streak; 410 Gone disables
  * it at once (RFC 9110 §15.5.11); a streak of failures long enough disables it too (audited). A disabled
  * endpoint's deliveries are kept as they are and resume when it is enabled again.
@@ -108,7 +111,11 @@ export async function applyReports(
   const live = moves.filter((m) => m !== undefined);
   if (live.length === 0) return inputs.map(leaseLost);
 
-  const { rows: updated } = await tx.query<DeliveryRow>(APPLY_MOVES, [
+  const byEndpoint = Map.groupBy(live, (m) => m.current.endpoint_id);
+  const clean = [...byEndpoint]
+    .filter(([, ms]) => ms.every((m) => isSuccess(m.input.statusCode)))
+    .map(([id]) => id);
+  const { rows: updated } = await tx.query<DeliveryRow>(WRITE_MOVES, [
     tenantId,
     live.map((m) => m.input.deliveryId),
     live.map((m) => m.input.leaseToken),
@@ -118,22 +125,16 @@ export async function applyReports(
     live.map((m) => m.input.statusCode),
     live.map((m) => (m.error === '' ? null : m.error)),
     live.map((m) => m.current.state),
+    live.map(() => newId('att')),
+    live.map((m) => m.error),
+    live.map((m) => Math.max(0, Math.floor(m.input.durationMs ?? 0))),
+    live.map((m) => m.current.lease_owner),
+    clean,
   ]);
   const updatedById = new Map(updated.map((row) => [row.id, row]));
   // Only rows locked above are updated, so every live move has its row; anything else is a broken store.
   if (updated.length !== live.length) throw new BackendError('ERR_INTERNAL', 'attempt report lost its lock');
-
-  await tx.query(INSERT_ATTEMPTS, [
-    tenantId,
-    live.map(() => newId('att')),
-    live.map((m) => m.input.deliveryId),
-    live.map((m) => m.next.attempt),
-    live.map((m) => m.input.statusCode),
-    live.map((m) => m.error),
-    live.map((m) => Math.max(0, Math.floor(m.input.durationMs ?? 0))),
-    live.map((m) => m.current.lease_owner),
-  ]);
-  await recordHealth(tx, tenantId, live, health, options.reporter);
+  await recordFailures(tx, tenantId, byEndpoint, clean, health, options.reporter);
   return moves.map((m) => {
     const row = m === undefined ? undefined : updatedById.get(m.input.deliveryId);
     return row === undefined ? leaseLost() : toDelivery(row);
@@ -141,23 +142,19 @@ export async function applyReports(
 }
 
 /**
- * Endpoints that only succeeded in this batch have their streak cleared in one statement (touching only
- * rows with a streak to clear); an endpoint with a failure among them is updated attempt by attempt, in order.
+ * Endpoints that only succeeded in this batch had their streak cleared with the moves (WRITE_MOVES); an
+ * endpoint with a failure among them is updated attempt by attempt, in order.
  */
-async function recordHealth(
+async function recordFailures(
   tx: Tx,
   tenantId: string,
-  moves: Array<{ input: ReportAttemptInput; current: DeliveryRow }>,
+  byEndpoint: Map<string, Array<{ input: ReportAttemptInput; current: DeliveryRow }>>,
+  clean: readonly string[],
   health: EndpointHealthPolicy,
   reporter: string | undefined,
 ): Promise<void> {
-  const byEndpoint = Map.groupBy(moves, (m) => m.current.endpoint_id);
-  const clean = [...byEndpoint].filter(([, ms]) => ms.every((m) => isSuccess(m.input.statusCode)));
-  if (clean.length > 0) {
-    await tx.query(CLEAR_HEALTH, [tenantId, clean.map(([id]) => id)]);
-  }
   for (const [endpointId, ms] of byEndpoint) {
-    if (clean.some(([id]) => id === endpointId)) continue;
+    if (clean.includes(endpointId)) continue;
     for (const m of ms) {
       await recordEndpointHealth(tx, tenantId, endpointId, m.input.statusCode, health, {
         actor: 'system',

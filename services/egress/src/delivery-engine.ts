@@ -225,7 +225,8 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     let leased: LeasedDelivery[] = [];
     try {
       const answer = await context.with(parent, () =>
-        deliveries.leaseDeliveries({ max: Math.max(max, 0), leaseMs, eventId, reports: sending }),
+        // Every round leases whatever is due (eventId empty): a nudge stands for every event committed before it.
+        deliveries.leaseDeliveries({ max: Math.max(max, 0), leaseMs, eventId: '', reports: sending }),
       );
       leased = answer.deliveries;
       noteRefusedReports(answer.reports);
@@ -252,7 +253,8 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       );
     }
     const now = leased.slice(0, Math.max(max, 0));
-    for (const one of now) launch(one, parent);
+    // Only the nudged event's attempts join the nudge's trace; any other joins its own event's (stored with it).
+    for (const one of now) launch(one, eventId !== '' && one.event?.id === eventId ? parent : ROOT_CONTEXT);
     return now.length;
   }
 
@@ -276,11 +278,10 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     },
     nudge(eventId, parent = context.active()) {
       if (stopped) return false;
-      // Under load (attempts in flight and a lease round under way) fold this nudge into the next
-      // general round instead of one lease call per event: the event is due, so that round takes it.
-      // Its attempt then joins the event's trace through the traceparent stored with it, not the Dispatch call.
-      if (rounds.size > 0 && running.size > 0) {
-        kick();
+      // A round under way may have read before this event committed: one more round follows it (and
+      // folds every nudge that arrives meanwhile). Otherwise lease now, under the caller's trace.
+      if (kicking > 0) {
+        kickAgain = true;
         return true;
       }
       const span = tracer.startSpan(
@@ -288,13 +289,20 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
         { attributes: { 'zenmesh.event.id': eventId } },
         parent,
       );
-      void round(eventId, trace.setSpan(parent, span)).then(
-        (count) => {
-          span.setAttribute('zenmesh.deliveries.started', count);
-          span.end();
-        },
-        () => span.end(),
-      );
+      kicking += 1;
+      kickAgain = false;
+      void round(eventId, trace.setSpan(parent, span))
+        .then(
+          (count) => {
+            span.setAttribute('zenmesh.deliveries.started', count);
+            span.end();
+          },
+          () => span.end(),
+        )
+        .finally(() => {
+          kicking -= 1;
+          if (kickAgain) kick();
+        });
       return true;
     },
     stop(graceMs = 10_000) {

@@ -17,6 +17,7 @@ import { closeHttp, listenHttp } from '@zenmesh/runtime';
 import { createMemoryClaimStore, createRedisClaimStore } from '@zenmesh/shared-state';
 import { claimWebhook, createDedupStore } from './dedup-store.js';
 import { createEdgeLimits } from './edge-limits.js';
+import { createEgressNudge } from './egress-nudge.js';
 import { eventHeaders } from './event-headers.js';
 import type { Ingester, IngesterOptions } from './ingester-options.js';
 import { resolveVerifier } from './providers.js';
@@ -84,6 +85,11 @@ export function createIngester(options: IngesterOptions): Ingester {
   });
   const clientIp = createClientIpResolver(options.trustedProxies ?? []);
   const tracer = trace.getTracer('@zenmesh/ingester');
+  const nudge = createEgressNudge({
+    egress,
+    logger,
+    ...(options.nudgeIntervalMs === undefined ? {} : { minIntervalMs: options.nudgeIntervalMs }),
+  });
 
   async function handleWebhook(
     req: IncomingMessage,
@@ -203,11 +209,7 @@ export function createIngester(options: IngesterOptions): Ingester {
     if (claim.kind === 'claimed') await claim.commit(eventId);
 
     // The event is committed: from here on a lost nudge loses nothing, because egress also polls.
-    if (!recorded.duplicate && recorded.deliveryIds.length > 0) {
-      void egress.dispatch({ eventId }).catch((err: unknown) => {
-        logger.warn({ eventId, err }, 'egress nudge failed; delivery waits for the next poll');
-      });
-    }
+    if (!recorded.duplicate && recorded.deliveryIds.length > 0) nudge(eventId);
     return accepted(eventId, recorded.duplicate);
   }
 

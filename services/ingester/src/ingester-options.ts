@@ -68,6 +68,8 @@ export interface IngesterOptions {
   toleranceS?: number;
   /** How long a retry waits for a concurrent first attempt's answer before asking the backend; default 5 s. */
   dedupWaitMs?: number;
+  /** Least time between two Dispatch nudges to egress (egress-nudge.ts); default 20 ms. */
+  nudgeIntervalMs?: number;
   /** The clock signatures are checked against, in ms since the epoch; tests freeze it. */
   now?: () => number;
   /** Where refusals by reason are exported (`zenmesh_ingest_refusals`); none when unset. */
