@@ -49,7 +49,7 @@ const until = async (what: string, check: () => Promise<boolean> | boolean, time
 };
 
 const issuanceLog = () =>
-  readFileSync(join(mesh.home, 'secrets', 'ca', 'issuance.log'), 'utf8')
+  readFileSync(join(mesh.home, 'workloads', 'ca', 'ca', 'issuance.log'), 'utf8')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as { action: string; actor: string; details: Record<string, unknown> });

@@ -42,3 +42,19 @@ export { createMemoryNonceStore, createNonceStore, createRedisNonceStore } from 
 export { base32, hmac, newId, randomToken, safeEqual, sha256Hex } from './primitives.js';
 export type { SecretBox } from './secret-box.js';
 export { createSecretBox } from './secret-box.js';
+export type { WorkloadKeyring, WorkloadKeyringOptions } from './workload-keyring.js';
+export { createWorkloadKeyring } from './workload-keyring.js';
+export type {
+  WorkloadKeys,
+  WorkloadKeysVersion,
+  WorkloadPairKey,
+} from './workload-keys.js';
+export {
+  buildWorkloadKeys,
+  readWorkloadKeysFile,
+  serializeWorkloadKeys,
+  validateWorkloadKeys,
+  WORKLOAD_KEYS_FILE,
+  workloadKeysPeers,
+  writeWorkloadKeysFile,
+} from './workload-keys.js';
