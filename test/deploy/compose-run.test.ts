@@ -6,7 +6,7 @@
 // listed in support/compose-runner.ts.
 import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -82,7 +82,9 @@ describe('docker compose, run outside Docker', () => {
 
   it('keeps secrets in files the service user alone can read', () => {
     for (const [service, path] of [
-      ['init', '/var/lib/zenmesh/init/mesh-secrets/master.key'],
+      ['init', '/var/lib/zenmesh/init/backend-secrets/master.key'],
+      ['egress', '/var/lib/zenmesh/secrets/message-keys.json'],
+      ['bff', '/var/lib/zenmesh/secrets/message-keys.json'],
       ['backend', '/var/lib/zenmesh/identity/join-token'],
       ['backend', '/var/lib/zenmesh/identity/pgpass'],
       ['backend', '/var/lib/zenmesh/identity/svid-key.pem'],
@@ -92,6 +94,17 @@ describe('docker compose, run outside Docker', () => {
       expect({ path, mode: (st.mode & 0o777).toString(8) }).toEqual({ path, mode: '600' });
       if (process.getuid?.() === 0) expect(st.uid).toBe(10001);
     }
+  });
+
+  it('gives egress, ingester and bff their own pair keys and no master key (issue 12 defect 10)', () => {
+    for (const service of ['egress', 'ingester', 'bff'] as const) {
+      const dir = runner.hostPath(service, '/var/lib/zenmesh/secrets');
+      expect([service, readdirSync(dir).sort()]).toEqual([service, ['message-keys.json']]);
+    }
+    expect(readdirSync(runner.hostPath('backend', '/var/lib/zenmesh/secrets')).sort()).toEqual([
+      'master.key',
+      'message-keys.json',
+    ]);
   });
 
   it('connects the backend and the token service as their own roles, neither superuser nor BYPASSRLS', async () => {
