@@ -164,7 +164,7 @@ describe('zenmesh verify on a healthy mesh', () => {
       /Peer certificate edge \(ingester → egress\):\n {2}ok {3}expired_svid_open_connection/,
     );
     expect(r.stdout).toMatch(
-      /Pair keys \(bff → ca, and each workload’s secrets\):\n {2}ok {3}unkeyed_caller/,
+      /Pair keys \(bff → ca, and each workload's secrets\):\n {2}ok {3}unkeyed_caller/,
     );
   });
 });

@@ -82,7 +82,8 @@ describe('docker compose, run outside Docker', () => {
 
   it('keeps secrets in files the service user alone can read', () => {
     for (const [service, path] of [
-      ['init', '/var/lib/zenmesh/init/backend-secrets/master.key'],
+      ['init', '/var/lib/zenmesh/init/ca-secrets/master.key'],
+      ['backend', '/var/lib/zenmesh/secrets/sealing-keys.json'],
       ['egress', '/var/lib/zenmesh/secrets/message-keys.json'],
       ['bff', '/var/lib/zenmesh/secrets/message-keys.json'],
       ['backend', '/var/lib/zenmesh/identity/join-token'],
@@ -96,15 +97,20 @@ describe('docker compose, run outside Docker', () => {
     }
   });
 
-  it('gives egress, ingester and bff their own pair keys and no master key (issue 12 defect 10)', () => {
+  it('gives every service but the ca its own keys and no master key (issue 12 defect 10)', () => {
     for (const service of ['egress', 'ingester', 'bff'] as const) {
       const dir = runner.hostPath(service, '/var/lib/zenmesh/secrets');
       expect([service, readdirSync(dir).sort()]).toEqual([service, ['message-keys.json']]);
     }
-    expect(readdirSync(runner.hostPath('backend', '/var/lib/zenmesh/secrets')).sort()).toEqual([
-      'master.key',
-      'message-keys.json',
-    ]);
+    // backend and token seal with their own box keys; only the ca keeps the master key.
+    for (const service of ['backend', 'token'] as const) {
+      const names = readdirSync(runner.hostPath(service, '/var/lib/zenmesh/secrets'));
+      expect([service, names.includes('master.key'), names.includes('sealing-keys.json')]).toEqual([
+        service,
+        false,
+        true,
+      ]);
+    }
   });
 
   it('connects the backend and the token service as their own roles, neither superuser nor BYPASSRLS', async () => {

@@ -40,8 +40,17 @@ export {
 export type { NonceStore, RedisNonceStoreOptions } from './nonce-store.js';
 export { createMemoryNonceStore, createNonceStore, createRedisNonceStore } from './nonce-store.js';
 export { base32, hmac, newId, randomToken, safeEqual, sha256Hex } from './primitives.js';
+export type { SealingKeys } from './sealing-keys.js';
+export {
+  deriveSealingKeys,
+  openSecretBoxes,
+  SEALING_KEYS_FILE,
+  serializeSealingKeys,
+  validateSealingKeys,
+  writeSealingKeysFile,
+} from './sealing-keys.js';
 export type { SecretBox } from './secret-box.js';
-export { createSecretBox } from './secret-box.js';
+export { createSecretBox, createSecretBoxFromKey, secretBoxKey } from './secret-box.js';
 export type { WorkloadKeyring, WorkloadKeyringOptions } from './workload-keyring.js';
 export { createWorkloadKeyring } from './workload-keyring.js';
 export type {

@@ -1,8 +1,9 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { chmodSync, lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CryptoError } from './errors.js';
 import { derivePairKey, type KeyPair, type KeyringState, validateKeyring } from './message-keys.js';
+import { readPrivateJson } from './private-file.js';
 
 /**
  * The per-workload keyring in a service's secrets directory: for every key version that signs or still
@@ -102,36 +103,10 @@ export function validateWorkloadKeys(value: unknown, where = WORKLOAD_KEYS_FILE)
   return { format: FORMAT, cluster: v.cluster, workload: v.workload, active: versions.active, keys };
 }
 
-/**
- * Reads `<secretsDir>/message-keys.json`, or undefined when there is none. Refuses what `loadMasterKey`
- * refuses: a symlink, a non-regular file, a file group or others may read.
- */
+/** Reads `<secretsDir>/message-keys.json` (see `readPrivateJson` for what is refused), or undefined. */
 export function readWorkloadKeysFile(secretsDir: string): WorkloadKeys | undefined {
-  const path = join(secretsDir, WORKLOAD_KEYS_FILE);
-  let text: string;
-  try {
-    const stat = lstatSync(path);
-    if (stat.isSymbolicLink()) throw new CryptoError('ERR_KEYRING_INVALID', `${path} is a symlink`);
-    if (!stat.isFile()) throw new CryptoError('ERR_KEYRING_INVALID', `${path} is not a regular file`);
-    if ((stat.mode & 0o077) !== 0) {
-      throw new CryptoError(
-        'ERR_KEYRING_INVALID',
-        `${path} is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`,
-      );
-    }
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    if (err instanceof CryptoError) throw err;
-    throw new CryptoError('ERR_KEYRING_INVALID', `cannot read ${path}`, { cause: err });
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new CryptoError('ERR_KEYRING_INVALID', `${path} is not JSON`, { cause: err });
-  }
-  return validateWorkloadKeys(parsed, path);
+  const file = readPrivateJson(secretsDir, WORKLOAD_KEYS_FILE);
+  return file && validateWorkloadKeys(file.value, file.path);
 }
 
 /** The file's text: what the launcher and the init steps write (with their own owner), mode 0600. */

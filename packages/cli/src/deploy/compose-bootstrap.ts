@@ -1,13 +1,13 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadMasterKey, randomToken, readKeyringFile, sha256Hex } from '@zenmesh/crypto';
+import { loadMasterKey, MASTER_KEY_FILE, randomToken, readKeyringFile, sha256Hex } from '@zenmesh/crypto';
 import { mintJoinToken } from '@zenmesh/identity';
 import { spiffeIdFor } from '@zenmesh/pki';
 import { CliError } from '../errors.js';
 import { chownTree, ensureDir, keepOrCreate, type Owner, writeFileAtomic } from './files.js';
 import type { MeshService } from './mesh-services.js';
 import { ensureCa, ensureMasterKey } from './trust-domain.js';
-import { holdsMasterKey, writeServiceKeys } from './workload-keys.js';
+import { holdsMasterKey, writeServiceKeys, writeServiceSealingKeys } from './workload-keys.js';
 
 /** Services that join with a token (the CA issues its own SVID). */
 const JOINING: readonly Exclude<MeshService, 'ca'>[] = ['token', 'backend', 'egress', 'ingester', 'bff'];
@@ -76,8 +76,10 @@ export async function bootstrapCompose(o: ComposeBootstrapOptions): Promise<Comp
   ensureDir(l.postgres, o.postgresOwner, 0o750);
   ensureDir(l.redis, o.redisOwner);
 
+  // Every volume is checked for a differing copy (token's signing keys were sealed under the one in its volume);
+  // only the ca's keeps it.
   const holders = ALL.filter(holdsMasterKey).map(l.secrets);
-  const { created: createdMasterKey } = ensureMasterKey(holders, svc);
+  const { created: createdMasterKey } = ensureMasterKey(ALL.map(l.secrets), svc, holders);
   const ca = await ensureCa({
     caSecretsDir: l.caSecrets,
     trustDomain: o.trustDomain,
@@ -144,7 +146,11 @@ export async function bootstrapCompose(o: ComposeBootstrapOptions): Promise<Comp
   // ca-secrets); rewritten on every run.
   const state = readKeyringFile(l.caSecrets);
   for (const service of ALL) {
-    writeServiceKeys(l.secrets(service), { service, masterKey, ...o, state }, svc);
+    const dir = l.secrets(service);
+    writeServiceKeys(dir, { service, masterKey, ...o, state }, svc);
+    writeServiceSealingKeys(dir, service, masterKey, svc);
+    // Only the ca keeps the master key; a copy an older init left in another volume goes.
+    if (!holdsMasterKey(service)) rmSync(join(dir, MASTER_KEY_FILE), { force: true });
   }
   const joinTokens = JOINING.map((service) => {
     const spiffeId = spiffeIdFor(service, { trustDomain: o.trustDomain, namespace: o.namespace });

@@ -4,6 +4,7 @@ import {
   KEYRING_FILE,
   MASTER_KEY_FILE,
   parseMasterKey,
+  SEALING_KEYS_FILE,
   validateKeyring,
   WORKLOAD_KEYS_FILE,
 } from '@zenmesh/crypto';
@@ -12,7 +13,7 @@ import { spiffeIdFor } from '@zenmesh/pki';
 import { CliError } from '../errors.js';
 import { ensureDir, writeFileAtomic } from './files.js';
 import type { MeshService } from './mesh-services.js';
-import { holdsMasterKey, writeServiceKeys } from './workload-keys.js';
+import { holdsMasterKey, writeServiceKeys, writeServiceSealingKeys } from './workload-keys.js';
 
 export interface PodInitOptions {
   service: MeshService;
@@ -54,8 +55,9 @@ function readSecretVolumeFile(dir: string, name: string): string | undefined {
  * What every pod's init container does before the service starts (deploy/k8s/zenmesh):
  * 1. writes the service's own pair keys (message-keys.json: its keys with each MESH_POLICY peer, for every
  *    live version of the HMAC keyring in the Secret, or version 1) into its secrets directory, 0600;
- * 2. the ca, token and backend only: copies master.key there too (they seal with it; the ca verifies join
- *    tokens with it). egress, ingester and bff get no master key: a stale one is removed;
+ * 2. token and backend: the box keys of their own sealing purposes (sealing-keys.json); the ca alone: a copy
+ *    of master.key (it verifies join tokens and seals the CA keys with it). Every other pod's master key, if a
+ *    stale one is there, is removed;
  * 3. the ca: copies the CA made by `zenmesh init k8s` into its empty persistent volume, once;
  * 4. every other service: mints this pod's own one-time join token with the master key, here in the init
  *    container, so each replica joins for itself and holds its own key pair and SVID. Possession of the master
@@ -83,6 +85,7 @@ export function initPod(o: PodInitOptions): PodInitResult {
   }
   writeServiceKeys(o.secretsTo, { ...o, masterKey, state });
   const copied = [WORKLOAD_KEYS_FILE];
+  if (writeServiceSealingKeys(o.secretsTo, o.service, masterKey)) copied.push(SEALING_KEYS_FILE);
   if (holdsMasterKey(o.service)) {
     writeFileAtomic(join(o.secretsTo, MASTER_KEY_FILE), `${master.trim()}\n`);
     copied.push(MASTER_KEY_FILE);

@@ -102,7 +102,7 @@ describe('initPod: each pod gets its own pair keys (issue 12 defect 10)', () => 
 });
 
 describe('bootstrapCompose: one secrets volume per service', () => {
-  it('writes each service its keyring, and the master key only to ca, token and backend', async () => {
+  it('writes each service its keyring, sealing keys to token and backend, the master key to the ca alone', async () => {
     await bootstrapCompose({
       root: dir,
       ...td,
@@ -117,8 +117,8 @@ describe('bootstrapCompose: one secrets volume per service', () => {
     expect(files('egress')).toEqual(['message-keys.json']);
     expect(files('ingester')).toEqual(['message-keys.json']);
     expect(files('bff')).toEqual(['message-keys.json']);
-    expect(files('backend')).toEqual(['master.key', 'message-keys.json']);
-    expect(files('token')).toEqual(['master.key', 'message-keys.json']);
+    expect(files('backend')).toEqual(['message-keys.json', 'sealing-keys.json']);
+    expect(files('token')).toEqual(['message-keys.json', 'sealing-keys.json']);
     expect(files('ca')).toEqual(['ca', 'master.key', 'message-keys.json', 'redis-url']);
     expect(readWorkloadKeysFile(l.secrets('ingester'))?.workload).toBe(id('ingester'));
   });

@@ -1,18 +1,35 @@
 import { join } from 'node:path';
 import {
   buildWorkloadKeys,
+  deriveSealingKeys,
   INITIAL_KEYRING,
   type KeyringState,
+  SEALING_KEYS_FILE,
+  serializeSealingKeys,
   serializeWorkloadKeys,
   WORKLOAD_KEYS_FILE,
 } from '@zenmesh/crypto';
 import { spiffeIdFor } from '@zenmesh/pki';
-import { MASTER_KEY_HOLDERS, peerIdsOf } from '../launcher/workload-secrets.js';
+import { MASTER_KEY_HOLDERS, peerIdsOf, SEALING_PURPOSES } from '../launcher/workload-secrets.js';
 import { type Owner, writeFileAtomic } from './files.js';
 import type { MeshService } from './mesh-services.js';
 
-/** Whether `service` still needs the master key in its own secrets directory (sealing, join tokens). */
+/** Whether `service` still needs the master key in its own secrets directory (the ca: join tokens, CA keys). */
 export const holdsMasterKey = (service: MeshService) => MASTER_KEY_HOLDERS[service] !== undefined;
+
+/** Writes the box keys of `service`'s own sealing purposes (sealing-keys.json), when it seals anything. */
+export function writeServiceSealingKeys(
+  dir: string,
+  service: MeshService,
+  masterKey: Buffer,
+  owner?: Owner,
+): string | undefined {
+  const purposes = SEALING_PURPOSES[service];
+  if (!purposes) return undefined;
+  const file = join(dir, SEALING_KEYS_FILE);
+  writeFileAtomic(file, serializeSealingKeys(deriveSealingKeys(masterKey, purposes)), owner);
+  return file;
+}
 
 /**
  * Writes `service`'s own pair keys (message-keys.json, 0600, handed to `owner`) into `dir`: for each live

@@ -35,7 +35,7 @@ const STRANGER = 'verify-stranger';
  *    key — what a master-key holder could forge. The CA signs and verifies only with the keys it was given, so
  *    it must refuse `UNAUTHENTICATED no_pair_key`.
  * 2. `workload_secrets`: each service's directory holds its own keyring (for itself) and only its own files;
- *    none but ca, token and backend holds the master key.
+ *    none but the ca holds the master key.
  */
 export async function probePairKeys(kit: ProbeKit, home: string): Promise<PairKeyReport> {
   const spec = FLOWS.find((f) => f.client === 'bff' && f.server === 'ca');
@@ -73,7 +73,7 @@ export async function probePairKeys(kit: ProbeKit, home: string): Promise<PairKe
   }
   results.push({
     check: 'workload_secrets',
-    expected: 'each service its own keyring and files; master.key only in ca, token, backend',
+    expected: 'each service its own keyring and files; master.key in the ca alone',
     observed: problems.length === 0 ? 'each service holds only its own files' : problems.join('; '),
     pass: problems.length === 0,
   });

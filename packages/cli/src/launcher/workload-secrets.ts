@@ -2,11 +2,14 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writ
 import { join } from 'node:path';
 import {
   buildWorkloadKeys,
+  deriveSealingKeys,
   type KeyringState,
   MASTER_KEY_FILE,
   readWorkloadKeysFile,
+  SEALING_KEYS_FILE,
   WORKLOAD_KEYS_FILE,
   workloadKeysPeers,
+  writeSealingKeysFile,
   writeWorkloadKeysFile,
 } from '@zenmesh/crypto';
 import { spiffeIdFor } from '@zenmesh/pki';
@@ -16,13 +19,21 @@ import { CONSOLE_CLIENT_FILE } from './console-client.js';
 import { SERVICES, type ServiceName } from './launch-env.js';
 
 /**
- * The services that still hold the master key, and what for (docs/decisions/0004-per-pair-hmac-keys.md,
- * "What remains"). None of them uses it for message HMACs once it has its message-keys.json.
+ * The one service that still holds the master key, and what for (docs/decisions/0004-per-pair-hmac-keys.md,
+ * "What remains"). It does not use it for message HMACs once it has its message-keys.json.
  */
 export const MASTER_KEY_HOLDERS: Readonly<Partial<Record<ServiceName, string>>> = {
   ca: 'verifies join tokens; seals the CA keys',
-  token: 'seals its JWT signing keys and TOTP secrets',
-  backend: 'seals source and endpoint secrets',
+};
+
+/**
+ * Services that seal secrets at rest get the box keys of their own purposes (sealing-keys.json) instead of the
+ * master key. The same lists as services/backend BACKEND_SEALING_PURPOSES and services/token
+ * TOKEN_SEALING_PURPOSE (a test holds them equal; not imported, so the CLI does not load the services).
+ */
+export const SEALING_PURPOSES: Readonly<Partial<Record<ServiceName, readonly string[]>>> = {
+  backend: ['source-secret', 'endpoint-secret', 'endpoint-client-key'],
+  token: ['token-service'],
 };
 
 /** The token service's sealed signing keys (services/token/src/signing-keys.ts SIGNING_KEYS_FILE). */
@@ -31,8 +42,8 @@ const TOKEN_SIGNING_KEYS = 'token-signing-keys.json';
 /** What each service's directory may hold besides its keyring (the test of the layout reads this too). */
 export const OWN_FILES: Readonly<Record<ServiceName, readonly string[]>> = {
   ca: [MASTER_KEY_FILE, 'ca'],
-  token: [MASTER_KEY_FILE, TOKEN_SIGNING_KEYS],
-  backend: [MASTER_KEY_FILE],
+  token: [SEALING_KEYS_FILE, TOKEN_SIGNING_KEYS],
+  backend: [SEALING_KEYS_FILE],
   egress: [],
   ingester: [],
   bff: [CONSOLE_CLIENT_FILE],
@@ -83,6 +94,8 @@ export function writeWorkloadSecrets(o: WorkloadSecretsOptions): Record<ServiceN
     } else {
       rmSync(masterFile, { force: true });
     }
+    const purposes = SEALING_PURPOSES[service];
+    if (purposes) writeSealingKeysFile(dir, deriveSealingKeys(o.masterKey, purposes));
     const workload = spiffeIdFor(service, o);
     writeWorkloadKeysFile(
       dir,
