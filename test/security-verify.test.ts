@@ -148,7 +148,7 @@ describe('zenmesh verify on a healthy mesh', () => {
     for (const service of ['egress', 'ingester', 'bff']) {
       expect([service, readdirSync(join(mesh.home, 'workloads', service)).sort()]).toEqual([
         service,
-        service === 'bff' ? ['console-client.json', 'message-keys.json'] : ['message-keys.json'],
+        ['message-keys.json'],
       ]);
     }
   });

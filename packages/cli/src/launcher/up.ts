@@ -95,7 +95,7 @@ const alive = (pid: number) => {
  */
 export async function up(options: UpOptions, out: Output): Promise<number> {
   const p = paths(options.home);
-  const consoleClientFile = join(p.workload('bff'), CONSOLE_CLIENT_FILE);
+  const consoleClientFile = join(p.secrets, CONSOLE_CLIENT_FILE);
   if (existsSync(p.endpoints)) {
     const previous = JSON.parse(readFileSync(p.endpoints, 'utf8')) as Partial<Endpoints>;
     if (previous.pid && previous.pid !== process.pid && alive(previous.pid)) {

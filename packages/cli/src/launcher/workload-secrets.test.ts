@@ -54,7 +54,6 @@ describe('the launcher’s secrets layout: one directory per service, only its f
     mkdirSync(join(p.secrets, 'ca'), { recursive: true });
     writeFileSync(join(p.secrets, 'ca', 'ca-state.json'), '{}');
     writeFileSync(join(p.secrets, 'token-signing-keys.json'), '{}');
-    writeFileSync(join(p.secrets, 'console-client.json'), '{}');
     mkdirSync(p.workload('egress'), { recursive: true });
     writeFileSync(join(p.workload('egress'), 'master.key'), 'left over');
     mkdirSync(p.workload('backend'), { recursive: true });
@@ -62,7 +61,6 @@ describe('the launcher’s secrets layout: one directory per service, only its f
     writeWorkloadSecrets({ home, masterKey, ...td, state: INITIAL_KEYRING });
     expect(existsSync(join(p.workload('ca'), 'ca', 'ca-state.json'))).toBe(true);
     expect(existsSync(join(p.workload('token'), 'token-signing-keys.json'))).toBe(true);
-    expect(existsSync(join(p.workload('bff'), 'console-client.json'))).toBe(true);
     expect(readdirSync(p.secrets)).toEqual([]);
     expect(existsSync(join(p.workload('egress'), 'master.key'))).toBe(false);
     expect(existsSync(join(p.workload('backend'), 'master.key'))).toBe(false);

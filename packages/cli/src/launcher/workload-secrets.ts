@@ -15,7 +15,6 @@ import {
 import { spiffeIdFor } from '@zenmesh/pki';
 import { policyPeers } from '@zenmesh/rpc';
 import { paths } from '../home.js';
-import { CONSOLE_CLIENT_FILE } from './console-client.js';
 import { SERVICES, type ServiceName } from './launch-env.js';
 
 /**
@@ -46,7 +45,8 @@ export const OWN_FILES: Readonly<Record<ServiceName, readonly string[]>> = {
   backend: [SEALING_KEYS_FILE],
   egress: [],
   ingester: [],
-  bff: [CONSOLE_CLIENT_FILE],
+  // The console's OAuth registration stays in the operator's secrets/ (ZENMESH_CONSOLE_CLIENT_FILE names it).
+  bff: [],
 };
 
 export interface WorkloadSecretsOptions {
@@ -70,7 +70,7 @@ export const peerIdsOf = (service: string, o: { trustDomain: string; namespace: 
  * Lays out one private directory per service under `workloads/` (its ZENMESH_SECRETS_DIR) with exactly its
  * files: its own pair keys (message-keys.json, for every live key version), the master key only where
  * MASTER_KEY_HOLDERS says, its own state. Moves state an older launcher kept in the shared `secrets/` (the CA's
- * `ca/`, the token service's signing keys, the console registration) into its owner's directory, and removes
+ * `ca/`, the token service's signing keys) into its owner's directory, and removes
  * a master key from a directory that must not hold one.
  */
 export function writeWorkloadSecrets(o: WorkloadSecretsOptions): Record<ServiceName, string> {
