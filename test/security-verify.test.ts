@@ -29,6 +29,7 @@ interface Report {
   failures: unknown[];
   peerEdge: { ok: boolean; flow: string; results: Array<{ check: string; pass: boolean; observed: string }> };
   pairKeys: { ok: boolean; flow: string; results: Array<{ check: string; pass: boolean; observed: string }> };
+  edgeBudgets: { ok: boolean; results: Array<{ check: string; pass: boolean; observed: string }> };
 }
 
 beforeAll(async () => {
@@ -153,6 +154,22 @@ describe('zenmesh verify on a healthy mesh', () => {
     }
   });
 
+  it('sees each public face spend the per-IP budget before its lookup or authentication refuses', async () => {
+    const { report } = await verify();
+    const budgets = report.edgeBudgets;
+    expect(budgets.ok).toBe(true);
+    expect(budgets.results.map((r) => [r.check, r.pass])).toEqual([
+      ['ingester_ip_budget', true],
+      ['token_ip_budget', true],
+      ['api_ip_budget', true],
+    ]);
+    expect(budgets.results.map((r) => r.observed)).toEqual([
+      expect.stringMatching(/^HTTP 404 unknown_source limit=\d+ remaining=\d+$/),
+      expect.stringMatching(/^HTTP 401 invalid_client limit=\d+ remaining=\d+$/),
+      expect.stringMatching(/^HTTP 401 unauthenticated limit=\d+ remaining=\d+$/),
+    ]);
+  });
+
   it('prints the matrix for people', async () => {
     const r = await mesh.cliRaw('verify');
     expect(r.code).toBe(0);
@@ -165,6 +182,9 @@ describe('zenmesh verify on a healthy mesh', () => {
     );
     expect(r.stdout).toMatch(
       /Pair keys \(bff → ca, and each workload's secrets\):\n {2}ok {3}unkeyed_caller/,
+    );
+    expect(r.stdout).toMatch(
+      /Per-IP budgets, spent before any lookup or authentication:\n {2}ok {3}ingester_ip_budget/,
     );
   });
 });

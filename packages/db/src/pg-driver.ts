@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { DbError, toDbError } from './errors.js';
 import { checkRoleName, verifyRole } from './role.js';
-import { checkTenantId, guardTx } from './tenant-scope.js';
+import { checkTenantId, guardTx, scopedTransactions } from './tenant-scope.js';
 import type { Db, DbLogger, QueryResult, Sql, Tx } from './types.js';
 
 export interface PgOptions {
@@ -189,12 +189,7 @@ export function createPgDb(options: PgOptions): Db {
       await old.end();
     },
     transaction: (fn) => transaction(fn),
-    withTenant: (tenantId, fn) => {
-      if (typeof tenantId !== 'string' || tenantId.length === 0) {
-        return Promise.reject(new TypeError('withTenant: tenantId must be a non-empty string'));
-      }
-      return transaction(fn, tenantId);
-    },
+    withTenant: scopedTransactions(transaction),
     close: async () => {
       if (closed) return;
       closed = true;

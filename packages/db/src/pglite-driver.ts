@@ -3,7 +3,7 @@ import { DbError, toDbError } from './errors.js';
 import { createMutex } from './mutex.js';
 import { checkRoleName, verifyRole } from './role.js';
 import { sqlText } from './statement.js';
-import { enterTenantScope, guardTx } from './tenant-scope.js';
+import { enterTenantScope, guardTx, scopedTransactions } from './tenant-scope.js';
 import type { Db, QueryResult, Sql, Tx } from './types.js';
 
 export interface PgliteOptions {
@@ -117,12 +117,7 @@ export async function createPgliteDb(options: PgliteOptions = {}): Promise<Db> {
       role = next;
     },
     transaction: (fn) => transaction(fn),
-    withTenant: (tenantId, fn) => {
-      if (typeof tenantId !== 'string' || tenantId.length === 0) {
-        return Promise.reject(new TypeError('withTenant: tenantId must be a non-empty string'));
-      }
-      return transaction(fn, tenantId);
-    },
+    withTenant: scopedTransactions(transaction),
     close: async () => {
       if (closed) return;
       closed = true;

@@ -1,4 +1,4 @@
-import type { Tx } from './types.js';
+import type { Db, Tx } from './types.js';
 
 /**
  * `set_config(..., true)` is the function form of SET LOCAL: the value lives until the end of the
@@ -14,6 +14,20 @@ export function checkTenantId(tenantId: string): string {
     throw new TypeError('withTenant: tenantId must be a non-empty string');
   }
   return tenantId;
+}
+
+type Transaction = <T>(fn: (tx: Tx) => Promise<T>, tenantId?: string) => Promise<T>;
+
+/** A driver's `withTenant`: its transaction entered in the tenant's scope, the id refused before anything is sent. */
+export function scopedTransactions(transaction: Transaction): Db['withTenant'] {
+  return (tenantId, fn) => {
+    try {
+      checkTenantId(tenantId);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return transaction(fn, tenantId);
+  };
 }
 
 /** Wraps a transaction handle so that using it after COMMIT/ROLLBACK fails loudly. */

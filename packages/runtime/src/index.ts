@@ -5,4 +5,5 @@ export { type MeshRuntime, startMeshRuntime, startMessageIntegrity } from './mes
 export { type MetricsServer, startMetricsServer } from './metrics-server.js';
 export type { ReadyInfo, ReadyMessage, ServiceContext } from './run-service.js';
 export { runService } from './run-service.js';
+export { openSharedRedis } from './shared-redis.js';
 export { observeSvidExpiry } from './svid-metrics.js';

@@ -12,4 +12,5 @@ export {
   type RateDecision,
   type RateLimiter,
   type RateLimitOptions,
+  rateLimitHeaders,
 } from './rate-limiter.js';

@@ -76,6 +76,21 @@ function createLocalBuckets(perSecond: number, burst: number) {
 }
 
 /**
+ * The `X-RateLimit-*` headers of a decision, one convention for every HTTP face (ingester, token service,
+ * bff): Limit = bucket size, Remaining = whole tokens left, Reset = delta-seconds until the bucket is full
+ * (as in the IETF RateLimit header draft), plus `Retry-After` when the request was refused.
+ */
+export function rateLimitHeaders(d: RateDecision): Record<string, string> {
+  const headers: Record<string, string> = {
+    'x-ratelimit-limit': String(d.limit),
+    'x-ratelimit-remaining': String(d.remaining),
+    'x-ratelimit-reset': String(d.resetS),
+  };
+  if (!d.allowed) headers['retry-after'] = String(d.retryAfterS);
+  return headers;
+}
+
+/**
  * The one rate limiter of the HTTP faces (ingester per source, token service per client and IP): a per-key
  * token bucket, `burst` at once, refilled at `perSecond`. With Redis the bucket is shared by
  * every instance; if Redis fails, this instance falls back to its own bucket rather than refusing

@@ -4,12 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from './audit-verify.js';
 import { createBackend } from './backend.js';
 import { createConnection, deleteConnection, listConnections, updateConnection } from './connections.js';
-import { listDeliveries } from './deliveries.js';
 import { leaseDeliveries } from './delivery-lease.js';
 import { createEndpoint } from './endpoints.js';
 import { recordEvent } from './event-batch.js';
-import { listEvents } from './events.js';
 import { replayDelivery, replayEndpoint, replayEvent } from './replay.js';
+import { searchDeliveries, searchEvents } from './search.js';
 import { createSecretBoxes } from './secrets.js';
 import { createSource, listSources, updateSource } from './sources.js';
 import { createTenant } from './tenants.js';
@@ -54,7 +53,7 @@ describe.each(DATABASE_KINDS)('routing on $name', ({ open }) => {
     type = 'order.created',
   ) => recordEvent(db, { sourceId, type, datacontenttype: 'application/json', data: json(data), headers });
   const deliveriesOf = async (tenantId: string, eventId: string) =>
-    (await listDeliveries(db, tenantId, { eventId })).sort((a, b) =>
+    (await searchDeliveries(db, tenantId, { eventId })).items.sort((a, b) =>
       a.endpointId.localeCompare(b.endpointId),
     );
 
@@ -113,7 +112,7 @@ describe.each(DATABASE_KINDS)('routing on $name', ({ open }) => {
     const toA = leased.find((l) => l.delivery.endpointId === a.id);
     expect(Buffer.from(toA?.event.data ?? []).toString()).toBe('{"id":8,"amount":500}');
     expect(toA?.headers).toEqual({});
-    const [stored] = (await listEvents(db, tenant.id)).filter((e) => e.id === big.event.id);
+    const [stored] = (await searchEvents(db, tenant.id)).items.filter((e) => e.id === big.event.id);
     expect(Buffer.from(stored?.data ?? []).toString()).toBe('{"id":8,"amount":500}');
     expect(stored?.headers).toEqual({ 'x-env': 'prod' });
   });
@@ -293,6 +292,6 @@ describe.each(DATABASE_KINDS)('routing on $name', ({ open }) => {
     await expect(record(source.id, {}, { 'x-a': 'a\nb' })).rejects.toMatchObject({
       reason: 'invalid_headers',
     });
-    expect(await listEvents(db, tenant.id)).toEqual([]);
+    expect((await searchEvents(db, tenant.id)).items).toEqual([]);
   });
 });

@@ -1,24 +1,7 @@
 import type { Db } from '@zenmesh/db';
-import { type DeliveryRecord, pageSize, toDelivery } from './records.js';
-import { queryTenantRows } from './tenants.js';
 
 export const DELIVERY_COLUMNS =
   'id, tenant_id, event_id, endpoint_id, state, attempts, next_attempt_at, last_status_code, last_error, updated_at, lease_token, lease_owner, lease_expires_at, attempts_at_replay, replays, dead_at, connection_id';
-
-export const listDeliveries = (
-  db: Db,
-  tenantRef: string,
-  options: { limit?: number; eventId?: string } = {},
-): Promise<DeliveryRecord[]> =>
-  queryTenantRows(
-    db,
-    tenantRef,
-    `select ${DELIVERY_COLUMNS} from core.deliveries
-      where tenant_id = $3 and ($1::text is null or event_id = $1)
-      order by updated_at desc, id desc limit $2`,
-    (id) => [options.eventId || null, pageSize(options.limit, 50, 500), id],
-    toDelivery,
-  );
 
 export interface AttemptRecord {
   id: string;

@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from './audit-verify.js';
 import { createBackend } from './backend.js';
 import { MAX_ATTEMPTS } from './backoff.js';
-import { listDeliveries } from './deliveries.js';
 import { leaseDeliveries } from './delivery-lease.js';
 import { reportAttempt } from './delivery-report.js';
 import { createEndpoint, listEndpoints, rotateEndpointSecret, updateEndpoint } from './endpoints.js';
 import { recordEvent } from './event-batch.js';
 import { replayDelivery, replayEndpoint, replayEvent } from './replay.js';
+import { searchDeliveries } from './search.js';
 import { createSecretBoxes } from './secrets.js';
 import { createSource } from './sources.js';
 import { createTenant } from './tenants.js';
@@ -205,7 +205,10 @@ describe.each(backends)('durable delivery on $name (as zenmesh_app)', ({ open })
     });
     await makeDue(t.tenant.id);
     expect((await leaseAll(t.tenant.id)).filter((l) => l.delivery.tenantId === t.tenant.id)).toHaveLength(0);
-    expect((await listDeliveries(db, t.tenant.id)).map((d) => d.state)).toEqual(['retrying', 'retrying']);
+    expect((await searchDeliveries(db, t.tenant.id)).items.map((d) => d.state)).toEqual([
+      'retrying',
+      'retrying',
+    ]);
     await expect(
       replayEndpoint(db, { tenant: t.tenant.id, endpointId: t.endpoint.id, since: new Date(0) }),
     ).rejects.toMatchObject({
@@ -239,7 +242,10 @@ describe.each(backends)('durable delivery on $name (as zenmesh_app)', ({ open })
       disabledReason: 'failing',
       consecutiveFailures: 3,
     });
-    expect((await listDeliveries(db, t.tenant.id))[0]).toMatchObject({ state: 'retrying', attempts: 3 });
+    expect((await searchDeliveries(db, t.tenant.id)).items[0]).toMatchObject({
+      state: 'retrying',
+      attempts: 3,
+    });
   });
 
   it('a success clears the failure streak', async () => {
@@ -273,7 +279,7 @@ describe.each(backends)('durable delivery on $name (as zenmesh_app)', ({ open })
         { health },
       );
     }
-    const [dead] = await listDeliveries(db, t.tenant.id);
+    const [dead] = (await searchDeliveries(db, t.tenant.id)).items;
     expect(dead).toMatchObject({ state: 'dead', attempts: MAX_ATTEMPTS, deadAt: expect.any(Date) });
     const replayed = await replayDelivery(db, {
       tenant: t.tenant.id,
@@ -345,7 +351,7 @@ describe.each(backends)('durable delivery on $name (as zenmesh_app)', ({ open })
     });
     expect(res.deliveryIds).toEqual(recent.deliveryIds);
     const states = Object.fromEntries(
-      (await listDeliveries(db, t.tenant.id)).map((d) => [d.eventId, d.state]),
+      (await searchDeliveries(db, t.tenant.id)).items.map((d) => [d.eventId, d.state]),
     );
     expect(states).toEqual({
       [old.event.id]: 'dead',
@@ -373,7 +379,7 @@ describe.each(backends)('durable delivery on $name (as zenmesh_app)', ({ open })
     expect(res.deliveryIds).toHaveLength(2);
     expect(res.skippedInFlight).toEqual([]);
     const byEndpoint = Object.fromEntries(
-      (await listDeliveries(db, t.tenant.id, { eventId: rec.event.id })).map((d) => [
+      (await searchDeliveries(db, t.tenant.id, { eventId: rec.event.id })).items.map((d) => [
         d.endpointId,
         [d.state, d.replays],
       ]),

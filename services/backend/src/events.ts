@@ -1,7 +1,5 @@
-import type { Db } from '@zenmesh/db';
 import { invalid } from './errors.js';
-import { type EventRecord, pageSize } from './records.js';
-import { resolveTenant } from './tenants.js';
+import type { EventRecord } from './records.js';
 import { validateEventHeaders, validateEventType } from './validate.js';
 
 export interface RecordEventInput {
@@ -78,22 +76,4 @@ export function validateEventInput(input: RecordEventInput): {
   if (providerDeliveryId !== null && providerDeliveryId.length > 200)
     throw invalid('invalid_provider_delivery_id');
   return { providerDeliveryId, headers };
-}
-
-/** The tenant's latest events, newest first; only `eventId` when it is given (an unknown id: none). */
-export async function listEvents(
-  db: Db,
-  tenantRef: string,
-  limit?: number,
-  eventId = '',
-): Promise<EventRecord[]> {
-  const tenant = await resolveTenant(db, tenantRef);
-  return db.withTenant(tenant.id, async (tx) => {
-    const { rows } = await tx.query<EventRow>(
-      `select ${EVENT_COLUMNS} from core.events where tenant_id = $1 and ($3 = '' or id = $3)
-        order by received_at desc, id desc limit $2`,
-      [tenant.id, pageSize(limit, 50, 500), eventId],
-    );
-    return rows.map(toEvent);
-  });
 }

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { type Db, migrate } from '@zenmesh/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ATTEMPTS } from './backoff.js';
-import { listAttempts, listDeliveries } from './deliveries.js';
+import { listAttempts } from './deliveries.js';
 import { leaseDeliveries } from './delivery-lease.js';
 import { reportAttempt } from './delivery-report.js';
 import { createEndpoint, listEndpoints } from './endpoints.js';
 import { recordEvent } from './event-batch.js';
-import { listEvents } from './events.js';
 import { CORE_MIGRATION_SCOPE, CORE_MIGRATIONS } from './migrations.js';
+import { searchDeliveries, searchEvents } from './search.js';
 import { createSecretBoxes } from './secrets.js';
 import { createSource, listSources, resolveSource } from './sources.js';
 import { createTenant, listTenants, resolveTenant } from './tenants.js';
@@ -275,12 +275,12 @@ describe.each(backends)('backend store on $name', ({ open }) => {
         providerDeliveryId: null,
       });
       expect(Buffer.from(res.event.data).toString()).toBe('{"a":1}');
-      const deliveries = await listDeliveries(db, tenant.id, { eventId: res.event.id });
+      const deliveries = (await searchDeliveries(db, tenant.id, { eventId: res.event.id })).items;
       expect(deliveries.map((d) => d.endpointId).sort()).toEqual([all.endpoint.id, push.endpoint.id].sort());
       expect(deliveries.map((d) => d.id).sort()).toEqual([...res.deliveryIds].sort());
       expect(deliveries.every((d) => d.state === 'pending' && d.attempts === 0)).toBe(true);
-      expect(await listDeliveries(db, other.tenant.id)).toEqual([]);
-      expect((await listEvents(db, tenant.id)).map((e) => e.id)).toEqual([res.event.id]);
+      expect((await searchDeliveries(db, other.tenant.id)).items).toEqual([]);
+      expect((await searchEvents(db, tenant.id)).items.map((e) => e.id)).toEqual([res.event.id]);
     });
 
     it('returns the original event with duplicate: true for a repeated provider delivery id', async () => {
@@ -299,7 +299,7 @@ describe.each(backends)('backend store on $name', ({ open }) => {
         providerDeliveryId: 'd-1',
       });
       expect(again).toEqual({ ...first, duplicate: true });
-      expect(await listDeliveries(db, tenant.id)).toHaveLength(1);
+      expect((await searchDeliveries(db, tenant.id)).items).toHaveLength(1);
     });
 
     it('stores one event for 20 concurrent RecordEvent calls with the same delivery id', async () => {
@@ -318,15 +318,15 @@ describe.each(backends)('backend store on $name', ({ open }) => {
       );
       expect(new Set(results.map((r) => r.event.id)).size).toBe(1);
       expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
-      expect(await listEvents(db, tenant.id)).toHaveLength(1);
-      expect(await listDeliveries(db, tenant.id)).toHaveLength(2);
+      expect((await searchEvents(db, tenant.id)).items).toHaveLength(1);
+      expect((await searchDeliveries(db, tenant.id)).items).toHaveLength(2);
     });
 
     it('stores separate events when no provider delivery id is given', async () => {
       const { tenant, source } = await setup();
       await recordEvent(db, { sourceId: source.id, type: 'push', data: body('1') });
       await recordEvent(db, { sourceId: source.id, type: 'push', data: body('1') });
-      expect(await listEvents(db, tenant.id)).toHaveLength(2);
+      expect((await searchEvents(db, tenant.id)).items).toHaveLength(2);
     });
 
     it('refuses an unknown source and an empty type', async () => {

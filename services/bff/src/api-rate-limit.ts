@@ -1,4 +1,4 @@
-import { createRateLimiter, type RateLimiter } from '@zenmesh/shared-state';
+import { createRateLimiter, type RateLimiter, rateLimitHeaders } from '@zenmesh/shared-state';
 import type { Redis } from 'ioredis';
 import { ApiRefusal } from './api-errors.js';
 
@@ -41,17 +41,9 @@ export function createApiRateLimits(options: ApiRateLimitOptions = {}): ApiRateL
   const spend = async (limiter: RateLimiter | undefined, key: string): Promise<Record<string, string>> => {
     if (limiter === undefined) return {};
     const d = await limiter.take(key, now());
-    const headers = {
-      'x-ratelimit-limit': String(d.limit),
-      'x-ratelimit-remaining': String(d.remaining),
-      // Delta-seconds until the budget is whole again, like the ingester.
-      'x-ratelimit-reset': String(d.resetS),
-    };
+    const headers = rateLimitHeaders(d);
     if (d.allowed) return headers;
-    throw new ApiRefusal(429, 'rate_limited', undefined, {
-      headers: { ...headers, 'retry-after': String(d.retryAfterS) },
-      body: { retry_after: d.retryAfterS },
-    });
+    throw new ApiRefusal(429, 'rate_limited', undefined, { headers, body: { retry_after: d.retryAfterS } });
   };
   return {
     ip: (ip) => spend(byIp, ip),

@@ -79,8 +79,15 @@ export function createBffApp(options: BffAppOptions): BffApp {
   async function serveApi(req: IncomingMessage, res: ServerResponse, url: URL, log: Logger): Promise<void> {
     // Authenticate before routing or reading a body: an anonymous caller learns nothing, costs nothing —
     // and made-up credentials spend only their sender's IP budget, never a real key's.
-    await limits.ip(clientIp(req));
-    const caller = await authorize(req);
+    const ipHeaders = await limits.ip(clientIp(req));
+    let caller: AuthenticatedCaller;
+    try {
+      caller = await authorize(req);
+    } catch (err) {
+      // Refused before the caller is known: the answer reports the IP budget it was counted against.
+      if (err instanceof ApiRefusal) err.response.headers = { ...ipHeaders, ...err.response.headers };
+      throw err;
+    }
     log.setBindings({ keyId: caller.keyId });
     await routeApi(req, res, url, caller);
   }

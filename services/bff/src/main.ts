@@ -8,8 +8,7 @@ import {
   TenantService,
   TokenService,
 } from '@zenmesh/proto';
-import { runService, startMeshRuntime } from '@zenmesh/runtime';
-import { Redis } from 'ioredis';
+import { openSharedRedis, runService, startMeshRuntime } from '@zenmesh/runtime';
 import { type BffEnv, bffEnv } from './config.js';
 import { ConsoleError, createConsoleSetup, fileClient, staticClient } from './console/index.js';
 import { createBffApp } from './http-app.js';
@@ -20,10 +19,7 @@ runService('bff', bffEnv, async ({ env, logger, meter, observeHttp, defer }) => 
   const runtime = await startMeshRuntime('bff', env, logger, meter);
   defer(() => runtime.close());
   // The /api/v1 budgets (and console sessions) are shared through Redis across bff replicas when configured.
-  const redis = env.REDIS_URL
-    ? new Redis(env.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 })
-    : undefined;
-  if (redis) defer(() => redis.quit().then(() => undefined));
+  const redis = openSharedRedis(env.REDIS_URL, defer);
   const backend = runtime.channel('backend', env.ZENMESH_BACKEND_ADDR);
   defer(() => backend.close());
   const token = runtime.channel('token', env.ZENMESH_TOKEN_ADDR);

@@ -1,6 +1,6 @@
-import { createRateLimiter, type RateLimiter } from '@zenmesh/shared-state';
+import { createRateLimiter, type RateLimiter, rateLimitHeaders } from '@zenmesh/shared-state';
 import type { Redis } from 'ioredis';
-import { type Reply, rateHeaders } from './replies.js';
+import type { Reply } from './replies.js';
 
 export type Rate = { perSecond: number; burst: number } | false;
 
@@ -38,15 +38,11 @@ export function createEdgeLimits(options: {
   const take = async (limiter: RateLimiter | undefined, key: string, nowMs: number): Promise<LimitAnswer> => {
     if (limiter === undefined) return UNLIMITED;
     const decision = await limiter.take(key, nowMs);
-    const headers = rateHeaders(decision);
+    const headers = rateLimitHeaders(decision);
     if (decision.allowed) return { ok: true, headers };
     return {
       ok: false,
-      reply: {
-        status: 429,
-        body: { error: 'rate_limited', retry_after: decision.retryAfterS },
-        headers: { ...headers, 'retry-after': String(decision.retryAfterS) },
-      },
+      reply: { status: 429, body: { error: 'rate_limited', retry_after: decision.retryAfterS }, headers },
     };
   };
   return {

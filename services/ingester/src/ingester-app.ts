@@ -22,7 +22,15 @@ import type { Ingester, IngesterOptions } from './ingester-options.js';
 import { resolveVerifier } from './providers.js';
 import { BodyTooLargeError, declaresTooLarge, readBody } from './read-body.js';
 import { createRefusalCounter } from './refusal-counter.js';
-import { INTERNAL, INVALID_SIGNATURE, type Reply, refusal, UNAVAILABLE, UNKNOWN_SOURCE } from './replies.js';
+import {
+  INTERNAL,
+  INVALID_SIGNATURE,
+  type Reply,
+  refusal,
+  UNAVAILABLE,
+  UNKNOWN_SOURCE,
+  withHeaders,
+} from './replies.js';
 import { createSourceCache } from './source-cache.js';
 import { sourceToleranceS } from './source-tolerance.js';
 
@@ -102,15 +110,17 @@ export function createIngester(options: IngesterOptions): Ingester {
     // budget — all before a byte of the body is read or an HMAC computed.
     const perIp = await limits.ip(ip, now());
     if (!perIp.ok) return refuse('rate_limited_ip', perIp.reply);
-    if (declaresTooLarge(req, maxBodyBytes)) return refuse('payload_too_large', TOO_LARGE);
-    if (!SOURCE_ID.test(sourceId)) return refuse('unknown_source', UNKNOWN_SOURCE);
+    // Answers refused before the source's budget carry the IP budget they were counted against.
+    const ipLimited = (reason: string, reply: Reply) => refuse(reason, withHeaders(reply, perIp.headers));
+    if (declaresTooLarge(req, maxBodyBytes)) return ipLimited('payload_too_large', TOO_LARGE);
+    if (!SOURCE_ID.test(sourceId)) return ipLimited('unknown_source', UNKNOWN_SOURCE);
     let resolved: Awaited<ReturnType<typeof sources.resolve>>;
     try {
       resolved = await sources.resolve(sourceId);
     } catch (err) {
       return backendFailure(err, 'ResolveSource');
     }
-    if (resolved?.source === undefined) return refuse('unknown_source', UNKNOWN_SOURCE);
+    if (resolved?.source === undefined) return ipLimited('unknown_source', UNKNOWN_SOURCE);
     // Taken before verifying: a flood of forgeries costs its sender this source's budget, not our CPU.
     const perSource = await limits.source(sourceId, now());
     if (!perSource.ok) return refuse('rate_limited', perSource.reply);

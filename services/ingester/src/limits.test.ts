@@ -121,7 +121,12 @@ describe('limits through the HTTP front door', () => {
       (await fetch(`${base}/${sourceId}`, { method: 'POST', body: 'a', headers: signed('a') })).status,
     ).toBe(202);
     for (let i = 0; i < 2; i++) {
-      expect((await fetch(`${base}/${newId('src')}`, { method: 'POST', body: 'a' })).status).toBe(404);
+      const unknown = await fetch(`${base}/${newId('src')}`, { method: 'POST', body: 'a' });
+      // Counted against the address's budget, and the answer says so (what `zenmesh verify` checks live).
+      expect([
+        unknown.status,
+        ...['x-ratelimit-limit', 'x-ratelimit-remaining'].map((h) => unknown.headers.get(h)),
+      ]).toEqual([404, '3', String(1 - i)]);
     }
     const before = [...resolves.values()].reduce((a, b) => a + b, 0);
     // A fresh id does not escape: the budget is the address's, and it is spent.

@@ -1,6 +1,5 @@
 import { EgressService, EventService, Health, SourceService } from '@zenmesh/proto';
-import { runService, startMeshRuntime } from '@zenmesh/runtime';
-import { Redis } from 'ioredis';
+import { openSharedRedis, runService, startMeshRuntime } from '@zenmesh/runtime';
 import { ingesterEnv } from './config.js';
 import { createIngester } from './ingester-app.js';
 import { createPeerHealth } from './peer-health.js';
@@ -11,10 +10,7 @@ runService('ingester', ingesterEnv, async ({ env, logger, meter, observeHttp, de
   // Deduplication and rate limits are shared through Redis across ingester instances when it is configured;
   // a short command timeout keeps a slow Redis from holding webhooks (the backend's unique constraint still
   // decides duplicates then).
-  const redis = env.REDIS_URL
-    ? new Redis(env.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 })
-    : undefined;
-  if (redis) defer(() => redis.quit().then(() => undefined));
+  const redis = openSharedRedis(env.REDIS_URL, defer);
   const backend = runtime.channel('backend', env.ZENMESH_BACKEND_ADDR);
   defer(() => backend.close());
   const egress = runtime.channel('egress', env.ZENMESH_EGRESS_ADDR);

@@ -1,5 +1,3 @@
-import type { RateDecision } from '@zenmesh/shared-state';
-
 /** What the ingester answers: a status, a JSON body and its headers. */
 export type Reply = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
 
@@ -14,8 +12,8 @@ export const INTERNAL: Reply = refusal(500, 'internal');
 export const INVALID_SIGNATURE: Reply = refusal(401, 'invalid_signature');
 export const UNKNOWN_SOURCE: Reply = refusal(404, 'unknown_source');
 
-export const rateHeaders = (d: RateDecision): Record<string, string> => ({
-  'x-ratelimit-limit': String(d.limit),
-  'x-ratelimit-remaining': String(d.remaining),
-  'x-ratelimit-reset': String(d.resetS),
+/** The reply with the headers of a budget it was counted against added (its own headers win). */
+export const withHeaders = (reply: Reply, headers: Record<string, string>): Reply => ({
+  ...reply,
+  headers: { ...headers, ...reply.headers },
 });

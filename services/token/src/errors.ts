@@ -24,9 +24,20 @@ export class OAuthError extends ZenMeshError<'ERR_OAUTH'> {
   override readonly name = 'OAuthError';
   readonly error: string;
   readonly status: number;
-  constructor(error: string, description: string, status = 400) {
+  /** Headers the answer carries (the `X-RateLimit-*` of the budget the request was counted against). */
+  headers: Record<string, string>;
+  /** Seconds to wait, for a `rate_limited` answer (`retry_after` in the body). */
+  readonly retryAfter: number | undefined;
+  constructor(
+    error: string,
+    description: string,
+    status = 400,
+    extra: { headers?: Record<string, string>; retryAfter?: number } = {},
+  ) {
     super('ERR_OAUTH', description);
     this.error = error;
     this.status = status;
+    this.headers = extra.headers ?? {};
+    this.retryAfter = extra.retryAfter;
   }
 }

@@ -49,12 +49,10 @@ export function createTokenHttpServer(options: { db: Queryable; logger: Logger }
         return;
       }
       if (err instanceof OAuthError) {
-        const extra: Record<string, string> = {
-          ...((err as { headers?: Record<string, string> }).headers ?? {}),
-        };
+        const extra: Record<string, string> = { ...err.headers };
         // RFC 6749 §5.2: a failed Basic authentication answers 401 with the scheme the client used.
         if (err.status === 401) extra['www-authenticate'] = 'Basic realm="zenmesh"';
-        const retryAfter = (err as { retryAfter?: number }).retryAfter;
+        const { retryAfter } = err;
         sendJson(
           res,
           err.status,

@@ -1,5 +1,4 @@
-import { runService, startMeshRuntime } from '@zenmesh/runtime';
-import { Redis } from 'ioredis';
+import { openSharedRedis, runService, startMeshRuntime } from '@zenmesh/runtime';
 import { tokenEnv } from './config.js';
 import { TOKEN_HTTP_ROUTES } from './http-routes.js';
 import { startTokenService } from './token-service.js';
@@ -10,10 +9,7 @@ runService('token', tokenEnv, async ({ env, logger, meter, observeHttp, defer })
   defer(() => runtime.close());
   // Rate limits are shared through Redis across token-service replicas when it is configured; a short command
   // timeout keeps a slow Redis from holding logins (each replica then falls back to its own budget).
-  const redis = env.REDIS_URL
-    ? new Redis(env.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 })
-    : undefined;
-  if (redis) defer(() => redis.quit().then(() => undefined));
+  const redis = openSharedRedis(env.REDIS_URL, defer);
   const token = await startTokenService({
     logger,
     meter,

@@ -1,13 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type AccessTokenClaims, bearerCredential, isAuthError, SCOPES } from '@zenmesh/auth';
+import { bearerCredential, isAuthError, SCOPES } from '@zenmesh/auth';
 import type { Logger } from '@zenmesh/telemetry';
 import type { AccessTokens } from './access-tokens.js';
 import type { createAuthorizeEndpoint } from './authorize-endpoint.js';
-import { type createClientAuthenticator, type OAuthClient, parseBasicAuth } from './clients.js';
+import { type createClientAuthenticator, parseBasicAuth } from './clients.js';
 import { ENROLLMENT_PATH } from './enrollment-links.js';
 import { OAuthError } from './errors.js';
 import type { Grants } from './grants.js';
 import { readForm, sendJson } from './http-util.js';
+import { introspectToken } from './introspection.js';
 import type { RateLimiter } from './rate-limit.js';
 import { REFRESH_TOKEN_PREFIX, type SessionStore } from './sessions.js';
 import type { SigningKeyRing } from './signing-keys.js';
@@ -26,22 +27,6 @@ export const PATHS = {
   enrollment: ENROLLMENT_PATH,
 } as const;
 
-export interface IntrospectionAnswer {
-  active: boolean;
-  token_type?: string;
-  client_id?: string;
-  sub?: string;
-  scope?: string;
-  tenant_id?: string;
-  jti?: string;
-  exp?: number;
-  iat?: number;
-  iss?: string;
-  aud?: string | string[];
-  sid?: string;
-  key_id?: string;
-}
-
 export interface OAuthDeps {
   issuer: string;
   logger: Logger;
@@ -56,77 +41,6 @@ export interface OAuthDeps {
   /** `ip`: taken before the request is read; `client`: taken once the client has authenticated. */
   limiters: { ip: RateLimiter; client: RateLimiter };
   ip: (req: IncomingMessage) => string;
-}
-
-/**
- * Who asks to introspect (RFC 7662 §4: the server should say which protected resources may learn about a
- * token). An OAuth client authenticated at /oauth/introspect, or a mesh workload over gRPC, which the policy
- * table lets call Introspect only because it is a resource server of the mesh audience.
- */
-export type IntrospectionCaller =
-  | { kind: 'client'; client: Pick<OAuthClient, 'id' | 'resourceAudiences'> }
-  | { kind: 'resource_server'; audiences: readonly string[] };
-
-const audiencesOf = (aud: string | string[] | undefined): string[] =>
-  aud === undefined ? [] : Array.isArray(aud) ? aud : [aud];
-
-/**
- * RFC 7662 §2.2: an inactive token gets `{active: false}` and nothing else — and so does a token the caller
- * has no business with (§4): an access token is described only to the client it was issued to or to a
- * resource server of one of its audiences, a refresh token only to its own client. Otherwise any client
- * could scan for live tokens and read their subject, tenant and scopes.
- */
-export async function introspectToken(
-  deps: Pick<OAuthDeps, 'tokens' | 'sessions' | 'issuer'>,
-  token: string,
-  caller: IntrospectionCaller,
-): Promise<IntrospectionAnswer> {
-  if (token.startsWith(REFRESH_TOKEN_PREFIX)) {
-    // Resource servers never hold refresh tokens; only the client that received one may ask about it.
-    if (caller.kind !== 'client') return { active: false };
-    const found = await deps.sessions.lookup(token);
-    if (found === null || !found.active) return { active: false };
-    if (found.session.clientId !== caller.client.id) return { active: false };
-    return {
-      active: true,
-      token_type: 'refresh_token',
-      client_id: found.session.clientId,
-      sub: found.session.userId ?? found.session.clientId,
-      scope: found.session.scopes.join(' '),
-      ...(found.session.tenantId === null ? {} : { tenant_id: found.session.tenantId }),
-      exp: Math.floor(found.expiresAt.getTime() / 1000),
-      iss: deps.issuer,
-      sid: found.session.id,
-    };
-  }
-  try {
-    const p = await deps.tokens.verify(token);
-    const c: AccessTokenClaims = p.claims;
-    const aud = audiencesOf(c.aud);
-    const allowed =
-      caller.kind === 'client'
-        ? c.client_id === caller.client.id || aud.some((a) => caller.client.resourceAudiences.includes(a))
-        : aud.some((a) => caller.audiences.includes(a));
-    if (!allowed) return { active: false };
-    return {
-      active: true,
-      token_type: 'Bearer',
-      client_id: c.client_id,
-      sub: c.sub,
-      scope: p.scopes.join(' '),
-      ...(p.tenantId === null ? {} : { tenant_id: p.tenantId }),
-      jti: c.jti,
-      exp: c.exp,
-      iat: c.iat,
-      iss: c.iss,
-      ...(c.aud === undefined ? {} : { aud: c.aud }),
-      ...(p.sessionId === null ? {} : { sid: p.sessionId }),
-      ...(p.keyId === null ? {} : { key_id: p.keyId }),
-    };
-  } catch (err) {
-    if (isAuthError(err)) return { active: false };
-    throw err;
-  }
 }
 
 export function createOAuthEndpoints(deps: OAuthDeps) {
@@ -184,9 +98,8 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
   const spend = async (limiter: RateLimiter, key: string): Promise<Record<string, string>> => {
     const decision = await limiter.consume(key);
     if (!decision.allowed) {
-      const e = new OAuthError('rate_limited', 'too many requests', 429);
-      Object.assign(e, { headers: decision.headers, retryAfter: decision.retryAfterSec });
-      throw e;
+      const { headers, retryAfterSec: retryAfter } = decision;
+      throw new OAuthError('rate_limited', 'too many requests', 429, { headers, retryAfter });
     }
     return decision.headers;
   };
@@ -197,10 +110,18 @@ export function createOAuthEndpoints(deps: OAuthDeps) {
    * fails authentication and spends only its own IP's budget). The answer carries the client's headers.
    */
   const clientRequest = async (req: IncomingMessage, allowPublic: boolean) => {
-    await spend(deps.limiters.ip, `ip:${deps.ip(req)}`);
-    const form = await readForm(req);
-    const basic = parseBasicAuth(req.headers.authorization);
-    const client = await deps.authenticateClient({ basic, form }, allowPublic);
+    const ipHeaders = await spend(deps.limiters.ip, `ip:${deps.ip(req)}`);
+    let form: URLSearchParams;
+    let client: Awaited<ReturnType<typeof deps.authenticateClient>>;
+    try {
+      form = await readForm(req);
+      const basic = parseBasicAuth(req.headers.authorization);
+      client = await deps.authenticateClient({ basic, form }, allowPublic);
+    } catch (err) {
+      // Refused before the client is known: the answer reports the IP budget it was counted against.
+      if (err instanceof OAuthError) err.headers = { ...ipHeaders, ...err.headers };
+      throw err;
+    }
     const headers = await spend(deps.limiters.client, `client:${client.id}`);
     return { form, client, headers };
   };

@@ -1,4 +1,4 @@
-import { createRateLimiter as createBucket } from '@zenmesh/shared-state';
+import { createRateLimiter as createBucket, rateLimitHeaders } from '@zenmesh/shared-state';
 import type { Redis } from 'ioredis';
 
 export interface RateLimitDecision {
@@ -39,17 +39,10 @@ export function createRateLimiter(options: TokenRateLimitOptions, now: () => num
     async consume(key) {
       const at = now();
       const d = await bucket.take(key, at);
-      const headers: Record<string, string> = {
-        'x-ratelimit-limit': String(d.limit),
-        'x-ratelimit-remaining': String(d.remaining),
-        // Epoch seconds at which the budget is whole again (the GitHub convention).
-        'x-ratelimit-reset': String(Math.ceil(at / 1000) + d.resetS),
-      };
-      if (d.allowed) return { allowed: true, headers, retryAfterSec: 0 };
       return {
-        allowed: false,
-        headers: { ...headers, 'retry-after': String(d.retryAfterS) },
-        retryAfterSec: d.retryAfterS,
+        allowed: d.allowed,
+        headers: rateLimitHeaders(d),
+        retryAfterSec: d.allowed ? 0 : d.retryAfterS,
       };
     },
   };

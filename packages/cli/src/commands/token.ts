@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import type { Output } from '../output.js';
 import { registerAccountCommands } from './accounts.js';
 import { enc, type RegisterCommands } from './context.js';
 
@@ -19,6 +20,9 @@ interface SigningKey {
   createdAt: string;
   retiredAt: string | null;
 }
+
+const printKeys = (out: Output, keys: SigningKey[]): void =>
+  out.table(keys as unknown as Record<string, unknown>[], ['kid', 'alg', 'state', 'createdAt', 'retiredAt']);
 
 const scopeList = (value: string): string[] => {
   const scopes = value
@@ -59,13 +63,7 @@ export const registerTokenCommands: RegisterCommands = (program, ctx, action) =>
           out.line(
             `Signing with ${current?.kid ?? '?'} (${current?.alg ?? '?'}); retired keys stay published until their tokens expire.`,
           );
-          out.table(res.keys as unknown as Record<string, unknown>[], [
-            'kid',
-            'alg',
-            'state',
-            'createdAt',
-            'retiredAt',
-          ]);
+          printKeys(out, res.keys);
         });
         return 0;
       }),
@@ -77,15 +75,7 @@ export const registerTokenCommands: RegisterCommands = (program, ctx, action) =>
       action(async () => {
         const { out, api } = ctx();
         const res = await api().get<{ keys: SigningKey[] }>('/api/v1/token/keys');
-        out.result(res, () =>
-          out.table(res.keys as unknown as Record<string, unknown>[], [
-            'kid',
-            'alg',
-            'state',
-            'createdAt',
-            'retiredAt',
-          ]),
-        );
+        out.result(res, () => printKeys(out, res.keys));
         return 0;
       }),
     );

@@ -1,4 +1,5 @@
 import { readEndpoints } from '../home.js';
+import { probeEdgeBudgets } from '../launcher/edge-budget-probe.js';
 import { probePairKeys } from '../launcher/pair-key-probe.js';
 import { probePeerEdge } from '../launcher/peer-edge-probe.js';
 import { openProbeKit } from '../launcher/probe-kit.js';
@@ -25,7 +26,7 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
   program
     .command('verify')
     .description(
-      'probe every internal flow of the running mesh like an attacker (no cert, foreign trust domain, wrong SPIFFE ID, no/bad HMAC, stale timestamp, replay, tampered covered metadata, a message signed with another service’s key), a peer whose certificate expires on an open connection, a caller the server holds no pair key for and each workload’s secrets, then the token service edge (login cookie and CSP, forged enrollment link, anonymous introspection), and print the security matrix; exit 1 if any cell fails',
+      'probe every internal flow of the running mesh like an attacker (no cert, foreign trust domain, wrong SPIFFE ID, no/bad HMAC, stale timestamp, replay, tampered covered metadata, a message signed with another service’s key), a peer whose certificate expires on an open connection, a caller the server holds no pair key for and each workload’s secrets, then the token service edge (login cookie and CSP, forged enrollment link, anonymous introspection) and the public faces’ per-IP budgets (spent before any lookup or authentication), and print the security matrix; exit 1 if any cell fails',
     )
     .action(
       action(async () => {
@@ -52,14 +53,12 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
             return null;
           }
         })();
-        const tokenEdge = await probeTokenEdge(readEndpoints(home).token, client);
-        const report = {
-          ...mesh,
-          ok: mesh.ok && peerEdge.ok && pairKeys.ok && tokenEdge.ok,
-          peerEdge,
-          pairKeys,
-          tokenEdge,
-        };
+        const endpoints = readEndpoints(home);
+        const tokenEdge = await probeTokenEdge(endpoints.token, client);
+        out.progress('Probing the public faces’ per-IP budgets…');
+        const edgeBudgets = await probeEdgeBudgets(endpoints);
+        const ok = mesh.ok && peerEdge.ok && pairKeys.ok && tokenEdge.ok && edgeBudgets.ok;
+        const report = { ...mesh, ok, peerEdge, pairKeys, tokenEdge, edgeBudgets };
         out.result(report, () => {
           out.line(
             `Zen Mesh security matrix — trust domain ${report.trustDomain}, signing key v${report.keyring.active}`,
@@ -110,6 +109,13 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
             );
           }
           out.line();
+          out.line('Per-IP budgets, spent before any lookup or authentication:');
+          for (const r of edgeBudgets.results) {
+            out.line(
+              `  ${r.pass ? 'ok  ' : 'FAIL'} ${r.check.padEnd(27)} ${r.observed}${r.pass ? '' : `   (expected ${r.expected})`}`,
+            );
+          }
+          out.line();
           const total = mesh.flows.reduce((n, f) => n + f.cells.length, 0);
           const peerFailures = peerEdge.results.filter((r) => !r.pass);
           if (peerFailures.length > 0)
@@ -120,6 +126,11 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
           if (pairFailures.length > 0)
             out.line(
               `${pairFailures.length} pair key check(s) FAIL: ${pairFailures.map((r) => r.check).join(', ')}`,
+            );
+          const budgetFailures = edgeBudgets.results.filter((r) => !r.pass);
+          if (budgetFailures.length > 0)
+            out.line(
+              `${budgetFailures.length} edge budget check(s) FAIL: ${budgetFailures.map((r) => r.check).join(', ')}`,
             );
           const edgeFailures = tokenEdge.results.filter((r) => !r.pass);
           if (edgeFailures.length > 0)

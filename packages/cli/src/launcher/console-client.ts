@@ -1,22 +1,12 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { SCOPES } from '@zenmesh/auth';
 import { CliError } from '../errors.js';
 
 /** Where the bff finds the console's OAuth registration (ZENMESH_CONSOLE_CLIENT_FILE). */
 export const CONSOLE_CLIENT_FILE = 'console-client.json';
 
-const CONSOLE_SCOPES = [
-  'openid',
-  'offline_access',
-  'events:read',
-  'events:write',
-  'sources:read',
-  'sources:write',
-  'endpoints:read',
-  'endpoints:write',
-  'replay:write',
-  'keys:admin',
-  'admin',
-];
+// Sign-in (openid, a refresh token) and every API scope: what a console user may do is bounded by their role.
+const CONSOLE_SCOPES = ['openid', 'offline_access', ...SCOPES];
 
 /**
  * Registers the web console as a confidential OAuth client of the token service (through the bff's
