@@ -49,7 +49,7 @@ const until = async (what: string, check: () => Promise<boolean> | boolean, time
 };
 
 const issuanceLog = () =>
-  readFileSync(join(mesh.home, 'secrets', 'ca', 'issuance.log'), 'utf8')
+  readFileSync(join(mesh.home, 'workloads', 'ca', 'ca', 'issuance.log'), 'utf8')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as { action: string; actor: string; details: Record<string, unknown> });
@@ -267,21 +267,30 @@ describe('revocation on the whole mesh', () => {
         await call();
         return 'ok';
       } catch (err) {
-        const e = err as { code: Code; reason: string };
-        return `${Code[e.code]} ${e.reason}`;
+        const e = err as { code: Code; reason: string; cause?: { code?: Code; details?: string } };
+        const seen = `${Code[e.code]} ${e.reason}`;
+        // egress holds no pair key with the bff (MESH_POLICY never lets the bff call it), so it cannot sign its
+        // refusals to it: the client reports them unsigned, the server's status kept as the cause.
+        return e.reason === 'unsigned_error_reply' && e.cause?.code !== undefined
+          ? `${seen} (${Code[e.cause.code]} ${e.cause.details})`
+          : seen;
       }
     };
+    const refused = (name: string, reason: string) =>
+      name === 'egress' ? `UNAUTHENTICATED unsigned_error_reply (${reason})` : reason;
     try {
       expect(await outcome(servers.ca)).toBe('ok');
       expect(await outcome(servers.token)).toBe('ok');
-      expect(await outcome(servers.egress)).toBe('PERMISSION_DENIED spiffe_id_not_allowed');
+      expect(await outcome(servers.egress)).toBe(
+        refused('egress', 'PERMISSION_DENIED spiffe_id_not_allowed'),
+      );
       expect(await outcome(servers.backend)).toBe('PERMISSION_DENIED spiffe_id_not_allowed');
       const res = await mesh.cli<{ revoked: string[] }>('ca', 'revoke', victim.serial);
       expect(res.revoked).toEqual([victim.serial]);
       for (const [name, call] of Object.entries(servers)) {
         await until(
           `${name} to refuse the revoked SVID`,
-          async () => (await outcome(call)) === 'UNAUTHENTICATED svid_revoked',
+          async () => (await outcome(call)) === refused(name, 'UNAUTHENTICATED svid_revoked'),
           5_000,
         );
       }
@@ -332,8 +341,10 @@ describe('join tokens and renewal on the whole mesh', () => {
       joinAs(mesh.home, service, {
         token: mintJoinToken(loadKey(secrets), { spiffeId: id(service) }).token,
       });
-    const a = await join1('renewtest-a');
-    const b = await join1('renewtest-b');
+    // Workloads of the mesh: the CA holds pair keys for those only (a made-up name is refused no_pair_key
+    // before any handler, issue 12 defect 10), and this is the file's last test, so extra SVIDs harm nothing.
+    const a = await join1('egress');
+    const b = await join1('ingester');
     const integrity = await createMessageIntegrityFor(mesh.home);
     const channel = createMeshChannel({
       integrity: integrity,

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMasterKey } from '@zenmesh/crypto';
 import { spiffeIdFor } from '@zenmesh/pki';
@@ -29,6 +29,7 @@ interface Report {
   denied: Array<{ flow: string; rpc: string; observed: string; pass: boolean }>;
   failures: unknown[];
   peerEdge: { ok: boolean; flow: string; results: Array<{ check: string; pass: boolean; observed: string }> };
+  pairKeys: { ok: boolean; flow: string; results: Array<{ check: string; pass: boolean; observed: string }> };
   edgeBudgets: { ok: boolean; results: Array<{ check: string; pass: boolean; observed: string }> };
 }
 
@@ -150,6 +151,37 @@ describe('zenmesh verify on a healthy mesh', () => {
     });
   });
 
+  it('finds each workload holding only its own pair keys: a policy-admitted stranger is refused no_pair_key', async () => {
+    // Issue 12 defect 10: `sa/verify-stranger` may call the CA ('*') with a valid SVID and a master-derived
+    // signature, but the CA signs and verifies only with the keys it was given.
+    const { report } = await verify();
+    expect(report.pairKeys).toEqual({
+      ok: true,
+      flow: 'bff → ca',
+      results: [
+        {
+          check: 'unkeyed_caller',
+          pass: true,
+          expected: 'UNAUTHENTICATED no_pair_key',
+          observed: 'sa/verify-stranger: UNAUTHENTICATED no_pair_key',
+        },
+        {
+          check: 'workload_secrets',
+          pass: true,
+          expected: expect.any(String),
+          observed: 'each service holds only its own files',
+        },
+      ],
+    });
+    // The layout itself: egress, ingester and bff hold no master key at all.
+    for (const service of ['egress', 'ingester', 'bff']) {
+      expect([service, readdirSync(join(mesh.home, 'workloads', service)).sort()]).toEqual([
+        service,
+        ['message-keys.json'],
+      ]);
+    }
+  });
+
   it('sees each public face spend the per-IP budget before its lookup or authentication refuses', async () => {
     const { report } = await verify();
     const budgets = report.edgeBudgets;
@@ -175,6 +207,9 @@ describe('zenmesh verify on a healthy mesh', () => {
     expect(r.stdout).toContain('All 83 cells hold.');
     expect(r.stdout).toMatch(
       /Peer certificate edge \(ingester → egress\):\n {2}ok {3}expired_svid_open_connection/,
+    );
+    expect(r.stdout).toMatch(
+      /Pair keys \(bff → ca, and each workload's secrets\):\n {2}ok {3}unkeyed_caller/,
     );
     expect(r.stdout).toMatch(
       /Per-IP budgets, spent before any lookup or authentication:\n {2}ok {3}ingester_ip_budget/,
@@ -257,6 +292,14 @@ describe('zenmesh keys rotate', () => {
       expect.objectContaining({ keyId: 'v1', role: 'retired' }),
       expect.objectContaining({ keyId: 'v2', role: 'signs and verifies' }),
     ]);
+
+    // Each service's own keyring was rewritten for v2 (the services sign with those, not the master key).
+    for (const service of ['ca', 'token', 'backend', 'egress', 'ingester', 'bff']) {
+      const file = JSON.parse(
+        readFileSync(join(mesh.home, 'workloads', service, 'message-keys.json'), 'utf8'),
+      ) as { active: number; keys: Array<{ version: number }> };
+      expect([service, file.active, file.keys.map((k) => k.version)]).toEqual([service, 2, [1, 2]]);
+    }
 
     // A request signed with the retired v1 is now refused; verify passes on v2.
     const secrets = join(mesh.home, 'secrets');

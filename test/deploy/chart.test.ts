@@ -138,6 +138,29 @@ describe('Helm chart: rendered and valid', () => {
     }
   });
 
+  it('mounts the master-key Secret into the init container only, which writes the pod its own pair keys', () => {
+    // Issue 12 defect 10: `zenmesh init pod` (packages/cli/src/deploy/workload-keys.test.ts) writes
+    // message-keys.json into the `secrets` volume, and master.key there only for ca, token and backend.
+    for (const name of MESH_SERVICES) {
+      const pod = deployment(name).spec.template.spec;
+      const mountsOf = (c: { volumeMounts?: { name: string; mountPath: string }[] }) =>
+        (c.volumeMounts ?? []).map((m) => m.name);
+      const [init] = pod.initContainers;
+      expect([name, mountsOf(init).includes('master-key')]).toEqual([name, true]);
+      expect([name, init.args.slice(0, 3)]).toEqual([name, ['init', 'pod', `--service=${name}`]]);
+      expect(init.args).toContain('--secrets-to=/var/lib/zenmesh/secrets');
+      for (const c of pod.containers)
+        expect([name, mountsOf(c).includes('master-key')]).toEqual([name, false]);
+      const env = Object.fromEntries(
+        (mainContainer(name).env as { name: string; value?: string }[]).map((e) => [e.name, e.value]),
+      );
+      const secrets = (mainContainer(name).volumeMounts as { name: string; mountPath: string }[]).find(
+        (m) => m.name === 'secrets',
+      );
+      expect([name, secrets?.mountPath]).toEqual([name, env.ZENMESH_SECRETS_DIR]);
+    }
+  });
+
   it('advertises each gRPC server to the CA at its pod IP, where the rotation canary probe can dial it', () => {
     for (const [name, port] of [
       ['token', 7100],

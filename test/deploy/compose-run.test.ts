@@ -6,7 +6,7 @@
 // listed in support/compose-runner.ts.
 import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -82,7 +82,10 @@ describe('docker compose, run outside Docker', () => {
 
   it('keeps secrets in files the service user alone can read', () => {
     for (const [service, path] of [
-      ['init', '/var/lib/zenmesh/init/mesh-secrets/master.key'],
+      ['init', '/var/lib/zenmesh/init/ca-secrets/master.key'],
+      ['backend', '/var/lib/zenmesh/secrets/sealing-keys.json'],
+      ['egress', '/var/lib/zenmesh/secrets/message-keys.json'],
+      ['bff', '/var/lib/zenmesh/secrets/message-keys.json'],
       ['backend', '/var/lib/zenmesh/identity/join-token'],
       ['backend', '/var/lib/zenmesh/identity/pgpass'],
       ['backend', '/var/lib/zenmesh/identity/svid-key.pem'],
@@ -91,6 +94,22 @@ describe('docker compose, run outside Docker', () => {
       const st = statSync(runner.hostPath(service, path));
       expect({ path, mode: (st.mode & 0o777).toString(8) }).toEqual({ path, mode: '600' });
       if (process.getuid?.() === 0) expect(st.uid).toBe(10001);
+    }
+  });
+
+  it('gives every service but the ca its own keys and no master key (issue 12 defect 10)', () => {
+    for (const service of ['egress', 'ingester', 'bff'] as const) {
+      const dir = runner.hostPath(service, '/var/lib/zenmesh/secrets');
+      expect([service, readdirSync(dir).sort()]).toEqual([service, ['message-keys.json']]);
+    }
+    // backend and token seal with their own box keys; only the ca keeps the master key.
+    for (const service of ['backend', 'token'] as const) {
+      const names = readdirSync(runner.hostPath(service, '/var/lib/zenmesh/secrets'));
+      expect([service, names.includes('master.key'), names.includes('sealing-keys.json')]).toEqual([
+        service,
+        false,
+        true,
+      ]);
     }
   });
 

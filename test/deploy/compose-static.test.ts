@@ -184,4 +184,23 @@ describe('compose file: the deployment rules', () => {
     expect(users.get('ca-secrets')?.sort()).toEqual(['ca', 'init']);
     expect(users.get('operator')).toEqual(['init']);
   });
+
+  it('gives each service its own secrets volume, read-only for all but the ca and token (issue 12 defect 10)', () => {
+    const users = new Map<string, { service: string; readOnly: boolean }[]>();
+    for (const [name, s] of Object.entries(config.services)) {
+      for (const m of mounts(s))
+        users.set(m.volume, [...(users.get(m.volume) ?? []), { service: name, readOnly: m.readOnly }]);
+    }
+    // No volume shared by several services' secrets any more (the old mesh-secrets held the master key).
+    expect(users.has('mesh-secrets')).toBe(false);
+    for (const name of MESH) {
+      const who = users.get(`${name}-secrets`) ?? [];
+      expect([name, who.map((u) => u.service).sort()]).toEqual([name, ['init', name].sort()]);
+      const own = who.find((u) => u.service === name);
+      // The ca and the token service keep state there (CA keys, signing keys); the others only read.
+      expect([name, own?.readOnly]).toEqual([name, name !== 'ca' && name !== 'token']);
+      const env = config.services[name]?.environment ?? {};
+      expect([name, env.ZENMESH_SECRETS_DIR]).toEqual([name, '/var/lib/zenmesh/secrets']);
+    }
+  });
 });

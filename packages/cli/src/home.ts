@@ -28,7 +28,11 @@ export const paths = (home: string) => ({
   home,
   endpoints: join(home, 'endpoints.json'),
   adminKey: join(home, 'admin-api-key'),
+  /** The operator's own: master key and cluster keyring (read by the launcher and the CLI only). */
   secrets: join(home, 'secrets'),
+  /** One private directory per service (its ZENMESH_SECRETS_DIR), holding only that service's files. */
+  workloads: join(home, 'workloads'),
+  workload: (service: string) => join(home, 'workloads', service),
   ca: join(home, 'ca'),
   svids: join(home, 'svids'),
   data: join(home, 'data'),

@@ -6,6 +6,8 @@ export type CryptoErrorCode =
   | 'ERR_SECRET_BOX_OPEN'
   | 'ERR_SECRET_BOX_FORMAT'
   | 'ERR_KEYRING_INVALID'
+  | 'ERR_NO_PAIR_KEY'
+  | 'ERR_SEALING_KEY_MISSING'
   | 'ERR_NONCE_STORE_UNAVAILABLE';
 
 /** The one error type of this package; narrow on `code` (stable across versions). */

@@ -40,5 +40,30 @@ export {
 export type { NonceStore, RedisNonceStoreOptions } from './nonce-store.js';
 export { createMemoryNonceStore, createNonceStore, createRedisNonceStore } from './nonce-store.js';
 export { base32, hmac, newId, randomToken, safeEqual, sha256Hex } from './primitives.js';
+export type { SealingKeys } from './sealing-keys.js';
+export {
+  deriveSealingKeys,
+  openSecretBoxes,
+  SEALING_KEYS_FILE,
+  serializeSealingKeys,
+  validateSealingKeys,
+  writeSealingKeysFile,
+} from './sealing-keys.js';
 export type { SecretBox } from './secret-box.js';
-export { createSecretBox } from './secret-box.js';
+export { createSecretBox, createSecretBoxFromKey, secretBoxKey } from './secret-box.js';
+export type { WorkloadKeyring, WorkloadKeyringOptions } from './workload-keyring.js';
+export { createWorkloadKeyring } from './workload-keyring.js';
+export type {
+  WorkloadKeys,
+  WorkloadKeysVersion,
+  WorkloadPairKey,
+} from './workload-keys.js';
+export {
+  buildWorkloadKeys,
+  readWorkloadKeysFile,
+  serializeWorkloadKeys,
+  validateWorkloadKeys,
+  WORKLOAD_KEYS_FILE,
+  workloadKeysPeers,
+  writeWorkloadKeysFile,
+} from './workload-keys.js';

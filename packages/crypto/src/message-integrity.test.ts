@@ -137,10 +137,10 @@ describe('request signatures', () => {
       reason: 'bad_signature',
     });
     expect(v({ signature: 'short' })).toEqual({ ok: false, reason: 'bad_signature' });
-    // A caller outside the cluster has no key at all.
+    // A caller outside the cluster has no key at all: a known version, no key for that pair.
     expect(v({}, { ...req, callerId: 'spiffe://other.example/ns/zenmesh/sa/ingester' })).toEqual({
       ok: false,
-      reason: 'unknown_key_id',
+      reason: 'no_pair_key',
     });
   });
 

@@ -125,6 +125,13 @@ export function writeKeyringFile(secretsDir: string, state: KeyringState): void 
 
 const isLive = (k: KeyVersion, now: number) => k.retiresAt === undefined || Date.parse(k.retiresAt) > now;
 
+/** Whether `keyId` names a version of `state` that still verifies at `now`. */
+export function versionVerifies(state: KeyringState, keyId: string, now: number): boolean {
+  const version = parseKeyId(keyId);
+  const entry = version === undefined ? undefined : state.keys.find((k) => k.version === version);
+  return entry !== undefined && isLive(entry, now);
+}
+
 /** Rotation step 1: a new version every process accepts, while the current one still signs. */
 export function addKeyVersion(
   state: KeyringState,
@@ -163,6 +170,11 @@ export interface MessageKeyring {
    * and for IDs outside the cluster.
    */
   verificationKey(keyId: string, pair: KeyPair, now?: number): KeyObject | undefined;
+  /**
+   * True when `keyId` names a version that verifies at `now`: a verification key missing for such an id means
+   * this process holds no key for the pair (`no_pair_key`), not that the version is unknown.
+   */
+  verifies(keyId: string, now?: number): boolean;
   /** The keyring as last read. */
   state(): KeyringState;
 }
@@ -259,7 +271,10 @@ export function createMessageKeyring(options: MessageKeyringOptions): MessageKey
       refresh();
       const key = keyFor(state.active, pair);
       if (!key)
-        throw new TypeError(`signingKey: ${pair.sender} -> ${pair.receiver} is not a pair of ${cluster}`);
+        throw new CryptoError(
+          'ERR_NO_PAIR_KEY',
+          `signingKey: ${pair.sender} -> ${pair.receiver} is not a pair of ${cluster}`,
+        );
       return { keyId: keyIdFor(state.active), key };
     },
     verificationKey(keyId, pair, now = clock()) {
@@ -268,6 +283,10 @@ export function createMessageKeyring(options: MessageKeyringOptions): MessageKey
       if (version === undefined) return undefined;
       const entry = state.keys.find((k) => k.version === version);
       return entry && isLive(entry, now) ? keyFor(version, pair) : undefined;
+    },
+    verifies(keyId, now = clock()) {
+      refresh();
+      return versionVerifies(state, keyId, now);
     },
     state: () => {
       refresh();
@@ -279,7 +298,7 @@ export function createMessageKeyring(options: MessageKeyringOptions): MessageKey
 /** Pairs × versions in the cache at most; a mesh has a few dozen, so this only bounds a hostile flood. */
 const MAX_DERIVED = 4096;
 
-function statFingerprint(path: string): string {
+export function statFingerprint(path: string): string {
   try {
     const s = statSync(path);
     return `${s.ino}:${s.size}:${s.mtimeMs}`;

@@ -17,7 +17,12 @@ export interface RequestSignature {
   headers: string;
 }
 
-export type RequestRefusal = 'missing_signature' | 'unknown_key_id' | 'stale_timestamp' | 'bad_signature';
+export type RequestRefusal =
+  | 'missing_signature'
+  | 'unknown_key_id'
+  | 'no_pair_key'
+  | 'stale_timestamp'
+  | 'bad_signature';
 
 export type RequestVerdict =
   | { ok: true; keyId: string; nonce: string; headers: readonly string[] }
@@ -244,7 +249,8 @@ export function createMessageSigner(options: {
       if (!NO_NEWLINE.test(callerId) || !NO_NEWLINE.test(serverId))
         return { ok: false, reason: 'bad_signature' };
       const key = keyring.verificationKey(keyId, { sender: callerId, receiver: serverId }, now);
-      if (!key) return { ok: false, reason: 'unknown_key_id' };
+      // A live version without a key for this pair: this workload was given no key for that caller.
+      if (!key) return { ok: false, reason: keyring.verifies(keyId, now) ? 'no_pair_key' : 'unknown_key_id' };
       if (!TIMESTAMP.test(timestamp) || Math.abs(now / 1000 - Number(timestamp)) > windowSeconds) {
         return { ok: false, reason: 'stale_timestamp' };
       }

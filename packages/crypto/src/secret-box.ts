@@ -13,17 +13,30 @@ const VERSION = 'v1';
 const IV_BYTES = 12; // NIST SP 800-38D §8.2: 96-bit IVs, random, never reused under one key
 const TAG_BYTES = 16;
 
+/** The AES-256 key of one purpose: HKDF-SHA256(masterKey, info = `zenmesh/secret-box/<purpose>/v1`) (RFC 5869). */
+export function secretBoxKey(masterKey: Uint8Array, purpose: string): Buffer {
+  if (masterKey.length !== 32) throw new TypeError('createSecretBox: master key must be 32 bytes');
+  if (!/^[a-z0-9-]+$/.test(purpose)) throw new TypeError('createSecretBox: purpose must be [a-z0-9-]+');
+  return Buffer.from(
+    hkdfSync('sha256', masterKey, Buffer.alloc(0), `zenmesh/secret-box/${purpose}/${VERSION}`, 32),
+  );
+}
+
 /**
  * A box whose key is HKDF-SHA256(masterKey, info = `zenmesh/secret-box/<purpose>/v1`) (RFC 5869), so each
  * purpose has its own key and a leak of one sealed column says nothing about another.
  */
 export function createSecretBox(masterKey: Uint8Array, purpose: string): SecretBox {
-  if (masterKey.length !== 32) throw new TypeError('createSecretBox: master key must be 32 bytes');
-  if (!/^[a-z0-9-]+$/.test(purpose)) throw new TypeError('createSecretBox: purpose must be [a-z0-9-]+');
-  const key = Buffer.from(
-    hkdfSync('sha256', masterKey, Buffer.alloc(0), `zenmesh/secret-box/${purpose}/${VERSION}`, 32),
-  );
+  return createSecretBoxFromKey(secretBoxKey(masterKey, purpose));
+}
 
+/**
+ * The same box from its already derived 32-byte key (`secretBoxKey`): what a service holds when it is given
+ * the keys of its own purposes instead of the master key (sealing-keys.json).
+ */
+export function createSecretBoxFromKey(boxKey: Uint8Array): SecretBox {
+  if (boxKey.length !== 32) throw new TypeError('createSecretBoxFromKey: key must be 32 bytes');
+  const key = Buffer.from(boxKey);
   const openBytes = (sealed: string, aad: string): Buffer => {
     const [version, body] = sealed.split('.', 2);
     if (version !== VERSION || body === undefined) {

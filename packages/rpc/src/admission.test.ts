@@ -2,13 +2,20 @@
 // every internal flow × every attack `zenmesh verify` makes live, plus the legitimate call. No sockets: real
 // SVIDs from a real CA, a real HMAC signer and nonce store, and the exact refusal (status + reason) per cell.
 import { randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import {
+  buildWorkloadKeys,
   createMemoryNonceStore,
   createMessageKeyring,
   createMessageSigner,
   createRedisNonceStore,
+  createWorkloadKeyring,
+  INITIAL_KEYRING,
   type MessageSigner,
+  writeWorkloadKeysFile,
 } from '@zenmesh/crypto';
 import { createCertificateAuthority, issueSvidWithKey, spiffeIdFor } from '@zenmesh/pki';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -400,6 +407,39 @@ describe('admit() beyond the matrix', () => {
       body,
     });
     expect(twice).toMatchObject({ ok: false, reason: 'bad_signature' });
+  });
+
+  it('a server with only its own pair keys refuses a policy-admitted caller it has no key for: no_pair_key', async () => {
+    // The CA's keyring as the launcher writes it: its pairs with the mesh's workloads, not with `sa/stranger`.
+    const dir = mkdtempSync(join(tmpdir(), 'zm-admission-'));
+    try {
+      const peers = ['bff', 'egress'].map(idOf);
+      writeWorkloadKeysFile(
+        dir,
+        buildWorkloadKeys({ masterKey, cluster: TD, workload: idOf('ca'), peers, state: INITIAL_KEYRING }),
+      );
+      const own = createMessageSigner({ keyring: createWorkloadKeyring({ secretsDir: dir, cluster: TD }) });
+      const admission = admissionFor({
+        integrity: { signer: own, nonces: createMemoryNonceStore() },
+        selfId: () => idOf('ca'),
+      });
+      const bundle = FLOWS[2]; // bff → ca, allowed for any workload of the namespace ('*')
+      // `sa/stranger` holds a valid SVID and a signature under the master key, yet the CA was given no key.
+      const stranger = await run(
+        bundle,
+        { cert: await certFor('stranger'), metadata: signed(signer, bundle, idOf('stranger')), body },
+        admission,
+      );
+      expect(stranger).toMatchObject({ ok: false, status: 'UNAUTHENTICATED', reason: 'no_pair_key' });
+      const bff = await run(
+        bundle,
+        { cert: await certFor('bff'), metadata: signed(signer, bundle), body },
+        admission,
+      );
+      expect(bff).toMatchObject({ ok: true, caller: { service: 'bff' }, signed: { keyId: 'v1' } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a certificate that does not decode as no_peer_identity', async () => {

@@ -30,7 +30,7 @@ export { peerFromCall } from './peer.js';
 export type { FileTlsIdentity } from './pem-identity.js';
 export { loadTlsIdentity, TlsIdentityError } from './pem-identity.js';
 export type { Peer, PolicyDecision, PolicyTable } from './policy.js';
-export { authorize, MESH_POLICY } from './policy.js';
+export { authorize, MESH_POLICY, MESH_SERVERS, MESH_WORKLOADS, policyPeers } from './policy.js';
 export type { ProbeResult, ProbeSession, ProbeTarget } from './probe.js';
 export { createProbeSession, encodeRequest, probeCall } from './probe.js';
 export type { MeshServer, MeshServerOptions } from './server.js';

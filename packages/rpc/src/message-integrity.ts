@@ -1,15 +1,22 @@
 import {
+  CryptoError,
   createMemoryNonceStore,
   createMessageKeyring,
   createMessageSigner,
   createRedisNonceStore,
+  createWorkloadKeyring,
+  type KeyringState,
   loadMasterKey,
+  type MessageKeyring,
   type MessageSigner,
   type NonceStore,
   type RequestRefusal,
   type RequestSignature,
   type ResponseOutcome,
+  readWorkloadKeysFile,
+  WORKLOAD_KEYS_FILE,
 } from '@zenmesh/crypto';
+import { spiffeIdFor } from '@zenmesh/pki';
 import type { Logger } from '@zenmesh/telemetry';
 
 /** gRPC metadata keys of the message-integrity layer (lower-case, ASCII values). */
@@ -166,10 +173,18 @@ export const signResponse = (
 ): string | undefined => integrity.signer.signResponse({ path, ...signed, outcome });
 
 export interface MessageIntegrityOptions {
-  /** Holds master.key and the keyring file. */
+  /**
+   * Holds this workload's own pair keys (message-keys.json), which are then the only keys used; or else — the
+   * launcher, the CLI, tests — master.key and the cluster keyring file, from which any pair key is derived.
+   */
   secretsDir: string;
   /** The trust domain: HMAC keys are per cluster. */
   cluster: string;
+  /**
+   * This process's service account and namespace: when given, a message-keys.json for another workload is
+   * refused at start (ERR_KEYRING_INVALID), so a file mixed up between services fails loudly, not per call.
+   */
+  workload?: { service: string; namespace: string } | undefined;
   /** When set, nonces go to Redis (required as soon as more than one instance of a service runs). */
   redisUrl?: string | undefined;
   /** Default `zenmesh:<cluster>:nonce:`. */
@@ -184,24 +199,55 @@ export interface RunningMessageIntegrity extends MessageIntegrity {
 }
 
 /**
- * Builds the integrity of a service from its configuration: master key (validated, never logged), live
- * keyring (per-pair keys derived from it, docs/decisions/0004-per-pair-hmac-keys.md), nonce store (Redis
- * when a URL is given, else in-process for a single instance).
+ * Builds the integrity of a service from its configuration: its own pair keys (message-keys.json, when
+ * present) or else the master key (validated, never logged) and the cluster keyring, both live
+ * (docs/decisions/0004-per-pair-hmac-keys.md); nonce store (Redis when a URL is given, else in-process for a
+ * single instance).
  */
 export async function createMessageIntegrity(
   options: MessageIntegrityOptions,
 ): Promise<RunningMessageIntegrity> {
   const { logger } = options;
-  const masterKey = loadMasterKey(options.secretsDir);
-  const keyring = createMessageKeyring({
-    masterKey,
-    cluster: options.cluster,
-    secretsDir: options.secretsDir,
+  const reload = {
     ...(options.reloadMs === undefined ? {} : { reloadMs: options.reloadMs }),
-    onReload: (state) => logger.info({ active: state.active, keys: state.keys }, 'HMAC keyring reloaded'),
-    onReloadError: (err) => logger.error({ err }, 'HMAC keyring unreadable; keeping the previous one'),
-  });
-  logger.info({ active: keyring.state().active }, 'HMAC keyring loaded');
+    onReload: (state: KeyringState) =>
+      logger.info({ active: state.active, keys: state.keys }, 'HMAC keyring reloaded'),
+    onReloadError: (err: unknown) =>
+      logger.error({ err }, 'HMAC keyring unreadable; keeping the previous one'),
+  };
+  let keyring: MessageKeyring;
+  let source: string;
+  if (readWorkloadKeysFile(options.secretsDir)) {
+    // Only this workload's pair keys: the master key is neither needed nor read for message integrity.
+    const own = createWorkloadKeyring({
+      secretsDir: options.secretsDir,
+      cluster: options.cluster,
+      ...reload,
+    });
+    const expected =
+      options.workload &&
+      spiffeIdFor(options.workload.service, {
+        trustDomain: options.cluster,
+        namespace: options.workload.namespace,
+      });
+    if (expected && own.workload !== expected) {
+      throw new CryptoError(
+        'ERR_KEYRING_INVALID',
+        `${WORKLOAD_KEYS_FILE} in ${options.secretsDir} is for ${own.workload}, not ${expected}`,
+      );
+    }
+    keyring = own;
+    source = WORKLOAD_KEYS_FILE;
+  } else {
+    keyring = createMessageKeyring({
+      masterKey: loadMasterKey(options.secretsDir),
+      cluster: options.cluster,
+      secretsDir: options.secretsDir,
+      ...reload,
+    });
+    source = 'master.key';
+  }
+  logger.info({ active: keyring.state().active, source }, 'HMAC keyring loaded');
   let nonces: NonceStore;
   if (options.redisUrl) {
     let lastLogged = 0;

@@ -99,3 +99,57 @@ export function authorize(
 
 /** Paths in `policy` that name a method of the given service, for start-up checks. */
 export const methodPath = (serviceTypeName: string, methodName: string) => `${serviceTypeName}/${methodName}`;
+
+/** Which workload serves each gRPC service named in `MESH_POLICY` (health is served by all, and unsigned). */
+export const MESH_SERVERS: Readonly<Record<string, string>> = {
+  'zenmesh.v1.TenantService': 'backend',
+  'zenmesh.v1.SourceService': 'backend',
+  'zenmesh.v1.EndpointService': 'backend',
+  'zenmesh.v1.ConnectionService': 'backend',
+  'zenmesh.v1.EventService': 'backend',
+  'zenmesh.v1.DeliveryService': 'backend',
+  'zenmesh.v1.AuditService': 'backend',
+  'zenmesh.v1.EgressService': 'egress',
+  'zenmesh.v1.TokenService': 'token',
+  'zenmesh.v1.CaService': 'ca',
+};
+
+/** The workload identities of a mesh: its six services and the operator's CLI (`sa/cli`). */
+export const MESH_WORKLOADS: readonly string[] = [
+  'ca',
+  'token',
+  'backend',
+  'egress',
+  'ingester',
+  'bff',
+  'cli',
+];
+
+/** gRPC services whose calls are never signed (integrity-exempt), so they need no pair key. */
+const UNSIGNED_SERVICES = new Set(['grpc.health.v1.Health']);
+
+/**
+ * The service accounts `workload` exchanges signed messages with under `policy`: the servers it may call and
+ * the callers it serves (`*` is every workload in `workloads`). These are the pairs its keyring holds, both
+ * directions (docs/decisions/0004-per-pair-hmac-keys.md). A policy path whose service has no known server is
+ * a mistake in the table and throws.
+ */
+export function policyPeers(
+  workload: string,
+  policy: PolicyTable = MESH_POLICY,
+  servers: Readonly<Record<string, string>> = MESH_SERVERS,
+  workloads: readonly string[] = MESH_WORKLOADS,
+): string[] {
+  const peers = new Set<string>();
+  for (const [path, callers] of Object.entries(policy)) {
+    const service = path.slice(0, path.indexOf('/'));
+    if (UNSIGNED_SERVICES.has(service)) continue;
+    const server = Object.hasOwn(servers, service) ? servers[service] : undefined;
+    if (server === undefined) throw new TypeError(`policyPeers: no server is known for ${path}`);
+    const expanded = callers.includes('*') ? workloads : callers;
+    if (server === workload) for (const c of expanded) peers.add(c);
+    else if (expanded.includes(workload)) peers.add(server);
+  }
+  peers.delete(workload);
+  return [...peers].sort();
+}

@@ -21,7 +21,7 @@ import { observeSvidExpiry } from './svid-metrics.js';
  * alone (it has no workload identity); every other service gets it through `startMeshRuntime`.
  */
 export async function startMessageIntegrity(
-  env: MessageIntegrityEnv & { ZENMESH_TRUST_DOMAIN: string },
+  env: MessageIntegrityEnv & { ZENMESH_TRUST_DOMAIN: string; ZENMESH_NAMESPACE?: string },
   logger: Logger,
   service: string,
 ): Promise<RunningMessageIntegrity> {
@@ -29,6 +29,8 @@ export async function startMessageIntegrity(
   return createMessageIntegrity({
     secretsDir: env.ZENMESH_SECRETS_DIR,
     cluster: env.ZENMESH_TRUST_DOMAIN,
+    // A message-keys.json for another workload is refused at start.
+    workload: { service, namespace: env.ZENMESH_NAMESPACE ?? 'zenmesh' },
     redisUrl: env.REDIS_URL,
     redisPrefix: env.ZENMESH_REDIS_PREFIX,
     insecureSkipVerify: env.ZENMESH_INSECURE_DISABLE_HMAC,

@@ -1,4 +1,5 @@
 import type { ForwardedTokenAuthorizer } from '@zenmesh/auth';
+import type { SecretBox } from '@zenmesh/crypto';
 import type { Db } from '@zenmesh/db';
 import { migrate } from '@zenmesh/db';
 import type { MeshServer } from '@zenmesh/rpc';
@@ -11,8 +12,11 @@ import type { SignatureSpikePolicy } from './signature-failures.js';
 
 export interface BackendOptions {
   db: Db;
-  /** 32 bytes (ZENMESH_SECRETS_DIR/master.key); sealed source and endpoint secrets derive from it. */
-  masterKey: Uint8Array;
+  /**
+   * Where the sealing keys of source and endpoint secrets come from: 32 bytes of master key (tests), or the
+   * opener of the service's sealing-keys.json (`openSecretBoxes(ZENMESH_SECRETS_DIR)`, main.ts).
+   */
+  masterKey: Uint8Array | ((purpose: string) => SecretBox);
   random?: () => number;
   /** When a failing endpoint is disabled; default 3 days and 10 failures in a row. */
   endpointHealth?: EndpointHealthPolicy;
@@ -39,7 +43,8 @@ export interface Backend {
 }
 
 export function createBackend(options: BackendOptions): Backend {
-  if (options.masterKey.byteLength !== 32) throw new TypeError('createBackend: masterKey must be 32 bytes');
+  if (typeof options.masterKey !== 'function' && options.masterKey.byteLength !== 32)
+    throw new TypeError('createBackend: masterKey must be 32 bytes');
   const boxes = createSecretBoxes(options.masterKey);
   return {
     migrate: async () => {

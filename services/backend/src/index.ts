@@ -7,6 +7,6 @@ export { OWNER_ROLE } from './db-roles.js';
 export type { DeliveryStateName } from './delivery-state.js';
 export { BackendError, type BackendErrorCode } from './errors.js';
 export { CORE_MIGRATION_SCOPE, CORE_MIGRATIONS } from './migrations.js';
-export { createSecretBoxes, type SecretBoxes } from './secrets.js';
+export { BACKEND_SEALING_PURPOSES, createSecretBoxes, type SecretBoxes } from './secrets.js';
 export { createSource } from './sources.js';
 export { createTenant } from './tenants.js';

@@ -4,7 +4,7 @@ import {
   createForwardedTokenAuthorizer,
   createIntrospectionRevocationCheck,
 } from '@zenmesh/auth';
-import { loadMasterKey } from '@zenmesh/crypto';
+import { openSecretBoxes } from '@zenmesh/crypto';
 import { createDatabase } from '@zenmesh/db';
 import { CaService, TokenService } from '@zenmesh/proto';
 import { MESH_POLICY } from '@zenmesh/rpc';
@@ -16,7 +16,8 @@ import { createRetentionJob } from './retention-job.js';
 import { createRotationWatch } from './rotation-watch.js';
 
 runService('backend', backendEnv, async ({ env, logger, meter, defer }) => {
-  const masterKey = loadMasterKey(env.ZENMESH_SECRETS_DIR);
+  // Its own sealing keys (sealing-keys.json), or the master key where a deployment still gives one.
+  const masterKey = openSecretBoxes(env.ZENMESH_SECRETS_DIR);
   const runtime = await startMeshRuntime('backend', env, logger, meter);
   defer(() => runtime.close());
   const token = runtime.channel('token', env.ZENMESH_TOKEN_ADDR);

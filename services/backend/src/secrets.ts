@@ -9,11 +9,19 @@ export interface SecretBoxes {
   clientKey: SecretBox;
 }
 
-export function createSecretBoxes(masterKey: Uint8Array): SecretBoxes {
+/** The secret-box purposes the backend seals with: the keys its sealing-keys.json must hold. */
+export const BACKEND_SEALING_PURPOSES = ['source-secret', 'endpoint-secret', 'endpoint-client-key'] as const;
+
+/**
+ * The boxes from the master key (tests, in-process use) or from a per-purpose opener (`openSecretBoxes` over
+ * the service's sealing-keys.json: the backend is not given the master key).
+ */
+export function createSecretBoxes(source: Uint8Array | ((purpose: string) => SecretBox)): SecretBoxes {
+  const box = typeof source === 'function' ? source : (purpose: string) => createSecretBox(source, purpose);
   return {
-    source: createSecretBox(masterKey, 'source-secret'),
-    endpoint: createSecretBox(masterKey, 'endpoint-secret'),
-    clientKey: createSecretBox(masterKey, 'endpoint-client-key'),
+    source: box('source-secret'),
+    endpoint: box('endpoint-secret'),
+    clientKey: box('endpoint-client-key'),
   };
 }
 

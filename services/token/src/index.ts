@@ -6,6 +6,7 @@ export type { TokenErrorCode } from './errors.js';
 export { OAuthError, TokenError } from './errors.js';
 // The schema, for `zenmesh init database` (compose/Kubernetes run migrations as a job).
 export { TOKEN_MIGRATIONS, TOKEN_SCHEMA } from './migrations.js';
+export { TOKEN_SEALING_PURPOSE } from './oauth-server.js';
 export { createApiKeyVerifier } from './token-grpc.js';
 export type { RunningTokenService, TokenServiceOptions } from './token-service.js';
 export { openTokenStore, startTokenService } from './token-service.js';

@@ -1,4 +1,8 @@
-import { createSecretBox, loadMasterKey } from '@zenmesh/crypto';
+import { openSecretBoxes } from '@zenmesh/crypto';
+
+/** The one secret-box purpose of the token service (signing keys, TOTP secrets): its sealing-keys.json holds it. */
+export const TOKEN_SEALING_PURPOSE = 'token-service';
+
 import type { Db } from '@zenmesh/db';
 import { createClientIpResolver } from '@zenmesh/http';
 import type { Logger } from '@zenmesh/telemetry';
@@ -118,7 +122,8 @@ export async function createOAuthServer(db: Db, logger: Logger, config: OAuthCon
   }
   const now = config.now ?? (() => new Date());
   const audience = config.audience ?? DEFAULT_AUDIENCE;
-  const box = createSecretBox(loadMasterKey(config.secretsDir), 'token-service');
+  // Its own sealing key (sealing-keys.json), or the master key where a deployment still gives one.
+  const box = openSecretBoxes(config.secretsDir)(TOKEN_SEALING_PURPOSE);
   const keys = await openSigningKeyRing({
     secretsDir: config.secretsDir,
     box,

@@ -2,6 +2,7 @@ import {
   activateKeyVersion,
   addKeyVersion,
   type KeyringState,
+  loadMasterKey,
   readKeyringFile,
   writeKeyringFile,
 } from '@zenmesh/crypto';
@@ -10,6 +11,7 @@ import { CliError } from '../errors.js';
 import { paths } from '../home.js';
 import { openProbeKit, type ProbeKit } from '../launcher/probe-kit.js';
 import { serverAccepts } from '../launcher/security-probe.js';
+import { rewriteWorkloadKeys } from '../launcher/workload-secrets.js';
 import type { RegisterCommands } from './context.js';
 
 const seconds = (min: number) => (value: string) => {
@@ -99,9 +101,15 @@ export const registerKeysCommands: RegisterCommands = (program, ctx, action) => 
         const { home, out } = ctx();
         const dir = paths(home).secrets;
         const before = readKeyringFile(dir);
+        const masterKey = loadMasterKey(dir);
+        // The cluster keyring, then each service's own pair keys derived for it (each re-reads its file).
+        const publish = (state: KeyringState) => {
+          writeKeyringFile(dir, state);
+          rewriteWorkloadKeys(home, masterKey, state);
+        };
         // 1. Every process accepts the new version; the old one still signs.
         const { state: accepting, version } = addKeyVersion(before);
-        writeKeyringFile(dir, accepting);
+        publish(accepting);
         out.progress(`v${version} accepted; waiting for every running server to pick it up`);
         // 2. Proof, per running server, that it verifies the new version, before anyone signs with it.
         let evidence: Record<string, string> = {};
@@ -118,7 +126,7 @@ export const registerKeysCommands: RegisterCommands = (program, ctx, action) => 
           );
         // 3. The new version signs; the previous ones verify until the retirement time, then stop.
         const after = activateKeyVersion(accepting, version, o.retireAfter * 1000);
-        writeKeyringFile(dir, after);
+        publish(after);
         const result = { previous: before.active, active: version, keys: describe(after), evidence };
         out.result(result, () => {
           out.line(`HMAC key rotated: v${before.active} → v${version}`);

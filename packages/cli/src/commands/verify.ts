@@ -1,5 +1,6 @@
 import { readEndpoints } from '../home.js';
 import { probeEdgeBudgets } from '../launcher/edge-budget-probe.js';
+import { probePairKeys } from '../launcher/pair-key-probe.js';
 import { probePeerEdge } from '../launcher/peer-edge-probe.js';
 import { openProbeKit } from '../launcher/probe-kit.js';
 import { PROBES } from '../launcher/security-flows.js';
@@ -25,7 +26,7 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
   program
     .command('verify')
     .description(
-      'probe every internal flow of the running mesh like an attacker (no cert, foreign trust domain, wrong SPIFFE ID, no/bad HMAC, stale timestamp, replay, tampered covered metadata, a message signed with another service’s key), a peer whose certificate expires on an open connection, then the token service edge (login cookie and CSP, forged enrollment link, anonymous introspection) and the public faces’ per-IP budgets (spent before any lookup or authentication), and print the security matrix; exit 1 if any cell fails',
+      'probe every internal flow of the running mesh like an attacker (no cert, foreign trust domain, wrong SPIFFE ID, no/bad HMAC, stale timestamp, replay, tampered covered metadata, a message signed with another service’s key), a peer whose certificate expires on an open connection, a caller the server holds no pair key for and each workload’s secrets, then the token service edge (login cookie and CSP, forged enrollment link, anonymous introspection) and the public faces’ per-IP budgets (spent before any lookup or authentication), and print the security matrix; exit 1 if any cell fails',
     )
     .action(
       action(async () => {
@@ -34,6 +35,8 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
         const mesh = await verifyMesh(home);
         out.progress('Probing a peer certificate that expires on an open connection…');
         const peerEdge = await probePeerEdge(await openProbeKit(home));
+        out.progress('Probing the pair keys each workload holds…');
+        const pairKeys = await probePairKeys(await openProbeKit(home), home);
         out.progress('Probing the token service edge…');
         // Read-only: the first registered code-flow client, whose login form the edge probe fetches.
         const client = await (async (): Promise<CodeFlowClient | null> => {
@@ -54,8 +57,8 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
         const tokenEdge = await probeTokenEdge(endpoints.token, client);
         out.progress('Probing the public faces’ per-IP budgets…');
         const edgeBudgets = await probeEdgeBudgets(endpoints);
-        const ok = mesh.ok && peerEdge.ok && tokenEdge.ok && edgeBudgets.ok;
-        const report = { ...mesh, ok, peerEdge, tokenEdge, edgeBudgets };
+        const ok = mesh.ok && peerEdge.ok && pairKeys.ok && tokenEdge.ok && edgeBudgets.ok;
+        const report = { ...mesh, ok, peerEdge, pairKeys, tokenEdge, edgeBudgets };
         out.result(report, () => {
           out.line(
             `Zen Mesh security matrix — trust domain ${report.trustDomain}, signing key v${report.keyring.active}`,
@@ -101,6 +104,13 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
             );
           }
           out.line();
+          out.line(`Pair keys (${pairKeys.flow}, and each workload's secrets):`);
+          for (const r of pairKeys.results) {
+            out.line(
+              `  ${r.pass ? 'ok  ' : 'FAIL'} ${r.check.padEnd(29)} ${r.observed}${r.pass ? '' : `   (expected ${r.expected})`}`,
+            );
+          }
+          out.line();
           out.line(`Token service edge (${tokenEdge.issuer}):`);
           for (const r of tokenEdge.results) {
             out.line(
@@ -120,6 +130,11 @@ export const registerVerifyCommands: RegisterCommands = (program, ctx, action) =
           if (peerFailures.length > 0)
             out.line(
               `${peerFailures.length} peer edge check(s) FAIL: ${peerFailures.map((r) => r.check).join(', ')}`,
+            );
+          const pairFailures = pairKeys.results.filter((r) => !r.pass);
+          if (pairFailures.length > 0)
+            out.line(
+              `${pairFailures.length} pair key check(s) FAIL: ${pairFailures.map((r) => r.check).join(', ')}`,
             );
           const budgetFailures = edgeBudgets.results.filter((r) => !r.pass);
           if (budgetFailures.length > 0)

@@ -1,18 +1,22 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadMasterKey, randomToken, sha256Hex } from '@zenmesh/crypto';
+import { loadMasterKey, MASTER_KEY_FILE, randomToken, readKeyringFile, sha256Hex } from '@zenmesh/crypto';
 import { mintJoinToken } from '@zenmesh/identity';
 import { spiffeIdFor } from '@zenmesh/pki';
 import { CliError } from '../errors.js';
 import { chownTree, ensureDir, keepOrCreate, type Owner, writeFileAtomic } from './files.js';
 import type { MeshService } from './mesh-services.js';
 import { ensureCa, ensureMasterKey } from './trust-domain.js';
+import { holdsMasterKey, writeServiceKeys, writeServiceSealingKeys } from './workload-keys.js';
 
 /** Services that join with a token (the CA issues its own SVID). */
 const JOINING: readonly Exclude<MeshService, 'ca'>[] = ['token', 'backend', 'egress', 'ingester', 'bff'];
 
 /** The database roles the services log in as: neither superuser nor BYPASSRLS. */
 export const DB_ROLES = { backend: 'zenmesh_app', token: 'zenmesh_token' } as const;
+
+/** Every service, each with its own secrets volume. */
+const ALL: readonly MeshService[] = ['ca', ...JOINING];
 
 /**
  * The directories of `zenmesh init compose`, one per compose volume (deploy/compose/compose.yaml mounts each
@@ -22,7 +26,8 @@ export const composeLayout = (root: string) => ({
   trust: join(root, 'trust'),
   caSecrets: join(root, 'ca-secrets'),
   tokenSecrets: join(root, 'token-secrets'),
-  meshSecrets: join(root, 'mesh-secrets'),
+  /** `<service>-secrets`: its message-keys.json, and the master key for ca, token and backend only. */
+  secrets: (service: MeshService) => join(root, `${service}-secrets`),
   identity: (service: Exclude<MeshService, 'ca'>) => join(root, `identity-${service}`),
   postgres: join(root, 'postgres-secrets'),
   redis: join(root, 'redis-secrets'),
@@ -65,15 +70,16 @@ export interface ComposeBootstrapResult {
 export async function bootstrapCompose(o: ComposeBootstrapOptions): Promise<ComposeBootstrapResult> {
   const l = composeLayout(o.root);
   const svc = o.serviceOwner;
-  for (const dir of [l.caSecrets, l.tokenSecrets, l.meshSecrets, l.operator, ...JOINING.map(l.identity)]) {
-    ensureDir(dir, svc);
-  }
+  for (const dir of [...ALL.map(l.secrets), l.operator, ...JOINING.map(l.identity)]) ensureDir(dir, svc);
   ensureDir(l.trust, svc, 0o755);
   // The database's files are read by the postgres container and by `zenmesh init database` (its group).
   ensureDir(l.postgres, o.postgresOwner, 0o750);
   ensureDir(l.redis, o.redisOwner);
 
-  const { created: createdMasterKey } = ensureMasterKey([l.meshSecrets, l.caSecrets, l.tokenSecrets], svc);
+  // Every volume is checked for a differing copy (token's signing keys were sealed under the one in its volume);
+  // only the ca's keeps it.
+  const holders = ALL.filter(holdsMasterKey).map(l.secrets);
+  const { created: createdMasterKey } = ensureMasterKey(ALL.map(l.secrets), svc, holders);
   const ca = await ensureCa({
     caSecretsDir: l.caSecrets,
     trustDomain: o.trustDomain,
@@ -134,7 +140,18 @@ export async function bootstrapCompose(o: ComposeBootstrapOptions): Promise<Comp
   );
   writeFileAtomic(join(l.identity('token'), 'admin-key.sha256'), `${sha256Hex(adminKey)}\n`, svc);
 
-  const masterKey = loadMasterKey(l.meshSecrets);
+  // Join tokens are minted here, by init, alone: no service that joins with one holds the key that mints them.
+  const masterKey = loadMasterKey(l.caSecrets);
+  // Each service's own pair keys, for the versions of the cluster keyring (version 1 unless one was placed in
+  // ca-secrets); rewritten on every run.
+  const state = readKeyringFile(l.caSecrets);
+  for (const service of ALL) {
+    const dir = l.secrets(service);
+    writeServiceKeys(dir, { service, masterKey, ...o, state }, svc);
+    writeServiceSealingKeys(dir, service, masterKey, svc);
+    // Only the ca keeps the master key; a copy an older init left in another volume goes.
+    if (!holdsMasterKey(service)) rmSync(join(dir, MASTER_KEY_FILE), { force: true });
+  }
   const joinTokens = JOINING.map((service) => {
     const spiffeId = spiffeIdFor(service, { trustDomain: o.trustDomain, namespace: o.namespace });
     const { token, claims } = mintJoinToken(masterKey, { spiffeId, ttlSeconds: o.tokenTtlSeconds });

@@ -1,5 +1,6 @@
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -75,23 +76,23 @@ describe('bootstrapCompose', () => {
     const l = composeLayout(dir);
     const read = (p: string) => readFileSync(p, 'utf8');
     const before = {
-      key: read(join(l.meshSecrets, 'master.key')),
+      key: read(join(l.caSecrets, 'master.key')),
       ca: read(join(l.caSecrets, 'ca', 'ca-state.json')),
       pw: read(join(l.postgres, 'zenmesh_app-password')),
       token: read(join(l.identity('backend'), 'join-token')),
     };
-    expect(read(join(l.caSecrets, 'master.key'))).toBe(before.key);
+    expect(existsSync(join(l.secrets('backend'), 'master.key'))).toBe(false);
     expect(read(join(l.identity('backend'), 'pgpass'))).toBe(
       `postgres:5432:zenmesh:zenmesh_app:${before.pw}`,
     );
     expect(read(join(l.redis, 'users.acl'))).toMatch(/^user default on #[0-9a-f]{64} ~\* &\* \+@all\n$/);
-    const claims = verifyJoinToken(loadMasterKey(l.meshSecrets), before.token.trim());
+    const claims = verifyJoinToken(loadMasterKey(l.caSecrets), before.token.trim());
     expect(claims.spiffeId).toBe('spiffe://zenmesh.local/ns/zenmesh/sa/backend');
     expect((statSync(join(l.identity('backend'), 'join-token')).mode & 0o777).toString(8)).toBe('600');
 
     const second = await bootstrapCompose(options());
     expect(second).toMatchObject({ createdMasterKey: false, createdCa: false, createdAdminKey: false });
-    expect(read(join(l.meshSecrets, 'master.key'))).toBe(before.key);
+    expect(read(join(l.caSecrets, 'master.key'))).toBe(before.key);
     expect(read(join(l.caSecrets, 'ca', 'ca-state.json'))).toBe(before.ca);
     expect(read(join(l.postgres, 'zenmesh_app-password'))).toBe(before.pw);
     expect(read(join(l.identity('backend'), 'join-token'))).not.toBe(before.token);
@@ -117,7 +118,7 @@ describe('initPod', () => {
     return src;
   };
 
-  it("copies the master key as a private file and mints the pod's own join token", () => {
+  it("gives the backend its sealing keys, not the master key, and mints the pod's own join token", () => {
     const src = from();
     writeFileSync(join(src, 'master.key'), Buffer.alloc(32, 1).toString('base64'), { mode: 0o440 });
     const to = join(dir, 'secrets');
@@ -130,10 +131,11 @@ describe('initPod', () => {
       tokenOut: join(dir, 'join-token'),
       tokenTtlSeconds: 600,
     });
-    expect(result.copied).toEqual(['master.key']);
-    expect((statSync(join(to, 'master.key')).mode & 0o777).toString(8)).toBe('600');
+    expect(result.copied).toEqual(['message-keys.json', 'sealing-keys.json']);
+    expect(existsSync(join(to, 'master.key'))).toBe(false);
+    expect((statSync(join(to, 'sealing-keys.json')).mode & 0o777).toString(8)).toBe('600');
     const token = readFileSync(join(dir, 'join-token'), 'utf8').trim();
-    expect(verifyJoinToken(loadMasterKey(to), token).spiffeId).toBe(
+    expect(verifyJoinToken(Buffer.alloc(32, 1), token).spiffeId).toBe(
       'spiffe://zenmesh.local/ns/zenmesh/sa/backend',
     );
   });

@@ -1,17 +1,25 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { KEYRING_FILE, loadMasterKey, MASTER_KEY_FILE, parseMasterKey } from '@zenmesh/crypto';
+import {
+  KEYRING_FILE,
+  MASTER_KEY_FILE,
+  parseMasterKey,
+  SEALING_KEYS_FILE,
+  validateKeyring,
+  WORKLOAD_KEYS_FILE,
+} from '@zenmesh/crypto';
 import { mintJoinToken } from '@zenmesh/identity';
 import { spiffeIdFor } from '@zenmesh/pki';
 import { CliError } from '../errors.js';
 import { ensureDir, writeFileAtomic } from './files.js';
 import type { MeshService } from './mesh-services.js';
+import { holdsMasterKey, writeServiceKeys, writeServiceSealingKeys } from './workload-keys.js';
 
 export interface PodInitOptions {
   service: MeshService;
   trustDomain: string;
   namespace: string;
-  /** A Kubernetes Secret volume holding master.key (and hmac-keyring.json when rotated). */
+  /** A Kubernetes Secret volume holding master.key (and hmac-keyring.json when rotated); init only. */
   secretsFrom: string;
   /** The secrets directory the service reads (an in-memory emptyDir, or the CA's and token's volume). */
   secretsTo: string;
@@ -45,30 +53,47 @@ function readSecretVolumeFile(dir: string, name: string): string | undefined {
 
 /**
  * What every pod's init container does before the service starts (deploy/k8s/zenmesh):
- * 1. copies master.key (and the HMAC keyring, when present) from the Secret volume into the service's secrets
- *    directory as 0600 files of the pod's user;
- * 2. the ca: copies the CA made by `zenmesh init k8s` into its empty persistent volume, once;
- * 3. every other service: mints this pod's own one-time join token with the master key, so each replica joins
- *    for itself and holds its own key pair and SVID. Possession of the master key is what lets a pod do this:
- *    docs/decisions/0003-deploy-identity-bootstrap.md says what that does and does not protect.
+ * 1. writes the service's own pair keys (message-keys.json: its keys with each MESH_POLICY peer, for every
+ *    live version of the HMAC keyring in the Secret, or version 1) into its secrets directory, 0600;
+ * 2. token and backend: the box keys of their own sealing purposes (sealing-keys.json); the ca alone: a copy
+ *    of master.key (it verifies join tokens and seals the CA keys with it). Every other pod's master key, if a
+ *    stale one is there, is removed;
+ * 3. the ca: copies the CA made by `zenmesh init k8s` into its empty persistent volume, once;
+ * 4. every other service: mints this pod's own one-time join token with the master key, here in the init
+ *    container, so each replica joins for itself and holds its own key pair and SVID. Possession of the master
+ *    key Secret is what lets the init container do this: docs/decisions/0003-deploy-identity-bootstrap.md says
+ *    what that does and does not protect.
  */
 export function initPod(o: PodInitOptions): PodInitResult {
+  const masterFile = join(o.secretsFrom, MASTER_KEY_FILE);
   const master = readSecretVolumeFile(o.secretsFrom, MASTER_KEY_FILE);
   if (master === undefined) {
-    throw new CliError(
-      'ERR_STATE',
-      `${join(o.secretsFrom, MASTER_KEY_FILE)} is missing (the master key Secret)`,
-    );
+    throw new CliError('ERR_STATE', `${masterFile} is missing (the master key Secret)`);
   }
-  parseMasterKey(master.trim(), join(o.secretsFrom, MASTER_KEY_FILE));
+  const masterKey = parseMasterKey(master.trim(), masterFile);
   ensureDir(o.secretsTo);
-  const copied = [MASTER_KEY_FILE];
-  writeFileAtomic(join(o.secretsTo, MASTER_KEY_FILE), `${master.trim()}\n`);
-  const keyring = readSecretVolumeFile(o.secretsFrom, KEYRING_FILE);
-  if (keyring !== undefined) {
-    writeFileAtomic(join(o.secretsTo, KEYRING_FILE), keyring);
-    copied.push(KEYRING_FILE);
+  const keyringText = readSecretVolumeFile(o.secretsFrom, KEYRING_FILE);
+  let state: ReturnType<typeof validateKeyring> | undefined;
+  if (keyringText !== undefined) {
+    try {
+      state = validateKeyring(JSON.parse(keyringText), join(o.secretsFrom, KEYRING_FILE));
+    } catch (err) {
+      throw new CliError('ERR_STATE', `${join(o.secretsFrom, KEYRING_FILE)} is not a valid keyring`, {
+        cause: err,
+      });
+    }
   }
+  writeServiceKeys(o.secretsTo, { ...o, masterKey, state });
+  const copied = [WORKLOAD_KEYS_FILE];
+  if (writeServiceSealingKeys(o.secretsTo, o.service, masterKey)) copied.push(SEALING_KEYS_FILE);
+  if (holdsMasterKey(o.service)) {
+    writeFileAtomic(join(o.secretsTo, MASTER_KEY_FILE), `${master.trim()}\n`);
+    copied.push(MASTER_KEY_FILE);
+  } else {
+    rmSync(join(o.secretsTo, MASTER_KEY_FILE), { force: true });
+  }
+  // The cluster keyring is read by no service once it has its own keys.
+  rmSync(join(o.secretsTo, KEYRING_FILE), { force: true });
 
   let caSeeded = false;
   if (o.caSeed !== undefined) {
@@ -112,7 +137,7 @@ export function initPod(o: PodInitOptions): PodInitResult {
     if (o.service === 'ca')
       throw new CliError('ERR_USAGE', 'the ca issues its own SVID; it needs no join token');
     const spiffeId = spiffeIdFor(o.service, { trustDomain: o.trustDomain, namespace: o.namespace });
-    const { token, claims } = mintJoinToken(loadMasterKey(o.secretsTo), {
+    const { token, claims } = mintJoinToken(masterKey, {
       spiffeId,
       ttlSeconds: o.tokenTtlSeconds,
     });

@@ -16,7 +16,12 @@ const CA_STATE = join('ca', 'ca-state.json');
  * service's signing keys are sealed under it, so silently replacing it would lose them). With none, a new
  * 32-byte key is made.
  */
-export function ensureMasterKey(dirs: readonly string[], owner?: Owner): { created: boolean } {
+export function ensureMasterKey(
+  dirs: readonly string[],
+  owner?: Owner,
+  /** Where the key is kept (default all of `dirs`); the others are only checked for a differing copy. */
+  keepIn: readonly string[] = dirs,
+): { created: boolean } {
   const found = dirs
     .map((dir) => join(dir, MASTER_KEY_FILE))
     .filter((file) => existsSync(file))
@@ -30,7 +35,7 @@ export function ensureMasterKey(dirs: readonly string[], owner?: Owner): { creat
     );
   }
   const key = found[0]?.text ?? randomBytes(32).toString('base64');
-  for (const dir of dirs) writeFileAtomic(join(dir, MASTER_KEY_FILE), `${key}\n`, owner);
+  for (const dir of keepIn) writeFileAtomic(join(dir, MASTER_KEY_FILE), `${key}\n`, owner);
   return { created: found.length === 0 };
 }
 

@@ -1,5 +1,6 @@
 import { createWriteStream, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readKeyringFile } from '@zenmesh/crypto';
 import { createMessageIntegrity } from '@zenmesh/rpc';
 import { createLogger } from '@zenmesh/telemetry';
 import { CliError } from '../errors.js';
@@ -26,6 +27,7 @@ import {
   type TrustDomainOptions,
 } from './state.js';
 import { type RunningChild, type ServiceSpec, startService, stopService } from './supervisor.js';
+import { writeWorkloadSecrets } from './workload-secrets.js';
 
 export interface UpOptions extends TrustDomainOptions {
   home: string;
@@ -109,6 +111,14 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
   const svidTtl = options.svidTtlSeconds ?? svidTtlFromEnv(process.env.ZENMESH_SVID_TTL);
   out.progress(`Preparing trust domain ${options.trustDomain} in ${options.home}`);
   const state = await ensureLocalState(options.home, options);
+  // Each service its own directory: its pair keys only, the master key only where it still seals with it.
+  writeWorkloadSecrets({
+    home: options.home,
+    masterKey: state.masterKey,
+    trustDomain: options.trustDomain,
+    namespace: options.namespace,
+    state: readKeyringFile(p.secrets),
+  });
   // The launcher's own agents (sa/cli, and services that do not run one) log to their own file.
   const agentLog = createWriteStream(join(p.logs, 'launcher.log'), { flags: 'a', mode: 0o600 });
   const agentLogger = createLogger('launcher', { destination: agentLog });
@@ -168,7 +178,7 @@ export async function up(options: UpOptions, out: Output): Promise<number> {
       ZENMESH_TRUST_DOMAIN: options.trustDomain,
       ZENMESH_NAMESPACE: options.namespace,
       ZENMESH_GRPC_LISTEN: `${options.host}:0`,
-      ZENMESH_SECRETS_DIR: p.secrets,
+      ZENMESH_SECRETS_DIR: p.workload(service),
       ...(redisPrefix ? { ZENMESH_REDIS_PREFIX: redisPrefix } : {}),
       ...(weakened.has(service) ? { ZENMESH_INSECURE_DISABLE_HMAC: '1' } : {}),
       ...metricsListen(options.metrics, service),
