@@ -252,16 +252,24 @@ describe('renewal', () => {
     ).toEqual(['ERR_RENEW_IDENTITY', 'ERR_RENEW_IDENTITY', 'ERR_RENEW_PROOF']);
   });
 
-  it('operator methods are for sa/cli only', async () => {
-    const w = await workload('bff');
+  it('operator methods are for sa/cli (and the console bff, which may read and rotate but never revoke)', async () => {
+    const w = await workload('ingester');
     await expect(caClient(w.provider).status({})).rejects.toMatchObject({
       code: Code.PERMISSION_DENIED,
       reason: 'spiffe_id_not_allowed',
     });
+    await expect(caClient(w.provider).rotate({})).rejects.toMatchObject({ code: Code.PERMISSION_DENIED });
     await expect(caClient(w.provider).revoke({ spiffeId: w.spiffeId })).rejects.toMatchObject({
       code: Code.PERMISSION_DENIED,
     });
-    await expect(caClient(w.provider).rotate({})).rejects.toMatchObject({ code: Code.PERMISSION_DENIED });
+    const bff = await workload('bff');
+    await expect(caClient(bff.provider).status({})).resolves.toMatchObject({
+      authorities: expect.any(Array),
+    });
+    await expect(caClient(bff.provider).revoke({ spiffeId: bff.spiffeId })).rejects.toMatchObject({
+      code: Code.PERMISSION_DENIED,
+      reason: 'spiffe_id_not_allowed',
+    });
   });
 });
 

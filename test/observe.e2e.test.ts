@@ -261,7 +261,10 @@ describe('metrics', () => {
   it('counts each rpc admission refusal `zenmesh verify` provokes, by reason', async () => {
     const before = await scrapeAll();
     const r = await mesh.cliRaw('verify', '--json');
-    const report = JSON.parse(r.stdout) as { flows: { cells: { probe: string; observed: string }[] }[] };
+    const report = JSON.parse(r.stdout) as {
+      flows: { cells: { probe: string; observed: string }[] }[];
+      denied: { observed: string }[];
+    };
     const after = await scrapeAll();
     const refused = (all: Record<string, Sample[]>, reason: string) =>
       Object.values(all).reduce((n, s) => n + total(s, 'zenmesh_rpc_refusals_total', { reason }), 0);
@@ -272,9 +275,10 @@ describe('metrics', () => {
       'stale_timestamp',
       'replayed_nonce',
     ]) {
-      const observed = report.flows
-        .flatMap((f) => f.cells)
-        .filter((c) => c.observed.replace(/, refusal (NOT )?signed$/, '').endsWith(` ${reason}`)).length;
+      // The matrix's cells and the calls denied to a caller's own identity (policy alone).
+      const observed = [...report.flows.flatMap((f) => f.cells), ...report.denied].filter((c) =>
+        c.observed.replace(/, refusal (NOT )?signed$/, '').endsWith(` ${reason}`),
+      ).length;
       expect(observed).toBeGreaterThan(0);
       expect({ reason, counted: refused(after, reason) - refused(before, reason) }).toEqual({
         reason,

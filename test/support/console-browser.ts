@@ -54,9 +54,12 @@ export async function enrollTotp(browser: Browser, link: string, password: strin
   const secretText = await page.locator('p:has-text("Secret:") code').textContent();
   const totp = new TOTP({ secret: (secretText ?? '').trim() });
   await page.fill('input[name=code]', await previousStepCode(totp));
+  // Wait for the confirmation's answer itself: closing the context before it arrives would abort the POST and
+  // leave the factor unconfirmed (a later sign-in then fails for a reason no test asserts).
+  const answer = page.waitForResponse((r) => r.request().method() === 'POST');
   await page.click('button[type=submit]');
-  await page.waitForLoadState();
-  expect(await page.textContent('body')).not.toContain('did not match');
+  expect((await answer).status()).toBe(200);
+  await page.waitForSelector('text=Sign in with your new authenticator');
   await context.close();
   return totp;
 }
