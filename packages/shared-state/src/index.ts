@@ -12,4 +12,5 @@ export {
   type RateDecision,
   type RateLimiter,
   type RateLimitOptions,
+  type RateShape,
 } from './rate-limiter.js';

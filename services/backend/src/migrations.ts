@@ -20,6 +20,7 @@ import { SOURCE_ROTATION } from './migration-0004.js';
 import { OBSERVABILITY } from './migration-0005.js';
 import { ROUTING } from './migration-0006.js';
 import { SEARCH } from './migration-0007.js';
+import { DELIVERY_CONTROLS } from './migration-0008.js';
 
 const INIT = `
 create schema if not exists core;
@@ -207,6 +208,7 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
   { id: '0005_observability', sql: OBSERVABILITY },
   { id: '0006_routing', sql: ROUTING },
   { id: '0007_search', sql: SEARCH },
+  { id: '0008_delivery_controls', sql: DELIVERY_CONTROLS },
 ];
 
 /** The scope these migrations are recorded under in `schema_migrations`. */

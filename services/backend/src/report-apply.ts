@@ -19,6 +19,8 @@ export interface ReportAttemptInput {
   durationMs?: number;
   /** Seconds from the target's Retry-After header; 0 when absent. */
   retryAfterS?: number;
+  /** Not an attempt: egress found no token in the endpoint's rate limit (lease-release.ts). */
+  throttledMs?: number;
 }
 
 export interface ReportOptions {
