@@ -209,6 +209,38 @@ describe.each(DATABASE_KINDS)('delivery controls on $name (as zenmesh_app)', ({ 
       await t.done();
     });
 
+    it('two egress workers leasing concurrently never have two of one key in flight, and keep its order', async () => {
+      const t = await setup({ orderingKey: '$.c', maxConcurrency: 50 });
+      const keys = ['p', 'q', 'r'];
+      for (let n = 0; n < 30; n++) await t.send({ c: keys[n % 3] as string, n });
+      const inFlight = new Set<string>();
+      const delivered: Record<string, number[]> = { p: [], q: [], r: [] };
+      let overlaps = 0;
+      const worker = async (id: number) => {
+        for (let round = 0; round < 300 && Object.values(delivered).flat().length < 30; round++) {
+          const leased = await t.lease({ max: 5 });
+          await Promise.all(
+            leased.map(async (l, i) => {
+              const { c, n } = body(l);
+              if (inFlight.has(c)) overlaps += 1;
+              inFlight.add(c);
+              await new Promise((r) => setTimeout(r, 2 + ((id + i + n) % 4) * 3));
+              inFlight.delete(c);
+              delivered[c]?.push(n);
+              await report(l, 204);
+            }),
+          );
+          if (leased.length === 0) await new Promise((r) => setTimeout(r, 2));
+        }
+      };
+      await Promise.all([worker(0), worker(1)]);
+      expect(overlaps).toBe(0);
+      for (const [i, k] of keys.entries()) {
+        expect(delivered[k]).toEqual(Array.from({ length: 10 }, (_, j) => j * 3 + i));
+      }
+      await t.done();
+    });
+
     it('a nudge for an event that is not its key head leases nothing; for the head it does', async () => {
       const t = await setup({ orderingKey: '$.c' });
       const first = await t.send({ c: 'a', n: 1 });
