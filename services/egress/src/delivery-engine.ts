@@ -116,7 +116,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       : undefined;
   const dispatcherFor = (leased: LeasedDelivery): Dispatcher =>
     options.dispatcher ?? (agents as TargetAgents).forEndpoint(leased.clientCertPem, leased.clientKeyPem);
-  const slots = createEndpointSlots(options.endpointShare ?? defaultEndpointShare(concurrency));
+  const slots = createEndpointSlots(options.endpointShare ?? defaultEndpointShare(concurrency), concurrency);
   const limiter = options.limiter ?? createRateLimiter({ perSecond: 1, burst: 1 });
   const tracer = trace.getTracer('@zenmesh/egress');
   const shutdown = new AbortController();
@@ -141,7 +141,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     const shape = { perSecond: leased.ratePerSecond, burst: Math.max(1, leased.rateBurst) };
     const decision = await limiter.take(`egress:endpoint:${delivery.endpointId}`, Date.now(), shape);
     if (decision.allowed) return false;
-    slots.throttled(delivery.endpointId, Date.now() + decision.retryAfterMs, shape.perSecond);
+    slots.throttled(delivery.endpointId, performance.now() + decision.retryAfterMs, shape.perSecond);
     reports.push({
       deliveryId: delivery.id,
       leaseToken: leased.leaseToken,
@@ -155,13 +155,14 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     return true;
   }
 
-  async function attempt(leased: LeasedDelivery, parent: Context): Promise<void> {
+  /** One attempt; false when nothing was sent (a throttled or malformed lease). */
+  async function attempt(leased: LeasedDelivery, parent: Context): Promise<boolean> {
     const delivery = leased.delivery;
     if (delivery === undefined || leased.event === undefined) {
       logger.error('lease answered without delivery or event');
-      return;
+      return false;
     }
-    if (await throttled(leased, delivery)) return;
+    if (await throttled(leased, delivery)) return false;
     const attributes = {
       'zenmesh.delivery.id': delivery.id,
       'zenmesh.event.id': leased.event.id,
@@ -175,11 +176,11 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     const joined = trace.getSpanContext(parent)
       ? parent
       : contextOfTraceparent(leased.event.traceparent, parent);
-    await tracer.startActiveSpan(
+    return tracer.startActiveSpan(
       'webhook.deliver',
       { kind: SpanKind.CLIENT, attributes },
       joined,
-      async (span) => {
+      async (span): Promise<boolean> => {
         try {
           const headers: Record<string, string> = {};
           propagation.inject(context.active(), headers);
@@ -195,7 +196,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
           if (!result.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
           if (shutdown.signal.aborted) {
             logger.warn({ deliveryId: delivery.id }, 'attempt cut short by shutdown; lease will expire');
-            return;
+            return true;
           }
           const { ok: _ok, ...report } = result;
           // Sent with the next lease round (one call for every attempt finished meanwhile).
@@ -209,9 +210,11 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
             },
             result.ok ? 'delivered' : 'delivery attempt failed',
           );
+          return true;
         } catch (err) {
           span.setStatus({ code: SpanStatusCode.ERROR });
           logger.error({ deliveryId: delivery.id, err }, 'delivery attempt crashed');
+          return true;
         } finally {
           span.end();
         }
@@ -221,14 +224,20 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
 
   function launch(leased: LeasedDelivery, parent: Context): void {
     const endpointId = leased.delivery?.endpointId ?? '';
-    slots.add(endpointId);
-    const task: Promise<void> = attempt(leased, parent)
-      .catch((err: unknown) => logger.error({ err }, 'delivery attempt crashed'))
-      .finally(() => {
-        slots.remove(endpointId);
-        running.delete(task);
-        kick();
-      });
+    const started = performance.now();
+    slots.add(endpointId, started);
+    const task: Promise<void> = attempt(leased, parent).then(
+      (attempted) => finish(attempted),
+      (err: unknown) => {
+        logger.error({ err }, 'delivery attempt crashed');
+        finish(true);
+      },
+    );
+    function finish(attempted: boolean): void {
+      slots.remove(endpointId, started, performance.now(), attempted);
+      running.delete(task);
+      kick();
+    }
     running.add(task);
   }
 
@@ -275,7 +284,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
           eventId,
           reports: sending,
           endpointShare: slots.share,
-          rooms: slots.rooms(Date.now()),
+          rooms: slots.rooms(performance.now()),
         }),
       );
       leased = answer.deliveries;

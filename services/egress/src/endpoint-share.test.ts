@@ -33,9 +33,9 @@ const forEndpoint = (endpointId: string, url: string, rate?: { perSecond: number
 
 describe('fair share per endpoint', () => {
   it('computes rooms: the share minus what is held, zero while throttled, then about one second of rate', () => {
-    const slots = createEndpointSlots(4);
-    slots.add('a');
-    slots.add('a');
+    const slots = createEndpointSlots(4, 16);
+    slots.add('a', 0);
+    slots.add('a', 0);
     slots.throttled('b', 1_000, 2);
     expect(slots.rooms(500)).toEqual([
       { endpointId: 'b', room: 0 },
@@ -48,6 +48,41 @@ describe('fair share per endpoint', () => {
     // Forgotten five seconds after its wait: the plain share again (no entry).
     expect(slots.rooms(6_001)).toEqual([{ endpointId: 'a', room: 2 }]);
     expect(() => createEndpointSlots(0)).toThrow(TypeError);
+  });
+
+  it('lets a fast endpoint use every slot, and caps it again once an attempt hangs; hand-backs are not speed', () => {
+    const slots = createEndpointSlots(2, 8);
+    slots.add('f', 0);
+    slots.remove('f', 0, 10);
+    slots.add('f', 100);
+    expect(slots.rooms(200)).toEqual([{ endpointId: 'f', room: 7 }]);
+    // In flight for over a second: slow at once, back to the share (2 - 1 held).
+    expect(slots.rooms(1_200)).toEqual([{ endpointId: 'f', room: 1 }]);
+    const handedBack = createEndpointSlots(2, 8);
+    handedBack.add('x', 0);
+    handedBack.remove('x', 0, 1, false);
+    handedBack.add('x', 5);
+    expect(handedBack.rooms(10)).toEqual([{ endpointId: 'x', room: 1 }]);
+  });
+
+  it('a fast endpoint alone is not held to the share', async () => {
+    const quick = await startTarget((res) => setTimeout(() => res.writeHead(204).end(), 20));
+    closers.push(() => quick.close());
+    const backend = createFakeBackend();
+    closers.push(backend.close);
+    for (let i = 0; i < 60; i++) backend.queue.push(forEndpoint('ep_quick', quick.url));
+    const engine = createDeliveryEngine({
+      deliveries: backend.client,
+      logger,
+      pollMs: 20,
+      concurrency: 8,
+      targetPolicy: LOOPBACK,
+    });
+    engines.push(engine);
+    engine.start();
+    await expect.poll(() => quick.received.length, { timeout: 10_000 }).toBe(60);
+    expect(quick.maxActive).toBeGreaterThan(2);
+    expect(quick.maxActive).toBeLessThanOrEqual(8);
   });
 
   it('a black-hole endpoint holds at most its share; a healthy endpoint queued behind it still flows', async () => {
