@@ -188,7 +188,9 @@ export const listEndpoints = (db: Db, tenantRef: string): Promise<EndpointRecord
 export async function lockEndpoint(tx: Tx, tenantId: string, endpointId: string): Promise<EndpointRecord> {
   if (endpointId.length === 0 || endpointId.length > 64) throw notFound('endpoint_not_found');
   const { rows } = await tx.query<EndpointRow>(
-    `select ${ENDPOINT_COLUMNS} from core.endpoints where tenant_id = $1 and id = $2 for update`,
+    // NO KEY UPDATE: serialises changes to the endpoint without blocking RecordEvent, whose delivery inserts take
+    // FOR KEY SHARE on it (the foreign key); FOR UPDATE conflicted with those and could deadlock (chaos run).
+    `select ${ENDPOINT_COLUMNS} from core.endpoints where tenant_id = $1 and id = $2 for no key update`,
     [tenantId, endpointId],
   );
   const row = rows[0];

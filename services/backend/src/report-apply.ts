@@ -153,7 +153,10 @@ async function recordHealth(
   health: EndpointHealthPolicy,
   reporter: string | undefined,
 ): Promise<void> {
-  const byEndpoint = Map.groupBy(moves, (m) => m.current.endpoint_id);
+  // In endpoint id order, as RecordEvent inserts: two transactions never take two endpoints' locks crosswise.
+  const byEndpoint = new Map(
+    [...Map.groupBy(moves, (m) => m.current.endpoint_id)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
   const clean = [...byEndpoint].filter(([, ms]) => ms.every((m) => isSuccess(m.input.statusCode)));
   if (clean.length > 0) {
     await tx.query(CLEAR_HEALTH, [tenantId, clean.map(([id]) => id)]);
