@@ -143,6 +143,21 @@ describe('attempts, replay and audit routes', () => {
       ],
       [
         'POST',
+        '/api/v1/tenants/acme/endpoints',
+        { url: 'https://x.example/', rateLimit: { perSecond: 0 } },
+        'rateLimit.perSecond: ',
+      ],
+      [
+        'POST',
+        '/api/v1/tenants/acme/endpoints/ep_1',
+        { rateLimit: { perSecond: 5, burst: 0 } },
+        'rateLimit.burst: ',
+      ],
+      ['POST', '/api/v1/tenants/acme/endpoints/ep_1', { rateLimit: { burst: 5 } }, 'rateLimit.perSecond: '],
+      ['POST', '/api/v1/tenants/acme/endpoints/ep_1', { ordering: { key: '' } }, 'ordering.key: '],
+      ['POST', '/api/v1/tenants/acme/endpoints/ep_1', { ordering: '$.id' }, 'ordering: '],
+      [
+        'POST',
         '/api/v1/tenants/acme/endpoints/ep_1/rotate-secret',
         { previousValidSeconds: 604_801 },
         'previousValidSeconds: ',

@@ -351,6 +351,30 @@ describe('sources: rotate-secret; endpoints: update and rotate-secret', () => {
     expect(bff.lastCall('updateEndpoint')).toMatchObject({ setEventTypes: false, clearClientCert: true });
   });
 
+  it('sets, keeps and removes an endpoint throttle and ordering key', async () => {
+    await bff.call('POST', '/api/v1/tenants/acme/endpoints', {
+      key: bff.keys.admin,
+      body: { url: 'https://x.example/', rateLimit: { perSecond: 2.5 }, ordering: { key: '$.customer.id' } },
+    });
+    expect(bff.lastCall('createEndpoint')).toMatchObject({
+      ratePerSecond: 2.5,
+      rateBurst: 0,
+      orderingKey: '$.customer.id',
+    });
+    await bff.call('POST', '/api/v1/tenants/acme/endpoints/ep_1', {
+      key: bff.keys.admin,
+      body: { rateLimit: { perSecond: 5, burst: 10 } },
+    });
+    // Absent: unchanged (not sent); null: removed (rate 0, key '').
+    expect(bff.lastCall('updateEndpoint')).toMatchObject({ ratePerSecond: 5, rateBurst: 10 });
+    expect(bff.lastCall('updateEndpoint')).not.toHaveProperty('orderingKey');
+    await bff.call('POST', '/api/v1/tenants/acme/endpoints/ep_1', {
+      key: bff.keys.admin,
+      body: { rateLimit: null, ordering: null },
+    });
+    expect(bff.lastCall('updateEndpoint')).toMatchObject({ ratePerSecond: 0, rateBurst: 0, orderingKey: '' });
+  });
+
   it('rotates an endpoint secret (shown once), with or without a body', async () => {
     const res = await bff.call('POST', '/api/v1/tenants/acme/endpoints/ep_1/rotate-secret', {
       key: bff.keys.admin,

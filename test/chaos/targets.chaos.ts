@@ -6,7 +6,7 @@ import { deliveryLatencies, percentile, sendBurst } from './support/traffic.js';
 
 // Issue 14: slow, hanging and failing targets. Every endpoint of the tenant gets every event (fan-out), so a
 // black hole and a slow endpoint sit beside a healthy one on the same events: the healthy one must not wait
-// for them (per-endpoint concurrency, per-attempt timeout). Retry-After on 503 and 429 must postpone the retry
+// for them (per-attempt timeout, and egress's fair share per endpoint: at most a quarter of its slots each). Retry-After on 503 and 429 must postpone the retry
 // beyond the normal schedule (5 s ± 20 % after a first failure); 410 Gone disables the endpoint.
 const TIMEOUT_MS = 4000;
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -71,7 +71,7 @@ describe('slow, hanging and failing targets', () => {
       'hole',
       healthy.target,
       'black-hole endpoint beside a healthy one',
-      `one endpoint never answers (attempt timeout ${TIMEOUT_MS} ms; 20 of egress's 32 slots at most)`,
+      `one endpoint never answers (attempt timeout ${TIMEOUT_MS} ms; 8 of egress's 32 slots at most)`,
       [hole.target],
     );
     await disable(hole.id);
@@ -81,10 +81,10 @@ describe('slow, hanging and failing targets', () => {
     expect(r.p99).toBeLessThan(TIMEOUT_MS);
   }, 240_000);
 
-  it('measured, not promised: a black hole and a slow endpoint together beside a healthy one', async () => {
+  it('a black hole and a slow endpoint together do not delay a healthy one', async () => {
     // Each endpoint may hold 20 deliveries in flight (the default max_concurrency) and one egress runs 32:
-    // two misbehaving endpoints can hold every slot. Nothing is lost; the healthy endpoint waits. Recorded
-    // in docs/reliability.md as a known limit, asserted only for loss.
+    // before the fair share, two misbehaving endpoints held every slot and the healthy one waited (p99 in
+    // tens of seconds). Now each holds at most a quarter of egress's slots (8), leaving 16 to the rest.
     const healthy = await endpoint();
     const hole = await endpoint(() => 'hang');
     const slow = await endpoint(async () => {
@@ -94,14 +94,16 @@ describe('slow, hanging and failing targets', () => {
     const r = await besideHealthy(
       'hole-slow',
       healthy.target,
-      'black-hole and slow endpoints beside a healthy one (known limit)',
-      `one endpoint never answers (timeout ${TIMEOUT_MS} ms), one answers after 2.5 s: 20 + 20 slots > egress's 32`,
+      'black-hole and slow endpoints beside a healthy one',
+      `one endpoint never answers (timeout ${TIMEOUT_MS} ms), one answers after 2.5 s: 8 + 8 of egress's 32 slots at most`,
       [hole.target, slow.target],
     );
     await disable(hole.id);
     await disable(slow.id);
     await disable(healthy.id);
     expect(r.missing).toBe(0);
+    // Had the healthy deliveries waited for a slot held by the black hole, they would wait an attempt timeout.
+    expect(r.p99).toBeLessThan(TIMEOUT_MS);
   }, 240_000);
 
   it('503 and 429 with Retry-After postpone the retry beyond the schedule; nothing is lost', async () => {

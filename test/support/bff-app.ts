@@ -23,6 +23,8 @@ export const ENDPOINT_DEFAULTS = {
   consecutiveFailures: 0,
   hasClientCert: false,
   previousSecretExpiresAt: null,
+  rateLimit: null,
+  ordering: null,
 };
 
 /** Starts the app before the file's tests and stops it after; the fields fill in once it runs. */

@@ -12,5 +12,6 @@ export {
   type RateDecision,
   type RateLimiter,
   type RateLimitOptions,
+  type RateShape,
   rateLimitHeaders,
 } from './rate-limiter.js';

@@ -11,11 +11,22 @@ export interface RateDecision {
   resetS: number;
   /** Seconds until one token is available (Retry-After), when refused. */
   retryAfterS: number;
+  /** The same in milliseconds (at least 1), when refused; 0 when allowed. */
+  retryAfterMs: number;
+}
+
+/** A bucket's shape: `burst` at once, refilled at `perSecond`. */
+export interface RateShape {
+  perSecond: number;
+  burst: number;
 }
 
 export interface RateLimiter {
-  /** `nowMs` is this process's clock, used by the in-process buckets; a shared bucket runs on Redis's. */
-  take(key: string, nowMs: number): Promise<RateDecision>;
+  /**
+   * `nowMs` is this process's clock, used by the in-process buckets; a shared bucket runs on Redis's.
+   * `shape` replaces the limiter's own rate for this key (e.g. one per endpoint, egress).
+   */
+  take(key: string, nowMs: number, shape?: RateShape): Promise<RateDecision>;
 }
 
 export interface RateLimitOptions {
@@ -39,6 +50,7 @@ local s = redis.call('hmget', KEYS[1], 't', 'ts')
 local tokens = tonumber(s[1]); local ts = tonumber(s[2])
 if tokens == nil or ts == nil then tokens = burst; ts = now end
 if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 1000); ts = now end
+tokens = math.min(burst, tokens)
 local allowed = 0
 if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
 redis.call('hset', KEYS[1], 't', tostring(tokens), 'ts', tostring(ts))
@@ -52,18 +64,26 @@ function decide(allowed: boolean, tokens: number, perSecond: number, burst: numb
     remaining: Math.max(0, Math.floor(tokens)),
     resetS: Math.ceil((burst - tokens) / perSecond),
     retryAfterS: allowed ? 0 : Math.max(1, Math.ceil((1 - tokens) / perSecond)),
+    retryAfterMs: allowed ? 0 : Math.max(1, Math.ceil(((1 - tokens) * 1000) / perSecond)),
   };
 }
 
+const checkShape = ({ perSecond, burst }: RateShape): void => {
+  if (!(perSecond > 0) || !(burst >= 1)) throw new TypeError('rate limit: perSecond > 0 and burst >= 1');
+};
+
 /** An in-process token bucket per key; buckets that are full again are forgotten. */
-function createLocalBuckets(perSecond: number, burst: number) {
-  const buckets = new Map<string, { tokens: number; ts: number }>();
-  return (key: string, nowMs: number): RateDecision => {
+function createLocalBuckets() {
+  const buckets = new Map<string, { tokens: number; ts: number; perSecond: number; burst: number }>();
+  return (key: string, nowMs: number, { perSecond, burst }: RateShape): RateDecision => {
     if (buckets.size > 10_000) {
       for (const [k, b] of buckets)
-        if (b.tokens + ((nowMs - b.ts) * perSecond) / 1000 >= burst) buckets.delete(k);
+        if (b.tokens + ((nowMs - b.ts) * b.perSecond) / 1000 >= b.burst) buckets.delete(k);
     }
-    const b = buckets.get(key) ?? { tokens: burst, ts: nowMs };
+    const b = buckets.get(key) ?? { tokens: burst, ts: nowMs, perSecond, burst };
+    b.perSecond = perSecond;
+    b.burst = burst;
+    b.tokens = Math.min(b.tokens, burst);
     if (nowMs > b.ts) {
       b.tokens = Math.min(burst, b.tokens + ((nowMs - b.ts) * perSecond) / 1000);
       b.ts = nowMs;
@@ -97,12 +117,15 @@ export function rateLimitHeaders(d: RateDecision): Record<string, string> {
  * (or waving through) all traffic.
  */
 export function createRateLimiter(options: RateLimitOptions): RateLimiter {
-  const { perSecond, burst, redis, prefix = 'zm:', onError = () => {} } = options;
-  if (!(perSecond > 0) || !(burst >= 1)) throw new TypeError('rate limit: perSecond > 0 and burst >= 1');
-  const local = createLocalBuckets(perSecond, burst);
+  const { redis, prefix = 'zm:', onError = () => {} } = options;
+  const own: RateShape = { perSecond: options.perSecond, burst: options.burst };
+  checkShape(own);
+  const local = createLocalBuckets();
   return {
-    async take(key, nowMs) {
-      if (redis === undefined) return local(key, nowMs);
+    async take(key, nowMs, shape = own) {
+      if (shape !== own) checkShape(shape);
+      const { perSecond, burst } = shape;
+      if (redis === undefined) return local(key, nowMs, shape);
       try {
         const [allowed, tokens] = (await redis.eval(TAKE, 1, `${prefix}rate:${key}`, perSecond, burst)) as [
           number,
@@ -111,7 +134,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
         return decide(allowed === 1, Number(tokens), perSecond, burst);
       } catch (err) {
         onError(err);
-        return local(key, nowMs);
+        return local(key, nowMs, shape);
       }
     },
   };

@@ -2,7 +2,7 @@ import { type Db, prepared } from '@zenmesh/db';
 import { LRUCache } from 'lru-cache';
 import { DELIVERY_COLUMNS } from './deliveries.js';
 import type { DeliveryTenants } from './delivery-tenants.js';
-import { internal } from './errors.js';
+import { internal, invalid } from './errors.js';
 import { EVENT_COLUMNS, type EventRow, toEvent } from './events.js';
 import {
   type CloudEventsMode,
@@ -26,6 +26,10 @@ export interface LeaseOptions {
   tenants?: DeliveryTenants;
   /** Opened endpoint secrets kept briefly (createOpenedSecrets); without it each lease opens them. */
   opened?: OpenedSecrets;
+  /** The caller's cap per endpoint (its fair share of its own slots); 0 or absent: none. */
+  share?: number;
+  /** Per endpoint, how many more the caller takes now (overrides `share`; 0 = none). At most 1000. */
+  rooms?: ReadonlyArray<{ endpointId: string; room: number }>;
 }
 
 /** Opens sealed endpoint secrets and client keys, or answers from a short-lived cache. */
@@ -73,6 +77,8 @@ export interface LeasedDeliveryRecord {
   clientKeyPem: string;
   /** Extra request headers from the connection's transformation (routing.ts). */
   headers: Record<string, string>;
+  /** The endpoint's outbound throttle, enforced by egress; null = none. */
+  rateLimit: { perSecond: number; burst: number } | null;
 }
 
 interface EndpointSecretRow {
@@ -84,12 +90,14 @@ interface EndpointSecretRow {
   cloudevents_mode: CloudEventsMode;
   client_cert_pem: string | null;
   client_key_sealed: string | null;
+  rate_per_second: number | null;
+  rate_burst: number | null;
 }
 
 const LEASE = prepared(
   'zm_lease_deliveries',
   `select ${DELIVERY_COLUMNS}, body as routed_body, headers as routed_headers
-     from core.lease_deliveries($1, $2, $3, $4)`,
+     from core.lease_deliveries($1, $2, $3, $4, $5, $6, $7)`,
 );
 
 // Each leased (event, endpoint) pair's event and endpoint in one statement: one row per pair, the
@@ -100,7 +108,7 @@ const LEASED_DETAILS = prepared(
     .map((c) => `e.${c}`)
     .join(', ')},
           ep.id as ep_id, ep.url, ep.secret_sealed, ep.previous_secret_sealed, ep.cloudevents_mode,
-          ep.client_cert_pem, ep.client_key_sealed,
+          ep.client_cert_pem, ep.client_key_sealed, ep.rate_per_second, ep.rate_burst,
           coalesce(ep.previous_secret_expires_at > now(), true) as previous_valid
      from (select distinct * from unnest($2::text[], $3::text[]) as p(event_id, endpoint_id)) p
      join core.events e on e.tenant_id = $1 and e.id = p.event_id
@@ -108,6 +116,19 @@ const LEASED_DETAILS = prepared(
 );
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(Math.max(v, lo), hi);
+
+/** The caller's share and rooms as the SQL takes them; refuses a malformed list (INVALID_ARGUMENT). */
+function callerShare(options: LeaseOptions): [number, string[], number[]] {
+  const rooms = options.rooms ?? [];
+  if (rooms.length > 1000) throw invalid('invalid_rooms: at most 1000 endpoints');
+  for (const r of rooms) {
+    if (r.endpointId.length === 0 || r.endpointId.length > 64 || !Number.isInteger(r.room) || r.room < 0) {
+      throw invalid('invalid_rooms: an endpoint id and a room of 0 or more each');
+    }
+  }
+  const share = options.share === undefined ? 0 : clamp(Math.floor(options.share), 0, 1000);
+  return [share, rooms.map((r) => r.endpointId), rooms.map((r) => Math.min(r.room, 1000))];
+}
 
 /**
  * Claims due deliveries across tenants (core.lease_deliveries: FOR UPDATE SKIP LOCKED, a fresh random
@@ -128,7 +149,7 @@ export async function leaseDeliveries(
   // body/headers: what a connection's transformation made of the event (routing.ts), sent instead of it.
   const { rows: claimed } = await db.query<
     DeliveryRow & { routed_body: Uint8Array | null; routed_headers: Record<string, string> | null }
-  >(LEASE, [max, leaseMs, options.eventId || null, options.owner ?? null]);
+  >(LEASE, [max, leaseMs, options.eventId || null, options.owner ?? null, ...callerShare(options)]);
   const opened = options.opened ?? openEach(boxes);
   const byTenant = new Map<string, (typeof claimed)[number][]>();
   for (const row of claimed) {
@@ -178,6 +199,10 @@ export async function leaseDeliveries(
               ? ''
               : opened.clientKey(endpoint.client_key_sealed, endpoint.ep_id),
           headers: row.routed_headers ?? {},
+          rateLimit:
+            endpoint.rate_per_second === null || endpoint.rate_burst === null
+              ? null
+              : { perSecond: endpoint.rate_per_second, burst: endpoint.rate_burst },
         };
       });
     });

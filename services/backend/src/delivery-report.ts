@@ -1,8 +1,9 @@
 import type { Db } from '@zenmesh/db';
 import { type DeliveryTenants, uncachedDeliveryTenants } from './delivery-tenants.js';
 import { BackendError, notFound } from './errors.js';
+import { applyReportsAndReleases } from './lease-release.js';
 import type { DeliveryRecord } from './records.js';
-import { applyReports, type ReportAttemptInput, type ReportOptions } from './report-apply.js';
+import type { ReportAttemptInput, ReportOptions } from './report-apply.js';
 
 export type { ReportAttemptInput, ReportOptions } from './report-apply.js';
 
@@ -39,7 +40,7 @@ export async function reportAttempts(
   const write = async (tenantId: string, indexes: number[]): Promise<void> => {
     try {
       const answers = await db.withTenant(tenantId, (tx) =>
-        applyReports(
+        applyReportsAndReleases(
           tx,
           tenantId,
           indexes.map((i) => inputs[i] as ReportAttemptInput),

@@ -1,7 +1,9 @@
 import { newId } from '@zenmesh/crypto';
 import type { Db, Tx } from '@zenmesh/db';
 import { type AuditActor, appendAudit, SYSTEM_ACTOR } from './audit.js';
+import { adoptUnkeyed, validateRateLimit } from './endpoint-controls.js';
 import { BackendError, internal, invalid, notFound } from './errors.js';
+import { validateOrderingKey } from './ordering-key.js';
 import type { CloudEventsMode, DisabledReason, EndpointRecord } from './records.js';
 import { newSigningSecret, type SecretBoxes } from './secrets.js';
 import { queryTenantRows, resolveTenant } from './tenants.js';
@@ -23,6 +25,11 @@ export interface CreateEndpointInput {
   cloudeventsMode?: string | undefined;
   clientCertPem?: string | undefined;
   clientKeyPem?: string | undefined;
+  /** Outbound throttle; 0 or absent: none. Burst 0 or absent: ceil(rate). */
+  ratePerSecond?: number | undefined;
+  rateBurst?: number | undefined;
+  /** FIFO key ("$.path" or "header:name"); '' or absent: no ordering. */
+  orderingKey?: string | undefined;
   audit?: AuditActor | undefined;
 }
 
@@ -38,6 +45,11 @@ export interface UpdateEndpointInput {
   clientCertPem?: string | undefined;
   clientKeyPem?: string | undefined;
   clearClientCert?: boolean | undefined;
+  /** Set: replaces the throttle (0 removes it). */
+  ratePerSecond?: number | undefined;
+  rateBurst?: number | undefined;
+  /** Set: replaces the ordering key ('' removes it). */
+  orderingKey?: string | undefined;
   audit?: AuditActor | undefined;
 }
 
@@ -56,10 +68,13 @@ export interface EndpointRow {
   failing_since: Date | null;
   client_cert_pem: string | null;
   previous_secret_expires_at: Date | null;
+  rate_per_second: number | null;
+  rate_burst: number | null;
+  ordering_key: string | null;
 }
 
 export const ENDPOINT_COLUMNS =
-  'id, tenant_id, url, event_types, enabled, created_at, max_concurrency, cloudevents_mode, disabled_reason, disabled_at, consecutive_failures, failing_since, client_cert_pem, previous_secret_expires_at';
+  'id, tenant_id, url, event_types, enabled, created_at, max_concurrency, cloudevents_mode, disabled_reason, disabled_at, consecutive_failures, failing_since, client_cert_pem, previous_secret_expires_at, rate_per_second, rate_burst, ordering_key';
 
 export const toEndpoint = (r: EndpointRow): EndpointRecord => ({
   id: r.id,
@@ -76,6 +91,11 @@ export const toEndpoint = (r: EndpointRow): EndpointRecord => ({
   failingSince: r.failing_since,
   hasClientCert: r.client_cert_pem !== null,
   previousSecretExpiresAt: r.previous_secret_expires_at,
+  rateLimit:
+    r.rate_per_second === null || r.rate_burst === null
+      ? null
+      : { perSecond: r.rate_per_second, burst: r.rate_burst },
+  orderingKey: r.ordering_key,
 });
 
 /** What the audit log keeps of an endpoint: everything but secrets and the client key. */
@@ -87,6 +107,8 @@ export const endpointSnapshot = (e: EndpointRecord) => ({
   maxConcurrency: e.maxConcurrency,
   cloudeventsMode: e.cloudeventsMode,
   hasClientCert: e.hasClientCert,
+  rateLimit: e.rateLimit,
+  orderingKey: e.orderingKey,
 });
 
 function validateMaxConcurrency(n: number | undefined): number {
@@ -112,6 +134,8 @@ export async function createEndpoint(
   const maxConcurrency = validateMaxConcurrency(input.maxConcurrency);
   const mode = validateMode(input.cloudeventsMode);
   const identity = validateClientIdentity(input.clientCertPem, input.clientKeyPem);
+  const rate = validateRateLimit(input.ratePerSecond, input.rateBurst);
+  const orderingKey = validateOrderingKey(input.orderingKey);
   const tenant = await resolveTenant(db, input.tenant);
   const id = newId('ep');
   const signingSecret = newSigningSecret();
@@ -119,9 +143,23 @@ export async function createEndpoint(
   const sealedKey = identity === undefined ? null : boxes.clientKey.seal(identity.keyPem, id);
   const endpoint = await db.withTenant(tenant.id, async (tx) => {
     const { rows } = await tx.query<EndpointRow>(
-      `insert into core.endpoints (id, tenant_id, url, event_types, secret_sealed, max_concurrency, cloudevents_mode, client_cert_pem, client_key_sealed)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning ${ENDPOINT_COLUMNS}`,
-      [id, tenant.id, url, eventTypes, sealed, maxConcurrency, mode, identity?.certPem ?? null, sealedKey],
+      `insert into core.endpoints (id, tenant_id, url, event_types, secret_sealed, max_concurrency, cloudevents_mode,
+                                   client_cert_pem, client_key_sealed, rate_per_second, rate_burst, ordering_key)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning ${ENDPOINT_COLUMNS}`,
+      [
+        id,
+        tenant.id,
+        url,
+        eventTypes,
+        sealed,
+        maxConcurrency,
+        mode,
+        identity?.certPem ?? null,
+        sealedKey,
+        rate?.perSecond ?? null,
+        rate?.burst ?? null,
+        orderingKey,
+      ],
     );
     const row = rows[0];
     if (row === undefined) throw internal('endpoint insert returned no row');
@@ -150,7 +188,9 @@ export const listEndpoints = (db: Db, tenantRef: string): Promise<EndpointRecord
 export async function lockEndpoint(tx: Tx, tenantId: string, endpointId: string): Promise<EndpointRecord> {
   if (endpointId.length === 0 || endpointId.length > 64) throw notFound('endpoint_not_found');
   const { rows } = await tx.query<EndpointRow>(
-    `select ${ENDPOINT_COLUMNS} from core.endpoints where tenant_id = $1 and id = $2 for update`,
+    // NO KEY UPDATE: serialises changes to the endpoint without blocking RecordEvent, whose delivery inserts take
+    // FOR KEY SHARE on it (the foreign key); FOR UPDATE conflicted with those and could deadlock (chaos run).
+    `select ${ENDPOINT_COLUMNS} from core.endpoints where tenant_id = $1 and id = $2 for no key update`,
     [tenantId, endpointId],
   );
   const row = rows[0];
@@ -176,6 +216,12 @@ export async function updateEndpoint(
   if (replacing && input.clearClientCert) throw invalid('client_cert_conflict');
   const identity = replacing ? validateClientIdentity(input.clientCertPem, input.clientKeyPem) : undefined;
   if (replacing && identity === undefined) throw invalid('client_cert_and_key_required');
+  if (input.rateBurst !== undefined && input.ratePerSecond === undefined) {
+    throw invalid('invalid_rate_limit: a burst needs a rate');
+  }
+  const rate =
+    input.ratePerSecond === undefined ? undefined : validateRateLimit(input.ratePerSecond, input.rateBurst);
+  const orderingKey = input.orderingKey === undefined ? undefined : validateOrderingKey(input.orderingKey);
   const tenant = await resolveTenant(db, input.tenant);
   return db.withTenant(tenant.id, async (tx) => {
     const before = await lockEndpoint(tx, tenant.id, input.endpointId);
@@ -196,6 +242,16 @@ export async function updateEndpoint(
     if (input.clearClientCert) {
       set('client_cert_pem', null);
       set('client_key_sealed', null);
+    }
+    if (rate !== undefined) {
+      set('rate_per_second', rate?.perSecond ?? null);
+      set('rate_burst', rate?.burst ?? null);
+    }
+    if (orderingKey !== undefined && orderingKey !== before.orderingKey) {
+      set('ordering_key', orderingKey);
+      // Switched on: the waiting deliveries made before have no key; they become one queue of their own
+      // (key '', in the order they were made) so they are leased as heads like the others.
+      if (orderingKey !== null) await adoptUnkeyed(tx, tenant.id, before.id);
     }
     if (input.enabled === true && !before.enabled) {
       set('enabled', true);

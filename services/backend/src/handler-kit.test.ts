@@ -24,6 +24,16 @@ describe('edge: a database that is gone is UNAVAILABLE', () => {
     });
   });
 
+  it('a deadlock or serialization failure is UNAVAILABLE database_conflict (nothing written, retry)', async () => {
+    for (const sqlState of ['40P01', '40001']) {
+      const err = new DbError('ERR_SERIALIZATION', 'deadlock detected', { sqlState });
+      await expect(edge(() => Promise.reject(err))).rejects.toMatchObject({
+        code: Code.UNAVAILABLE,
+        reason: 'database_conflict',
+      });
+    }
+  });
+
   it('leaves store refusals and real bugs alone', async () => {
     await expect(edge(() => Promise.reject(invalid('bad url')))).rejects.toMatchObject({
       code: Code.INVALID_ARGUMENT,

@@ -84,6 +84,10 @@ export async function edge<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (isDatabaseUnavailable(err))
       throw new RpcError(Code.UNAVAILABLE, 'database_unavailable', { cause: err });
+    // A deadlock or serialization failure rolled the transaction back: nothing was written, and trying again
+    // succeeds, so the caller is told to come back (the ingester answers 503 + Retry-After, not 500).
+    if (isDbError(err, 'ERR_SERIALIZATION'))
+      throw new RpcError(Code.UNAVAILABLE, 'database_conflict', { cause: err });
     const e = err as { name?: unknown; code?: unknown; reason?: unknown };
     if (e?.name === 'BackendError' && typeof e.code === 'string' && typeof e.reason === 'string') {
       const status = STATUS[e.code as keyof typeof STATUS];

@@ -130,6 +130,8 @@ export function registerTrafficHandlers(
                 owner: ctx.peer.spiffeId,
                 tenants: deliveryTenants,
                 opened,
+                share: req.endpointShare,
+                rooms: req.rooms,
               });
         return {
           deliveries: leased.map(leasedToProto),
@@ -221,6 +223,7 @@ const reportInput = (r: ReportAttemptRequest): ReportAttemptInput => ({
   error: r.error,
   durationMs: r.durationMs,
   retryAfterS: r.retryAfterS,
+  throttledMs: r.throttledMs,
 });
 
 /** A refused report answers its reason; anything else (a store failure) fails the whole call. */

@@ -119,6 +119,9 @@ export function registerBackend(server: Pick<MeshServer, 'register'>, deps: Back
           cloudeventsMode: req.cloudeventsMode,
           clientCertPem: req.clientCertPem,
           clientKeyPem: req.clientKeyPem,
+          ratePerSecond: req.ratePerSecond,
+          rateBurst: req.rateBurst,
+          orderingKey: req.orderingKey,
           audit: actorOf(user, req.audit, ctx),
         });
         return { endpoint: endpointToProto(endpoint), signingSecret };
@@ -142,6 +145,9 @@ export function registerBackend(server: Pick<MeshServer, 'register'>, deps: Back
           clientCertPem: req.clientCertPem,
           clientKeyPem: req.clientKeyPem,
           clearClientCert: req.clearClientCert,
+          ratePerSecond: req.ratePerSecond,
+          rateBurst: req.rateBurst,
+          orderingKey: req.orderingKey,
           audit: actorOf(user, req.audit, ctx),
         });
         return { endpoint: endpointToProto(endpoint) };

@@ -20,6 +20,7 @@ import { SOURCE_ROTATION } from './migration-0004.js';
 import { OBSERVABILITY } from './migration-0005.js';
 import { ROUTING } from './migration-0006.js';
 import { SEARCH } from './migration-0007.js';
+import { DELIVERY_CONTROLS } from './migration-0008.js';
 import { RETENTION_NOTIFICATIONS } from './migration-0009.js';
 
 const INIT = `
@@ -208,6 +209,7 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
   { id: '0005_observability', sql: OBSERVABILITY },
   { id: '0006_routing', sql: ROUTING },
   { id: '0007_search', sql: SEARCH },
+  { id: '0008_delivery_controls', sql: DELIVERY_CONTROLS },
   { id: '0009_retention_notifications', sql: RETENTION_NOTIFICATIONS },
 ];
 

@@ -41,6 +41,10 @@ export interface EndpointRecord {
   failingSince: Date | null;
   hasClientCert: boolean;
   previousSecretExpiresAt: Date | null;
+  /** Outbound throttle (endpoint-controls.ts); null = none. */
+  rateLimit: { perSecond: number; burst: number } | null;
+  /** FIFO key (ordering-key.ts); null = no ordering. */
+  orderingKey: string | null;
 }
 
 export interface EventRecord {

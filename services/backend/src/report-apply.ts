@@ -19,6 +19,8 @@ export interface ReportAttemptInput {
   durationMs?: number;
   /** Seconds from the target's Retry-After header; 0 when absent. */
   retryAfterS?: number;
+  /** Not an attempt: egress found no token in the endpoint's rate limit (lease-release.ts). */
+  throttledMs?: number;
 }
 
 export interface ReportOptions {
@@ -111,7 +113,10 @@ export async function applyReports(
   const live = moves.filter((m) => m !== undefined);
   if (live.length === 0) return inputs.map(leaseLost);
 
-  const byEndpoint = Map.groupBy(live, (m) => m.current.endpoint_id);
+  // In endpoint id order, as RecordEvent inserts: two transactions never take two endpoints' locks crosswise.
+  const byEndpoint = new Map(
+    [...Map.groupBy(live, (m) => m.current.endpoint_id)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
   const clean = [...byEndpoint]
     .filter(([, ms]) => ms.every((m) => isSuccess(m.input.statusCode)))
     .map(([id]) => id);

@@ -1,6 +1,7 @@
 import { newId } from '@zenmesh/crypto';
 import type { Tx } from '@zenmesh/db';
 import { compileExpression, type ExpressionCompiler, type ExpressionInput } from './expression.js';
+import { type OrderingKeySpec, orderingKeyOf, parseOrderingKey } from './ordering-key.js';
 
 /**
  * The fan-out decision: which endpoints get a delivery for an event, and what each one is sent. Pure
@@ -22,6 +23,8 @@ export const ROUTING_MODES: readonly RoutingMode[] = ['all', 'connections'];
 export interface RouteEndpoint {
   id: string;
   eventTypes: readonly string[];
+  /** The endpoint's ordering key (ordering-key.ts), when its deliveries go out FIFO per key. */
+  orderingKey?: string | null | undefined;
 }
 
 export interface RouteConnection {
@@ -57,6 +60,8 @@ export interface RoutedDelivery {
   headers: Record<string, string> | null;
   /** Set when the filter or transformation failed: the delivery is stored dead with this reason. */
   error: string | null;
+  /** Its key when the endpoint orders deliveries (read from the event as received). */
+  orderingKey?: string;
 }
 
 /**
@@ -162,13 +167,17 @@ export function routeEvent(
 ): RoutedDelivery[] {
   const matching = table.endpoints.filter((e) => matchesEventType(e.eventTypes, event.type));
   if (table.mode === 'all') {
-    return matching.map((e) => ({
-      endpointId: e.id,
-      connectionId: null,
-      body: null,
-      headers: null,
-      error: null,
-    }));
+    return withOrderingKeys(
+      matching,
+      event,
+      matching.map((e) => ({
+        endpointId: e.id,
+        connectionId: null,
+        body: null,
+        headers: null,
+        error: null,
+      })),
+    );
   }
   const eligible = new Set(matching.map((e) => e.id));
   let input: ExpressionInput | undefined;
@@ -182,7 +191,37 @@ export function routeEvent(
     const routed = routeConnection(c, lazyInput, compile);
     if (routed !== undefined) out.push(routed);
   }
-  return out;
+  return withOrderingKeys(matching, event, out);
+}
+
+const parsedKeys = new Map<string, OrderingKeySpec>();
+const parsedKey = (spec: string): OrderingKeySpec => {
+  let parsed = parsedKeys.get(spec);
+  if (parsed === undefined) {
+    parsed = parseOrderingKey(spec);
+    if (parsedKeys.size >= 1000) parsedKeys.clear();
+    parsedKeys.set(spec, parsed);
+  }
+  return parsed;
+};
+
+/** Gives each delivery to an ordered endpoint its key; the body is parsed once, and only if one needs it. */
+function withOrderingKeys(
+  endpoints: readonly RouteEndpoint[],
+  event: RoutedEvent,
+  routed: RoutedDelivery[],
+): RoutedDelivery[] {
+  const ordered = new Map(
+    endpoints.flatMap((e) => (e.orderingKey ? [[e.id, parsedKey(e.orderingKey)] as const] : [])),
+  );
+  if (ordered.size === 0) return routed;
+  let body: { value: unknown } | undefined;
+  return routed.map((r) => {
+    const spec = ordered.get(r.endpointId);
+    if (spec === undefined || r.error !== null) return r;
+    if (spec.kind === 'body') body ??= { value: expressionBody(event) };
+    return { ...r, orderingKey: orderingKeyOf(spec, body?.value ?? null, event.headers) };
+  });
 }
 
 /**
@@ -194,8 +233,12 @@ export async function loadRoutingTable(
   source: { id: string; tenantId: string; routing: RoutingMode },
   type: string,
 ): Promise<RoutingTable> {
-  const { rows: endpoints } = await tx.query<{ id: string; event_types: string[] }>(
-    `select id, event_types from core.endpoints
+  const { rows: endpoints } = await tx.query<{
+    id: string;
+    event_types: string[];
+    ordering_key: string | null;
+  }>(
+    `select id, event_types, ordering_key from core.endpoints
       where tenant_id = $1 and enabled
         and (cardinality(event_types) = 0 or $2 = any(event_types)
              or exists (select 1 from unnest(event_types) as p where strpos(p, '*') > 0))
@@ -226,9 +269,14 @@ export async function loadRoutingTable(
   };
 }
 
-const toRouteEndpoint = (r: { id: string; event_types: string[] }): RouteEndpoint => ({
+const toRouteEndpoint = (r: {
+  id: string;
+  event_types: string[];
+  ordering_key: string | null;
+}): RouteEndpoint => ({
   id: r.id,
   eventTypes: r.event_types,
+  orderingKey: r.ordering_key,
 });
 
 /**
@@ -246,12 +294,14 @@ export async function insertRoutedBatch(
   if (rows.length === 0) return out;
   const { rows: inserted } = await tx.query<{ id: string; event_id: string }>(
     `insert into core.deliveries
-       (id, tenant_id, event_id, endpoint_id, connection_id, body, headers, state, next_attempt_at, last_error, dead_at)
+       (id, tenant_id, event_id, endpoint_id, connection_id, body, headers, state, next_attempt_at, last_error, dead_at,
+        ordering_key, ordering_seq)
      select d, $2, v, e, c, decode(b, 'hex'), h::jsonb,
             case when err is null then 'pending' else 'dead' end,
-            case when err is null then now() end, err, case when err is null then null else now() end
-       from unnest($1::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-         as t(d, v, e, c, b, h, err)
+            case when err is null then now() end, err, case when err is null then null else now() end,
+            k, case when k is null then null else nextval('core.delivery_order_seq') end
+       from unnest($1::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+         as t(d, v, e, c, b, h, err, k)
      ${options.onConflictDoNothing ? 'on conflict (event_id, endpoint_id) do nothing' : ''}
      returning id, event_id`,
     [
@@ -264,6 +314,8 @@ export async function insertRoutedBatch(
       rows.map((r) => (r.body === null ? null : Buffer.from(r.body).toString('hex'))),
       rows.map((r) => (r.headers === null ? null : JSON.stringify(r.headers))),
       rows.map((r) => (r.error === null ? null : r.error.slice(0, 500))),
+      // An ordered endpoint's key ('' when its path finds nothing); null for unordered endpoints.
+      rows.map((r) => r.orderingKey ?? null),
     ],
   );
   // In insertion order (unnest keeps it); ids sort like the single-event path did.

@@ -57,6 +57,9 @@ export const endpointToProto = (e: EndpointRecord): MessageInitShape<typeof Endp
   ...(e.previousSecretExpiresAt === null
     ? {}
     : { previousSecretExpiresAt: timestampFromDate(e.previousSecretExpiresAt) }),
+  ratePerSecond: e.rateLimit?.perSecond ?? 0,
+  rateBurst: e.rateLimit?.burst ?? 0,
+  orderingKey: e.orderingKey ?? '',
 });
 
 export const eventToProto = (e: EventRecord): MessageInitShape<typeof EventSchema> => ({
@@ -119,6 +122,8 @@ export const leasedToProto = (l: LeasedDeliveryRecord): MessageInitShape<typeof 
   clientCertPem: l.clientCertPem,
   clientKeyPem: l.clientKeyPem,
   headers: l.headers,
+  ratePerSecond: l.rateLimit?.perSecond ?? 0,
+  rateBurst: l.rateLimit?.burst ?? 0,
 });
 
 export const attemptToProto = (a: AttemptRecord): MessageInitShape<typeof AttemptSchema> => ({

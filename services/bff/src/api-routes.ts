@@ -151,6 +151,9 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
           cloudeventsMode: input.cloudeventsMode ?? '',
           clientCertPem: input.clientCertPem ?? '',
           clientKeyPem: input.clientKeyPem ?? '',
+          ratePerSecond: input.rateLimit?.perSecond ?? 0,
+          rateBurst: input.rateLimit?.burst ?? 0,
+          orderingKey: input.ordering?.key ?? '',
           audit,
         },
         call,
@@ -178,6 +181,11 @@ export function createApiRoutes(options: ApiRoutesOptions): Route[] {
           ...(input.clientCertPem === undefined ? {} : { clientCertPem: input.clientCertPem }),
           ...(input.clientKeyPem === undefined ? {} : { clientKeyPem: input.clientKeyPem }),
           clearClientCert: input.clearClientCert ?? false,
+          // null removes the throttle or the ordering; absent leaves it as it is.
+          ...(input.rateLimit === undefined
+            ? {}
+            : { ratePerSecond: input.rateLimit?.perSecond ?? 0, rateBurst: input.rateLimit?.burst ?? 0 }),
+          ...(input.ordering === undefined ? {} : { orderingKey: input.ordering?.key ?? '' }),
           audit,
         },
         call,

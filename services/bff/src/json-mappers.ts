@@ -94,6 +94,10 @@ export interface EndpointJson {
   consecutiveFailures: number;
   hasClientCert: boolean;
   previousSecretExpiresAt: string | null;
+  /** Outbound throttle; null = none. */
+  rateLimit: { perSecond: number; burst: number } | null;
+  /** FIFO per key; null = no ordering. */
+  ordering: { key: string } | null;
 }
 
 export const endpointJson = (e: Endpoint): EndpointJson => ({
@@ -110,6 +114,8 @@ export const endpointJson = (e: Endpoint): EndpointJson => ({
   consecutiveFailures: e.consecutiveFailures,
   hasClientCert: e.hasClientCert,
   previousSecretExpiresAt: iso(e.previousSecretExpiresAt),
+  rateLimit: e.ratePerSecond > 0 ? { perSecond: e.ratePerSecond, burst: e.rateBurst } : null,
+  ordering: e.orderingKey === '' ? null : { key: e.orderingKey },
 });
 
 export interface EventJson {

@@ -60,6 +60,19 @@ const pem = z
   .optional();
 const eventTypes = z.array(z.string().min(1).max(200)).max(100).optional();
 const url = z.url({ protocol: /^https?$/ }).max(2048);
+/** Outbound throttle (docs/routing.md): requests per second and the burst sent at once; null removes it. */
+const rateLimit = z
+  .strictObject({
+    perSecond: z.number().min(0.01).max(10_000),
+    burst: z.int().min(1).max(10_000).optional(),
+  })
+  .nullable()
+  .optional();
+/** FIFO per key: "$.customer.id" (JSON path into the body) or "header:x-customer"; null removes it. */
+const ordering = z
+  .strictObject({ key: z.string().min(1).max(256) })
+  .nullable()
+  .optional();
 
 export const createEndpointBody = z.strictObject({
   url,
@@ -68,6 +81,8 @@ export const createEndpointBody = z.strictObject({
   cloudeventsMode,
   clientCertPem: pem,
   clientKeyPem: pem,
+  rateLimit,
+  ordering,
 });
 
 /** Only the fields present change; `eventTypes: []` means every type again. */
@@ -80,6 +95,8 @@ export const updateEndpointBody = z.strictObject({
   clientCertPem: pem,
   clientKeyPem: pem,
   clearClientCert: z.boolean().optional(),
+  rateLimit,
+  ordering,
 });
 
 /** CEL source text; the backend compiles it and names the position of an error. */

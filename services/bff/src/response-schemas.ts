@@ -94,6 +94,8 @@ export const endpointSchema = z.strictObject({
   consecutiveFailures: z.int(),
   hasClientCert: z.boolean(),
   previousSecretExpiresAt: time,
+  rateLimit: z.strictObject({ perSecond: z.number(), burst: z.int() }).nullable(),
+  ordering: z.strictObject({ key: z.string() }).nullable(),
 });
 
 export const attemptSchema = z.strictObject({

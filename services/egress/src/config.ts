@@ -20,6 +20,16 @@ export const egressEnv = z.object({
   ZENMESH_EGRESS_CONCURRENCY: positiveInt(32),
   ZENMESH_EGRESS_TIMEOUT_MS: positiveInt(15_000),
   /**
+   * Most deliveries of one endpoint in flight in this egress (its fair share of the slots), so a slow or
+   * black-hole endpoint cannot take them all. Unset: a quarter of ZENMESH_EGRESS_CONCURRENCY.
+   */
+  ZENMESH_EGRESS_ENDPOINT_SHARE: z
+    .string()
+    .regex(/^\d+$/, 'expected a positive integer')
+    .transform(Number)
+    .pipe(z.number().int().positive())
+    .optional(),
+  /**
    * SSRF allow-list: CIDRs egress may deliver to although they are loopback, private, link-local...
    * Empty (the default) allows public unicast addresses only. The local launcher sets
    * `127.0.0.0/8,::1/128` so the tour's targets on 127.0.0.1 work.

@@ -8,10 +8,12 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { LeaseDeliveriesResponse, LeasedDelivery, ReportOutcome } from '@zenmesh/proto';
+import { createRateLimiter, type RateLimiter } from '@zenmesh/shared-state';
 import { contextOfTraceparent, type Logger } from '@zenmesh/telemetry';
 import type { Dispatcher } from 'undici';
 import { deliver } from './deliver.js';
 import type { DeliveryMetrics } from './delivery-metrics.js';
+import { createEndpointSlots, defaultEndpointShare } from './endpoint-slots.js';
 import { createTargetAgents, type TargetAgents } from './target-agents.js';
 import { createAddressCheck, STRICT_TARGET_POLICY, type TargetPolicy } from './target-policy.js';
 
@@ -23,6 +25,8 @@ export interface AttemptReport {
   error: string;
   durationMs: number;
   retryAfterS: number;
+  /** Set instead of an attempt: the endpoint's rate limit had no token; due again after this wait. */
+  throttledMs?: number;
 }
 
 /** The slice of the backend's DeliveryService egress uses. */
@@ -33,6 +37,8 @@ export interface DeliveriesClient {
     leaseMs: number;
     eventId: string;
     reports: AttemptReport[];
+    endpointShare?: number;
+    rooms?: Array<{ endpointId: string; room: number }>;
   }): Promise<LeaseDeliveriesResponse>;
   reportAttempt(request: AttemptReport): Promise<unknown>;
 }
@@ -68,6 +74,13 @@ export interface DeliveryEngineOptions {
   dispatcher?: Dispatcher;
   /** Records each attempt (delivery-metrics.ts). */
   metrics?: DeliveryMetrics;
+  /** Most deliveries of one endpoint in flight in this egress (endpoint-slots.ts); default concurrency / 4. */
+  endpointShare?: number;
+  /**
+   * Endpoints' outbound throttles (`rateLimit` on an endpoint): one token bucket per endpoint, shared by
+   * every egress when the limiter uses Redis. Without it throttles are enforced in this process only.
+   */
+  limiter?: RateLimiter;
 }
 
 export interface DeliveryEngine {
@@ -103,6 +116,8 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       : undefined;
   const dispatcherFor = (leased: LeasedDelivery): Dispatcher =>
     options.dispatcher ?? (agents as TargetAgents).forEndpoint(leased.clientCertPem, leased.clientKeyPem);
+  const slots = createEndpointSlots(options.endpointShare ?? defaultEndpointShare(concurrency), concurrency);
+  const limiter = options.limiter ?? createRateLimiter({ perSecond: 1, burst: 1 });
   const tracer = trace.getTracer('@zenmesh/egress');
   const shutdown = new AbortController();
   const running = new Set<Promise<void>>();
@@ -117,12 +132,37 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   // Finished attempts not yet reported: the next round carries them.
   const reports: AttemptReport[] = [];
 
-  async function attempt(leased: LeasedDelivery, parent: Context): Promise<void> {
+  /**
+   * A throttled endpoint's delivery is not attempted: its lease goes back with the wait until the next
+   * token (no attempt, no retry spent) and the endpoint gets no room until then (endpoint-slots.ts).
+   */
+  async function throttled(leased: LeasedDelivery, delivery: { id: string; endpointId: string }) {
+    if (!(leased.ratePerSecond > 0)) return false;
+    const shape = { perSecond: leased.ratePerSecond, burst: Math.max(1, leased.rateBurst) };
+    const decision = await limiter.take(`egress:endpoint:${delivery.endpointId}`, Date.now(), shape);
+    if (decision.allowed) return false;
+    slots.throttled(delivery.endpointId, performance.now() + decision.retryAfterMs, shape.perSecond);
+    reports.push({
+      deliveryId: delivery.id,
+      leaseToken: leased.leaseToken,
+      statusCode: 0,
+      error: '',
+      durationMs: 0,
+      retryAfterS: 0,
+      throttledMs: decision.retryAfterMs,
+    });
+    logger.debug({ deliveryId: delivery.id, waitMs: decision.retryAfterMs }, 'throttled; lease released');
+    return true;
+  }
+
+  /** One attempt; false when nothing was sent (a throttled or malformed lease). */
+  async function attempt(leased: LeasedDelivery, parent: Context): Promise<boolean> {
     const delivery = leased.delivery;
     if (delivery === undefined || leased.event === undefined) {
       logger.error('lease answered without delivery or event');
-      return;
+      return false;
     }
+    if (await throttled(leased, delivery)) return false;
     const attributes = {
       'zenmesh.delivery.id': delivery.id,
       'zenmesh.event.id': leased.event.id,
@@ -136,11 +176,11 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     const joined = trace.getSpanContext(parent)
       ? parent
       : contextOfTraceparent(leased.event.traceparent, parent);
-    await tracer.startActiveSpan(
+    return tracer.startActiveSpan(
       'webhook.deliver',
       { kind: SpanKind.CLIENT, attributes },
       joined,
-      async (span) => {
+      async (span): Promise<boolean> => {
         try {
           const headers: Record<string, string> = {};
           propagation.inject(context.active(), headers);
@@ -156,7 +196,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
           if (!result.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
           if (shutdown.signal.aborted) {
             logger.warn({ deliveryId: delivery.id }, 'attempt cut short by shutdown; lease will expire');
-            return;
+            return true;
           }
           const { ok: _ok, ...report } = result;
           // Sent with the next lease round (one call for every attempt finished meanwhile).
@@ -170,9 +210,11 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
             },
             result.ok ? 'delivered' : 'delivery attempt failed',
           );
+          return true;
         } catch (err) {
           span.setStatus({ code: SpanStatusCode.ERROR });
           logger.error({ deliveryId: delivery.id, err }, 'delivery attempt crashed');
+          return true;
         } finally {
           span.end();
         }
@@ -181,10 +223,21 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   }
 
   function launch(leased: LeasedDelivery, parent: Context): void {
-    const task: Promise<void> = attempt(leased, parent).finally(() => {
+    const endpointId = leased.delivery?.endpointId ?? '';
+    const started = performance.now();
+    slots.add(endpointId, started);
+    const task: Promise<void> = attempt(leased, parent).then(
+      (attempted) => finish(attempted),
+      (err: unknown) => {
+        logger.error({ err }, 'delivery attempt crashed');
+        finish(true);
+      },
+    );
+    function finish(attempted: boolean): void {
+      slots.remove(endpointId, started, performance.now(), attempted);
       running.delete(task);
       kick();
-    });
+    }
     running.add(task);
   }
 
@@ -226,7 +279,14 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     try {
       const answer = await context.with(parent, () =>
         // Every round leases whatever is due (eventId empty): a nudge stands for every event committed before it.
-        deliveries.leaseDeliveries({ max: Math.max(max, 0), leaseMs, eventId: '', reports: sending }),
+        deliveries.leaseDeliveries({
+          max: Math.max(max, 0),
+          leaseMs,
+          eventId: '',
+          reports: sending,
+          endpointShare: slots.share,
+          rooms: slots.rooms(performance.now()),
+        }),
       );
       leased = answer.deliveries;
       noteRefusedReports(answer.reports);

@@ -1,5 +1,6 @@
 import { DeliveryService, EgressService } from '@zenmesh/proto';
-import { runService, startMeshRuntime } from '@zenmesh/runtime';
+import { openSharedRedis, runService, startMeshRuntime } from '@zenmesh/runtime';
+import { createRateLimiter } from '@zenmesh/shared-state';
 import { egressEnv, targetOptions } from './config.js';
 import { createDeliveryEngine } from './delivery-engine.js';
 import { createDeliveryMetrics } from './delivery-metrics.js';
@@ -10,6 +11,20 @@ runService('egress', egressEnv, async ({ env, logger, meter, defer }) => {
   defer(() => runtime.close());
   const backend = runtime.channel('backend', env.ZENMESH_BACKEND_ADDR);
   defer(() => backend.close());
+  // Endpoints' outbound throttles are token buckets in Redis when it is configured, shared by every egress;
+  // if Redis fails, each egress falls back to its own bucket (the rate then holds per egress, not overall).
+  const redis = openSharedRedis(env.REDIS_URL, defer);
+  let redisFailing = false;
+  const limiter = createRateLimiter({
+    perSecond: 1,
+    burst: 1,
+    redis,
+    prefix: env.ZENMESH_REDIS_PREFIX ?? 'zm:',
+    onError: (err) => {
+      if (!redisFailing) logger.warn({ err }, 'endpoint throttle: Redis failed; this egress counts alone');
+      redisFailing = true;
+    },
+  });
   const engine = createDeliveryEngine({
     deliveries: backend.client(DeliveryService),
     logger,
@@ -18,6 +33,10 @@ runService('egress', egressEnv, async ({ env, logger, meter, defer }) => {
     timeoutMs: env.ZENMESH_EGRESS_TIMEOUT_MS,
     ...targetOptions(env),
     metrics: createDeliveryMetrics(meter),
+    limiter,
+    ...(env.ZENMESH_EGRESS_ENDPOINT_SHARE === undefined
+      ? {}
+      : { endpointShare: env.ZENMESH_EGRESS_ENDPOINT_SHARE }),
   });
   const server = runtime.server({ logger });
   server.register(EgressService, createEgressService(engine));

@@ -56,28 +56,56 @@ export async function startTarget(answer: (res: ServerResponse, received: Receiv
 
 export type Report = Parameters<DeliveriesClient['reportAttempt']>[0];
 
-/** The backend's side of leasing, minimal: a queue handed out up to `max`, and the reports received. */
+/**
+ * The backend's side of leasing, minimal: a queue handed out up to `max` (and, like the real lease, at most
+ * the caller's share or room per endpoint), the reports received, and throttled leases put back in the
+ * queue once their wait is over.
+ */
 export function createFakeBackend(options: { leaseDelayMs?: number } = {}) {
   const queue: LeasedDelivery[] = [];
   /** Lease calls under way now, and the most ever under way at once. */
   const overlap = { pending: 0, max: 0 };
   const reports: Report[] = [];
-  const leaseCalls: { max: number; eventId: string; reports: number }[] = [];
+  const leaseCalls: {
+    max: number;
+    eventId: string;
+    reports: number;
+    share: number;
+    rooms: Array<{ endpointId: string; room: number }>;
+  }[] = [];
+  const out = new Map<string, LeasedDelivery>();
+  const timers = new Set<NodeJS.Timeout>();
   /** Reports that came one per call (ReportAttempt) rather than with a lease round. */
   const single: Report[] = [];
   const client: DeliveriesClient = {
-    async leaseDeliveries({ max, eventId, reports: sent }) {
+    async leaseDeliveries({ max, eventId, reports: sent, endpointShare = 0, rooms = [] }) {
       reports.push(...sent);
-      leaseCalls.push({ max, eventId, reports: sent.length });
+      leaseCalls.push({ max, eventId, reports: sent.length, share: endpointShare, rooms });
+      for (const r of sent) {
+        const item = out.get(r.deliveryId);
+        if (item === undefined || !(r.throttledMs && r.throttledMs > 0)) continue;
+        const t = setTimeout(() => {
+          timers.delete(t);
+          queue.push(item);
+        }, r.throttledMs);
+        timers.add(t);
+      }
       overlap.pending += 1;
       overlap.max = Math.max(overlap.max, overlap.pending);
       if (options.leaseDelayMs !== undefined) await new Promise((r) => setTimeout(r, options.leaseDelayMs));
       overlap.pending -= 1;
       const picked: LeasedDelivery[] = [];
+      const room = new Map(rooms.map((r) => [r.endpointId, r.room]));
+      const taken = new Map<string, number>();
       for (let i = 0; i < queue.length && picked.length < max; ) {
         const d = queue[i] as LeasedDelivery;
-        if (eventId === '' || d.event?.id === eventId) picked.push(...queue.splice(i, 1));
-        else i += 1;
+        const ep = d.delivery?.endpointId ?? '';
+        const cap = room.get(ep) ?? (endpointShare > 0 ? endpointShare : Number.POSITIVE_INFINITY);
+        if ((eventId === '' || d.event?.id === eventId) && (taken.get(ep) ?? 0) < cap) {
+          picked.push(...queue.splice(i, 1));
+          taken.set(ep, (taken.get(ep) ?? 0) + 1);
+          out.set(d.delivery?.id ?? '', d);
+        } else i += 1;
       }
       const outcomes = sent.map((r) =>
         create(ReportOutcomeSchema, { deliveryId: r.deliveryId, refusal: '' }),
@@ -90,7 +118,11 @@ export function createFakeBackend(options: { leaseDelayMs?: number } = {}) {
       return {};
     },
   };
-  return { queue, reports, single, leaseCalls, overlap, client };
+  const close = () => {
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+  };
+  return { queue, reports, single, leaseCalls, overlap, client, close };
 }
 
 export function leased(url: string, secrets: string[], body = '{"order":42}'): LeasedDelivery {

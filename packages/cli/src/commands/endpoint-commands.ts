@@ -19,6 +19,9 @@ export const registerEndpointCommands: RegisterCommands = (program, ctx, action)
     .addOption(new Option('--cloudevents <mode>', 'CloudEvents HTTP mode').choices(['binary', 'structured']))
     .option('--client-cert <file>', 'PEM client certificate presented to the endpoint (mTLS)')
     .option('--client-key <file>', 'PEM private key of --client-cert')
+    .addOption(new Option('--rate <perSecond>', 'throttle: requests per second (0.01-10000)').argParser(rate))
+    .addOption(new Option('--burst <n>', 'throttle: requests at once (default: the rate)').argParser(burst))
+    .option('--ordering-key <key>', 'FIFO per key: "$.customer.id" (JSON body) or "header:x-customer"')
     .action(
       action(async (o: EndpointSettings & { tenant: string; url: string; eventType?: string[] }) => {
         const { out, api } = ctx();
@@ -48,6 +51,8 @@ export const registerEndpointCommands: RegisterCommands = (program, ctx, action)
             'enabled',
             'disabledReason',
             'maxConcurrency',
+            'rateLimit',
+            'ordering',
             'cloudeventsMode',
           ]),
         );
@@ -69,6 +74,11 @@ export const registerEndpointCommands: RegisterCommands = (program, ctx, action)
     .option('--client-cert <file>', 'PEM client certificate presented to the endpoint (mTLS)')
     .option('--client-key <file>', 'PEM private key of --client-cert')
     .option('--no-client-cert', 'stop presenting a client certificate')
+    .addOption(new Option('--rate <perSecond>', 'throttle: requests per second (0.01-10000)').argParser(rate))
+    .addOption(new Option('--burst <n>', 'throttle: requests at once (default: the rate)').argParser(burst))
+    .option('--no-rate', 'remove the throttle')
+    .option('--ordering-key <key>', 'FIFO per key: "$.customer.id" (JSON body) or "header:x-customer"')
+    .option('--no-ordering', 'stop ordering (deliveries flow in parallel again)')
     .action(
       action(
         async (
@@ -131,6 +141,12 @@ export const registerEndpointCommands: RegisterCommands = (program, ctx, action)
 
 interface EndpointSettings {
   maxConcurrency?: number;
+  /** Requests per second, or false for --no-rate. */
+  rate?: number | false;
+  burst?: number;
+  orderingKey?: string;
+  /** False for --no-ordering. */
+  ordering?: boolean;
   cloudevents?: string;
   /** A file path, or false for --no-client-cert. */
   clientCert?: string | false;
@@ -142,6 +158,42 @@ const concurrency = (value: string) => {
   if (!/^\d+$/.test(value) || n < 1 || n > 1000) throw new InvalidArgumentError('expected 1-1000');
   return n;
 };
+
+const rate = (value: string) => {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0))
+    throw new InvalidArgumentError('expected requests per second, e.g. 5 or 0.5');
+  return n;
+};
+
+const burst = (value: string) => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1)
+    throw new InvalidArgumentError('expected a whole number of requests, 1 or more');
+  return n;
+};
+
+/** `rateLimit` and `ordering` of the request: set, removed (null) or left out. */
+function deliveryControls(o: EndpointSettings): Record<string, unknown> {
+  if (o.burst !== undefined && typeof o.rate !== 'number') {
+    throw new CliError('ERR_USAGE', '--burst needs --rate');
+  }
+  if (o.orderingKey !== undefined && o.ordering === false) {
+    throw new CliError('ERR_USAGE', '--ordering-key and --no-ordering exclude each other');
+  }
+  return {
+    ...(typeof o.rate === 'number'
+      ? { rateLimit: { perSecond: o.rate, ...(o.burst === undefined ? {} : { burst: o.burst }) } }
+      : o.rate === false
+        ? { rateLimit: null }
+        : {}),
+    ...(o.orderingKey !== undefined
+      ? { ordering: { key: o.orderingKey } }
+      : o.ordering === false
+        ? { ordering: null }
+        : {}),
+  };
+}
 
 const readPem = (file: string, what: string): string => {
   try {
@@ -158,6 +210,7 @@ function endpointSettings(o: EndpointSettings): Record<string, unknown> {
     throw new CliError('ERR_USAGE', '--client-cert and --client-key go together');
   }
   return {
+    ...deliveryControls(o),
     ...(o.maxConcurrency === undefined ? {} : { maxConcurrency: o.maxConcurrency }),
     ...(o.cloudevents === undefined ? {} : { cloudeventsMode: o.cloudevents }),
     ...(cert === undefined || o.clientKey === undefined
