@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,7 +67,16 @@ export async function startMesh(
   args: readonly string[] = [],
 ): Promise<RunningMesh> {
   const home = mkdtempSync(join(tmpdir(), 'zm-mesh-'));
-  const childEnv = { ...process.env, ...env, ZENMESH_HOME: home, LOG_LEVEL: env.LOG_LEVEL ?? 'info' };
+  // Each mesh its own Redis namespace unless the test names one: meshes of test files running in parallel
+  // must not share rate-limit buckets (the token service's login budget per IP), nonces or dedup claims.
+  const prefix = env.ZENMESH_REDIS_PREFIX ?? `zm-test-${randomBytes(6).toString('hex')}:`;
+  const childEnv = {
+    ...process.env,
+    ...env,
+    ZENMESH_HOME: home,
+    ZENMESH_REDIS_PREFIX: prefix,
+    LOG_LEVEL: env.LOG_LEVEL ?? 'info',
+  };
   const child = spawn(
     process.execPath,
     [CLI, 'up', '--ingester-port', '0', '--bff-port', '0', '--token-port', '0', ...args],
