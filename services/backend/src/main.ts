@@ -9,6 +9,7 @@ import { createDatabase } from '@zenmesh/db';
 import { CaService, TokenService } from '@zenmesh/proto';
 import { MESH_POLICY } from '@zenmesh/rpc';
 import { runService, startMeshRuntime } from '@zenmesh/runtime';
+import { checkAutovacuum } from './autovacuum-check.js';
 import { createBackend } from './backend.js';
 import { backendEnv } from './config.js';
 import { observeDeliveryQueue } from './queue-metrics.js';
@@ -48,6 +49,7 @@ runService('backend', backendEnv, async ({ env, logger, meter, defer }) => {
     },
   });
   logger.info({ applied: await backend.migrate() }, 'migrations done');
+  await checkAutovacuum(db, logger);
   observeDeliveryQueue(meter, db, logger);
   const retention = createRetentionJob({
     db,
