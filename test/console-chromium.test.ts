@@ -183,7 +183,20 @@ describe('the console after zenmesh up', { timeout: 60_000 }, () => {
 
   it('creates an endpoint (secret shown once) and a source, and shows a signed webhook delivered', async () => {
     const { page } = alice;
-    await page.goto(`${bff()}/console/#/endpoints`);
+    // An overview whose first figures arrive after the user moved on must not draw over the page they chose
+    // (it did, under load: the endpoint form vanished). Its deliveries are held back 1.5 s to make it so.
+    const slowOverview = (url: URL) =>
+      url.pathname.endsWith('/deliveries') && url.searchParams.get('limit') === '1000';
+    await page.route(slowOverview, async (r) => {
+      await new Promise((done) => setTimeout(done, 1500));
+      await r.continue();
+    });
+    await page.goto(`${bff()}/console/#/overview`);
+    await page.evaluate("location.hash = '#/endpoints'");
+    await page.waitForSelector('form[aria-label="Create endpoint"]');
+    await page.waitForTimeout(2500);
+    await page.unroute(slowOverview);
+    expect(await page.textContent('#main h1')).toBe('Endpoints');
     await page.fill('form[aria-label="Create endpoint"] input[name=url]', ok.url);
     await page.click('form[aria-label="Create endpoint"] button[type=submit]');
     const secret = await page.locator('.once .secret').textContent();

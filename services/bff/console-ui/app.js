@@ -53,6 +53,7 @@ const ROUTES = {
 };
 
 async function route() {
+  state.generation += 1;
   state.stopPage();
   state.stopPage = () => {};
   say('');

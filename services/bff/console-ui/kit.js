@@ -9,6 +9,8 @@ const status = document.getElementById('status');
 export const state = {
   tenant: BOUND_TENANT || sessionStorage.getItem('zm-tenant') || '',
   stopPage: () => {},
+  /** Counts navigations: a page whose data arrives after the user moved on must not draw over the new one. */
+  generation: 0,
 };
 /** el('p', { class: 'x' }, 'text', child) — attributes by setAttribute, strings as text nodes. */
 export function el(tag, attrs = {}, ...children) {

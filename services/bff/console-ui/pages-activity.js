@@ -55,7 +55,12 @@ export async function overview() {
     );
   };
   await render('Overview', async () => {
+    const shown = state.generation;
     await draw();
+    // The first figures can take seconds (a thousand deliveries, every service's refusal counters): if the user
+    // navigated meanwhile, drawing the overview now would replace the page they chose, and start a timer no
+    // route change would stop.
+    if (shown !== state.generation) return;
     page(
       'Overview',
       stats,
