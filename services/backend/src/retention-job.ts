@@ -1,6 +1,7 @@
 import type { Db } from '@zenmesh/db';
 import type { Logger } from '@zenmesh/telemetry';
 import { appendAudit } from './audit.js';
+import { createIntervalRunner } from './interval-runner.js';
 
 /** What one run purged of one tenant. */
 export interface TenantPurge {
@@ -58,8 +59,6 @@ export function createRetentionJob(options: RetentionJobOptions): RetentionJob {
   const intervalMs = options.intervalMs ?? 600_000;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 5000)
     throw new TypeError('createRetentionJob: batchSize must be an integer in 1..5000');
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
 
   const purgeTenant = async (t: TenantRetention): Promise<TenantPurge> => {
     const out: TenantPurge = { tenantId: t.id, events: 0, deliveries: 0, attempts: 0, auditRows: 0 };
@@ -123,24 +122,8 @@ export function createRetentionJob(options: RetentionJobOptions): RetentionJob {
     return done;
   };
 
-  return {
-    runOnce,
-    start() {
-      if (timer !== undefined) return;
-      timer = setInterval(() => {
-        if (running !== undefined) return;
-        running = runOnce()
-          .catch((err: unknown) => options.logger?.warn({ err }, 'retention purge failed; retried next run'))
-          .finally(() => {
-            running = undefined;
-          });
-      }, intervalMs);
-      timer.unref();
-    },
-    async stop() {
-      if (timer !== undefined) clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+  const runner = createIntervalRunner(runOnce, intervalMs, (err) =>
+    options.logger?.warn({ err }, 'retention purge failed; retried next run'),
+  );
+  return { runOnce, start: runner.start, stop: runner.stop };
 }

@@ -1,5 +1,6 @@
 import type { Db } from '@zenmesh/db';
 import type { Logger } from '@zenmesh/telemetry';
+import { createIntervalRunner } from './interval-runner.js';
 import { emitOperationalEvent, tenantsWithNotifications } from './notifications.js';
 
 /** What the backend reads of the CA's last rotation (CaService.LastRotation). */
@@ -37,8 +38,6 @@ export interface RotationWatch {
 export function createRotationWatch(options: RotationWatchOptions): RotationWatch {
   const now = options.now ?? (() => new Date());
   const maxAgeMs = options.maxAgeMs ?? 3_600_000;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
 
   const pollOnce = async (): Promise<number> => {
     const r = await options.lastRotation();
@@ -60,26 +59,8 @@ export function createRotationWatch(options: RotationWatchOptions): RotationWatc
     return notified;
   };
 
-  return {
-    pollOnce,
-    start() {
-      if (timer !== undefined) return;
-      timer = setInterval(() => {
-        if (running !== undefined) return;
-        running = pollOnce()
-          .catch((err: unknown) =>
-            options.logger?.warn({ err }, 'CA rotation poll failed; retried next time'),
-          )
-          .finally(() => {
-            running = undefined;
-          });
-      }, options.intervalMs ?? 30_000);
-      timer.unref();
-    },
-    async stop() {
-      if (timer !== undefined) clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+  const runner = createIntervalRunner(pollOnce, options.intervalMs ?? 30_000, (err) =>
+    options.logger?.warn({ err }, 'CA rotation poll failed; retried next time'),
+  );
+  return { pollOnce, start: runner.start, stop: runner.stop };
 }
